@@ -1,0 +1,1 @@
+"""evgrid.data (Kedro-free library)."""

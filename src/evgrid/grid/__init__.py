@@ -1,0 +1,1 @@
+"""evgrid.grid (Kedro-free library)."""

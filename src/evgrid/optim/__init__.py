@@ -1,0 +1,1 @@
+"""evgrid.optim (Kedro-free library)."""

@@ -1,0 +1,18 @@
+"""Project pipelines: every package under ``evgrid.pipelines`` with a ``create_pipeline``."""
+
+from kedro.framework.project import find_pipelines
+from kedro.pipeline import Pipeline
+
+# The default `kedro run` (and `make run`): the main job on the embedded real data.
+DEFAULT_PIPELINES = ("ingest", "grid", "gan", "dwpt", "dro")
+
+
+def register_pipelines() -> dict[str, Pipeline]:
+    """Register the project's pipelines; ``__default__`` chains the main job in dependency order."""
+    pipelines = find_pipelines(raise_errors=True)
+    default = Pipeline([])
+    for name in DEFAULT_PIPELINES:
+        if name in pipelines:
+            default += pipelines[name]
+    pipelines["__default__"] = default
+    return pipelines

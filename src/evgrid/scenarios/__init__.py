@@ -1,0 +1,1 @@
+"""evgrid.scenarios (Kedro-free library)."""
