@@ -1,0 +1,63 @@
+"""Project-level checks: pipelines register, the catalog resolves, MLflow is configured for sqlite."""
+
+from pathlib import Path
+
+import pytest
+import yaml
+from kedro.framework.session import KedroSession
+from kedro.framework.startup import bootstrap_project
+
+PROJECT_ROOT = Path(__file__).resolve().parents[1]
+EXPECTED_PIPELINES = ("ingest", "grid", "gan", "dwpt", "dro")
+
+
+@pytest.fixture(scope="module")
+def context():
+    bootstrap_project(PROJECT_ROOT)
+    with KedroSession.create(project_path=PROJECT_ROOT) as session:
+        yield session.load_context()
+
+
+@pytest.fixture(scope="module")
+def pipelines():
+    bootstrap_project(PROJECT_ROOT)
+    from evgrid.pipeline_registry import register_pipelines
+
+    return register_pipelines()
+
+
+def test_all_pipelines_registered_and_default_chains_them(pipelines):
+    for name in EXPECTED_PIPELINES:
+        assert name in pipelines, f"pipeline {name!r} is not registered"
+        assert len(pipelines[name].nodes) > 0
+    default_nodes = {n.name for n in pipelines["__default__"].nodes}
+    for name in EXPECTED_PIPELINES:
+        assert {n.name for n in pipelines[name].nodes} <= default_nodes
+
+
+def test_every_free_input_is_catalogued_or_a_parameter(context, pipelines):
+    """A pipeline input that is neither produced upstream, catalogued, nor a parameter would fail at run."""
+    catalog = context.catalog
+    for name, pipe in pipelines.items():
+        for ds in sorted(pipe.inputs()):
+            if ds == "parameters" or ds.startswith("params:"):
+                continue
+            assert ds in catalog, (
+                f"pipeline {name!r} needs dataset {ds!r}, which no upstream node makes and no catalog entry "
+                "or dataset factory matches"
+            )
+
+
+def test_parameters_load_for_base_and_paper_envs():
+    bootstrap_project(PROJECT_ROOT)
+    for env in (None, "paper"):
+        with KedroSession.create(project_path=PROJECT_ROOT, env=env) as session:
+            params = session.load_context().params
+        assert params["step_minutes"] == 15
+        assert isinstance(params["seed"], int)
+
+
+def test_mlflow_uses_sqlite_backend_and_evgrid_experiment():
+    cfg = yaml.safe_load((PROJECT_ROOT / "conf" / "base" / "mlflow.yml").read_text())
+    assert cfg["server"]["mlflow_tracking_uri"] == "sqlite:///mlflow.db"
+    assert cfg["tracking"]["experiment"]["name"] == "evgrid"
