@@ -1,0 +1,1 @@
+"""EV load models (Kedro-free)."""
