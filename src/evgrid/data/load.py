@@ -1,0 +1,110 @@
+"""NYISO system load parsers -> ``load_primary``: ``timestamp_utc, timestamp_local, load_mw``.
+
+Formats:
+- ``nyiso_5min``: two columns ``time_5min, mw`` (``M/D/YYYY H:MM``). The embedded 2016 file is Eastern
+  *standard* time all year: it has the 02:00-02:55 stamps of 2016-03-13 (which do not exist in prevailing
+  time) and only one 01:00 hour on 2016-11-06, so ``timezone`` defaults to ``Etc/GMT+5`` (UTC-5).
+  Exact duplicate stamps are averaged (counted); stamps off the 5-min grid are kept (they fall into their
+  modelling step when resampled; counted); stamps going backwards raise.
+- ``nyiso_pal``: NYISO real-time actual load (``Time Stamp, Time Zone, Name, PTID, Load``), one row per
+  zone and 5-min stamp with an EST/EDT column; system load is the sum over zones (or one zone via
+  ``zone``).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from evgrid.data.errors import IngestError
+from evgrid.data.quality import QualityLog
+from evgrid.data.readers import check_increasing, read_csv_checked, to_datetime, to_numeric
+
+NYISO_TZ = "America/New_York"
+LOAD_COLUMNS = ["timestamp_utc", "timestamp_local", "load_mw"]
+
+
+def _finish(df: pd.DataFrame, local_tz: str) -> pd.DataFrame:
+    df = df.sort_values("timestamp_utc", kind="stable").reset_index(drop=True)
+    df["timestamp_local"] = df["timestamp_utc"].dt.tz_convert(local_tz)
+    return df[LOAD_COLUMNS]
+
+
+def parse_nyiso_5min(paths: Sequence[str | Path], log: QualityLog | None = None,
+                     timezone: str = "Etc/GMT+5", local_timezone: str = NYISO_TZ,
+                     time_format: str = "%m/%d/%Y %H:%M") -> pd.DataFrame:
+    """``time_5min, mw`` file(s); see the module docstring for the time zone and cleaning rules."""
+    log = log or QualityLog("load")
+    frames = []
+    for path in paths:
+        raw = read_csv_checked(path, ["time_5min", "mw"], what="NYISO 5-min load")
+        log.read(path, len(raw))
+        naive = to_datetime(raw, "time_5min", path, time_format)
+        check_increasing(naive, raw, path, "time_5min", allow_equal=True)
+        mw = to_numeric(raw, "mw", path)
+        df = pd.DataFrame({"naive": naive, "load_mw": mw})
+        miss = df["load_mw"].isna()
+        log.remove("missing_load", int(miss.sum()))
+        df = df[~miss]
+        nonpos = df["load_mw"] <= 0
+        log.remove("non_positive_load", int(nonpos.sum()))
+        df = df[~nonpos]
+        log.repair("off_5min_grid_stamps_kept", int((df["naive"].dt.minute % 5 != 0).sum()))
+        n_before = len(df)
+        df = df.groupby("naive", as_index=False, sort=True)["load_mw"].mean()
+        log.remove("duplicate_stamp_averaged", n_before - len(df))
+        local = pd.DatetimeIndex(df["naive"]).tz_localize(timezone)
+        df["timestamp_utc"] = local.tz_convert("UTC")
+        frames.append(df)
+    return _finish(pd.concat(frames, ignore_index=True), local_timezone)
+
+
+def parse_nyiso_pal(paths: Sequence[str | Path], log: QualityLog | None = None, zone: str | None = None,
+                    local_timezone: str = NYISO_TZ) -> pd.DataFrame:
+    """NYISO ``pal`` real-time load (``Time Stamp, Time Zone, Name, PTID, Load``); EST/EDT column."""
+    log = log or QualityLog("load")
+    offsets = {"EST": -5, "EDT": -4}
+    frames = []
+    for path in paths:
+        raw = read_csv_checked(path, ["Time Stamp", "Time Zone", "Name", "PTID", "Load"], what="NYISO pal load")
+        log.read(path, len(raw))
+        naive = to_datetime(raw, "Time Stamp", path, "%m/%d/%Y %H:%M:%S")
+        tzc = raw["Time Zone"].str.strip().str.upper()
+        bad = ~tzc.isin(offsets.keys())
+        if bad.any():
+            i = int(np.flatnonzero(bad.to_numpy())[0])
+            raise IngestError(path, "unknown time zone label", column="Time Zone",
+                              line=int(raw["_line"].iloc[i]), expected="EST or EDT", got=tzc.iloc[i])
+        utc = (naive - pd.to_timedelta(tzc.map(offsets), unit="h")).dt.tz_localize("UTC")
+        df = pd.DataFrame({"timestamp_utc": utc, "zone": raw["Name"].str.strip(),
+                           "load_mw": to_numeric(raw, "Load", path), "_line": raw["_line"]})
+        dup = df.duplicated(["zone", "timestamp_utc"])
+        if dup.any():
+            i = int(np.flatnonzero(dup.to_numpy())[0])
+            raise IngestError(path, f"zone {df['zone'].iloc[i]} stamp {raw['Time Stamp'].iloc[i]} "
+                              f"{tzc.iloc[i]} duplicated", column="Time Stamp", line=int(df["_line"].iloc[i]),
+                              expected="one row per zone, stamp and time-zone label")
+        if zone is not None:
+            from evgrid.data.prices import zone_key
+
+            keep = df["zone"].map(zone_key) == zone_key(zone)
+            if not keep.any():
+                raise IngestError(path, f"unknown zone {zone!r}", column="Name",
+                                  expected=f"one of {sorted(df['zone'].unique())}")
+            df = df[keep]
+        miss = df["load_mw"].isna()
+        log.remove("missing_load", int(miss.sum()))
+        df = df[~miss]
+        n_zones = df["zone"].nunique()
+        counts = df.groupby("timestamp_utc")["zone"].transform("nunique")
+        partial = counts < n_zones
+        log.remove("stamps_missing_some_zones", int(partial.sum()))
+        df = df[~partial]
+        frames.append(df.groupby("timestamp_utc", as_index=False)["load_mw"].sum())
+    return _finish(pd.concat(frames, ignore_index=True), local_timezone)
+
+
+PARSERS = {"nyiso_5min": parse_nyiso_5min, "nyiso_pal": parse_nyiso_pal}

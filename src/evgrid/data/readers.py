@@ -1,0 +1,174 @@
+"""Checked readers and converters shared by the parsers.
+
+Every failure raises :class:`~evgrid.data.errors.IngestError` naming the file, the column / line and what
+was expected. Line numbers are 1-based file lines (the header is line ``header_line``).
+"""
+
+from __future__ import annotations
+
+import csv
+import difflib
+import io
+from collections.abc import Iterable, Sequence
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from evgrid.data.errors import IngestError
+
+
+def _last_nonempty_line(path: Path) -> tuple[str, bool]:
+    """Last non-empty line of a text file and whether the file ends with a newline."""
+    with open(path, "rb") as fh:
+        fh.seek(0, 2)
+        size = fh.tell()
+        fh.seek(max(0, size - 65536))
+        tail = fh.read().decode("utf-8", errors="replace")
+    ends_nl = tail.endswith("\n")
+    lines = [ln for ln in tail.splitlines() if ln.strip()]
+    return (lines[-1] if lines else ""), ends_nl
+
+
+def read_csv_checked(
+    path: str | Path,
+    required: Sequence[str],
+    *,
+    skiprows: int = 0,
+    header: int | None = 0,
+    names: Sequence[str] | None = None,
+    what: str = "CSV",
+) -> pd.DataFrame:
+    """Read a CSV as strings, checking the file exists, is not empty or truncated, and has the columns.
+
+    A missing column is reported with the closest column actually found (a renamed column), a truncated
+    last line with its field count. The frame gets a ``_line`` column with each row's file line number.
+    """
+    path = Path(path)
+    if not path.exists():
+        raise IngestError(path, f"{what} file not found")
+    if path.stat().st_size == 0:
+        raise IngestError(path, f"{what} file is empty", expected=f"a header with columns {list(required)}")
+    try:
+        df = pd.read_csv(
+            path, dtype=str, skiprows=skiprows, header=header, names=names, skipinitialspace=True,
+            keep_default_na=True, na_values=["", "N/A", "NA", "null", "NULL"],
+        )
+    except pd.errors.EmptyDataError as exc:
+        raise IngestError(path, f"{what} file has no data", expected=f"columns {list(required)}") from exc
+    except pd.errors.ParserError as exc:
+        raise IngestError(path, f"{what} file could not be parsed ({exc})") from exc
+    df.columns = [str(c).strip() for c in df.columns]
+    missing = [c for c in required if c not in df.columns]
+    if missing:
+        hints = []
+        for c in missing:
+            close = difflib.get_close_matches(c, list(df.columns), n=1, cutoff=0.5)
+            hints.append(f"{c!r}" + (f" (found {close[0]!r} - renamed?)" if close else ""))
+        raise IngestError(
+            path, "missing column(s) " + ", ".join(hints), column=missing[0],
+            expected=f"columns {list(required)}", got=list(df.columns),
+        )
+    if df.empty:
+        raise IngestError(path, f"{what} file has a header but no data rows", expected="at least one row")
+    first_data_line = skiprows + (1 if header is not None else 0) + 1
+    df["_line"] = np.arange(first_data_line, first_data_line + len(df))
+    # Truncation: the last line lacks fields that the required columns need.
+    last, ends_nl = _last_nonempty_line(path)
+    n_fields = len(next(csv.reader(io.StringIO(last)))) if last else 0
+    cols = list(names) if names is not None else list(df.columns[:-1])
+    need = max(cols.index(c) for c in required) + 1
+    if n_fields < need:
+        raise IngestError(
+            path, "file looks truncated: the last line has too few fields", line=int(df["_line"].iloc[-1]),
+            expected=f"at least {need} fields", got=n_fields if ends_nl else f"{n_fields} (no final newline)",
+        )
+    return df
+
+
+def require_columns(df: pd.DataFrame, required: Iterable[str], path: str | Path) -> None:
+    missing = [c for c in required if c not in df.columns]
+    if missing:
+        raise IngestError(path, f"missing column(s) {missing}", column=missing[0],
+                          expected=f"columns {list(required)}", got=list(df.columns))
+
+
+def to_numeric(df: pd.DataFrame, column: str, path: str | Path, *, allow_missing: bool = True) -> pd.Series:
+    """Convert a string column to float; a non-numeric entry raises naming its line and value."""
+    raw = df[column]
+    out = pd.to_numeric(raw, errors="coerce")
+    bad = out.isna() & raw.notna() & (raw.astype(str).str.strip() != "")
+    if bad.any():
+        i = int(np.flatnonzero(bad.to_numpy())[0])
+        line = int(df["_line"].iloc[i]) if "_line" in df else None
+        raise IngestError(path, f"non-numeric value ({int(bad.sum())} such rows)", column=column, line=line,
+                          expected="a number", got=raw.iloc[i])
+    if not allow_missing and out.isna().any():
+        i = int(np.flatnonzero(out.isna().to_numpy())[0])
+        line = int(df["_line"].iloc[i]) if "_line" in df else None
+        raise IngestError(path, "missing value", column=column, line=line, expected="a number", got="")
+    return out.astype(float)
+
+
+def to_datetime(df: pd.DataFrame, column: str | pd.Series, path: str | Path, fmt: str,
+                *, label: str | None = None) -> pd.Series:
+    """Parse naive timestamps with an explicit format; an unparseable entry raises naming its line."""
+    raw = df[column] if isinstance(column, str) else column
+    name = label or (column if isinstance(column, str) else str(raw.name))
+    out = pd.to_datetime(raw, format=fmt, errors="coerce")
+    bad = out.isna()
+    if bad.any():
+        i = int(np.flatnonzero(bad.to_numpy())[0])
+        line = int(df["_line"].iloc[i]) if "_line" in df else None
+        raise IngestError(path, f"unparseable timestamp ({int(bad.sum())} such rows)", column=name, line=line,
+                          expected=f"format {fmt!r}", got=raw.iloc[i])
+    return out
+
+
+def check_increasing(ts: pd.Series, df: pd.DataFrame, path: str | Path, column: str,
+                     *, allow_equal: bool) -> None:
+    """Raise if timestamps go backwards (or repeat, unless ``allow_equal``) in file order."""
+    d = ts.diff()
+    bad = (d < pd.Timedelta(0)) if allow_equal else (d <= pd.Timedelta(0))
+    if bad.any():
+        i = int(np.flatnonzero(bad.to_numpy())[0])
+        line = int(df["_line"].iloc[i]) if "_line" in df else None
+        what = "out of order" if d.iloc[i] < pd.Timedelta(0) else "duplicated"
+        raise IngestError(path, f"timestamp {what} ({ts.iloc[i]} after {ts.iloc[i - 1]})", column=column,
+                          line=line, expected="strictly increasing timestamps" if not allow_equal
+                          else "non-decreasing timestamps")
+
+
+def localize_prevailing(
+    naive: pd.Series, tz: str, path: str | Path, df: pd.DataFrame, column: str,
+    *, group: pd.Series | None = None, nonexistent: str = "raise",
+) -> pd.Series:
+    """Localise wall-clock stamps of a prevailing-time zone (with DST) to tz-aware UTC.
+
+    The autumn repeated hour appears twice in file order: the first occurrence is daylight time, the
+    second standard time (NYISO, PeMS convention). A stamp repeated more often than that, or a repeat of
+    a non-ambiguous stamp, raises. Spring-forward stamps that do not exist raise unless
+    ``nonexistent="NaT"`` (the caller then counts and drops them).
+    """
+    keys = [naive] if group is None else [group, naive]
+    occurrence = naive.groupby(keys, sort=False).cumcount()
+    probe = pd.DatetimeIndex(naive).tz_localize(tz, ambiguous="NaT", nonexistent="NaT")
+    is_ambiguous = pd.Series(probe.isna(), index=naive.index)
+    # distinguish nonexistent from ambiguous
+    shifted = pd.DatetimeIndex(naive).tz_localize(tz, ambiguous=np.ones(len(naive), bool), nonexistent="NaT")
+    is_nonexistent = pd.Series(shifted.isna(), index=naive.index)
+    is_ambiguous &= ~is_nonexistent
+    too_many = (occurrence >= 2) | ((occurrence >= 1) & ~is_ambiguous)
+    if too_many.any():
+        i = int(np.flatnonzero(too_many.to_numpy())[0])
+        raise IngestError(path, f"timestamp {naive.iloc[i]} duplicated", column=column,
+                          line=int(df["_line"].iloc[i]) if "_line" in df else None,
+                          expected="each stamp once (twice only for the autumn repeated hour)")
+    if is_nonexistent.any() and nonexistent == "raise":
+        i = int(np.flatnonzero(is_nonexistent.to_numpy())[0])
+        raise IngestError(path, f"timestamp {naive.iloc[i]} does not exist in {tz} (spring-forward gap)",
+                          column=column, line=int(df["_line"].iloc[i]) if "_line" in df else None,
+                          expected="prevailing local time")
+    is_dst = (occurrence == 0).to_numpy()
+    local = pd.DatetimeIndex(naive).tz_localize(tz, ambiguous=is_dst, nonexistent="NaT")
+    return pd.Series(local.tz_convert("UTC"), index=naive.index)

@@ -1,0 +1,131 @@
+"""pandera schemas of the primary and feature datasets; ``validate`` turns a failure into an IngestError."""
+
+from __future__ import annotations
+
+import pandas as pd
+import pandera.pandas as pa
+from pandera.errors import SchemaError
+
+from evgrid.data.errors import IngestError
+
+UTC = pd.DatetimeTZDtype(tz="UTC")
+
+
+def _utc() -> pa.Column:
+    return pa.Column(UTC, nullable=False)
+
+
+def _local() -> pa.Column:
+    return pa.Column(checks=pa.Check(lambda s: getattr(s.dtype, "tz", None) is not None,
+                                     error="tz-aware local timestamps"), nullable=False)
+
+
+prices_schema = pa.DataFrameSchema(
+    {
+        "timestamp_utc": _utc(),
+        "timestamp_local": _local(),
+        "market": pa.Column(str, pa.Check.isin(["DAM", "RT", "HAM"])),
+        "zone": pa.Column(str),
+        "ptid": pa.Column("Int64", nullable=True),
+        "lbmp_usd_per_mwh": pa.Column(float, pa.Check.in_range(-2000.0, 10000.0)),
+        "losses_usd_per_mwh": pa.Column(float, nullable=True),
+        "congestion_usd_per_mwh": pa.Column(float, nullable=True),
+        "energy_usd_per_mwh": pa.Column(float, nullable=True),
+    },
+    unique=["market", "zone", "timestamp_utc"],
+    strict=True,
+    name="prices_primary",
+)
+
+load_schema = pa.DataFrameSchema(
+    {
+        "timestamp_utc": _utc(),
+        "timestamp_local": _local(),
+        "load_mw": pa.Column(float, pa.Check.gt(0.0)),
+    },
+    unique=["timestamp_utc"],
+    strict=True,
+    name="load_primary",
+)
+
+ev_sessions_schema = pa.DataFrameSchema(
+    {
+        "session_id": pa.Column(str, unique=True),
+        "source": pa.Column(str),
+        "site": pa.Column(str),
+        "station_id": pa.Column(str),
+        "timezone": pa.Column(str),
+        "arrival_utc": _utc(),
+        "departure_utc": _utc(),
+        "done_charging_utc": pa.Column(UTC, nullable=True),
+        "arrival_local": pa.Column("datetime64[ns]"),
+        "departure_local": pa.Column("datetime64[ns]"),
+        "energy_kwh": pa.Column(float, pa.Check.gt(0.0)),
+        "kwh_requested": pa.Column(float, nullable=True),
+        "miles_requested": pa.Column(float, nullable=True),
+        "wh_per_mile": pa.Column(float, nullable=True),
+        "requested_departure_utc": pa.Column(UTC, nullable=True),
+        "distance_km": pa.Column(float, pa.Check.ge(0.0), nullable=True),
+        "charger_model": pa.Column(str, nullable=True),
+    },
+    checks=pa.Check(lambda d: d["departure_utc"] > d["arrival_utc"], error="departure after arrival"),
+    strict=True,
+    name="ev_sessions_primary",
+)
+
+traffic_schema = pa.DataFrameSchema(
+    {
+        "timestamp_utc": _utc(),
+        "timestamp_local": _local(),
+        "station": pa.Column(str),
+        "interval_minutes": pa.Column("int64", pa.Check.gt(0)),
+        "flow_veh_per_h": pa.Column(float, pa.Check.ge(0.0)),
+    },
+    unique=["station", "timestamp_utc"],
+    strict=True,
+    name="traffic_primary",
+)
+
+weather_schema = pa.DataFrameSchema(
+    {
+        "timestamp_utc": _utc(),
+        "timestamp_local": _local(),
+        "site": pa.Column(str),
+        "latitude": pa.Column(float, nullable=True),
+        "longitude": pa.Column(float, nullable=True),
+        "interval_minutes": pa.Column("int64", pa.Check.gt(0)),
+        "ghi_w_per_m2": pa.Column(float, pa.Check.in_range(0.0, 1500.0)),
+        "dni_w_per_m2": pa.Column(float, pa.Check.in_range(0.0, 1500.0)),
+        "dhi_w_per_m2": pa.Column(float, pa.Check.in_range(0.0, 1000.0)),
+        "temp_air_c": pa.Column(float, pa.Check.in_range(-60.0, 60.0)),
+        "wind_speed_m_per_s": pa.Column(float, pa.Check.in_range(0.0, 75.0)),
+    },
+    unique=["site", "timestamp_utc"],
+    strict=True,
+    name="weather_primary",
+)
+
+SCHEMAS = {
+    "prices": prices_schema,
+    "load": load_schema,
+    "ev_sessions": ev_sessions_schema,
+    "traffic": traffic_schema,
+    "weather": weather_schema,
+}
+
+
+def validate(df: pd.DataFrame, source: str, files: list[str] | None = None) -> pd.DataFrame:
+    """Validate a primary table; the error names the input file(s), the column and failing rows."""
+    schema = SCHEMAS[source]
+    try:
+        return schema.validate(df, lazy=False)
+    except SchemaError as exc:
+        cases = exc.failure_cases
+        sample = cases.head(3).to_dict("records") if isinstance(cases, pd.DataFrame) else cases
+        raise IngestError(
+            ", ".join(files or []) or None,
+            f"{schema.name} failed validation: {exc.reason_code}: {str(exc).splitlines()[0]}",
+            column=getattr(exc, "column_name", None) or None,
+            expected=str(exc.check) if exc.check is not None else "the documented schema",
+            got=sample,
+        ) from exc

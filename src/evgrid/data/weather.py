@@ -1,0 +1,131 @@
+"""Irradiance / weather parsers (through pvlib.iotools) -> ``weather_primary``:
+``timestamp_utc, timestamp_local, site, latitude, longitude, interval_minutes, ghi_w_per_m2,
+dni_w_per_m2, dhi_w_per_m2, temp_air_c, wind_speed_m_per_s``.
+
+- ``nsrdb_psm3``: NREL NSRDB PSM v3 CSV (2 metadata lines, then the header). pvlib 0.16 reads it with
+  ``pvlib.iotools.read_nsrdb_psm4`` (the same SAM-CSV layout). Stamps are *local standard time*
+  (``Time Zone`` metadata, UTC-5 for Syracuse) without DST, so ``timestamp_local`` uses the fixed-offset
+  zone ``Etc/GMT+5`` and the daily matrices have no DST days. Values are instantaneous at the stamp.
+- ``tmy3``: NREL TMY3 CSV via ``pvlib.iotools.read_tmy3`` (hour-ending local standard time; pvlib
+  shifts nothing: the stamp is the end of the hour, so we subtract one hour to get hour-beginning).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+from pvlib import iotools
+
+from evgrid.data.errors import IngestError
+from evgrid.data.quality import QualityLog
+
+WEATHER_COLUMNS = [
+    "timestamp_utc", "timestamp_local", "site", "latitude", "longitude", "interval_minutes",
+    "ghi_w_per_m2", "dni_w_per_m2", "dhi_w_per_m2", "temp_air_c", "wind_speed_m_per_s",
+]
+CHANNEL_MAP = {"ghi": "ghi_w_per_m2", "dni": "dni_w_per_m2", "dhi": "dhi_w_per_m2", "temp_air": "temp_air_c",
+               "wind_speed": "wind_speed_m_per_s"}
+
+
+def fixed_offset_tz(hours: float) -> str:
+    """IANA fixed-offset zone for a UTC offset in whole hours (note the inverted sign: UTC-5 = Etc/GMT+5)."""
+    h = int(round(hours))
+    if h != hours:
+        raise ValueError(f"non-integer UTC offset {hours} h has no Etc/GMT zone")
+    return "Etc/GMT" + (f"+{-h}" if h < 0 else f"-{h}" if h > 0 else "")
+
+
+def _tidy(data: pd.DataFrame, meta: dict, path: Path, log: QualityLog, site_key: str, tz_key: str,
+          shift: pd.Timedelta) -> pd.DataFrame:
+    missing = [c for c in CHANNEL_MAP if c not in data.columns]
+    if missing:
+        raise IngestError(path, f"missing column(s) {missing} after pvlib parsing", column=missing[0],
+                          expected=f"columns {list(CHANNEL_MAP)} (pvlib names)", got=list(data.columns))
+    if data.empty:
+        raise IngestError(path, "no data rows", expected="at least one row")
+    idx = data.index
+    if idx.tz is None:
+        tz = fixed_offset_tz(float(meta[tz_key]))
+        idx = idx.tz_localize(tz)
+    idx = idx - shift
+    d = pd.Series(idx).diff()
+    bad = d <= pd.Timedelta(0)
+    if bad.any():
+        i = int(np.flatnonzero(bad.to_numpy())[0])
+        raise IngestError(path, f"timestamp {'out of order' if d.iloc[i] < pd.Timedelta(0) else 'duplicated'} "
+                          f"({idx[i]})", line=i + 3, expected="strictly increasing timestamps")
+    interval = int(pd.Series(idx).diff().median().total_seconds() // 60)
+    out = pd.DataFrame({
+        "timestamp_utc": idx.tz_convert("UTC"),
+        "timestamp_local": idx,
+        "site": str(meta.get(site_key, path.stem)),
+        "latitude": float(meta.get("latitude", np.nan)),
+        "longitude": float(meta.get("longitude", np.nan)),
+        "interval_minutes": interval,
+    })
+    for src, dst in CHANNEL_MAP.items():
+        col = pd.to_numeric(data[src], errors="coerce")
+        if col.isna().any():
+            i = int(np.flatnonzero(col.isna().to_numpy())[0])
+            raise IngestError(path, f"missing or non-numeric value ({int(col.isna().sum())} such rows)",
+                              column=src, line=i + 4 if tz_key == "Time Zone" else i + 3, expected="a number",
+                              got=data[src].iloc[i])
+        out[dst] = col.to_numpy(dtype=float)
+    neg = (out[["ghi_w_per_m2", "dni_w_per_m2", "dhi_w_per_m2"]] < 0).any(axis=1)
+    log.remove("negative_irradiance", int(neg.sum()))
+    return out[~neg]
+
+
+def parse_nsrdb_psm3(paths: Sequence[str | Path], log: QualityLog | None = None) -> pd.DataFrame:
+    """NSRDB PSM3 CSV file(s) (e.g. one per year); see the module docstring."""
+    log = log or QualityLog("weather")
+    frames = []
+    for path in paths:
+        path = Path(path)
+        if not path.exists() or path.stat().st_size == 0:
+            raise IngestError(path, "NSRDB file missing or empty", expected="an NSRDB PSM3 CSV")
+        try:
+            data, meta = iotools.read_nsrdb_psm4(path, map_variables=True)
+        except (ValueError, KeyError, IndexError, pd.errors.ParserError) as exc:
+            raise IngestError(path, f"not a readable NSRDB PSM3 file ({type(exc).__name__}: {exc})",
+                              expected="2 metadata lines then Year,Month,Day,Hour,Minute,... columns") from exc
+        log.read(path, len(data))
+        frames.append(_tidy(data, meta, path, log, "Location ID", "Time Zone", pd.Timedelta(0)))
+    return _finish(frames)
+
+
+def parse_tmy3(paths: Sequence[str | Path], log: QualityLog | None = None, coerce_year: int | None = 1990
+               ) -> pd.DataFrame:
+    """TMY3 CSV file(s) through ``pvlib.iotools.read_tmy3``; see the module docstring."""
+    log = log or QualityLog("weather")
+    frames = []
+    for path in paths:
+        path = Path(path)
+        if not path.exists() or path.stat().st_size == 0:
+            raise IngestError(path, "TMY3 file missing or empty", expected="a TMY3 CSV")
+        try:
+            data, meta = iotools.read_tmy3(path, coerce_year=coerce_year, map_variables=True)
+        except (ValueError, KeyError, IndexError, pd.errors.ParserError) as exc:
+            raise IngestError(path, f"not a readable TMY3 file ({type(exc).__name__}: {exc})",
+                              expected="a TMY3 metadata line, then Date (MM/DD/YYYY),Time (HH:MM),... ") from exc
+        log.read(path, len(data))
+        if coerce_year is not None:
+            # read_tmy3 rolls the final 24:00 stamp into Jan 1 of the next year; put it back in order
+            data = data.sort_index()
+        frames.append(_tidy(data, meta, path, log, "USAF", "TZ", pd.Timedelta(hours=1)))
+    return _finish(frames)
+
+
+def _finish(frames: list[pd.DataFrame]) -> pd.DataFrame:
+    tzs = {str(f["timestamp_local"].dt.tz) for f in frames}
+    df = pd.concat(frames, ignore_index=True)
+    if len(tzs) == 1:
+        df["timestamp_local"] = df["timestamp_utc"].dt.tz_convert(tzs.pop())
+    df = df.sort_values("timestamp_utc", kind="stable").reset_index(drop=True)
+    return df[WEATHER_COLUMNS]
+
+
+PARSERS = {"nsrdb_psm3": parse_nsrdb_psm3, "tmy3": parse_tmy3}

@@ -1,0 +1,6 @@
+"""``ingest``: raw NYISO / EV-session / traffic / irradiance files -> validated primary parquet -> daily
+feature matrices at the modelling step and a data-quality report (see docs/ingest.md)."""
+
+from evgrid.pipelines.ingest.pipeline import create_pipeline
+
+__all__ = ["create_pipeline"]
