@@ -1,0 +1,389 @@
+"""Day-ahead MILP of a distribution feeder with a DWPT road, PV and a battery (paper 002, II-C).
+
+Objective (eq. 8), all powers in kW, ``dt`` in h::
+
+    min  sum_t dt/1000 * ( sum_g c_g P_g,t + price_t (P_buy,t - P_sell,t)
+                           + VOLL sum_b LS_b,t + pen_emg sum_b LSX_b,t )
+
+subject to
+* DG limits (eq. 18-19), optionally with on/off commitment ``u_g,t``: ``Pmin u <= P <= Pmax u``;
+* upstream trade (eq. 15-17): ``P_buy <= Pbar eps``, ``P_sell <= Pbar (1 - eps)``, eps binary;
+* shedding (eq. 20): ``LS_b,t <= r (P^D_b,t + P^EV_b,t)``; the reactive load is shed at the bus'
+  power factor. Where an island cannot be balanced even with ``r`` shed, the extra "emergency"
+  shedding ``LSX`` (up to the full load, priced at ``pen_emg`` > VOLL) keeps the model feasible and is
+  reported per bus and hour. Buses of an island without any DG are de-energised and fully shed;
+* PV (eq. 1, 13) with curtailment ``P_PV,used <= P_PV,avail``; battery (eq. 2-7) from
+  :mod:`evgrid.der.battery`, charging only from the PV surplus: ``P_PV,used >= P_ch + P_EV x_ch``;
+* EV supply (eq. 11, 14): the EV load, PV and battery sit at one bus, so the split of PV and battery
+  power between the EV and the conventional load is pure bookkeeping; it is reported EV-first
+  (:func:`split_der_power`);
+* nodal balance and linearised power flow (eq. 10, 12, 21-24): the shared LinDistFlow builder
+  :func:`evgrid.optim.lindistflow.build_lindistflow` with the bus net injections of this model.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+
+import numpy as np
+import pandas as pd
+import pyomo.environ as pyo
+
+from evgrid.der.battery import BatteryParams, add_battery_block
+from evgrid.grid.network import Network
+from evgrid.optim.lindistflow import Injection, LinDistFlowOptions, build_lindistflow
+
+
+@dataclass(frozen=True)
+class DGUnit:
+    """A dispatchable distributed generator (paper Table I)."""
+
+    name: str
+    bus: int
+    p_max_kw: float
+    p_min_kw: float
+    q_max_kvar: float
+    q_min_kvar: float
+    cost_usd_per_mwh: float
+
+    def __post_init__(self) -> None:
+        if not (0 <= self.p_min_kw <= self.p_max_kw and self.q_min_kvar <= self.q_max_kvar):
+            raise ValueError(f"DG {self.name}: need 0 <= p_min_kw <= p_max_kw and q_min_kvar <= q_max_kvar, got {self}")
+
+
+@dataclass(frozen=True)
+class DwptCase:
+    """One study case: which of EV / PV / battery are present and which lines are out."""
+
+    name: str
+    ev: bool = True
+    pv: bool = False
+    battery: bool = False
+    outages: tuple[tuple[int, int], ...] = ()
+
+    def __post_init__(self) -> None:
+        if self.battery and not self.pv:
+            raise ValueError(f"case {self.name}: the battery charges only from PV, so battery=True needs pv=True")
+
+
+@dataclass(frozen=True)
+class MarketParams:
+    """Upstream trade, shedding and commitment settings (paper eq. 16-20)."""
+
+    p_buy_max_kw: float = 5000.0
+    p_sell_max_kw: float = 5000.0
+    voll_usd_per_mwh: float = 200.0
+    shed_max_frac: float = 0.5
+    emergency_shed_penalty_usd_per_mwh: float = 2000.0
+    dg_commitment: bool = False
+    ev_power_factor: float = 1.0
+
+
+@dataclass
+class DwptDay:
+    """Time series of one day at the model step: loads (step x bus), EV, PV availability, price."""
+
+    step_h: float
+    load_p_kw: pd.DataFrame
+    load_q_kvar: pd.DataFrame
+    ev_kw: np.ndarray
+    pv_kw: np.ndarray
+    price_usd_per_mwh: np.ndarray
+    der_bus: int
+    battery: BatteryParams | None = None
+
+    def __post_init__(self) -> None:
+        n = len(self.load_p_kw)
+        for name in ("ev_kw", "pv_kw", "price_usd_per_mwh"):
+            arr = np.asarray(getattr(self, name), dtype=float)
+            if arr.shape != (n,):
+                raise ValueError(f"DwptDay.{name} needs {n} values (one per step), got shape {arr.shape}")
+            if not np.all(np.isfinite(arr)):
+                raise ValueError(f"DwptDay.{name} has non-finite values at steps {np.flatnonzero(~np.isfinite(arr)).tolist()}")
+            setattr(self, name, arr)
+        if not self.load_q_kvar.shape == self.load_p_kw.shape:
+            raise ValueError("DwptDay.load_q_kvar must have the shape of load_p_kw")
+        if self.der_bus not in self.load_p_kw.columns:
+            raise ValueError(f"DwptDay.der_bus {self.der_bus} is not a bus of the load table")
+
+
+@dataclass
+class DwptResult:
+    """Solved schedules of one case (tables in kW / kVAr / p.u.) and its cost breakdown."""
+
+    case: DwptCase
+    system: pd.DataFrame
+    dg: pd.DataFrame
+    bus: pd.DataFrame
+    costs: dict
+    islands: pd.Series
+    branch_in_service: pd.Series
+    solve: dict = field(default_factory=dict)
+
+
+def split_der_power(pv_used_kw, p_ch_kw, p_dis_kw, ev_served_kw) -> dict[str, np.ndarray]:
+    """EV-first split of PV and battery power (paper eq. 11, 13, 14).
+
+    PV net of charging serves the EV first, then the conventional load; battery discharge serves
+    what the PV left of the EV load, then the conventional load; the grid supplies the rest of the EV.
+    """
+    pv_net = np.asarray(pv_used_kw) - np.asarray(p_ch_kw)
+    ev = np.asarray(ev_served_kw)
+    pv_to_ev = np.minimum(pv_net, ev)
+    dis_to_ev = np.minimum(np.asarray(p_dis_kw), ev - pv_to_ev)
+    return {
+        "pv_to_ev_kw": pv_to_ev,
+        "pv_to_conv_kw": pv_net - pv_to_ev,
+        "pv_to_battery_kw": np.asarray(p_ch_kw, dtype=float),
+        "dis_to_ev_kw": dis_to_ev,
+        "dis_to_conv_kw": np.asarray(p_dis_kw) - dis_to_ev,
+        "grid_to_ev_kw": ev - pv_to_ev - dis_to_ev,
+    }
+
+
+def case_topology(network: Network, case: DwptCase, dgs: list[DGUnit]) -> tuple[pd.Series, pd.Series, pd.Series]:
+    """Branch status, island id per bus and whether each bus is energised (slack island or has a DG)."""
+    mask = network.outage_mask(list(case.outages))
+    islands = network.islands(mask)
+    dg_islands = {int(islands.loc[g.bus]) for g in dgs}
+    energised = islands.map(lambda k: k == 0 or k in dg_islands).astype(bool)
+    return mask, islands, energised
+
+
+def build_dwpt_model(network: Network, day: DwptDay, case: DwptCase, dgs: list[DGUnit],
+                     market: MarketParams, pf_options: LinDistFlowOptions | None = None) -> pyo.ConcreteModel:
+    """Pyomo model of one case (see module docstring); returns the model with handles attached."""
+    unknown = sorted({g.bus for g in dgs} - set(network.buses.index))
+    if unknown:
+        raise ValueError(f"DGs placed at unknown buses {unknown}")
+    T = list(range(len(day.load_p_kw)))
+    buses = [int(b) for b in network.buses.index]
+    missing = sorted(set(buses) - set(day.load_p_kw.columns))
+    if missing:
+        raise ValueError(f"load table lacks columns for buses {missing}")
+    mask, islands, energised = case_topology(network, case, dgs)
+    dt = day.step_h
+    ev = day.ev_kw if case.ev else np.zeros(len(T))
+    pv = day.pv_kw if case.pv else np.zeros(len(T))
+    der_on = bool(energised.loc[day.der_bus])
+    if not der_on:
+        pv = np.zeros(len(T))
+    load_p = day.load_p_kw[buses].to_numpy(float).copy()
+    load_q = day.load_q_kvar[buses].to_numpy(float).copy()
+    k_der = buses.index(day.der_bus)
+    load_p[:, k_der] += ev
+    tan_ev = np.tan(np.arccos(market.ev_power_factor))
+    load_q[:, k_der] += ev * tan_ev
+    with np.errstate(divide="ignore", invalid="ignore"):
+        q_ratio = np.where(load_p > 0, load_q / np.where(load_p > 0, load_p, 1.0), 0.0)
+
+    m = pyo.ConcreteModel(name=f"dwpt_{case.name}")
+    m.T = pyo.Set(initialize=T, ordered=True)
+    m.B = pyo.Set(initialize=buses, ordered=True)
+    m.G = pyo.Set(initialize=[g.name for g in dgs], ordered=True)
+    dg_by = {g.name: g for g in dgs}
+    bidx = {b: i for i, b in enumerate(buses)}
+    live = {b: bool(energised.loc[b]) for b in buses}
+
+    # DGs (eq. 18-19), optional commitment
+    m.u = pyo.Var(m.G, m.T, domain=pyo.Binary)
+    if not market.dg_commitment:
+        for g in m.G:
+            for t in T:
+                m.u[g, t].fix(1)
+    m.pg = pyo.Var(m.G, m.T, bounds=lambda _, g, t: (0.0, dg_by[g].p_max_kw))
+    m.qg = pyo.Var(m.G, m.T, bounds=lambda _, g, t: (min(dg_by[g].q_min_kvar, 0.0), max(dg_by[g].q_max_kvar, 0.0)))
+    m.pg_min = pyo.Constraint(m.G, m.T, rule=lambda m, g, t: m.pg[g, t] >= dg_by[g].p_min_kw * m.u[g, t])
+    m.pg_max = pyo.Constraint(m.G, m.T, rule=lambda m, g, t: m.pg[g, t] <= dg_by[g].p_max_kw * m.u[g, t])
+    m.qg_min = pyo.Constraint(m.G, m.T, rule=lambda m, g, t: m.qg[g, t] >= dg_by[g].q_min_kvar * m.u[g, t])
+    m.qg_max = pyo.Constraint(m.G, m.T, rule=lambda m, g, t: m.qg[g, t] <= dg_by[g].q_max_kvar * m.u[g, t])
+
+    # Upstream trade (eq. 15-17)
+    m.p_buy = pyo.Var(m.T, bounds=(0.0, market.p_buy_max_kw))
+    m.p_sell = pyo.Var(m.T, bounds=(0.0, market.p_sell_max_kw))
+    m.eps = pyo.Var(m.T, domain=pyo.Binary)
+    m.buy_limit = pyo.Constraint(m.T, rule=lambda m, t: m.p_buy[t] <= market.p_buy_max_kw * m.eps[t])
+    m.sell_limit = pyo.Constraint(m.T, rule=lambda m, t: m.p_sell[t] <= market.p_sell_max_kw * (1 - m.eps[t]))
+
+    # Shedding (eq. 20) plus emergency shedding; dead islands are fully shed
+    r = market.shed_max_frac
+
+    def ls_bounds(_, b, t):
+        p = load_p[t, bidx[b]]
+        return (p * r, p * r) if not live[b] else (0.0, p * r)
+
+    def lsx_bounds(_, b, t):
+        p = load_p[t, bidx[b]]
+        return (p * (1 - r), p * (1 - r)) if not live[b] else (0.0, p * (1 - r))
+
+    m.ls = pyo.Var(m.B, m.T, bounds=ls_bounds)
+    m.lsx = pyo.Var(m.B, m.T, bounds=lsx_bounds)
+
+    # PV with curtailment and the battery at the DER bus (eq. 1-7, 13)
+    m.pv_used = pyo.Var(m.T, bounds=lambda _, t: (0.0, float(pv[t])))
+    use_batt = case.battery and der_on and day.battery is not None and day.battery.capacity_kwh > 0
+    if use_batt:
+        m.batt = pyo.Block()
+        add_battery_block(m.batt, T, day.battery, dt, charge_limit_kw=np.clip(pv - ev, 0.0, None))
+        m.pv_only_charging = pyo.Constraint(
+            m.T, rule=lambda m, t: m.pv_used[t] >= m.batt.p_ch_kw[t] + float(ev[t]) * m.batt.x_ch[t])
+
+    dg_at = {b: [g.name for g in dgs if g.bus == b] for b in buses}
+    dg_buses = sorted(b for b in buses if dg_at[b])
+    der = [day.der_bus]
+    injections = {
+        "dg": Injection(dg_buses, p_kw=lambda b, t: sum(m.pg[g, t] for g in dg_at[b]),
+                        q_kvar=lambda b, t: sum(m.qg[g, t] for g in dg_at[b])),
+        "shedding": Injection(buses, p_kw=lambda b, t: m.ls[b, t] + m.lsx[b, t],
+                              q_kvar=lambda b, t: float(q_ratio[t, bidx[b]]) * (m.ls[b, t] + m.lsx[b, t])),
+        "pv": Injection(der, p_kw=lambda b, t: m.pv_used[t]),
+    }
+    if use_batt:
+        injections["battery"] = Injection(der, p_kw=lambda b, t: m.batt.p_dis_kw[t] - m.batt.p_ch_kw[t])
+    m.grid = pyo.Block()
+    p_df = pd.DataFrame(load_p, index=T, columns=buses)
+    q_df = pd.DataFrame(load_q, index=T, columns=buses)
+    m.pf = build_lindistflow(m.grid, network, T, injections=injections, options=pf_options or LinDistFlowOptions(),
+                             p_load_kw=p_df, q_load_kvar=q_df, branch_in_service=mask)
+    m.upstream_p = pyo.Constraint(m.T, rule=lambda m, t: m.grid.p_import_kw[t] == m.p_buy[t] - m.p_sell[t])
+    m.q_up = pyo.Reference(m.grid.q_import_kvar)
+
+    price = day.price_usd_per_mwh
+    m.cost_dg = pyo.Expression(expr=dt / 1000 * sum(dg_by[g].cost_usd_per_mwh * m.pg[g, t] for g in m.G for t in T))
+    m.cost_upstream = pyo.Expression(expr=dt / 1000 * sum(float(price[t]) * (m.p_buy[t] - m.p_sell[t]) for t in T))
+    m.cost_shed = pyo.Expression(expr=dt / 1000 * market.voll_usd_per_mwh * sum(m.ls[b, t] for b in m.B for t in T)
+                                 + dt / 1000 * market.voll_usd_per_mwh * sum(m.lsx[b, t] for b in m.B for t in T
+                                                                             if not live[b]))
+    m.cost_emergency = pyo.Expression(expr=dt / 1000 * market.emergency_shed_penalty_usd_per_mwh
+                                      * sum(m.lsx[b, t] for b in m.B for t in T if live[b]))
+    m.obj = pyo.Objective(expr=m.cost_dg + m.cost_upstream + m.cost_shed + m.cost_emergency, sense=pyo.minimize)
+    m._dwpt = {
+        "T": T, "buses": buses, "load_p": load_p, "load_q": load_q, "ev": ev, "pv": pv, "mask": mask,
+        "islands": islands, "energised": energised, "use_batt": use_batt, "live": live,
+    }
+    return m
+
+
+def _vals(var, keys) -> np.ndarray:
+    return np.array([pyo.value(var[k]) for k in keys], dtype=float)
+
+
+def extract_results(m: pyo.ConcreteModel, case: DwptCase, dgs: list[DGUnit], day: DwptDay,
+                    voltage_pu: pd.DataFrame) -> DwptResult:
+    """Tables of a solved model: system-level series, DG schedule, per-bus shedding and voltage."""
+    d = m._dwpt
+    T, buses = d["T"], d["buses"]
+    bt = [(b, t) for b in buses for t in T]
+    ls = _vals(m.ls, bt).reshape(len(buses), len(T)).T
+    lsx = _vals(m.lsx, bt).reshape(len(buses), len(T)).T
+    shed = ls + lsx
+    k_der = buses.index(day.der_bus)
+    der_load = d["load_p"][:, k_der]
+    ev = d["ev"]
+    # shedding at the DER bus is shared pro rata between conventional and EV load
+    with np.errstate(divide="ignore", invalid="ignore"):
+        ev_frac = np.where(der_load > 0, ev / np.where(der_load > 0, der_load, 1.0), 0.0)
+    ev_shed = shed[:, k_der] * ev_frac
+    if d["use_batt"]:
+        p_ch, p_dis = _vals(m.batt.p_ch_kw, T), _vals(m.batt.p_dis_kw, T)
+        soc = _vals(m.batt.soc_kwh, T)
+    else:
+        p_ch = p_dis = np.zeros(len(T))
+        soc = np.full(len(T), np.nan)
+    pv_used = _vals(m.pv_used, T)
+    split = split_der_power(pv_used, p_ch, p_dis, ev - ev_shed)
+    p_buy, p_sell = _vals(m.p_buy, T), _vals(m.p_sell, T)
+    system = pd.DataFrame({
+        "case": case.name, "step": T, "hour": np.asarray(T) * day.step_h,
+        "price_usd_per_mwh": day.price_usd_per_mwh,
+        "conv_load_kw": d["load_p"].sum(axis=1) - ev, "ev_load_kw": ev, "ev_shed_kw": ev_shed,
+        "p_buy_kw": p_buy, "p_sell_kw": p_sell, "p_upstream_kw": p_buy - p_sell, "q_upstream_kvar": _vals(m.q_up, T),
+        "dg_p_kw": _vals(m.pg, [(g.name, t) for t in T for g in dgs]).reshape(len(T), len(dgs)).sum(axis=1),
+        "pv_avail_kw": d["pv"], "pv_used_kw": pv_used, "pv_curtailed_kw": d["pv"] - pv_used,
+        **split, "batt_ch_kw": p_ch, "batt_dis_kw": p_dis, "soc_kwh": soc,
+        "shed_kw": ls.sum(axis=1), "emergency_shed_kw": lsx.sum(axis=1),
+    })
+    dg = pd.DataFrame([
+        {"case": case.name, "step": t, "dg": g.name, "bus": g.bus, "p_kw": pyo.value(m.pg[g.name, t]),
+         "q_kvar": pyo.value(m.qg[g.name, t]), "on": bool(round(pyo.value(m.u[g.name, t])))}
+        for g in dgs for t in T])
+    bus = pd.DataFrame({
+        "case": case.name, "step": np.tile(T, len(buses)), "bus": np.repeat(buses, len(T)),
+        "p_load_kw": d["load_p"].T.ravel(), "q_load_kvar": d["load_q"].T.ravel(),
+        "shed_kw": ls.T.ravel(), "emergency_shed_kw": lsx.T.ravel(),
+        "v_pu": voltage_pu.reindex(index=T, columns=buses).to_numpy().T.ravel(),
+        "island": np.repeat(d["islands"].loc[buses].to_numpy(), len(T)),
+        "energised": np.repeat(d["energised"].loc[buses].to_numpy(), len(T)),
+    })
+    dt = day.step_h
+    costs = {
+        "case": case.name, "ev": case.ev, "pv": case.pv, "battery": case.battery,
+        "outage": "+".join(f"{a}-{b}" for a, b in case.outages) or "none",
+        "dg_cost_usd": pyo.value(m.cost_dg), "upstream_cost_usd": pyo.value(m.cost_upstream),
+        "shedding_cost_usd": pyo.value(m.cost_shed), "emergency_shedding_cost_usd": pyo.value(m.cost_emergency),
+        "total_cost_usd": pyo.value(m.obj),
+        "shed_mwh": float(shed.sum() * dt / 1000), "emergency_shed_mwh": float(lsx[:, [d["live"][b] for b in buses]].sum() * dt / 1000),
+        "ev_energy_mwh": float(ev.sum() * dt / 1000), "pv_energy_mwh": float(pv_used.sum() * dt / 1000),
+        "bought_mwh": float(p_buy.sum() * dt / 1000), "sold_mwh": float(p_sell.sum() * dt / 1000),
+        "n_islands": int(d["islands"].max()) + 1, "dead_buses": int((~d["energised"]).sum()),
+    }
+    return DwptResult(case=case, system=system, dg=dg, bus=bus, costs=costs, islands=d["islands"],
+                      branch_in_service=d["mask"])
+
+
+def block_mean(values: np.ndarray, n_steps: int) -> np.ndarray:
+    """Average a day series of ``k * n_steps`` equal steps down to ``n_steps`` (e.g. 96 x 15 min -> 24 h)."""
+    arr = np.asarray(values, dtype=float)
+    if arr.size % n_steps:
+        raise ValueError(f"cannot average {arr.size} steps into {n_steps} equal model steps")
+    return arr.reshape(n_steps, -1).mean(axis=1)
+
+
+def solve_case(network: Network, day: DwptDay, case: DwptCase, dgs: list[DGUnit], market: MarketParams,
+               pf_options: LinDistFlowOptions | None = None, solver_options=None) -> DwptResult:
+    """Build, solve (shared HiGHS wrapper, proven optimum within the MIP gap) and extract one case."""
+    from evgrid.optim.solver import solve
+
+    t0 = time.perf_counter()
+    m = build_dwpt_model(network, day, case, dgs, market, pf_options)
+    t_build = time.perf_counter() - t0
+    res = solve(m, solver_options)
+    result = extract_results(m, case, dgs, day, m.pf.voltage_pu())
+    p_net, q_net = m.pf.net_load()
+    result.solve = {"case": case.name, "build_s": t_build, "solve_s": getattr(res, "wall_s", np.nan),
+                    "status": str(getattr(res, "status", "")), "mip_gap": getattr(res, "mip_gap", np.nan),
+                    "p_net_load_kw": p_net, "q_net_load_kvar": q_net}
+    return result
+
+
+def run_cases(network: Network, day: DwptDay, cases: list[DwptCase], dgs: list[DGUnit], market: MarketParams,
+              pf_options: LinDistFlowOptions | None = None, solver_options=None) -> dict[str, pd.DataFrame]:
+    """Solve every case; return long tables (a ``case`` column each) for schedules, costs and net loads."""
+    names = [c.name for c in cases]
+    dup = sorted({n for n in names if names.count(n) > 1})
+    if dup:
+        raise ValueError(f"case names must be unique, repeated: {dup}")
+    systems, dgs_t, buses_t, costs, net = [], [], [], [], []
+    for case in cases:
+        t0 = time.perf_counter()
+        r = solve_case(network, day, case, dgs, market, pf_options, solver_options)
+        info = r.solve
+        costs.append({**r.costs, "build_s": info["build_s"], "solve_s": info["solve_s"],
+                      "total_s": time.perf_counter() - t0, "status": info["status"], "mip_gap": info["mip_gap"]})
+        systems.append(r.system)
+        dgs_t.append(r.dg)
+        buses_t.append(r.bus)
+        p_net, q_net = info["p_net_load_kw"], info["q_net_load_kvar"]
+        net.append(pd.DataFrame({
+            "case": case.name, "step": np.repeat(p_net.index.to_numpy(), p_net.shape[1]),
+            "bus": np.tile(p_net.columns.to_numpy(), len(p_net)),
+            "p_net_load_kw": p_net.to_numpy().ravel(), "q_net_load_kvar": q_net.to_numpy().ravel(),
+        }))
+    return {
+        "system": pd.concat(systems, ignore_index=True),
+        "dg": pd.concat(dgs_t, ignore_index=True),
+        "bus": pd.concat(buses_t, ignore_index=True),
+        "costs": pd.DataFrame(costs),
+        "net_load": pd.concat(net, ignore_index=True),
+    }
