@@ -1,0 +1,158 @@
+"""Infeasibility diagnosis by an elastic (phase-1) copy of the model.
+
+``diagnose_infeasibility(model) -> InfeasibilityReport`` clones the model, drops its objective, adds a
+non-negative slack pair to every active constraint (``lb <= body + s_plus - s_minus <= ub``) and, for
+continuous variables, turns finite bounds into soft constraints (family ``bound:<var name>``), then
+minimises the total slack. Non-zero slacks identify the constraints that cannot all be met: the report
+lists them by constraint family (full component name, e.g. ``grid.balance_p``), index and time step.
+The time step is the last element of the constraint index when that value is one of the time steps
+registered by :func:`evgrid.optim.lindistflow.build_lindistflow` (``block._evgrid_time_index``) or given via
+``time_index``. Slack units are those of the constraint (kW for balances, p.u.^2 for voltages), so the
+ranking across families is indicative; the *set* of non-zero slacks is the diagnosis.
+
+Example::
+
+    rep = diagnose_infeasibility(m)
+    rep.slacks                        # DataFrame: family, index, step, slack
+    rep.by_family()                   # family -> n, steps, total slack
+    print(rep.message())
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import pandas as pd
+import pyomo.environ as pyo
+
+TOL = 1e-6
+
+
+@dataclass
+class InfeasibilityReport:
+    slacks: pd.DataFrame
+    """One row per non-zero slack: ``family, index, step, slack``."""
+    total_slack: float
+
+    def by_family(self) -> pd.DataFrame:
+        if self.slacks.empty:
+            return pd.DataFrame(columns=["n", "steps", "total_slack"])
+        g = self.slacks.groupby("family", sort=False)
+        return pd.DataFrame(
+            {
+                "n": g.size(),
+                "steps": g["step"].agg(lambda s: sorted({x for x in s if x is not None and x == x})),
+                "total_slack": g["slack"].sum(),
+            }
+        ).sort_values("total_slack", ascending=False)
+
+    @property
+    def steps(self) -> list:
+        return sorted({x for x in self.slacks["step"] if x is not None and x == x})
+
+    def message(self, max_families: int = 6) -> str:
+        if self.slacks.empty:
+            return "Elastic re-solve found no violated constraint (numerical infeasibility?)"
+        parts = []
+        for fam, row in self.by_family().head(max_families).iterrows():
+            steps = row["steps"]
+            where = f"time steps {_compact(steps)}" if steps else "no time index"
+            idx = self.slacks.loc[self.slacks["family"] == fam, "index"].head(4).tolist()
+            parts.append(f"{fam}: {row['n']} constraint(s) at {where}, total slack {row['total_slack']:.4g} (e.g. {idx})")
+        return "Cannot be met -> " + "; ".join(parts)
+
+
+def _compact(steps: list) -> str:
+    if not steps:
+        return "[]"
+    if all(isinstance(s, int) for s in steps):
+        runs, start, prev = [], steps[0], steps[0]
+        for s in steps[1:]:
+            if s == prev + 1:
+                prev = s
+                continue
+            runs.append(f"{start}-{prev}" if prev != start else f"{start}")
+            start = prev = s
+        runs.append(f"{start}-{prev}" if prev != start else f"{start}")
+        return "[" + ", ".join(runs) + "]"
+    return str(steps[:10]) + (" ..." if len(steps) > 10 else "")
+
+
+def _time_steps(model, time_index) -> set:
+    steps = set(time_index or [])
+    for blk in model.block_data_objects(active=True):
+        steps.update(getattr(blk, "_evgrid_time_index", []) or [])
+    return steps
+
+
+def diagnose_infeasibility(model, options=None, time_index=None, relax_bounds: bool = True) -> InfeasibilityReport:
+    """Elastic re-solve of a clone of ``model``; see module docstring."""
+    from evgrid.optim.solver import SolverOptions, solve
+
+    steps = _time_steps(model, time_index)
+    m = model.clone()
+    for obj in m.component_data_objects(pyo.Objective, active=True):
+        obj.deactivate()
+    cons = list(m.component_data_objects(pyo.Constraint, active=True, descend_into=True))
+    n = len(cons)
+    m._el_sp = pyo.Var(range(n), within=pyo.NonNegativeReals, initialize=0.0)
+    m._el_sn = pyo.Var(range(n), within=pyo.NonNegativeReals, initialize=0.0)
+    for i, c in enumerate(cons):
+        c.set_value((c.lower, c.body + m._el_sp[i] - m._el_sn[i], c.upper))
+    labels = [(c.parent_component().name, c.index()) for c in cons]
+
+    bound_vars = []
+    if relax_bounds:
+        for v in m.component_data_objects(pyo.Var, active=True, descend_into=True):
+            if v.fixed or v.is_integer() or v.is_binary() or v.parent_component().name.startswith("_el_"):
+                continue
+            lb, ub = v.lb, v.ub
+            if lb is None and ub is None:
+                continue
+            bound_vars.append((v, lb, ub))
+        nb = len(bound_vars)
+        m._el_bl = pyo.Var(range(nb), within=pyo.NonNegativeReals, initialize=0.0)
+        m._el_bu = pyo.Var(range(nb), within=pyo.NonNegativeReals, initialize=0.0)
+        m._el_bcon = pyo.ConstraintList()
+        for j, (v, lb, ub) in enumerate(bound_vars):
+            v.setlb(None)
+            v.setub(None)
+            if v.domain is pyo.NonNegativeReals or v.domain is pyo.NonPositiveReals:
+                v.domain = pyo.Reals
+            if lb is not None:
+                m._el_bcon.add(v + m._el_bl[j] >= lb)
+            if ub is not None:
+                m._el_bcon.add(v - m._el_bu[j] <= ub)
+    total = sum(m._el_sp[i] + m._el_sn[i] for i in range(n))
+    if bound_vars:
+        total = total + sum(m._el_bl[j] + m._el_bu[j] for j in range(len(bound_vars)))
+    m._el_obj = pyo.Objective(expr=total, sense=pyo.minimize)
+    opts = SolverOptions.coerce(options)
+    opts = SolverOptions(
+        time_limit_s=opts.time_limit_s,
+        mip_gap=opts.mip_gap,
+        threads=opts.threads,
+        seed=opts.seed,
+        log_to_logger=opts.log_to_logger,
+        diagnose_infeasible=False,
+        highs_options=dict(opts.highs_options),
+    )
+    res = solve(m, opts)
+
+    rows = []
+
+    def step_of(idx):
+        last = idx[-1] if isinstance(idx, tuple) else idx
+        return last if last in steps else None
+
+    for i, (fam, idx) in enumerate(labels):
+        s = pyo.value(m._el_sp[i]) + pyo.value(m._el_sn[i])
+        if s > TOL:
+            rows.append({"family": fam, "index": idx, "step": step_of(idx), "slack": s})
+    for j, (v, _lb, _ub) in enumerate(bound_vars):
+        s = pyo.value(m._el_bl[j]) + pyo.value(m._el_bu[j])
+        if s > TOL:
+            idx = v.index()
+            rows.append({"family": f"bound:{v.parent_component().name}", "index": idx, "step": step_of(idx), "slack": s})
+    df = pd.DataFrame(rows, columns=["family", "index", "step", "slack"])
+    return InfeasibilityReport(slacks=df, total_slack=float(res.objective or 0.0))
