@@ -20,7 +20,13 @@ import pandas as pd
 
 from evgrid.data.errors import IngestError
 from evgrid.data.quality import QualityLog
-from evgrid.data.readers import localize_prevailing, read_csv_checked, to_datetime, to_numeric
+from evgrid.data.readers import (
+    check_increasing_by_group,
+    localize_prevailing,
+    read_csv_checked,
+    to_datetime,
+    to_numeric,
+)
 
 NYISO_TZ = "America/New_York"
 PRICE_COLUMNS = [
@@ -94,12 +100,13 @@ def parse_nyiso_zonal_csv(paths: Sequence[str | Path], market: str = "DAM", log:
             "congestion_usd_per_mwh": to_numeric(raw, "Marginal Cost Congestion ($/MWHr)", path),
         })
         df["timestamp_utc"] = localize_prevailing(naive, timezone, path, raw, "Time Stamp", group=df["zone"])
+        check_increasing_by_group(df["timestamp_utc"], df["zone"], raw, path, "Time Stamp")
         frames.append(_drop_missing_lbmp(df, log))
     return _finish(pd.concat(frames, ignore_index=True), market)
 
 
 def parse_nyiso_oasis(paths: Sequence[str | Path], market: str = "DAM", log: QualityLog | None = None,
-                      timezone: str = NYISO_TZ) -> pd.DataFrame:
+                      time_format: str = "%m/%d/%Y %H:%M") -> pd.DataFrame:
     """NYISO OASIS LBMP export: ``Eastern Date Hour, Eastern Date Hour Time Zone, Zone Name, Zone PTID,
     <...> Zonal LBMP, <...> Zonal Losses, <...> Zonal Congestion[, ...]``. The tz column (EST / EDT)
     makes the autumn repeated hour unambiguous.
@@ -119,7 +126,7 @@ def parse_nyiso_oasis(paths: Sequence[str | Path], market: str = "DAM", log: Qua
                 pick("Zonal LBMP"), pick("Zonal Losses"), pick("Zonal Congestion")]
         raw = read_csv_checked(path, cols, what="NYISO OASIS LBMP")
         log.read(path, len(raw))
-        naive = to_datetime(raw, "Eastern Date Hour", path, "%m/%d/%Y %H:%M")
+        naive = to_datetime(raw, "Eastern Date Hour", path, time_format)
         tzc = raw["Eastern Date Hour Time Zone"].str.strip().str.upper()
         bad = ~tzc.isin(offsets.keys())
         if bad.any():
@@ -142,6 +149,7 @@ def parse_nyiso_oasis(paths: Sequence[str | Path], market: str = "DAM", log: Qua
             raise IngestError(path, f"zone {df['zone'].iloc[i]} hour {naive.iloc[i]} {tzc.iloc[i]} duplicated",
                               column="Eastern Date Hour", line=int(raw["_line"].iloc[i]),
                               expected="one row per zone, hour and time-zone label")
+        check_increasing_by_group(df["timestamp_utc"], df["zone"], raw, path, "Eastern Date Hour")
         frames.append(_drop_missing_lbmp(df, log))
     return _finish(pd.concat(frames, ignore_index=True), market)
 

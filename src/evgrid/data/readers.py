@@ -150,17 +150,20 @@ def localize_prevailing(
     a non-ambiguous stamp, raises. Spring-forward stamps that do not exist raise unless
     ``nonexistent="NaT"`` (the caller then counts and drops them).
     """
-    keys = [naive] if group is None else [group, naive]
-    occurrence = naive.groupby(keys, sort=False).cumcount()
+    g = pd.Series(0, index=naive.index) if group is None else group
     probe = pd.DatetimeIndex(naive).tz_localize(tz, ambiguous="NaT", nonexistent="NaT")
-    is_ambiguous = pd.Series(probe.isna(), index=naive.index)
-    # distinguish nonexistent from ambiguous
     shifted = pd.DatetimeIndex(naive).tz_localize(tz, ambiguous=np.ones(len(naive), bool), nonexistent="NaT")
     is_nonexistent = pd.Series(shifted.isna(), index=naive.index)
-    is_ambiguous &= ~is_nonexistent
-    too_many = (occurrence >= 2) | ((occurrence >= 1) & ~is_ambiguous)
-    if too_many.any():
-        i = int(np.flatnonzero(too_many.to_numpy())[0])
+    is_ambiguous = pd.Series(probe.isna(), index=naive.index) & ~is_nonexistent
+    # Within each run of consecutive ambiguous rows of a series, the clock going back (or repeating) marks
+    # the switch from daylight to standard time: that row and the rest of the run are the second pass.
+    run = (is_ambiguous != is_ambiguous.groupby(g.to_numpy(), sort=False).shift()).groupby(
+        g.to_numpy(), sort=False).cumsum()
+    back = naive.groupby([g.to_numpy(), run.to_numpy()], sort=False).diff() <= pd.Timedelta(0)
+    fold = back.astype(int).groupby([g.to_numpy(), run.to_numpy()], sort=False).cummax().astype(bool) & is_ambiguous
+    dup = pd.DataFrame({"g": g.to_numpy(), "t": naive.to_numpy(), "f": fold.to_numpy()}).duplicated().to_numpy()
+    if dup.any():
+        i = int(np.flatnonzero(dup)[0])
         raise IngestError(path, f"timestamp {naive.iloc[i]} duplicated", column=column,
                           line=int(df["_line"].iloc[i]) if "_line" in df else None,
                           expected="each stamp once (twice only for the autumn repeated hour)")
@@ -169,6 +172,20 @@ def localize_prevailing(
         raise IngestError(path, f"timestamp {naive.iloc[i]} does not exist in {tz} (spring-forward gap)",
                           column=column, line=int(df["_line"].iloc[i]) if "_line" in df else None,
                           expected="prevailing local time")
-    is_dst = (occurrence == 0).to_numpy()
+    is_dst = ~fold.to_numpy()
     local = pd.DatetimeIndex(naive).tz_localize(tz, ambiguous=is_dst, nonexistent="NaT")
     return pd.Series(local.tz_convert("UTC"), index=naive.index)
+
+
+def check_increasing_by_group(ts_utc: pd.Series, group: pd.Series, df: pd.DataFrame, path: str | Path,
+                              column: str) -> None:
+    """Raise if, within each group (zone, station), tz-aware stamps do not strictly increase in file order."""
+    d = ts_utc.groupby(group.to_numpy(), sort=False).diff()
+    bad = d <= pd.Timedelta(0)
+    if bad.any():
+        i = int(np.flatnonzero(bad.to_numpy())[0])
+        what = "duplicated" if d.iloc[i] == pd.Timedelta(0) else "out of order"
+        raise IngestError(path, f"timestamp {what} for {group.iloc[i]!r} ({ts_utc.iloc[i]} UTC not after the "
+                          "previous row of the same series)", column=column,
+                          line=int(df["_line"].iloc[i]) if "_line" in df else None,
+                          expected="rows of each series in time order")

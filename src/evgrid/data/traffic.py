@@ -25,6 +25,7 @@ from evgrid.data.errors import IngestError
 from evgrid.data.quality import QualityLog
 from evgrid.data.readers import (
     check_increasing,
+    check_increasing_by_group,
     localize_prevailing,
     read_csv_checked,
     to_datetime,
@@ -55,9 +56,10 @@ def parse_i94_hourly(paths: Sequence[str | Path], log: QualityLog | None = None,
         check_increasing(naive, raw, path, "date_time", allow_equal=True)
         vol = to_numeric(raw, "traffic_volume", path)
         df = pd.DataFrame({"naive": naive, "flow": vol, "_line": raw["_line"]})
-        nun = df.groupby("naive")["flow"].transform("nunique")
-        if (nun > 1).any():
-            i = int(np.flatnonzero((nun > 1).to_numpy())[0])
+        first = df.groupby("naive")["flow"].transform("first")
+        conflict = (df["flow"] != first) & df["flow"].notna()
+        if conflict.any():
+            i = int(np.flatnonzero(conflict.to_numpy())[0])
             raise IngestError(path, f"hour {naive.iloc[i]} repeated with different counts", column="traffic_volume",
                               line=int(raw["_line"].iloc[i]), expected="repeated hours (one per weather "
                               "condition) to carry the same count")
@@ -110,6 +112,7 @@ def parse_pems_5min(paths: Sequence[str | Path], log: QualityLog | None = None,
             log.remove("other_stations", int((~keep).sum()))
             raw, naive, st = raw[keep], naive[keep], st[keep]
         utc = localize_prevailing(naive, timezone, path, raw, "Timestamp", group=st, nonexistent="raise")
+        check_increasing_by_group(utc, st, raw, path, "Timestamp")
         flow = to_numeric(raw, "Total Flow", path)
         obs = to_numeric(raw, "% Observed", path)
         log.repair(f"observed_below_{min_observed_pct:g}_pct_kept", int((obs < min_observed_pct).sum()))

@@ -39,7 +39,8 @@ def fixed_offset_tz(hours: float) -> str:
 
 
 def _tidy(data: pd.DataFrame, meta: dict, path: Path, log: QualityLog, site_key: str, tz_key: str,
-          shift: pd.Timedelta) -> pd.DataFrame:
+          shift: pd.Timedelta, first_line: int) -> pd.DataFrame:
+    """pvlib frame -> tidy weather rows; ``first_line`` is the file line of the first data row."""
     missing = [c for c in CHANNEL_MAP if c not in data.columns]
     if missing:
         raise IngestError(path, f"missing column(s) {missing} after pvlib parsing", column=missing[0],
@@ -47,16 +48,15 @@ def _tidy(data: pd.DataFrame, meta: dict, path: Path, log: QualityLog, site_key:
     if data.empty:
         raise IngestError(path, "no data rows", expected="at least one row")
     idx = data.index
-    if idx.tz is None:
-        tz = fixed_offset_tz(float(meta[tz_key]))
-        idx = idx.tz_localize(tz)
+    tz = fixed_offset_tz(float(meta[tz_key]))
+    idx = idx.tz_localize(tz) if idx.tz is None else idx.tz_convert(tz)
     idx = idx - shift
     d = pd.Series(idx).diff()
     bad = d <= pd.Timedelta(0)
     if bad.any():
         i = int(np.flatnonzero(bad.to_numpy())[0])
         raise IngestError(path, f"timestamp {'out of order' if d.iloc[i] < pd.Timedelta(0) else 'duplicated'} "
-                          f"({idx[i]})", line=i + 3, expected="strictly increasing timestamps")
+                          f"({idx[i]})", line=i + first_line, expected="strictly increasing timestamps")
     interval = int(pd.Series(idx).diff().median().total_seconds() // 60)
     out = pd.DataFrame({
         "timestamp_utc": idx.tz_convert("UTC"),
@@ -70,9 +70,9 @@ def _tidy(data: pd.DataFrame, meta: dict, path: Path, log: QualityLog, site_key:
         col = pd.to_numeric(data[src], errors="coerce")
         if col.isna().any():
             i = int(np.flatnonzero(col.isna().to_numpy())[0])
-            raise IngestError(path, f"missing or non-numeric value ({int(col.isna().sum())} such rows)",
-                              column=src, line=i + 4 if tz_key == "Time Zone" else i + 3, expected="a number",
-                              got=data[src].iloc[i])
+            hint = " - truncated file?" if i == len(col) - 1 else ""
+            raise IngestError(path, f"missing or non-numeric value ({int(col.isna().sum())} such rows{hint})",
+                              column=src, line=i + first_line, expected="a number", got=data[src].iloc[i])
         out[dst] = col.to_numpy(dtype=float)
     neg = (out[["ghi_w_per_m2", "dni_w_per_m2", "dhi_w_per_m2"]] < 0).any(axis=1)
     log.remove("negative_irradiance", int(neg.sum()))
@@ -89,12 +89,16 @@ def parse_nsrdb_psm3(paths: Sequence[str | Path], log: QualityLog | None = None)
             raise IngestError(path, "NSRDB file missing or empty", expected="an NSRDB PSM3 CSV")
         try:
             data, meta = iotools.read_nsrdb_psm4(path, map_variables=True)
-        except (ValueError, KeyError, IndexError, pd.errors.ParserError) as exc:
+        except ValueError as exc:
+            _locate_bad_cell(path, skiprows=2, first_line=4)
+            raise IngestError(path, f"not a readable NSRDB PSM3 file ({exc})",
+                              expected="2 metadata lines then Year,Month,Day,Hour,Minute,... columns") from exc
+        except (KeyError, IndexError, pd.errors.ParserError) as exc:
             raise IngestError(path, f"not a readable NSRDB PSM3 file ({type(exc).__name__}: {exc})",
                               expected="2 metadata lines then Year,Month,Day,Hour,Minute,... columns") from exc
         log.read(path, len(data))
-        frames.append(_tidy(data, meta, path, log, "Location ID", "Time Zone", pd.Timedelta(0)))
-    return _finish(frames)
+        frames.append(_tidy(data, meta, path, log, "Location ID", "Time Zone", pd.Timedelta(0), 4))
+    return _finish(frames, paths)
 
 
 def parse_tmy3(paths: Sequence[str | Path], log: QualityLog | None = None, coerce_year: int | None = 1990
@@ -107,21 +111,50 @@ def parse_tmy3(paths: Sequence[str | Path], log: QualityLog | None = None, coerc
         if not path.exists() or path.stat().st_size == 0:
             raise IngestError(path, "TMY3 file missing or empty", expected="a TMY3 CSV")
         try:
-            data, meta = iotools.read_tmy3(path, coerce_year=coerce_year, map_variables=True)
-        except (ValueError, KeyError, IndexError, pd.errors.ParserError) as exc:
+            data, meta = iotools.read_tmy3(path, coerce_year=None, map_variables=True)
+        except ValueError as exc:
+            _locate_bad_cell(path, skiprows=1, first_line=3, skip_columns=("Date (MM/DD/YYYY)", "Time (HH:MM)"))
+            raise IngestError(path, f"not a readable TMY3 file ({exc})",
+                              expected="a TMY3 metadata line, then Date (MM/DD/YYYY),Time (HH:MM),... ") from exc
+        except (KeyError, IndexError, pd.errors.ParserError) as exc:
             raise IngestError(path, f"not a readable TMY3 file ({type(exc).__name__}: {exc})",
                               expected="a TMY3 metadata line, then Date (MM/DD/YYYY),Time (HH:MM),... ") from exc
         log.read(path, len(data))
+        # Stamps are hour-ending 01:00..24:00 local standard time: rebuild hour-beginning stamps from the
+        # Date and Time strings (24:00 is the last hour of that same date), then (optionally) put every row
+        # in one year, as TMY months come from different years.
+        date = pd.to_datetime(data["Date (MM/DD/YYYY)"], format="%m/%d/%Y")
+        hour = data["Time (HH:MM)"].str.slice(0, 2).astype(int) - 1
         if coerce_year is not None:
-            # read_tmy3 rolls the final 24:00 stamp into Jan 1 of the next year; put it back in order
-            data = data.sort_index()
-        frames.append(_tidy(data, meta, path, log, "USAF", "TZ", pd.Timedelta(hours=1)))
-    return _finish(frames)
+            date = pd.to_datetime(pd.DataFrame({"year": coerce_year, "month": date.dt.month, "day": date.dt.day}))
+        idx = pd.DatetimeIndex(date + pd.to_timedelta(hour, unit="h")).tz_localize(data.index.tz)
+        data = data.set_axis(idx)
+        frames.append(_tidy(data, meta, path, log, "USAF", "TZ", pd.Timedelta(0), 3))
+    return _finish(frames, paths)
 
 
-def _finish(frames: list[pd.DataFrame]) -> pd.DataFrame:
+def _locate_bad_cell(path: Path, skiprows: int, first_line: int, skip_columns: tuple[str, ...] = ()) -> None:
+    """Raise an IngestError naming the first non-numeric cell of a pvlib-read CSV, if there is one."""
+    raw = pd.read_csv(path, skiprows=skiprows, dtype=str)
+    for col in raw.columns:
+        if col in skip_columns or str(col).startswith("Unnamed") or "source" in str(col) or "uncert" in str(col):
+            continue
+        vals = raw[col]
+        bad = pd.to_numeric(vals, errors="coerce").isna() & vals.notna()
+        if bad.any():
+            i = int(np.flatnonzero(bad.to_numpy())[0])
+            raise IngestError(path, "non-numeric value", column=str(col), line=i + first_line,
+                              expected="a number", got=vals.iloc[i])
+
+
+def _finish(frames: list[pd.DataFrame], paths: Sequence[str | Path]) -> pd.DataFrame:
     tzs = {str(f["timestamp_local"].dt.tz) for f in frames}
     df = pd.concat(frames, ignore_index=True)
+    dup = df.duplicated(["site", "timestamp_utc"])
+    if dup.any():
+        t = df.loc[dup, "timestamp_utc"].iloc[0]
+        raise IngestError(", ".join(map(str, paths)), f"site {df.loc[dup, 'site'].iloc[0]} has stamp {t} in more than one file "
+                          "(the same year given twice?)", column="timestamp", expected="each stamp once")
     if len(tzs) == 1:
         df["timestamp_local"] = df["timestamp_utc"].dt.tz_convert(tzs.pop())
     df = df.sort_values("timestamp_utc", kind="stable").reset_index(drop=True)
