@@ -1,0 +1,44 @@
+"""dwpt nodes: input selection errors name the dataset, day and what was expected."""
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from evgrid.pipelines.dwpt.nodes import _day_channel, _day_prices, size_der
+
+
+def _wide(day, channel, values):
+    return pd.DataFrame([{"date": pd.Timestamp(day)} | {f"{channel}_t{i:03d}": v for i, v in enumerate(values)}])
+
+
+def test_missing_day_names_dataset_and_range():
+    df = _wide("2016-08-02", "load_mw", np.ones(96))
+    with pytest.raises(ValueError, match=r"load_daily: no complete day 2016-08-01 \(available 2016-08-02"):
+        _day_channel(df, "2016-08-01", "load_mw", "load_daily")
+    with pytest.raises(ValueError, match="no columns 'ghi_w_per_m2_t000"):
+        _day_channel(df, "2016-08-02", "ghi_w_per_m2", "weather_daily")
+    bad = _wide("2016-08-02", "load_mw", np.r_[np.ones(95), np.nan])
+    with pytest.raises(ValueError, match="missing 'load_mw' steps"):
+        _day_channel(bad, "2016-08-02", "load_mw", "load_daily")
+
+
+def test_prices_selected_by_zone_market_and_local_day():
+    local = pd.date_range("2022-07-18", periods=48, freq="h", tz="America/New_York")
+    df = pd.DataFrame({"timestamp_utc": local.tz_convert("UTC"), "timestamp_local": local, "market": "DAM",
+                       "zone": "N.Y.C.", "lbmp_usd_per_mwh": np.arange(48.0)})
+    np.testing.assert_allclose(_day_prices(df, "2022-07-18", "DAM", "NYC", 24), np.arange(24.0))
+    np.testing.assert_allclose(_day_prices(df, "2022-07-19", "DAM", "nyc", 96), np.repeat(np.arange(24.0, 48), 4))
+    with pytest.raises(ValueError, match="expected 24 hourly RT prices for zone N.Y.C."):
+        _day_prices(df, "2022-07-18", "RT", "N.Y.C.", 24)
+
+
+def test_der_sizing_matches_ev_energy():
+    ghi = np.clip(900 * np.sin(np.pi * (np.arange(96) / 4 - 6) / 14), 0, None)
+    day = pd.DataFrame({"ghi_w_per_m2": ghi})
+    ev = pd.DataFrame({"step": range(24), "hour": range(24), "ev_kw": np.full(24, 1000.0)})
+    params = {"pv": {"efficiency": 0.2, "energy_ratio": 1.0},
+              "battery": {"eta_charge": 0.95, "soc_min_frac": 0.1, "soc_max_frac": 1.0, "capacity_scale": 1.0,
+                          "power_scale": 1.0}}
+    profile, sizing = size_der(day, ev, params)
+    assert profile["pv_kw"].sum() == pytest.approx(24000.0)
+    assert sizing["battery_capacity_kwh"] > 0 and sizing["battery_power_kw"] >= profile["pv_kw"].max() - 1000 - 1e-9
