@@ -3,7 +3,10 @@
 ``diagnose_infeasibility(model) -> InfeasibilityReport`` clones the model, drops its objective, adds a
 non-negative slack pair to every active constraint (``lb <= body + s_plus - s_minus <= ub``) and, for
 continuous variables, turns finite bounds into soft constraints (family ``bound:<var name>``), then
-minimises the total slack. Non-zero slacks identify the constraints that cannot all be met: the report
+minimises the weighted total slack. Limits (inequalities, variable bounds) have weight 1 and equalities
+(physics and definitions: nodal balances, voltage drops) ``equality_weight`` (default 100), so the
+diagnosis blames the limits that cannot all hold rather than the laws of physics; an equality slack only
+appears when no combination of limits explains the conflict (e.g. an island with load and no source). Non-zero slacks identify the constraints that cannot all be met: the report
 lists them by constraint family (full component name, e.g. ``grid.balance_p``), index and time step.
 The time step is the last element of the constraint index when that value is one of the time steps
 registered by :func:`evgrid.optim.lindistflow.build_lindistflow` (``block._evgrid_time_index``) or given via
@@ -33,6 +36,7 @@ class InfeasibilityReport:
     slacks: pd.DataFrame
     """One row per non-zero slack: ``family, index, step, slack``."""
     total_slack: float
+    """Weighted objective of the elastic problem."""
 
     def by_family(self) -> pd.DataFrame:
         if self.slacks.empty:
@@ -85,7 +89,9 @@ def _time_steps(model, time_index) -> set:
     return steps
 
 
-def diagnose_infeasibility(model, options=None, time_index=None, relax_bounds: bool = True) -> InfeasibilityReport:
+def diagnose_infeasibility(
+    model, options=None, time_index=None, relax_bounds: bool = True, equality_weight: float = 100.0
+) -> InfeasibilityReport:
     """Elastic re-solve of a clone of ``model``; see module docstring."""
     from evgrid.optim.solver import SolverOptions, solve
 
@@ -123,7 +129,8 @@ def diagnose_infeasibility(model, options=None, time_index=None, relax_bounds: b
                 m._el_bcon.add(v + m._el_bl[j] >= lb)
             if ub is not None:
                 m._el_bcon.add(v - m._el_bu[j] <= ub)
-    total = sum(m._el_sp[i] + m._el_sn[i] for i in range(n))
+    weight = [equality_weight if c.equality else 1.0 for c in cons]
+    total = sum(weight[i] * (m._el_sp[i] + m._el_sn[i]) for i in range(n))
     if bound_vars:
         total = total + sum(m._el_bl[j] + m._el_bu[j] for j in range(len(bound_vars)))
     m._el_obj = pyo.Objective(expr=total, sense=pyo.minimize)

@@ -210,10 +210,13 @@ class LinDistFlowHandles:
         return np.sqrt(df.clip(lower=0.0))
 
     def flows_kw(self) -> pd.DataFrame:
-        return self._frame(self.block.p_flow_kw, self.branch_ids, self.branch_ids)
+        """Sending-end active flow (case x every network branch id; 0 where the branch is not modelled)."""
+        all_ids = [int(i) for i in self.network.branches.index]
+        return self._frame(self.block.p_flow_kw, all_ids, all_ids).fillna(0.0)
 
     def flows_kvar(self) -> pd.DataFrame:
-        return self._frame(self.block.q_flow_kvar, self.branch_ids, self.branch_ids)
+        all_ids = [int(i) for i in self.network.branches.index]
+        return self._frame(self.block.q_flow_kvar, all_ids, all_ids).fillna(0.0)
 
     def import_kw(self) -> pd.Series:
         return pd.Series(
