@@ -88,15 +88,14 @@ def from_pandapower(net, name: str | None = None, v_min_pu: float = 0.9, v_max_p
     if len(kvs) != 1:
         raise NetworkError(f"pandapower net '{net.name}': several voltage levels {sorted(kvs)}")
     base_kv = float(next(iter(kvs)))
-    p = net.load.groupby("bus").apply(lambda d: (d.p_mw * d.scaling * d.in_service).sum()).reindex(net.bus.index)
-    q = net.load.groupby("bus").apply(lambda d: (d.q_mvar * d.scaling * d.in_service).sum()).reindex(net.bus.index)
-    p = p.fillna(0.0)
-    q = q.fillna(0.0)
-    if len(net.sgen):
-        ps = net.sgen.groupby("bus").apply(lambda d: (d.p_mw * d.scaling * d.in_service).sum())
-        qs = net.sgen.groupby("bus").apply(lambda d: (d.q_mvar * d.scaling * d.in_service).sum())
-        p = p.sub(ps.reindex(p.index).fillna(0.0))
-        q = q.sub(qs.reindex(q.index).fillna(0.0))
+    def per_bus(table, col):
+        if not len(table):
+            return pd.Series(0.0, index=net.bus.index)
+        val = table[col] * table["scaling"] * table["in_service"].astype(float)
+        return val.groupby(table["bus"]).sum().reindex(net.bus.index).fillna(0.0)
+
+    p = per_bus(net.load, "p_mw") - per_bus(net.sgen, "p_mw")
+    q = per_bus(net.load, "q_mvar") - per_bus(net.sgen, "q_mvar")
     buses = pd.DataFrame(
         {
             "p_load_kw": p.to_numpy() * 1000.0,
