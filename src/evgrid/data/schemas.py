@@ -114,18 +114,74 @@ SCHEMAS = {
 }
 
 
+ev_session_features_schema = pa.DataFrameSchema(
+    {
+        "session_id": pa.Column(str, unique=True),
+        "source": pa.Column(str),
+        "site": pa.Column(str),
+        "date": pa.Column("datetime64[ns]"),
+        "month": pa.Column("int64", pa.Check.in_range(1, 12)),
+        "day_of_week": pa.Column("int64", pa.Check.in_range(0, 6)),
+        "is_weekend": pa.Column(bool),
+        "arrival_h": pa.Column(float, pa.Check.in_range(0.0, 24.0, include_max=False)),
+        "departure_h": pa.Column(float),
+        "duration_h": pa.Column(float, pa.Check.gt(0.0)),
+        "energy_kwh": pa.Column(float, pa.Check.gt(0.0)),
+        "distance_km": pa.Column(float, pa.Check.ge(0.0), nullable=True),
+    },
+    checks=pa.Check(lambda d: d["departure_h"] > d["arrival_h"], error="departure after arrival"),
+    strict=True,
+    name="ev_session_features",
+)
+
+
+def daily_schema(channels: list[str], n_steps: int, name: str = "daily matrix") -> pa.DataFrameSchema:
+    """Schema of a wide daily matrix: key columns, then ``<channel>_tNNN`` finite floats, unique dates."""
+    cols: dict[str, pa.Column] = {
+        "date": pa.Column("datetime64[ns]", unique=True),
+        "month": pa.Column("int64", pa.Check.in_range(1, 12)),
+        "day_of_week": pa.Column("int64", pa.Check.in_range(0, 6)),
+        "is_weekend": pa.Column(bool),
+    }
+    for ch in channels:
+        for i in range(n_steps):
+            cols[f"{ch}_t{i:03d}"] = pa.Column(float, nullable=False)
+    return pa.DataFrameSchema(cols, strict=False, name=name)
+
+
+def _raise(exc: SchemaError, name: str, files: list[str] | None) -> None:
+    cases = exc.failure_cases
+    sample = cases.head(3).to_dict("records") if isinstance(cases, pd.DataFrame) else cases
+    raise IngestError(
+        ", ".join(files or []) or None,
+        f"{name} failed validation: {exc.reason_code}: {str(exc).splitlines()[0]}",
+        column=getattr(exc, "column_name", None) or None,
+        expected=str(exc.check) if exc.check is not None else "the documented schema",
+        got=sample,
+    ) from exc
+
+
+def validate_daily(df: pd.DataFrame, channels: list[str], n_steps: int, name: str) -> pd.DataFrame:
+    try:
+        return daily_schema(channels, n_steps, name).validate(df, lazy=False)
+    except SchemaError as exc:
+        _raise(exc, name, None)
+    raise AssertionError("unreachable")
+
+
+def validate_features(df: pd.DataFrame) -> pd.DataFrame:
+    try:
+        return ev_session_features_schema.validate(df, lazy=False)
+    except SchemaError as exc:
+        _raise(exc, "ev_session_features", None)
+    raise AssertionError("unreachable")
+
+
 def validate(df: pd.DataFrame, source: str, files: list[str] | None = None) -> pd.DataFrame:
     """Validate a primary table; the error names the input file(s), the column and failing rows."""
     schema = SCHEMAS[source]
     try:
         return schema.validate(df, lazy=False)
     except SchemaError as exc:
-        cases = exc.failure_cases
-        sample = cases.head(3).to_dict("records") if isinstance(cases, pd.DataFrame) else cases
-        raise IngestError(
-            ", ".join(files or []) or None,
-            f"{schema.name} failed validation: {exc.reason_code}: {str(exc).splitlines()[0]}",
-            column=getattr(exc, "column_name", None) or None,
-            expected=str(exc.check) if exc.check is not None else "the documented schema",
-            got=sample,
-        ) from exc
+        _raise(exc, schema.name, files)
+    raise AssertionError("unreachable")

@@ -39,15 +39,25 @@ def ingest_prices(rt_paths: list[Path], dam_paths: list[Path], params: dict[str,
     return schemas.validate(df, "prices", qlog.files), qlog.as_dict()
 
 
-def ingest_single(kind: str):
-    def node(paths: list[Path], params: dict[str, Any]) -> tuple[pd.DataFrame, dict[str, Any]]:
-        qlog = QualityLog(kind)
-        df = _parse(kind, paths, params["parser"], qlog)
-        return schemas.validate(df, kind, qlog.files), qlog.as_dict()
+def _ingest_single(kind: str, paths: list[Path], params: dict[str, Any]) -> tuple[pd.DataFrame, dict[str, Any]]:
+    qlog = QualityLog(kind)
+    df = _parse(kind, paths, params["parser"], qlog)
+    return schemas.validate(df, kind, qlog.files), qlog.as_dict()
 
-    node.__name__ = f"ingest_{kind}"
-    node.__doc__ = f"Parse the {kind} file(s) with the configured format into a validated primary table."
-    return node
+
+def ingest_load(paths: list[Path], params: dict[str, Any]) -> tuple[pd.DataFrame, dict[str, Any]]:
+    """Parse the system-load file(s) with the configured format into a validated ``load_primary``."""
+    return _ingest_single("load", paths, params)
+
+
+def ingest_traffic(paths: list[Path], params: dict[str, Any]) -> tuple[pd.DataFrame, dict[str, Any]]:
+    """Parse the traffic-count file(s) with the configured format into a validated ``traffic_primary``."""
+    return _ingest_single("traffic", paths, params)
+
+
+def ingest_weather(paths: list[Path], params: dict[str, Any]) -> tuple[pd.DataFrame, dict[str, Any]]:
+    """Parse the irradiance/weather file(s) with the configured format into a validated ``weather_primary``."""
+    return _ingest_single("weather", paths, params)
 
 
 def ingest_ev_sessions(acn_paths: list[Path], council_paths: list[Path], params: dict[str, Any]
@@ -67,7 +77,7 @@ def _daily(kind: str, df: pd.DataFrame, channels: list[str], params: dict[str, A
     out = build_daily(df, channels, step_minutes=step_minutes, native_minutes=native,
                       method=params["resample_method"], max_gap_steps=int(params["max_gap_steps"]), log=qlog)
     log.info("%s: %d complete days, %d dropped", kind, len(out), sum(qlog.days_dropped.values()))
-    return out, qlog.as_dict()
+    return schemas.validate_daily(out, channels, 1440 // step_minutes, f"{kind} daily"), qlog.as_dict()
 
 
 def price_features(df: pd.DataFrame, params: dict[str, Any], step_minutes: int
@@ -106,7 +116,7 @@ def weather_features(df: pd.DataFrame, params: dict[str, Any], step_minutes: int
 
 def ev_features(df: pd.DataFrame) -> pd.DataFrame:
     """``ev_session_features``: one row per session, local arrival/departure hours, energy, distance."""
-    return ev_session_features(df)
+    return schemas.validate_features(ev_session_features(df))
 
 
 def data_quality_report(*records: dict[str, Any]) -> tuple[dict[str, Any], dict[str, Any]]:
