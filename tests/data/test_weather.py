@@ -79,3 +79,10 @@ def test_tmy3_fixture_hour_ending_to_hour_beginning(tmp_path):
     assert df["ghi_w_per_m2"].iloc[0] == 40 and df["temp_air_c"].iloc[0] == 21.0
     assert df["site"].iloc[0] == "723170" and df["latitude"].iloc[0] == pytest.approx(36.1)
     schemas.validate(df, "weather")
+
+
+def test_nsrdb_truncated_file_names_last_line(tmp_path):
+    lines = NSRDB[0].read_text().splitlines(keepends=True)[:20]
+    text = "".join(lines)[:-40]  # the download stopped in the middle of line 20
+    with pytest.raises(IngestError, match=r"n\.csv, line 20, column '\w+': .*truncated file\?"):
+        weather.parse_nsrdb_psm3([write(tmp_path, "n.csv", text)])
