@@ -20,6 +20,14 @@ import yaml
 from kedro.io import DataCatalog, MemoryDataset
 from kedro.runner import SequentialRunner
 
+
+class _KeptDataset(MemoryDataset):
+    """A MemoryDataset the runner cannot release, so every intermediate output can be inspected."""
+
+    def _release(self) -> None:
+        pass
+
+
 ROOT = Path(__file__).resolve().parents[1]
 RAW = ROOT / "data" / "01_raw"
 
@@ -60,7 +68,7 @@ def run() -> list[dict]:
                           | {"params:dwpt": MemoryDataset(params)})
     pipe = create_pipeline()
     for name in pipe.all_outputs():
-        catalog[name] = MemoryDataset()
+        catalog[name] = _KeptDataset()
     t0 = time.perf_counter()
     SequentialRunner().run(pipe, catalog)
     wall = time.perf_counter() - t0
