@@ -103,3 +103,13 @@ def test_ev_session_features_hours(acn_sessions, dundee_sessions):
     assert (f["arrival_h"] >= 0).all() and (f["arrival_h"] < 24).all()
     assert list(f.columns) == ["session_id", "source", "site", "date", "month", "day_of_week", "is_weekend",
                                "arrival_h", "departure_h", "duration_h", "energy_kwh", "distance_km"]
+
+
+def test_acn_non_numeric_and_bad_timezone_name_the_session(tmp_path):
+    rec = json.loads(ACN.read_text())[0]
+    bad = dict(rec, kWhDelivered="lots")
+    with pytest.raises(IngestError, match=r"a\.json, column 'kWhDelivered': non-numeric value in session #1 "
+                                          r"\(sessionID '2_39_81_4550.*got 'lots'"):
+        ev.parse_acn_json([write(tmp_path, "a.json", json.dumps([rec, bad]))])
+    with pytest.raises(IngestError, match="column 'timezone': unknown time zone in session #0"):
+        ev.parse_acn_json([write(tmp_path, "a.json", json.dumps([dict(rec, timezone="Mars/Olympus")]))])

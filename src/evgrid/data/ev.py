@@ -19,6 +19,7 @@ from __future__ import annotations
 import json
 from collections.abc import Sequence
 from pathlib import Path
+from zoneinfo import available_timezones
 
 import numpy as np
 import pandas as pd
@@ -80,6 +81,17 @@ def _finish(df: pd.DataFrame) -> pd.DataFrame:
     return df[EV_COLUMNS].sort_values("arrival_utc", kind="stable").reset_index(drop=True)
 
 
+def _latest_user_input(entries: object) -> dict:
+    """The driver's latest request: the ``userInputs`` entry with the latest ``modifiedAt`` (ties and
+    missing stamps: the later entry in the list)."""
+    if not isinstance(entries, list) or not entries:
+        return {}
+    stamps = pd.to_datetime([e.get("modifiedAt") for e in entries], format=RFC1123, errors="coerce", utc=True)
+    order = sorted(range(len(entries)), key=lambda i: (pd.Timestamp.min.tz_localize("UTC")
+                                                        if pd.isna(stamps[i]) else stamps[i], i))
+    return entries[order[-1]]
+
+
 def parse_acn_json(paths: Sequence[str | Path], log: QualityLog | None = None, site: str = "caltech",
                    max_energy_kwh: float = 150.0, max_duration_h: float = 72.0) -> pd.DataFrame:
     """ACN-Data sessions JSON; see the module docstring."""
@@ -109,28 +121,43 @@ def parse_acn_json(paths: Sequence[str | Path], log: QualityLog | None = None, s
                 raise IngestError(path, f"session #{i} ({rec.get('sessionID', '?')}) lacks field(s) {missing}",
                                   column=missing[0], expected=f"fields {required}")
         df = pd.DataFrame.from_records(data)
-        df["_line"] = np.arange(len(df))  # record index; JSON has no useful line numbers here
-        ui = [max(u, key=lambda r: r.get("modifiedAt") and pd.Timestamp(r["modifiedAt"]))
-              if isinstance(u, list) and u else {} for u in df.get("userInputs", pd.Series([None] * len(df)))]
+        ui = [_latest_user_input(u) for u in df.get("userInputs", pd.Series([None] * len(df)))]
         n_no_ui = sum(1 for u in ui if not u)
         log.note(f"{path.name}: {n_no_ui} sessions without userInputs (distance_km NaN)")
         uid = pd.DataFrame.from_records(ui, index=df.index)
         for k in ("WhPerMile", "kWhRequested", "milesRequested", "requestedDeparture"):
             if k not in uid:
                 uid[k] = np.nan
+        sid = df["sessionID"].astype(str)
+
+        def where(i: int, sid: pd.Series = sid) -> str:
+            return f"session #{i} (sessionID {sid.iloc[i]!r})"
+
         def ts(col: pd.Series, name: str, path: Path = path) -> pd.Series:
             present = col.notna()
             out = pd.to_datetime(col.where(present), format=RFC1123, errors="coerce", utc=True)
             bad = out.isna() & present
             if bad.any():
                 i = int(np.flatnonzero(bad.to_numpy())[0])
-                raise IngestError(path, f"unparseable time in session #{i}", column=name,
+                raise IngestError(path, f"unparseable time in {where(i)}", column=name,
                                   expected="RFC-1123 GMT like 'Sat, 01 May 2021 20:42:47 GMT'", got=col.iloc[i])
             return out
 
-        num = pd.DataFrame({"kWhDelivered": df["kWhDelivered"], "WhPerMile": uid["WhPerMile"],
-                            "kWhRequested": uid["kWhRequested"], "milesRequested": uid["milesRequested"]})
-        num["_line"] = df["_line"]
+        def number(col: pd.Series, name: str, path: Path = path) -> pd.Series:
+            out = pd.to_numeric(col, errors="coerce")
+            bad = out.isna() & col.notna()
+            if bad.any():
+                i = int(np.flatnonzero(bad.to_numpy())[0])
+                raise IngestError(path, f"non-numeric value in {where(i)}", column=name, expected="a number",
+                                  got=col.iloc[i])
+            return out.astype(float)
+
+        known = set(available_timezones())
+        bad_tz = ~df["timezone"].isin(known)
+        if bad_tz.any():
+            i = int(np.flatnonzero(bad_tz.to_numpy())[0])
+            raise IngestError(path, f"unknown time zone in {where(i)}", column="timezone",
+                              expected="an IANA zone such as 'America/Los_Angeles'", got=df["timezone"].iloc[i])
         out = pd.DataFrame({
             "session_id": "acn-" + df["sessionID"].astype(str),
             "source": "acn",
@@ -140,10 +167,10 @@ def parse_acn_json(paths: Sequence[str | Path], log: QualityLog | None = None, s
             "arrival_utc": ts(df["connectionTime"], "connectionTime"),
             "departure_utc": ts(df["disconnectTime"], "disconnectTime"),
             "done_charging_utc": ts(df.get("doneChargingTime", pd.Series([None] * len(df))), "doneChargingTime"),
-            "energy_kwh": to_numeric(num, "kWhDelivered", path),
-            "kwh_requested": to_numeric(num, "kWhRequested", path),
-            "miles_requested": to_numeric(num, "milesRequested", path),
-            "wh_per_mile": to_numeric(num, "WhPerMile", path),
+            "energy_kwh": number(df["kWhDelivered"], "kWhDelivered"),
+            "kwh_requested": number(uid["kWhRequested"], "userInputs.kWhRequested"),
+            "miles_requested": number(uid["milesRequested"], "userInputs.milesRequested"),
+            "wh_per_mile": number(uid["WhPerMile"], "userInputs.WhPerMile"),
             "requested_departure_utc": ts(uid["requestedDeparture"], "userInputs.requestedDeparture"),
             "charger_model": None,
         })
