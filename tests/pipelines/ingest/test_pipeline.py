@@ -117,6 +117,12 @@ def test_unknown_zone_and_format_fail_the_run(params):
         SequentialRunner().run(create_pipeline().only_nodes("ingest_load"), _catalog(params, load=bad))
 
 
+def test_option_of_another_format_is_named(params):
+    bad = dict(params["prices"], rt=dict(params["prices"]["rt"], format="nyiso_zonal_csv"))
+    with pytest.raises(IngestError, match=r"option\(s\) \['isos'\] not understood by prices format 'nyiso_zonal_csv'"):
+        SequentialRunner().run(create_pipeline().only_nodes("ingest_prices"), _catalog(params, prices=bad))
+
+
 def test_raw_files_dataset_no_match(tmp_path):
     with pytest.raises(Exception, match="no file matches"):
         RawFilesDataset(filepath=str(tmp_path / "*.csv")).load()

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import inspect
 import logging
 from pathlib import Path
 from typing import Any
@@ -26,7 +27,13 @@ def _parse(kind: str, paths: list[Path], options: dict[str, Any], qlog: QualityL
     if fmt not in _PARSERS[kind]:
         raise IngestError(", ".join(map(str, paths)), f"unknown {kind} format {fmt!r}", column="format",
                           expected=f"one of {sorted(_PARSERS[kind])} (parameters_ingest.yml)")
-    return _PARSERS[kind][fmt](paths, log=qlog, **opts)
+    parser = _PARSERS[kind][fmt]
+    accepted = [p for p in inspect.signature(parser).parameters if p not in ("paths", "log")]
+    unknown = sorted(set(opts) - set(accepted))
+    if unknown:
+        raise IngestError(", ".join(map(str, paths)), f"option(s) {unknown} not understood by {kind} format {fmt!r}",
+                          column="format", expected=f"options among {accepted} (parameters_ingest.yml)")
+    return parser(paths, log=qlog, **opts)
 
 
 def ingest_prices(rt_paths: list[Path], dam_paths: list[Path], params: dict[str, Any]
