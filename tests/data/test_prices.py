@@ -28,12 +28,12 @@ def test_dam_zonal_real_file_rows_values_and_components(dam_prices):
 def test_wide_rt_real_file_rows_zones_and_known_value(wide_prices):
     df, q = wide_prices
     assert q["rows_read"] == 8432
-    assert q["rows_removed"]["other_iso_zone_days"] == 992  # MASS_HUB, SEMASS (ISO-NE) x 496 days
+    assert q["rows_removed"]["other_iso_zone_day_rows"] == 992  # MASS_HUB, SEMASS (ISO-NE) x 496 days
     assert df["zone"].nunique() == 15 and "N.Y.C." in set(df["zone"]) and "NYC" not in set(df["zone"])
     assert df["timestamp_local"].dt.normalize().dt.tz_localize(None).nunique() == 496
     # 496 days x 15 zones x 24 h, minus the non-existent 02:00 hour on the two spring-forward days
     assert len(df) == 496 * 15 * 24 - 2 * 15
-    assert q["rows_removed"]["dst_nonexistent_hour"] == 30
+    assert q["rows_removed"]["dst_nonexistent_hour_values"] == 30
     v = df[(df["zone"] == "CAPITL") & (df["timestamp_utc"] == pd.Timestamp("2019-01-02 05:00", tz="UTC"))]
     assert v["lbmp_usd_per_mwh"].item() == 9.73  # he01 of the CAPITL 2019-01-02 row
     schemas.validate(df, "prices")

@@ -39,13 +39,13 @@ def _fill_short_gaps(values: np.ndarray, max_gap: int) -> tuple[np.ndarray, int]
     edges = np.diff(np.concatenate([[0], isnan.astype(np.int8), [0]]))
     starts, ends = np.flatnonzero(edges == 1), np.flatnonzero(edges == -1)
     ok = (ends - starts <= max_gap) & (starts > 0) & (ends < len(v))
-    filled = 0
+    if not ok.any():
+        return v, 0
+    lengths = (ends - starts)[ok]
+    pos = np.repeat(starts[ok], lengths) + (np.arange(lengths.sum()) - np.repeat(np.cumsum(lengths) - lengths, lengths))
     valid = np.flatnonzero(~isnan)
-    for s, e in zip(starts[ok], ends[ok], strict=True):
-        idx = np.arange(s, e)
-        v[idx] = np.interp(idx, valid, v[valid])
-        filled += e - s
-    return v, filled
+    v[pos] = np.interp(pos, valid, v[valid])
+    return v, int(len(pos))
 
 
 def to_step_grid(
@@ -111,6 +111,7 @@ def daily_wide(grid: pd.DataFrame, step_minutes: int, log: QualityLog | None = N
     blocks = {c: grid[c].to_numpy(dtype=float).reshape(n_days, n_steps) for c in grid.columns}
     complete = np.all([~np.isnan(b).any(axis=1) for b in blocks.values()], axis=0) if blocks else np.ones(n_days, bool)
     log.drop_days(reason, int((~complete).sum()))
+    log.kept_days(int(complete.sum()))
     days = days[complete]
     out = pd.DataFrame({
         "date": days.astype("datetime64[ns]"),

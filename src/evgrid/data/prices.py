@@ -173,7 +173,7 @@ def parse_nyiso_wide(paths: Sequence[str | Path], market: str = "RT", log: Quali
         day = to_datetime(raw, "date", path, "%Y-%m-%d")
         if isos is not None:
             keep = raw["iso"].str.strip().isin(list(isos))
-            log.remove("other_iso_zone_days", int((~keep).sum()))
+            log.remove("other_iso_zone_day_rows", int((~keep).sum()))
             raw, day = raw[keep], day[keep]
         dup = pd.DataFrame({"d": day, "z": raw["zone"]}).duplicated()
         if dup.any():
@@ -191,7 +191,7 @@ def parse_nyiso_wide(paths: Sequence[str | Path], market: str = "RT", log: Quali
             "lbmp_usd_per_mwh": values.ravel(), "losses_usd_per_mwh": np.nan, "congestion_usd_per_mwh": np.nan,
         })
         gap = df["timestamp_utc"].isna()
-        log.remove("dst_nonexistent_hour", int(gap.sum()))
+        log.remove("dst_nonexistent_hour_values", int(gap.sum()))
         frames.append(_drop_missing_lbmp(df[~gap], log))
     return _finish(pd.concat(frames, ignore_index=True), market)
 

@@ -16,6 +16,8 @@ class QualityLog:
         self.source = source
         self.files: list[str] = []
         self.rows_read = 0
+        self.rows_written = 0
+        self.days_kept = 0
         self.removed: dict[str, int] = defaultdict(int)
         self.repaired: dict[str, int] = defaultdict(int)
         self.days_dropped: dict[str, int] = defaultdict(int)
@@ -33,6 +35,14 @@ class QualityLog:
         """Record ``n`` values that were kept but changed (averaged duplicates, interpolated steps...)."""
         self.repaired[reason] += int(n)
 
+    def wrote(self, n_rows: int) -> None:
+        """Rows of the validated primary table (its unit can differ from the file's: a wide price row holds
+        24 hourly values)."""
+        self.rows_written += int(n_rows)
+
+    def kept_days(self, n: int) -> None:
+        self.days_kept += int(n)
+
     def drop_days(self, reason: str, n: int) -> None:
         self.days_dropped[reason] += int(n)
 
@@ -44,9 +54,11 @@ class QualityLog:
             "source": self.source,
             "files": list(self.files),
             "rows_read": self.rows_read,
+            "rows_written": self.rows_written,
             "rows_removed": dict(self.removed),
             "rows_removed_total": int(sum(self.removed.values())),
             "values_repaired": dict(self.repaired),
+            "days_kept": self.days_kept,
             "days_dropped": dict(self.days_dropped),
             "days_dropped_total": int(sum(self.days_dropped.values())),
             "notes": list(self.notes),
@@ -59,6 +71,8 @@ def merge_quality(*records: dict[str, Any]) -> dict[str, Any]:
         "source": records[0]["source"],
         "files": [],
         "rows_read": 0,
+        "rows_written": 0,
+        "days_kept": 0,
         "rows_removed": defaultdict(int),
         "values_repaired": defaultdict(int),
         "days_dropped": defaultdict(int),
@@ -67,6 +81,8 @@ def merge_quality(*records: dict[str, Any]) -> dict[str, Any]:
     for r in records:
         out["files"] += [f for f in r.get("files", []) if f not in out["files"]]
         out["rows_read"] += r.get("rows_read", 0)
+        out["rows_written"] += r.get("rows_written", 0)
+        out["days_kept"] += r.get("days_kept", 0)
         for key in ("rows_removed", "values_repaired", "days_dropped"):
             for k, v in r.get(key, {}).items():
                 out[key][k] += v

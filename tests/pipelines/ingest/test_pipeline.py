@@ -95,7 +95,9 @@ def test_quality_report_counts_everything(run):
     assert q["traffic"]["rows_removed"]["repeated_hour_weather_rows"] == 6213
     assert q["traffic"]["days_dropped"]["incomplete"] > 0
     # rows kept + rows removed = rows read for the session sources (nothing disappears silently)
-    assert len(run["ev_sessions_primary"]) + q["ev_sessions"]["rows_removed_total"] == q["ev_sessions"]["rows_read"]
+    ev = q["ev_sessions"]
+    assert len(run["ev_sessions_primary"]) == ev["rows_written"] == ev["rows_read"] - ev["rows_removed_total"]
+    assert q["traffic"]["days_kept"] == len(run["traffic_daily"]) and q["weather"]["days_kept"] == 366
     json.dumps(q)  # JSON-serialisable for the JSONDataset / MLflow artifact
     m = run["ingest_quality_metrics"]
     assert m["ingest.load.rows_removed"] == {"value": 269.0, "step": 0}

@@ -43,13 +43,16 @@ def ingest_prices(rt_paths: list[Path], dam_paths: list[Path], params: dict[str,
     df = pd.concat([_parse("prices", rt_paths, params["rt"], qlog), _parse("prices", dam_paths, params["dam"], qlog)],
                    ignore_index=True)
     prices.select_zone(df, params["zone"], ", ".join(map(str, rt_paths + dam_paths)))
-    return schemas.validate(df, "prices", qlog.files), qlog.as_dict()
+    df = schemas.validate(df, "prices", qlog.files)
+    qlog.wrote(len(df))
+    return df, qlog.as_dict()
 
 
 def _ingest_single(kind: str, paths: list[Path], params: dict[str, Any]) -> tuple[pd.DataFrame, dict[str, Any]]:
     qlog = QualityLog(kind)
-    df = _parse(kind, paths, params["parser"], qlog)
-    return schemas.validate(df, kind, qlog.files), qlog.as_dict()
+    df = schemas.validate(_parse(kind, paths, params["parser"], qlog), kind, qlog.files)
+    qlog.wrote(len(df))
+    return df, qlog.as_dict()
 
 
 def ingest_load(paths: list[Path], params: dict[str, Any]) -> tuple[pd.DataFrame, dict[str, Any]]:
@@ -73,8 +76,10 @@ def ingest_ev_sessions(acn_paths: list[Path], council_paths: list[Path], params:
     qlog = QualityLog("ev_sessions")
     df = pd.concat([_parse("ev_sessions", acn_paths, params["acn"], qlog),
                     _parse("ev_sessions", council_paths, params["council"], qlog)], ignore_index=True)
-    df = df.sort_values("arrival_utc", kind="stable").reset_index(drop=True)
-    return schemas.validate(df, "ev_sessions", qlog.files), qlog.as_dict()
+    df = schemas.validate(df.sort_values("arrival_utc", kind="stable").reset_index(drop=True), "ev_sessions",
+                          qlog.files)
+    qlog.wrote(len(df))
+    return df, qlog.as_dict()
 
 
 def _daily(kind: str, df: pd.DataFrame, channels: list[str], params: dict[str, Any], step_minutes: int
@@ -137,4 +142,5 @@ def data_quality_report(*records: dict[str, Any]) -> tuple[dict[str, Any], dict[
         metrics[f"ingest.{src}.rows_read"] = {"value": float(r["rows_read"]), "step": 0}
         metrics[f"ingest.{src}.rows_removed"] = {"value": float(r["rows_removed_total"]), "step": 0}
         metrics[f"ingest.{src}.days_dropped"] = {"value": float(r["days_dropped_total"]), "step": 0}
+        metrics[f"ingest.{src}.days_kept"] = {"value": float(r["days_kept"]), "step": 0}
     return report, metrics
