@@ -18,8 +18,9 @@ from __future__ import annotations
 
 import json
 from collections.abc import Sequence
+from datetime import datetime
 from pathlib import Path
-from zoneinfo import available_timezones
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import numpy as np
 import pandas as pd
@@ -81,14 +82,29 @@ def _finish(df: pd.DataFrame) -> pd.DataFrame:
     return df[EV_COLUMNS].sort_values("arrival_utc", kind="stable").reset_index(drop=True)
 
 
+def _is_zone(name: object) -> bool:
+    try:
+        ZoneInfo(str(name))
+    except (ZoneInfoNotFoundError, ValueError):
+        return False
+    return True
+
+
 def _latest_user_input(entries: object) -> dict:
     """The driver's latest request: the ``userInputs`` entry with the latest ``modifiedAt`` (ties and
     missing stamps: the later entry in the list)."""
     if not isinstance(entries, list) or not entries:
         return {}
-    stamps = pd.to_datetime([e.get("modifiedAt") for e in entries], format=RFC1123, errors="coerce", utc=True)
-    order = sorted(range(len(entries)), key=lambda i: (pd.Timestamp.min.tz_localize("UTC")
-                                                        if pd.isna(stamps[i]) else stamps[i], i))
+    if len(entries) == 1:
+        return entries[0]
+
+    def stamp(e: dict) -> datetime:
+        try:
+            return datetime.strptime(str(e.get("modifiedAt")), RFC1123)
+        except ValueError:
+            return datetime.min
+
+    order = sorted(range(len(entries)), key=lambda i: (stamp(entries[i]), i))
     return entries[order[-1]]
 
 
@@ -152,7 +168,7 @@ def parse_acn_json(paths: Sequence[str | Path], log: QualityLog | None = None, s
                                   got=col.iloc[i])
             return out.astype(float)
 
-        known = set(available_timezones())
+        known = {tz for tz in df["timezone"].dropna().unique() if _is_zone(tz)}
         bad_tz = ~df["timezone"].isin(known)
         if bad_tz.any():
             i = int(np.flatnonzero(bad_tz.to_numpy())[0])
