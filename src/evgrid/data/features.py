@@ -64,6 +64,8 @@ def to_step_grid(
     if 1440 % step_minutes:
         raise ValueError(f"step_minutes={step_minutes} does not divide a day")
     log = log or QualityLog("resample")
+    if len(timestamp_local) == 0:
+        raise ValueError(f"{log.source}: no records to resample (empty primary table after selection)")
     step = pd.Timedelta(minutes=step_minutes)
     ts = pd.Series(timestamp_local).reset_index(drop=True)
     wall = ts.dt.tz_localize(None) if ts.dt.tz is not None else ts

@@ -141,3 +141,13 @@ def test_catalog_resolves_in_project():
     for name in ("prices", "load", "ev_sessions", "traffic", "weather"):
         assert cat[f"{name}_primary"]["filepath"] == f"data/03_primary/{name}.parquet"
     assert pd.Series(["price_daily", "load_daily", "traffic_daily", "weather_daily"]).isin(list(cat)).all()
+
+
+def test_unknown_station_or_market_for_daily(run, params):
+    from evgrid.pipelines.ingest import nodes
+
+    bad = dict(params["traffic"], daily=dict(params["traffic"]["daily"], station=400001))
+    with pytest.raises(IngestError, match=r"station 400001 not in traffic_primary.*MnDOT ATR 301"):
+        nodes.traffic_features(run["traffic_primary"], bad, 15)
+    with pytest.raises(IngestError, match=r"no 'HAM' prices.*among \['DAM', 'RT'\]"):
+        nodes.price_features(run["prices_primary"], dict(params["prices"], daily_market="HAM"), 15)

@@ -95,6 +95,10 @@ def _daily(kind: str, df: pd.DataFrame, channels: list[str], params: dict[str, A
 def price_features(df: pd.DataFrame, params: dict[str, Any], step_minutes: int
                    ) -> tuple[pd.DataFrame, dict[str, Any]]:
     """``price_daily``: LBMP of the configured zone and market on the local (Eastern) wall-clock grid."""
+    markets = sorted(df["market"].unique())
+    if params["daily_market"] not in markets:
+        raise IngestError(None, f"prices_primary has no {params['daily_market']!r} prices", column="market",
+                          expected=f"ingest.prices.daily_market among {markets}")
     sel = prices.select_zone(df[df["market"] == params["daily_market"]], params["zone"])
     out, q = _daily("prices", sel, ["lbmp_usd_per_mwh"], params["daily"], step_minutes)
     out.insert(4, "zone", prices.canonical_zone(params["zone"]))
@@ -110,7 +114,10 @@ def traffic_features(df: pd.DataFrame, params: dict[str, Any], step_minutes: int
     """``traffic_daily``: vehicle flow (veh/h) of the configured station on its local wall-clock grid."""
     station = params["daily"].get("station")
     if station is not None:
-        df = df[df["station"] == station]
+        if str(station) not in set(df["station"]):
+            raise IngestError(None, f"station {station!r} not in traffic_primary", column="station",
+                              expected=f"ingest.traffic.daily.station among {sorted(df['station'].unique())[:20]}")
+        df = df[df["station"] == str(station)]
     elif df["station"].nunique() > 1:
         raise IngestError(None, "several traffic stations in traffic_primary", column="station",
                           expected="parameter ingest.traffic.daily.station naming one of "
