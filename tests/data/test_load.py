@@ -60,3 +60,14 @@ def test_5min_out_of_order_raises(tmp_path):
     p = write(tmp_path, "l.csv", "time_5min,mw\n1/1/2016 0:05,1\n1/1/2016 0:00,2\n")
     with pytest.raises(IngestError, match=r"l\.csv, line 3, column 'time_5min': timestamp out of order"):
         load.parse_nyiso_5min([p])
+
+
+def test_5min_prevailing_time_option_on_dst_days(tmp_path):
+    stamps = ["11/6/2016 0:55", "11/6/2016 1:00", "11/6/2016 1:55", "11/6/2016 1:00", "11/6/2016 1:05",
+              "11/6/2016 2:00"]
+    text = "time_5min,mw\n" + "".join(f"{t},{15000 + i}\n" for i, t in enumerate(stamps))
+    df = load.parse_nyiso_5min([write(tmp_path, "p.csv", text)], timezone="America/New_York")
+    assert list(df["timestamp_utc"].dt.strftime("%H:%M")) == ["04:55", "05:00", "05:55", "06:00", "06:05", "07:00"]
+    spring = "time_5min,mw\n3/13/2016 1:55,15000\n3/13/2016 2:00,15001\n"
+    with pytest.raises(IngestError, match="line 3, column 'time_5min'.*does not exist in America/New_York"):
+        load.parse_nyiso_5min([write(tmp_path, "s.csv", spring)], timezone="America/New_York")

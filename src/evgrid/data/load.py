@@ -5,7 +5,9 @@ Formats:
   *standard* time all year: it has the 02:00-02:55 stamps of 2016-03-13 (which do not exist in prevailing
   time) and only one 01:00 hour on 2016-11-06, so ``timezone`` defaults to ``Etc/GMT+5`` (UTC-5).
   Exact duplicate stamps are averaged (counted); stamps off the 5-min grid are kept (they fall into their
-  modelling step when resampled; counted); stamps going backwards raise.
+  modelling step when resampled; counted); stamps going backwards raise. With a DST zone
+  (``timezone: America/New_York``) the autumn hour may appear twice (first pass daylight time); any other
+  repeated stamp or a stamp in the spring-forward gap then raises.
 - ``nyiso_pal``: NYISO real-time actual load (``Time Stamp, Time Zone, Name, PTID, Load``), one row per
   zone and 5-min stamp with an EST/EDT column; system load is the sum over zones (or one zone via
   ``zone``).
@@ -21,7 +23,13 @@ import pandas as pd
 
 from evgrid.data.errors import IngestError
 from evgrid.data.quality import QualityLog
-from evgrid.data.readers import check_increasing, read_csv_checked, to_datetime, to_numeric
+from evgrid.data.readers import (
+    check_increasing,
+    localize_prevailing,
+    read_csv_checked,
+    to_datetime,
+    to_numeric,
+)
 
 NYISO_TZ = "America/New_York"
 LOAD_COLUMNS = ["timestamp_utc", "timestamp_local", "load_mw"]
@@ -31,6 +39,12 @@ def _finish(df: pd.DataFrame, local_tz: str) -> pd.DataFrame:
     df = df.sort_values("timestamp_utc", kind="stable").reset_index(drop=True)
     df["timestamp_local"] = df["timestamp_utc"].dt.tz_convert(local_tz)
     return df[LOAD_COLUMNS]
+
+
+def _observes_dst(tz: str) -> bool:
+    """True if the zone's UTC offset changes during a year (e.g. America/New_York, not Etc/GMT+5)."""
+    probe = pd.date_range("2001-01-01", periods=12, freq="MS", tz=tz)
+    return len({t.utcoffset() for t in probe}) > 1
 
 
 def parse_nyiso_5min(paths: Sequence[str | Path], log: QualityLog | None = None,
@@ -43,9 +57,15 @@ def parse_nyiso_5min(paths: Sequence[str | Path], log: QualityLog | None = None,
         raw = read_csv_checked(path, ["time_5min", "mw"], what="NYISO 5-min load")
         log.read(path, len(raw))
         naive = to_datetime(raw, "time_5min", path, time_format)
-        check_increasing(naive, raw, path, "time_5min", allow_equal=True)
+        if _observes_dst(timezone):
+            # prevailing time: the autumn hour repeats (first pass daylight time), other repeats raise
+            utc = localize_prevailing(naive, timezone, path, raw, "time_5min")
+            check_increasing(utc, raw, path, "time_5min", allow_equal=False)
+        else:
+            check_increasing(naive, raw, path, "time_5min", allow_equal=True)
+            utc = pd.Series(pd.DatetimeIndex(naive).tz_localize(timezone).tz_convert("UTC"), index=naive.index)
         mw = to_numeric(raw, "mw", path)
-        df = pd.DataFrame({"naive": naive, "load_mw": mw})
+        df = pd.DataFrame({"timestamp_utc": utc, "naive": naive, "load_mw": mw})
         miss = df["load_mw"].isna()
         log.remove("missing_load", int(miss.sum()))
         df = df[~miss]
@@ -54,10 +74,8 @@ def parse_nyiso_5min(paths: Sequence[str | Path], log: QualityLog | None = None,
         df = df[~nonpos]
         log.repair("off_5min_grid_stamps_kept", int((df["naive"].dt.minute % 5 != 0).sum()))
         n_before = len(df)
-        df = df.groupby("naive", as_index=False, sort=True)["load_mw"].mean()
+        df = df.groupby("timestamp_utc", as_index=False, sort=True)["load_mw"].mean()
         log.remove("duplicate_stamp_averaged", n_before - len(df))
-        local = pd.DatetimeIndex(df["naive"]).tz_localize(timezone)
-        df["timestamp_utc"] = local.tz_convert("UTC")
         frames.append(df)
     return _finish(pd.concat(frames, ignore_index=True), local_timezone)
 
