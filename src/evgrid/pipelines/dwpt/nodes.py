@@ -18,6 +18,7 @@ from evgrid.optim.dwpt_model import (
     DwptDay,
     MarketParams,
     block_mean,
+    map_cases,
     run_cases,
     solve_case_ac_corrected,
 )
@@ -165,7 +166,7 @@ def solve_cases(day_inputs: pd.DataFrame, ev_load: pd.DataFrame, der_profile: pd
     day = build_day(network, day_inputs, ev_load, der_profile, der_sizing, params)
     pf = LinDistFlowOptions(**params.get("power_flow", {}))
     out = run_cases(network, day, _cases(params), _dgs(params), MarketParams(**params["market"]), pf,
-                    params["solver"])
+                    params["solver"], n_jobs=int(params.get("n_jobs", 1)))
     bad = out["costs"][out["costs"]["mip_gap"].fillna(0) > params["solver"]["mip_gap"] + 1e-12]
     if len(bad):
         raise RuntimeError(f"cases {bad['case'].tolist()} did not reach the MIP gap {params['solver']['mip_gap']}")
@@ -176,6 +177,10 @@ def solve_cases(day_inputs: pd.DataFrame, ev_load: pd.DataFrame, der_profile: pd
 
 
 # --------------------------------------------------------------------------------------- checks
+def _ac_corrected(args):
+    return solve_case_ac_corrected(*args)
+
+
 def validate_and_correct_ac(day_inputs: pd.DataFrame, ev_load: pd.DataFrame, der_profile: pd.DataFrame,
                             der_sizing: dict, costs: pd.DataFrame, params: dict
                             ) -> tuple[pd.DataFrame, dict, pd.DataFrame, pd.DataFrame]:
@@ -191,12 +196,13 @@ def validate_and_correct_ac(day_inputs: pd.DataFrame, ev_load: pd.DataFrame, der
     pf = LinDistFlowOptions(**params.get("power_flow", {}))
     steps, summary, hist, systems = [], {}, [], []
     published = costs.set_index("case")["total_cost_usd"]
-    for name in cfg["cases"]:
-        if name not in cases:
-            raise ValueError(f"dwpt.ac_validation.cases: '{name}' is not in dwpt.cases")
-        chosen, h, reports = solve_case_ac_corrected(network, day, cases[name], _dgs(params),
-                                                     MarketParams(**params["market"]), pf, params["solver"],
-                                                     int(cfg["iterations"]))
+    unknown = [n for n in cfg["cases"] if n not in cases]
+    if unknown:
+        raise ValueError(f"dwpt.ac_validation.cases: {unknown} are not in dwpt.cases")
+    args = [(network, day, cases[n], _dgs(params), MarketParams(**params["market"]), pf, params["solver"],
+             int(cfg["iterations"])) for n in cfg["cases"]]
+    for name, (chosen, h, reports) in zip(cfg["cases"], map_cases(_ac_corrected, args, int(params.get("n_jobs", 1))),
+                                          strict=True):
         obj0 = h.loc[h["iteration"] == 0, "objective_usd"].iloc[0]
         if name in published.index and abs(obj0 - published[name]) > 1e-6 * max(1.0, abs(published[name])):
             raise RuntimeError(f"AC check of '{name}': re-solved lossless objective {obj0:.2f} differs from the "
