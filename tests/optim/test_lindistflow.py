@@ -54,7 +54,7 @@ def test_case17_loads_and_solves():
     assert v.min() == pytest.approx(0.8903, abs=5e-4)
     # with its 0.9 p.u. limit the feeder cannot serve its load: the diagnosis names the voltage limits
     m2, _ = _base_model(net)
-    with pytest.raises(InfeasibleModelError, match="grid.v_lo"):
+    with pytest.raises(InfeasibleModelError, match="grid.v_lim"):
         solve(m2)
 
 
@@ -149,7 +149,7 @@ def test_infeasible_import_limit_names_the_peak_steps(net33):
 def test_voltage_infeasibility_names_family_and_steps(net33):
     p, q = loads_from_profile(net33, [0.5, 1.6])
     m, h = _base_model(net33, steps=range(2), p_load_kw=p, q_load_kvar=q)
-    with pytest.raises(InfeasibleModelError, match="v_lo") as err:
+    with pytest.raises(InfeasibleModelError, match="v_lim") as err:
         solve(m)
     assert err.value.diagnosis.steps == [1]
 

@@ -6,7 +6,7 @@ Equations (per branch ``l = (i -> j)``, case ``k`` = time step ``t`` or ``(scena
                      + [b == slack] * p_import_kw[k] + sum_n sign_n * inj_n_p[b,k] - p_load_kw[b,k] == 0
     balance_q[b,k]:  same with Q / q terms
     vdrop[l,k]:      w[j,k] == w[i,k] - 2 * (r_pu * P[l,k] + x_pu * Q[l,k]) / s_base_kva
-    v_lo[b,k]:       w[b,k] >= v_min_pu[b]**2          v_hi[b,k]: w[b,k] <= v_max_pu[b]**2
+    v_lim[b,k]:      v_min_pu[b]**2 <= w[b,k] <= v_max_pu[b]**2       (ranged row, every non-slack bus)
     slack_v[k]:      w[slack,k] == v_slack_pu**2
     thermal[l,m,k]:  -S cos(pi/n) <= cos(a_m) P + sin(a_m) Q <= S cos(pi/n),  a_m = 2 pi m / n,
                      m = 0..n/2-1, S = rating_kva   (opposite sides of the polygon share one ranged row)
@@ -76,7 +76,7 @@ Scenarios: pass ``scenario_index=[0, 1, ...]``; every indexed handle is then key
 ``(scenario, time)`` MultiIndex. Re-solving a persistent model: change ``h.p_load_kw[b, t] = value`` (mutable
 Params) and call :func:`evgrid.optim.solver.solve` again; the cached HiGHS instance only updates the RHS.
 
-Duals: ``h.balance_p`` (nodal active-power price), ``h.thermal``, ``h.v_lo``/``h.v_hi`` -- see
+Duals: ``h.balance_p`` (nodal active-power price), ``h.thermal``, ``h.v_lim`` -- see
 :mod:`evgrid.optim.prices` for the decomposition and the sign convention.
 """
 
@@ -90,6 +90,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 import pyomo.environ as pyo
+from pyomo.common.gc_manager import PauseGC
 from pyomo.core.base.component import Component
 from pyomo.core.expr.numeric_expr import LinearExpression
 
@@ -183,12 +184,9 @@ class LinDistFlowHandles:
         return self.block.balance_q
 
     @property
-    def v_lo(self):
-        return getattr(self.block, "v_lo", None)
-
-    @property
-    def v_hi(self):
-        return getattr(self.block, "v_hi", None)
+    def v_lim(self):
+        """Ranged voltage-limit rows (dual >= 0 when the lower limit binds, <= 0 at the upper limit)."""
+        return getattr(self.block, "v_lim", None)
 
     @property
     def thermal(self):
@@ -376,6 +374,13 @@ def build_lindistflow(
     (scenario, time) MultiIndex x bus), or ``{scenario: DataFrame}``. Buses missing in a frame keep the base
     load. They become mutable Params ``block.p_load_kw[b, *k]`` for re-solves.
     """
+    with PauseGC():  # tens of thousands of small objects: cyclic GC passes would double the build time
+        return _build(block, network, time_index, scenario_index, injections, options, p_load_kw, q_load_kvar,
+                      branch_in_service)
+
+
+def _build(block, network, time_index, scenario_index, injections, options, p_load_kw, q_load_kvar,
+           branch_in_service) -> LinDistFlowHandles:
     if options is None:
         options = LinDistFlowOptions()
     elif isinstance(options, Mapping):
@@ -551,8 +556,7 @@ def build_lindistflow(
         vmin2 = {bb: float(v_min[bb]) ** 2 for bb in non_slack}
         vmax2 = {bb: float(v_max[bb]) ** 2 for bb in non_slack}
         b.BV = pyo.Set(initialize=non_slack, ordered=True)
-        b.v_lo = pyo.Constraint(b.BV, b.K, rule=lambda blk, bb, *kt: blk.w[(bb, *kt)] >= vmin2[bb])
-        b.v_hi = pyo.Constraint(b.BV, b.K, rule=lambda blk, bb, *kt: blk.w[(bb, *kt)] <= vmax2[bb])
+        b.v_lim = pyo.Constraint(b.BV, b.K, rule=lambda blk, bb, *kt: (vmin2[bb], blk.w[(bb, *kt)], vmax2[bb]))
 
     coef_r = {lid: 2.0 * r_pu[lid] / s_base for lid in branch_ids}
     coef_x = {lid: 2.0 * x_pu[lid] / s_base for lid in branch_ids}

@@ -12,11 +12,12 @@ Decomposition (exact for the LinDistFlow LP, no loss term)::
     lambda_b = energy + congestion_b + voltage_b (+ residual_b, numerically ~0)
     energy       = lambda at the island root (the slack bus for the main island)
     congestion_b = sum_{l on path(root, b)} sum_m (-mu[l,m]) * cos(a_m) * s_l
-    voltage_b    = sum_i (nu_lo[i] + nu_hi[i]) * R[i, b],   R[i, b] = sum_{l on path(i) & path(b)} 2 r_l / S_base
+    voltage_b    = sum_i nu[i] * R[i, b],   R[i, b] = sum_{l on path(i) & path(b)} 2 r_l / S_base
 
 with ``mu`` the duals of the ranged thermal rows, ``s_l = +1`` if branch ``l`` points away from the root
-(``from_bus`` upstream) else ``-1``, and ``nu`` the duals of ``v_lo``/``v_hi``. (A load increase at ``b``
+(``from_bus`` upstream) else ``-1``, and ``nu`` the duals of ``v_lim``. (A load increase at ``b``
 raises the flow on every branch of its path by one unit and lowers ``w`` at every bus sharing that path.)
+``nu`` is the dual of the ranged row ``v_lim`` (>= 0 at the lower limit, <= 0 at the upper limit).
 The reactive price ``lmp_q`` (dual of ``balance_q``) is reported undecomposed. Prices are reported in USD/MWh (USD/MVArh)
 assuming the objective is in USD: ``usd_per_mwh = dual * 1000 / dt_h / probability``.
 
@@ -129,10 +130,10 @@ def nodal_prices(
                         mu = _dual(model, blk.thermal[key_th])
                         cong_l_p[lpos[lid]] += -mu * c
         nu = np.zeros(nb)
-        if handles.v_lo is not None:
+        if handles.v_lim is not None:
             for b in buses:
-                if (b, *kt) in blk.v_lo:
-                    nu[bpos[b]] = _dual(model, blk.v_lo[(b, *kt)]) + _dual(model, blk.v_hi[(b, *kt)])
+                if (b, *kt) in blk.v_lim:
+                    nu[bpos[b]] = _dual(model, blk.v_lim[(b, *kt)])
         energy_p = np.array([lam_p[bpos[r]] for r in root])
         congestion_p = A @ (sgn * cong_l_p)
         # R[i, b] = sum_l A[i,l] A[b,l] coef_l  (symmetric)

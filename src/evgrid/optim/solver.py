@@ -45,6 +45,7 @@ from dataclasses import dataclass, field
 import highspy
 import numpy as np
 import pyomo.environ as pyo
+from pyomo.common.gc_manager import PauseGC
 from pyomo.repn.plugins.standard_form import LinearStandardFormCompiler
 
 log = logging.getLogger(__name__)
@@ -136,7 +137,8 @@ def compile_model(model):
     if len(objs) != 1:
         raise SolverError(f"model '{model.name}' needs exactly one active objective, found {len(objs)}")
     try:
-        info = LinearStandardFormCompiler().write(model, mixed_form=True, set_sense=None)
+        with PauseGC():
+            info = LinearStandardFormCompiler().write(model, mixed_form=True, set_sense=None)
     except (ValueError, TypeError) as exc:
         raise SolverError(f"model '{model.name}' is not linear/compilable: {exc}") from exc
     return info, objs[0]
