@@ -33,6 +33,7 @@ import ot
 import pandas as pd
 import pyomo.environ as pyo
 from scipy.optimize import linprog
+from scipy.spatial.distance import cdist
 
 # ----------------------------------------------------------------------------------------------- metric
 
@@ -61,8 +62,8 @@ def standardise_features(blocks: dict[str, np.ndarray], reference: dict[str, np.
 
 
 def distance_matrix(a: np.ndarray, b: np.ndarray) -> np.ndarray:
-    """Euclidean ground metric ``d_ij = ||a_i - b_j||_2`` (POT ``ot.dist``)."""
-    return np.sqrt(np.maximum(ot.dist(np.asarray(a, float), np.asarray(b, float), metric="sqeuclidean"), 0.0))
+    """Euclidean ground metric ``d_ij = ||a_i - b_j||_2`` (scipy ``cdist``: exactly 0 for equal rows)."""
+    return cdist(np.asarray(a, float), np.asarray(b, float), metric="euclidean")
 
 
 def wasserstein_1(a: np.ndarray, pa: np.ndarray, b: np.ndarray, pb: np.ndarray) -> float:
@@ -210,7 +211,7 @@ def worst_case_distribution(costs: np.ndarray, ball: WassersteinBall) -> WorstCa
     c = -np.tile(q, n)  # maximise sum_ij pi_ij q_j, pi flattened row-major (i, j)
     a_eq = np.kron(np.eye(n), np.ones((1, m)))
     a_ub = ball.distances.reshape(1, -1)
-    res = linprog(c, A_ub=a_ub, b_ub=[ball.radius], A_eq=a_eq, b_eq=ball.nominal_probs,
+    res = linprog(c, A_ub=a_ub, b_ub=[ball.radius + 1e-9], A_eq=a_eq, b_eq=ball.nominal_probs,
                   bounds=(0, None), method="highs")
     if res.status != 0:
         raise RuntimeError(f"worst-case transport LP failed: {res.message}")

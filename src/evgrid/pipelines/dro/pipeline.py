@@ -1,0 +1,31 @@
+"""dro pipeline wiring: scenarios -> atoms -> radius (CV) -> first stages -> out-of-sample -> reports, plots."""
+
+from kedro.pipeline import Pipeline, node, pipeline
+
+from evgrid.pipelines.dro import nodes
+
+
+def create_pipeline(**kwargs) -> Pipeline:
+    return pipeline([
+        node(nodes.prepare_scenarios,
+             ["traffic_daily", "weather_daily", "price_daily", "load_daily", "traffic.scenarios", "pv.scenarios",
+              "price.scenarios", "params:dro", "params:gan.families.pv.pv_system", "params:step_minutes"],
+             ["dro_scenario_sets", "dro_scenario_info"], name="dro_prepare_scenarios"),
+        node(nodes.build_atoms, ["dro_scenario_sets", "params:dro", "params:step_minutes"],
+             ["dro_atoms", "dro_support_atoms"], name="dro_build_atoms"),
+        node(nodes.select_radius, ["dro_atoms", "params:dro"],
+             ["dro_radius_selected", "dro_radius_cv", "dro_radius_cv_info"], name="dro_select_radius"),
+        node(nodes.solve_methods, ["dro_atoms", "dro_radius_selected", "params:dro"],
+             ["dro_first_stages", "dro_in_sample", "dro_worst_case_weights"], name="dro_solve_methods"),
+        node(nodes.evaluate_out_of_sample, ["dro_first_stages", "dro_atoms", "dro_scenario_sets", "params:dro"],
+             ["dro_recourse_summary", "dro_oos_metrics", "dro_oos_info"], name="dro_evaluate_out_of_sample"),
+        node(nodes.schedule_report, ["dro_first_stages", "dro_atoms", "params:dro"],
+             ["dro_unit_schedules", "dro_lane_allocations", "dro_cost_breakdown", "dro_kpis", "dro_step_results",
+              "dro_lane_step_results", "dro_ac_violations", "dro_ac_summary"], name="dro_schedule_report"),
+        node(nodes.log_metrics, ["dro_oos_metrics", "dro_kpis", "dro_radius_selected", "dro_scenario_info",
+                                 "dro_radius_cv_info", "dro_oos_info", "dro_ac_summary"], "dro_metrics",
+             name="dro_log_metrics"),
+        node(nodes.plot_figures, ["dro_step_results", "dro_lane_step_results", "dro_atoms", "dro_oos_metrics"],
+             ["dro_fig_traffic_per_lane", "dro_fig_generation_mix", "dro_fig_lane_utilisation",
+              "dro_fig_voltage_vs_load", "dro_fig_losses", "dro_fig_oos_vs_radius"], name="dro_plot_figures"),
+    ])
