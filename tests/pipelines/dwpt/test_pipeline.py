@@ -125,5 +125,5 @@ def test_pipeline_ac_validation_and_correction(outputs):
 def test_pipeline_figures_and_metrics(outputs):
     for name in ("dwpt_fig3_loads_prices", "dwpt_fig4_5_upstream", "dwpt_fig6_shedding", "dwpt_fig_battery"):
         assert isinstance(outputs[name], go.Figure) and len(outputs[name].data) > 0
-    assert "dwpt.cost_k_usd.normal_ev" in outputs["dwpt_case_metrics"]
-    assert outputs["dwpt_ev_metrics"]["dwpt.ev_peak_mw"]["value"] > 2.0
+    assert "cost_k_usd.normal_ev" in outputs["dwpt_case_metrics"]
+    assert outputs["dwpt_ev_metrics"]["ev_peak_mw"]["value"] > 2.0

@@ -257,25 +257,25 @@ def compare_with_paper(costs: pd.DataFrame, ac_corrected: pd.DataFrame, params: 
         "ours_ev_mwh": k(row["ev"], "shed_mwh", 1.0), "paper_no_ev_mw": row["paper_no_ev_mw"],
         "paper_ev_mw": row["paper_ev_mw"],
     } for row in paper["shedding"]])
-    metrics = {f"dwpt.cost_k_usd.{case}": {"value": float(v) / 1e3, "step": 0}
+    metrics = {f"cost_k_usd.{case}": {"value": float(v) / 1e3, "step": 0}
                for case, v in c["total_cost_usd"].items()}
-    metrics |= {f"dwpt.shed_mwh.{case}": {"value": float(v), "step": 0} for case, v in c["shed_mwh"].items()}
-    metrics |= {f"dwpt.solve_s.{case}": {"value": float(v), "step": 0} for case, v in c["solve_s"].items()}
-    metrics |= {f"dwpt.ac_corrected_cost_k_usd.{case}": {"value": float(v) / 1e3, "step": 0}
+    metrics |= {f"shed_mwh.{case}": {"value": float(v), "step": 0} for case, v in c["shed_mwh"].items()}
+    metrics |= {f"solve_s.{case}": {"value": float(v), "step": 0} for case, v in c["solve_s"].items()}
+    metrics |= {f"ac_corrected_cost_k_usd.{case}": {"value": float(v) / 1e3, "step": 0}
                 for case, v in chosen["objective_usd"].items()}
     for _, r in ac_corrected.iterrows():
-        metrics[f"dwpt.ac_v_min_pu.{r['case']}.it{int(r['iteration'])}"] = {"value": float(r["ac_v_min_pu"]), "step": 0}
+        metrics[f"ac_v_min_pu.{r['case']}.it{int(r['iteration'])}"] = {"value": float(r["ac_v_min_pu"]), "step": 0}
     return normal, outage, shed, metrics
 
 
 def ev_metrics(ev_load: pd.DataFrame, der_sizing: dict) -> dict:
     """MLflow metrics of the EV load and DER sizing."""
     step_h = 24.0 / len(ev_load)
-    vals = {"dwpt.ev_peak_mw": ev_load["ev_kw"].max() / 1e3,
-            "dwpt.ev_peak_hour": float(ev_load["hour"].iloc[int(ev_load["ev_kw"].idxmax())]),
-            "dwpt.ev_energy_mwh": ev_load["ev_kw"].sum() * step_h / 1e3,
-            "dwpt.pv_area_m2": der_sizing["pv_area_m2"], "dwpt.battery_capacity_kwh": der_sizing["battery_capacity_kwh"],
-            "dwpt.battery_power_kw": der_sizing["battery_power_kw"]}
+    vals = {"ev_peak_mw": ev_load["ev_kw"].max() / 1e3,
+            "ev_peak_hour": float(ev_load["hour"].iloc[int(ev_load["ev_kw"].idxmax())]),
+            "ev_energy_mwh": ev_load["ev_kw"].sum() * step_h / 1e3,
+            "pv_area_m2": der_sizing["pv_area_m2"], "battery_capacity_kwh": der_sizing["battery_capacity_kwh"],
+            "battery_power_kw": der_sizing["battery_power_kw"]}
     return {k: {"value": float(v), "step": 0} for k, v in vals.items()}
 
 
