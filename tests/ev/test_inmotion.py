@@ -71,3 +71,4 @@ def test_bad_input_is_named():
         simulate_ev_fleet(np.array([1.0, 2.0, -1.0]), InMotionParams(), seed=0)
     with pytest.raises(ValueError, match="ev_share"):
         InMotionParams(ev_share=1.5)
+

@@ -4,7 +4,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from evgrid.pipelines.dwpt.nodes import _day_channel, _day_prices, size_der
+from evgrid.pipelines.dwpt.nodes import _day_channel, _day_prices, simulate_ev_load, size_der
 
 
 def _wide(day, channel, values):
@@ -42,3 +42,14 @@ def test_der_sizing_matches_ev_energy():
     profile, sizing = size_der(day, ev, params)
     assert profile["pv_kw"].sum() == pytest.approx(24000.0)
     assert sizing["battery_capacity_kwh"] > 0 and sizing["battery_power_kw"] >= profile["pv_kw"].max() - 1000 - 1e-9
+
+
+def test_ev_redraw_band_brackets_the_load():
+    hours = np.arange(96) / 4
+    flow = 1500 + 3500 * np.exp(-((hours - 16) / 3) ** 2)
+    params = {"seed": 42, "model_step_minutes": 60, "ev": {"bus": 10, "pad_power_kw": 25.0, "band_draws": 20}}
+    out, fleet = simulate_ev_load(pd.DataFrame({"flow_veh_per_h": flow}), params)
+    assert (out["ev_kw_p05"] <= out["ev_kw_p50"]).all() and (out["ev_kw_p50"] <= out["ev_kw_p95"]).all()
+    peak = out["ev_kw"].idxmax()
+    assert out.loc[peak, "ev_kw_p95"] - out.loc[peak, "ev_kw_p05"] < 0.15 * out.loc[peak, "ev_kw"]
+    assert out["n_ev_entering"].sum() == len(fleet)

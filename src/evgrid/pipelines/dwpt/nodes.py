@@ -85,12 +85,20 @@ def select_day_inputs(traffic_daily: pd.DataFrame, weather_daily: pd.DataFrame, 
 def simulate_ev_load(day_inputs: pd.DataFrame, params: dict) -> tuple[pd.DataFrame, pd.DataFrame]:
     """Hourly DWPT load at the EV bus from the day's traffic (paper II-A); also the simulated fleet."""
     ev = params["ev"]
-    p = InMotionParams(**{k: v for k, v in ev.items() if k != "bus"})
+    p = InMotionParams(**{k: v for k, v in ev.items() if k not in ("bus", "band_draws")})
     n_model = _n_model_steps(params)
-    load, fleet = inmotion_load_profile(day_inputs["flow_veh_per_h"].to_numpy(), p, int(params["seed"]), n_model)
+    flow = day_inputs["flow_veh_per_h"].to_numpy()
+    load, fleet = inmotion_load_profile(flow, p, int(params["seed"]), n_model)
     step_h = 24.0 / n_model
     out = pd.DataFrame({"step": np.arange(n_model), "hour": np.arange(n_model) * step_h, "ev_kw": load,
                         "n_ev_entering": np.histogram(fleet["entry_h"], bins=n_model, range=(0, 24))[0]})
+    # sampling spread of the load (EV count, entry times, speeds, SOCs): independent re-draws
+    n_band = int(ev.get("band_draws", 0))
+    if n_band:
+        seeds = np.random.SeedSequence(int(params["seed"])).spawn(n_band)
+        draws = np.array([inmotion_load_profile(flow, p, int(sq.generate_state(1)[0]), n_model)[0] for sq in seeds])
+        for q in (5, 50, 95):
+            out[f"ev_kw_p{q:02d}"] = np.percentile(draws, q, axis=0)
     log.info("DWPT load: %d EVs, %.1f MWh, peak %.2f MW at hour %d", len(fleet), load.sum() * step_h / 1e3,
              load.max() / 1e3, int(np.argmax(load) * step_h))
     return out, fleet
@@ -272,6 +280,7 @@ def ev_metrics(ev_load: pd.DataFrame, der_sizing: dict) -> dict:
     """MLflow metrics of the EV load and DER sizing."""
     step_h = 24.0 / len(ev_load)
     vals = {"ev_peak_mw": ev_load["ev_kw"].max() / 1e3,
+            **({"ev_peak_mw_p95_band": ev_load["ev_kw_p95"].max() / 1e3} if "ev_kw_p95" in ev_load else {}),
             "ev_peak_hour": float(ev_load["hour"].iloc[int(ev_load["ev_kw"].idxmax())]),
             "ev_energy_mwh": ev_load["ev_kw"].sum() * step_h / 1e3,
             "pv_area_m2": der_sizing["pv_area_m2"], "battery_capacity_kwh": der_sizing["battery_capacity_kwh"],
@@ -279,9 +288,9 @@ def ev_metrics(ev_load: pd.DataFrame, der_sizing: dict) -> dict:
     return {k: {"value": float(v), "step": 0} for k, v in vals.items()}
 
 
-def plot_loads_and_prices(system: pd.DataFrame, params: dict):
-    """Paper Fig. 3: conventional and EV in-motion load with the price."""
-    return plots.loads_and_prices(system, params["plots"]["reference_case"])
+def plot_loads_and_prices(system: pd.DataFrame, ev_load: pd.DataFrame, params: dict):
+    """Paper Fig. 3: conventional and EV in-motion load (with its re-draw band) and the price."""
+    return plots.loads_and_prices(system, params["plots"]["reference_case"], ev_load)
 
 
 def plot_upstream(system: pd.DataFrame, params: dict):

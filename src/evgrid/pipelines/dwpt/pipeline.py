@@ -25,7 +25,7 @@ def create_pipeline(**kwargs) -> Pipeline:
              ["dwpt_normal_comparison", "dwpt_outage_comparison", "dwpt_shedding_comparison", "dwpt_case_metrics"],
              name="dwpt_compare_with_paper"),
         node(nodes.ev_metrics, ["dwpt_ev_load", "dwpt_der_sizing"], "dwpt_ev_metrics", name="dwpt_ev_metrics"),
-        node(nodes.plot_loads_and_prices, ["dwpt_system_schedule", "params:dwpt"], "dwpt_fig3_loads_prices",
+        node(nodes.plot_loads_and_prices, ["dwpt_system_schedule", "dwpt_ev_load", "params:dwpt"], "dwpt_fig3_loads_prices",
              name="dwpt_plot_fig3"),
         node(nodes.plot_upstream, ["dwpt_system_schedule", "params:dwpt"], "dwpt_fig4_5_upstream",
              name="dwpt_plot_fig4_5"),

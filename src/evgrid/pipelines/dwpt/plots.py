@@ -14,15 +14,20 @@ def _case(system: pd.DataFrame, case: str) -> pd.DataFrame:
     return df
 
 
-def loads_and_prices(system: pd.DataFrame, case: str) -> go.Figure:
+def loads_and_prices(system: pd.DataFrame, case: str, ev_band: pd.DataFrame | None = None) -> go.Figure:
     """Fig. 3: conventional load, EV in-motion load (MW) and price ($/MWh) over the day."""
     df = _case(system, case)
     fig = make_subplots(specs=[[{"secondary_y": True}]])
     fig.add_bar(x=df["hour"], y=df["conv_load_kw"] / 1e3, name="conventional load (MW)")
     fig.add_bar(x=df["hour"], y=df["ev_load_kw"] / 1e3, name="EV in-motion load (MW)")
+    if ev_band is not None and "ev_kw_p05" in ev_band:
+        fig.add_scatter(x=ev_band["hour"], y=ev_band["ev_kw_p95"] / 1e3, name="EV load p95 of re-draws", mode="lines",
+                        line={"dash": "dot"})
+        fig.add_scatter(x=ev_band["hour"], y=ev_band["ev_kw_p05"] / 1e3, name="EV load p5 of re-draws", mode="lines",
+                        line={"dash": "dot"})
     fig.add_scatter(x=df["hour"], y=df["price_usd_per_mwh"], name="LBMP ($/MWh)", mode="lines+markers",
                     secondary_y=True)
-    fig.update_layout(barmode="stack", title="Load (conventional + DWPT) and price (paper Fig. 3)",
+    fig.update_layout(barmode="group", title="Load (conventional, DWPT) and price (paper Fig. 3)",
                       xaxis_title="hour")
     fig.update_yaxes(title_text="MW", secondary_y=False)
     fig.update_yaxes(title_text="$/MWh", secondary_y=True)
