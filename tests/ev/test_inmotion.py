@@ -72,3 +72,18 @@ def test_bad_input_is_named():
     with pytest.raises(ValueError, match="ev_share"):
         InMotionParams(ev_share=1.5)
 
+
+
+def test_load_from_long_scenarios_is_per_scenario_reproducible(i94_day):
+    from evgrid.ev.inmotion import inmotion_load_from_scenarios
+
+    long = pd.concat([pd.DataFrame({"scenario_id": s, "step": np.arange(96), "variable": "flow_veh_per_h",
+                                    "value": np.repeat(i94_day, 4) * f, "unit": "veh/h"})
+                      for s, f in ((0, 1.0), (1, 0.5), (2, 0.0))])
+    out = inmotion_load_from_scenarios(long, InMotionParams(), seed=5)
+    peaks = out.groupby("scenario_id")["ev_kw"].max()
+    assert peaks[2] == 0 and 0.35 < peaks[1] / peaks[0] < 0.65  # load scales with traffic
+    alone = inmotion_load_from_scenarios(long[long["scenario_id"] == 1], InMotionParams(), seed=5)
+    np.testing.assert_array_equal(alone["ev_kw"], out.loc[out["scenario_id"] == 1, "ev_kw"])
+    with pytest.raises(ValueError, match="lack columns \\['value'\\]"):
+        inmotion_load_from_scenarios(long.drop(columns="value"), InMotionParams(), seed=5)

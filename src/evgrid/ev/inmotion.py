@@ -107,3 +107,31 @@ def inmotion_load_profile(flow_veh_per_h: np.ndarray, params: InMotionParams, se
     load = interval_load_kw(fleet["charge_start_h"].to_numpy(), fleet["charge_end_h"].to_numpy(),
                             params.pad_power_kw, n_bins)
     return load, fleet
+
+
+def inmotion_load_from_scenarios(scenarios: pd.DataFrame, params: InMotionParams, seed: int,
+                                 n_bins: int = 24) -> pd.DataFrame:
+    """DWPT load of every traffic scenario (e.g. the GAN's ``traffic.scenarios``, long format
+    ``scenario_id, step, variable, value``): one row per scenario and bin, ``scenario_id, step, ev_kw``.
+
+    Each scenario gets its own child seed of ``seed`` (``numpy.random.SeedSequence.spawn``), so the
+    result does not depend on which other scenarios are in the table.
+    """
+    need = {"scenario_id", "step", "variable", "value"}
+    missing = sorted(need - set(scenarios.columns))
+    if missing:
+        raise ValueError(f"traffic scenarios lack columns {missing} (expected long format {sorted(need)})")
+    flow = scenarios[scenarios["variable"] == "flow_veh_per_h"]
+    if flow.empty:
+        raise ValueError("traffic scenarios have no rows with variable 'flow_veh_per_h'")
+    wide = flow.pivot(index="scenario_id", columns="step", values="value").sort_index(axis=1)
+    if wide.isna().any().any():
+        bad = wide.index[wide.isna().any(axis=1)].tolist()
+        raise ValueError(f"traffic scenarios {bad[:10]} miss steps (each needs steps 0..{wide.shape[1] - 1})")
+    children = np.random.SeedSequence(seed).spawn(int(wide.index.max()) + 1)
+    rows = []
+    for sid, values in wide.iterrows():
+        load, _ = inmotion_load_profile(np.clip(values.to_numpy(float), 0.0, None), params,
+                                        int(children[int(sid)].generate_state(1)[0]), n_bins)
+        rows.append(pd.DataFrame({"scenario_id": sid, "step": np.arange(n_bins), "ev_kw": load}))
+    return pd.concat(rows, ignore_index=True)
