@@ -197,10 +197,30 @@ class LinDistFlowHandles:
         return getattr(self.block, "y", None)
 
     # result readers --------------------------------------------------------------
-    def _frame(self, comp, keys, cols, fn=pyo.value) -> pd.DataFrame:
+    def _positions(self):
+        if "_case_pos" not in self.extras:
+            self.extras["_case_pos"] = {_kt(k): i for i, k in enumerate(self.cases)}
+        return self.extras["_case_pos"]
+
+    def _array(self, comp, keys) -> np.ndarray:
+        """(case x key) array of values of a component indexed ``(key, *case)``; NaN where absent/None."""
+        cpos = self._positions()
+        kpos = {c: j for j, c in enumerate(keys)}
+        out = np.full((len(self.cases), len(keys)), np.nan)
+        for idx, data in comp.items():
+            if not isinstance(idx, tuple):
+                continue
+            j = kpos.get(idx[0])
+            i = cpos.get(tuple(idx[1:]))
+            if i is not None and j is not None:
+                val = data.value
+                if val is not None:
+                    out[i, j] = val
+        return out
+
+    def _frame(self, comp, keys, cols) -> pd.DataFrame:
         idx = _case_index(self.cases, self.scenario_index)
-        data = np.array([[fn(comp[(c, *_kt(k))]) if (c, *_kt(k)) in comp else np.nan for c in keys] for k in self.cases])
-        return pd.DataFrame(data, index=idx, columns=pd.Index(cols))
+        return pd.DataFrame(self._array(comp, keys), index=idx, columns=pd.Index(cols))
 
     def voltage_pu(self) -> pd.DataFrame:
         """Solved voltage magnitude sqrt(w), DataFrame (case x bus)."""
@@ -230,29 +250,41 @@ class LinDistFlowHandles:
             return st
         return self.extras["status_by_case"][self.cases[0]].copy()
 
-    def net_load(self, case_filter=None) -> tuple[pd.DataFrame, pd.DataFrame]:
-        """Net nodal consumption (load - injections) implied by the solution, kW and kVAr, (case x bus).
+    def net_load(self) -> tuple[pd.DataFrame, pd.DataFrame]:
+        """Net nodal consumption (load - sign * injections) of the solution, kW and kVAr, (case x bus).
 
-        Read from the balance equations: net_b = inflow - outflow (+ import at slack) - losses, i.e.
-        exactly the net load the AC validation needs.
+        This is what :func:`evgrid.grid.ac_validation.validate_schedule_ac` needs: the branch-loss Params
+        (``loss_params``) are *not* included, the AC power flow computes its own losses.
         """
         b = self.block
         buses = self.network.bus_ids
-        rows_p, rows_q = [], []
-        for k in self.cases:
-            kt = _kt(k)
-            p = {bb: pyo.value(b.p_load_kw[(bb, *kt)]) for bb in buses}
-            q = {bb: pyo.value(b.q_load_kvar[(bb, *kt)]) for bb in buses}
-            for inj, sign in self.extras["injection_terms"].values():
-                for bb, (tp, tq) in inj.items():
-                    vp = _eval_term(tp, bb, kt)
-                    vq = _eval_term(tq, bb, kt)
-                    p[bb] -= sign * (pyo.value(vp) if vp is not None else 0.0)
-                    q[bb] -= sign * (pyo.value(vq) if vq is not None else 0.0)
-            rows_p.append([p[bb] for bb in buses])
-            rows_q.append([q[bb] for bb in buses])
+        bpos = {bb: j for j, bb in enumerate(buses)}
+        cpos = self._positions()
+        p = self._array(b.p_load_kw, buses)
+        q = self._array(b.q_load_kvar, buses)
+        for inj, sign in self.extras["injection_terms"].values():
+            for which, target in ((0, p), (1, q)):
+                terms = {bb: tq[which] for bb, tq in inj.items() if tq[which] is not None}
+                if not terms:
+                    continue
+                comps = {id(t): t for t in terms.values()}
+                for term in comps.values():
+                    tbuses = [bb for bb, t in terms.items() if t is term]
+                    if isinstance(term, Component) and term.is_indexed():
+                        tb = set(tbuses)
+                        for idx, data in term.items():
+                            if isinstance(idx, tuple) and idx[0] in tb:
+                                i = cpos.get(tuple(idx[1:]))
+                                if i is not None:
+                                    target[i, bpos[idx[0]]] -= sign * pyo.value(data)
+                    else:
+                        for bb in tbuses:
+                            for k in self.cases:
+                                v = _eval_term(term, bb, _kt(k))
+                                if v is not None:
+                                    target[cpos[_kt(k)], bpos[bb]] -= sign * pyo.value(v)
         idx = _case_index(self.cases, self.scenario_index)
-        return pd.DataFrame(rows_p, index=idx, columns=buses), pd.DataFrame(rows_q, index=idx, columns=buses)
+        return pd.DataFrame(p, index=idx, columns=buses), pd.DataFrame(q, index=idx, columns=buses)
 
 
 # ---------------------------------------------------------------------------- helpers
