@@ -7,3 +7,8 @@ CONFIG_LOADER_ARGS = {
     "base_env": "base",
     "default_run_env": "local",
 }
+
+# Fail early with "run `kedro run --pipeline=<producer>` first" when an upstream input file is missing.
+from evgrid.hooks import UpstreamInputsHook  # noqa: E402
+
+HOOKS = (UpstreamInputsHook(),)
