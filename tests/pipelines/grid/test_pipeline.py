@@ -42,9 +42,9 @@ def _run(feeder: dict) -> dict:
 def test_grid_pipeline_case33_reference_numbers():
     out = _run({"path": str(CASE33), "default_rating_kva": 5000})
     met = {k: v["value"] for k, v in out["grid_metrics"].items()}
-    assert met["grid_ac_loss_kw"] == pytest.approx(202.68, abs=0.5)
-    assert met["grid_ac_v_min_pu"] == pytest.approx(0.9131, abs=5e-4) and met["grid_ac_v_min_bus"] == 18
-    assert met["grid_lindistflow_v_min_pu"] == pytest.approx(0.916, abs=1e-3)
+    assert met["ac_loss_kw"] == pytest.approx(202.68, abs=0.5)
+    assert met["ac_v_min_pu"] == pytest.approx(0.9131, abs=5e-4) and met["ac_v_min_bus"] == 18
+    assert met["lindistflow_v_min_pu"] == pytest.approx(0.916, abs=1e-3)
     prof = out["grid_voltage_profile"]
     assert isinstance(prof, pd.DataFrame) and len(prof) == 33
     assert (prof.dv_pu >= -1e-9).all()  # lossless LinDistFlow is optimistic at every bus
@@ -59,7 +59,7 @@ def test_grid_pipeline_other_feeders_load():
     assert set(viol.kind) == {"undervoltage"} and (viol.value < 0.9).all()  # heavily loaded feeder
     outsb = _run({"path": str(SIMBENCH)})
     assert outsb["grid_feeder_summary"]["n_buses"] == 15
-    assert {k: v["value"] for k, v in outsb["grid_metrics"].items()}["grid_ac_loss_kw"] > 0
+    assert {k: v["value"] for k, v in outsb["grid_metrics"].items()}["ac_loss_kw"] > 0
 
 
 def test_bad_feeder_path_is_named(tmp_path):

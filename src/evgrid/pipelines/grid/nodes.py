@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import logging
 
-import numpy as np
 import pandas as pd
 import plotly.graph_objects as go
 import pyomo.environ as pyo
@@ -33,13 +32,14 @@ def load_grid_feeder(feeder: dict) -> tuple[Network, dict]:
     return net, summary
 
 
-def run_ac_base_case(network: Network) -> pd.DataFrame:
-    """pandapower Newton-Raphson on the base loads; one row per bus plus feeder totals as attrs."""
+def run_ac_base_case(network: Network) -> tuple[pd.DataFrame, dict]:
+    """pandapower Newton-Raphson on the base loads: bus voltages and the feeder totals."""
     rep = base_case_ac(network)
     row = rep.steps.iloc[0]
     out = pd.DataFrame({"bus": network.bus_ids, "v_ac_pu": rep.v_ac_pu.iloc[0].to_numpy()})
-    out.attrs = {"loss_kw": float(row.loss_kw), "loss_kvar": float(row.loss_kvar)}
-    return out
+    totals = {"loss_kw": float(row.loss_kw), "loss_kvar": float(row.loss_kvar),
+              "slack_p_kw": float(row.slack_p_kw), "slack_q_kvar": float(row.slack_q_kvar)}
+    return out, totals
 
 
 def run_lindistflow_base_case(network: Network, lindistflow: dict, solver: dict) -> pd.DataFrame:
@@ -77,20 +77,20 @@ def compare_voltage_profiles(network: Network, ac: pd.DataFrame, lin: pd.DataFra
     return df
 
 
-def grid_metrics(network: Network, ac: pd.DataFrame, lin: pd.DataFrame, profile: pd.DataFrame) -> dict:
-    """Key numbers as MLflow metrics (kedro-mlflow MlflowMetricsHistoryDataset format)."""
+def grid_metrics(network: Network, ac_totals: dict, profile: pd.DataFrame) -> dict:
+    """Key numbers as MLflow metrics (kedro-mlflow prefixes them with the dataset name: ``grid_metrics.``)."""
     i_ac = int(profile["v_ac_pu"].idxmin())
     i_lin = int(profile["v_lindistflow_pu"].idxmin())
     vals = {
-        "grid_ac_loss_kw": ac.attrs.get("loss_kw", np.nan),
-        "grid_ac_loss_kvar": ac.attrs.get("loss_kvar", np.nan),
-        "grid_ac_v_min_pu": float(profile.loc[i_ac, "v_ac_pu"]),
-        "grid_ac_v_min_bus": float(profile.loc[i_ac, "bus"]),
-        "grid_lindistflow_v_min_pu": float(profile.loc[i_lin, "v_lindistflow_pu"]),
-        "grid_lindistflow_v_min_bus": float(profile.loc[i_lin, "bus"]),
-        "grid_max_abs_dv_pu": float(profile["dv_pu"].abs().max()),
-        "grid_total_load_kw": network.total_load_kw,
-        "grid_n_buses": float(len(network.buses)),
+        "ac_loss_kw": ac_totals["loss_kw"],
+        "ac_loss_kvar": ac_totals["loss_kvar"],
+        "ac_v_min_pu": float(profile.loc[i_ac, "v_ac_pu"]),
+        "ac_v_min_bus": float(profile.loc[i_ac, "bus"]),
+        "lindistflow_v_min_pu": float(profile.loc[i_lin, "v_lindistflow_pu"]),
+        "lindistflow_v_min_bus": float(profile.loc[i_lin, "bus"]),
+        "max_abs_dv_pu": float(profile["dv_pu"].abs().max()),
+        "total_load_kw": network.total_load_kw,
+        "n_buses": float(len(network.buses)),
     }
     log.info("grid metrics: %s", {k: round(v, 4) for k, v in vals.items()})
     return {k: {"value": float(v), "step": 0} for k, v in vals.items()}
