@@ -1,6 +1,7 @@
 """Nodal prices: congestion rent equals the line-limit dual; decomposition sums to the LMP."""
 
 import numpy as np
+import pandas as pd
 import pyomo.environ as pyo
 import pytest
 
@@ -82,3 +83,22 @@ def test_voltage_component_on_33_bus():
     np.testing.assert_allclose(
         pr.lmp_usd_per_mwh, pr.energy_usd_per_mwh + pr.congestion_usd_per_mwh + pr.voltage_usd_per_mwh, atol=1e-6
     )
+
+
+def test_scenario_probabilities_rescale_prices():
+    """Expected-cost objective sum_s pi_s cost_s: dividing duals by pi_s gives each scenario's own price."""
+    net = two_area_network(rating_kva=500.0)
+    m = pyo.ConcreteModel()
+    m.grid = pyo.Block()
+    S, prob = ["low", "high"], {"low": 0.3, "high": 0.7}
+    loads = {"low": pd.DataFrame({3: [300.0]}), "high": pd.DataFrame({3: [900.0]})}
+    m.pg = pyo.Var([3], S, [0], bounds=(0, 1000))
+    h = build_lindistflow(m.grid, net, [0], scenario_index=S, p_load_kw=loads,
+                          injections={"dg": Injection([3], p_kw=m.pg)}, options=LinDistFlowOptions(thermal_sides=8))
+    m.obj = pyo.Objective(expr=sum(prob[s] * (IMPORT_USD_PER_MWH * h.p_import_kw[s, 0]
+                                              + DG_USD_PER_MWH * m.pg[3, s, 0]) / 1000 for s in S))
+    solve(m, duals=True)
+    pr = nodal_prices(m, h, dt_h=1.0, scenario_probabilities=prob).set_index(["scenario", "bus"])
+    assert pr.loc[("low", 3), "lmp_usd_per_mwh"] == pytest.approx(IMPORT_USD_PER_MWH)  # tie not congested
+    assert pr.loc[("high", 3), "lmp_usd_per_mwh"] == pytest.approx(DG_USD_PER_MWH)  # congested
+    assert pr.loc[("high", 3), "congestion_usd_per_mwh"] == pytest.approx(DG_USD_PER_MWH - IMPORT_USD_PER_MWH)
