@@ -12,7 +12,7 @@ from evgrid.data.features import daily_matrix
 from evgrid.scenarios.pv import PVSystem, pv_kw_per_kwp
 
 ROOT = Path(__file__).resolve().parents[3]
-FEATURES = ROOT / "data" / "04_feature"
+RAW = ROOT / "data" / "01_raw"
 
 
 def _long(arrs: dict[str, np.ndarray], units: dict[str, str], label: str) -> pd.DataFrame:
@@ -48,13 +48,56 @@ def gan_like_frames(features: dict, n: int, seed: int, pv_system: dict) -> dict[
     }
 
 
+def _wide(dates: pd.Series, values: np.ndarray, channels: dict[str, np.ndarray] | None = None,
+          channel: str | None = None) -> pd.DataFrame:
+    """Daily wide matrix in the ingest contract (key columns + ``<channel>_t000..t095``)."""
+    d = pd.to_datetime(pd.Series(dates)).dt.normalize().reset_index(drop=True)
+    out = pd.DataFrame({"date": d.astype("datetime64[ns]"), "month": d.dt.month.astype("int64"),
+                        "day_of_week": d.dt.dayofweek.astype("int64"), "is_weekend": d.dt.dayofweek >= 5})
+    chans = channels if channels is not None else {channel: values}
+    cols = {f"{ch}_t{i:03d}": arr[:, i] for ch, arr in chans.items() for i in range(96)}
+    return pd.concat([out, pd.DataFrame(cols)], axis=1)
+
+
+def features_from_raw(months=(6, 7, 8)) -> dict:
+    """Summer daily feature matrices cut straight from the raw files (no ingest run needed)."""
+    tr = pd.read_csv(RAW / "traffic" / "Metro_Interstate_Traffic_Volume_2012-2017.csv",
+                     usecols=["date_time", "traffic_volume"], parse_dates=["date_time"])
+    tr = tr.drop_duplicates("date_time")
+    tr = tr[tr["date_time"].dt.month.isin(months)]
+    hourly = tr.pivot_table(index=tr["date_time"].dt.normalize(), columns=tr["date_time"].dt.hour,
+                            values="traffic_volume").dropna()
+    traffic = _wide(hourly.index.to_series(), np.repeat(hourly.to_numpy(float), 4, axis=1),
+                    channel="flow_veh_per_h")
+    frames = []
+    for year in (2015, 2016):
+        w = pd.read_csv(RAW / "irradiance" / f"1173581_43.05_-76.18_{year}.csv", skiprows=2)
+        frames.append(w[w["Month"].isin(months)])
+    w = pd.concat(frames)
+    w["date"] = pd.to_datetime(w[["Year", "Month", "Day"]])
+    chans = {}
+    for src, ch in (("GHI", "ghi_w_per_m2"), ("DNI", "dni_w_per_m2"), ("DHI", "dhi_w_per_m2"),
+                    ("Temperature", "temp_air_c"), ("Wind Speed", "wind_speed_m_per_s")):
+        piv = w.pivot_table(index="date", columns=w["Hour"] * 2 + w["Minute"] // 30, values=src)
+        chans[ch] = np.repeat(piv.to_numpy(float), 2, axis=1)
+    weather = _wide(piv.index.to_series(), None, channels=chans)
+    pr = pd.read_csv(RAW / "nyiso" / "nyiso_rt_hourly_by_zone_wide_2019-01_to_2020-05.csv")
+    pr = pr[(pr["zone"] == "NYC") & pd.to_datetime(pr["date"]).dt.month.isin(months)].sort_values("date")
+    price = _wide(pr["date"], np.repeat(pr[[f"he{h:02d}" for h in range(1, 25)]].to_numpy(float), 4, axis=1),
+                  channel="lbmp_usd_per_mwh")
+    price.insert(4, "zone", "N.Y.C.")
+    ld = pd.read_csv(RAW / "nyiso" / "nyiso_total_load_5min_2016.csv")
+    ld["t"] = pd.to_datetime(ld["time_5min"], format="%m/%d/%Y %H:%M")
+    ld = ld[ld["t"].dt.month.isin(months)]
+    q = ld.groupby(ld["t"].dt.floor("15min"))["mw"].mean()
+    q = q.groupby([q.index.normalize(), q.index.hour * 4 + q.index.minute // 15]).mean().unstack().dropna()
+    load = _wide(q.index.to_series(), q.to_numpy(float), channel="load_mw")
+    return {"traffic_daily": traffic, "weather_daily": weather, "price_daily": price, "load_daily": load}
+
+
 @pytest.fixture(scope="session")
 def features() -> dict:
-    names = ("traffic_daily", "weather_daily", "price_daily", "load_daily")
-    missing = [n for n in names if not (FEATURES / f"{n}.parquet").exists()]
-    if missing:
-        raise FileNotFoundError(f"feature files {missing} missing under {FEATURES}: run `kedro run --pipeline=ingest`")
-    return {n: pd.read_parquet(FEATURES / f"{n}.parquet") for n in names}
+    return features_from_raw()
 
 
 @pytest.fixture(scope="session")
