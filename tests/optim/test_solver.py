@@ -1,0 +1,48 @@
+"""Solver wrapper: dual convention in both senses, option validation, MILP dual refusal."""
+
+import pyomo.environ as pyo
+import pytest
+
+from evgrid.optim.solver import SolverError, SolverOptions, solve
+
+
+def test_duals_are_d_objective_d_rhs_in_both_senses():
+    m = pyo.ConcreteModel()
+    m.x = pyo.Var(bounds=(0, None))
+    m.y = pyo.Var(bounds=(0, None))
+    m.c = pyo.Constraint(expr=m.x + 2 * m.y <= 4)
+    m.o = pyo.Objective(expr=3 * m.x + m.y + 1, sense=pyo.maximize)
+    res = solve(m, duals=True)
+    assert res.objective == pytest.approx(13.0) and m.x.value == pytest.approx(4.0)
+    assert m.dual[m.c] == pytest.approx(3.0)
+    m2 = pyo.ConcreteModel()
+    m2.x = pyo.Var(bounds=(0, None))
+    m2.c = pyo.Constraint(expr=m2.x >= 2)
+    m2.o = pyo.Objective(expr=5 * m2.x)
+    solve(m2, duals=True)
+    assert m2.dual[m2.c] == pytest.approx(5.0)
+
+
+def test_options_and_refusals():
+    with pytest.raises(ValueError, match="unknown solver options"):
+        SolverOptions.coerce({"timelimit": 3})
+    m = pyo.ConcreteModel()
+    m.z = pyo.Var(within=pyo.Binary)
+    m.o = pyo.Objective(expr=m.z)
+    with pytest.raises(ValueError, match="lp_duals_of_milp"):
+        solve(m, duals=True)
+    res = solve(m, {"time_limit_s": 5, "mip_gap": 0.0, "threads": 1})
+    assert res.is_mip and m.z.value == 0
+    with pytest.raises(ValueError, match="HiGHS rejected option"):
+        solve(m, {"highs_options": {"no_such_option": 1}})
+    m.o2 = pyo.Objective(expr=2 * m.z)
+    with pytest.raises(SolverError, match="exactly one active objective"):
+        solve(m)
+
+
+def test_nonlinear_model_rejected():
+    m = pyo.ConcreteModel()
+    m.x = pyo.Var(bounds=(1, 2))
+    m.o = pyo.Objective(expr=m.x**2)
+    with pytest.raises(SolverError):
+        solve(m)
