@@ -7,8 +7,9 @@ tolerance_pu=1e-3) -> AcValidationReport``
   (load minus every local injection: DG, PV, storage, EV, shedding ...); buses missing from the columns
   have zero net load. The index may be a plain step index or a ``(scenario, step)`` MultiIndex. The slack
   bus's ext_grid supplies the rest (and the losses).
-* the pandapower net is built once per distinct branch status; per step only the load vectors change and
-  the power flow is re-run with ``recycle`` (Y-bus reused, warm start from the previous step).
+* the pandapower net is built once per distinct (network content, branch status) and cached across calls;
+  per step only the load vectors change and the power flow is re-run with ``recycle`` (Y-bus reused, warm
+  start from the previous step).
 * ``branch_in_service``: None (network status), a bool Series by branch id, or a DataFrame (step x branch id).
   Islands get a grid-forming ext_grid at their root, at the voltage of ``v_linear_pu`` there (see
   :mod:`evgrid.grid.pandapower_io`); its P/Q is reported as ``island_slack_kw/kvar``.
@@ -29,6 +30,7 @@ Example::
 from __future__ import annotations
 
 import logging
+from collections import OrderedDict
 from dataclasses import dataclass
 
 import numpy as np
@@ -39,6 +41,32 @@ from evgrid.grid.network import Network, NetworkError
 from evgrid.grid.pandapower_io import to_pandapower
 
 log = logging.getLogger(__name__)
+
+
+_NET_CACHE: OrderedDict = OrderedDict()
+_NET_CACHE_SIZE = 16
+
+
+def _fingerprint(network: Network) -> tuple:
+    """Content hash of a network (tables + bases), so cached pandapower nets follow edits of the Network."""
+    hb = pd.util.hash_pandas_object(network.buses[["p_load_kw", "q_load_kvar", "v_min_pu", "v_max_pu"]]).to_numpy()
+    cols = ["from_bus", "to_bus", "r_ohm", "x_ohm", "rating_kva"]
+    hl = pd.util.hash_pandas_object(network.branches[cols]).to_numpy()
+    return (network.base_kv, network.base_mva, network.slack_bus, network.v_slack_pu, hb.tobytes(), hl.tobytes())
+
+
+def _cached_net(network: Network, mask: pd.Series, island_v_pu):
+    """pandapower net for (network, status), built once and reused across calls (LRU of 16)."""
+    key = (_fingerprint(network), mask.to_numpy().tobytes())
+    net = _NET_CACHE.get(key)
+    if net is None:
+        net = to_pandapower(network, mask, island_v_pu=island_v_pu)
+        _NET_CACHE[key] = net
+        if len(_NET_CACHE) > _NET_CACHE_SIZE:
+            _NET_CACHE.popitem(last=False)
+    else:
+        _NET_CACHE.move_to_end(key)
+    return net
 
 
 class AcPowerFlowError(RuntimeError):
@@ -133,12 +161,13 @@ def validate_schedule_ac(
         if v_lin is not None:
             isl_v = dict(zip(buses, v_lin[i], strict=True))
         if key not in cache:
-            cache[key] = to_pandapower(network, masks[i], island_v_pu=isl_v)
+            cache[key] = _cached_net(network, masks[i], isl_v)
             first_run[key] = True
         net = cache[key]
-        if isl_v is not None and len(net.ext_grid) > 1:
+        if len(net.ext_grid) > 1:  # island references: LinDistFlow voltage of the root, else 1.0
             for eg in net.ext_grid.index[1:]:
-                net.ext_grid.at[eg, "vm_pu"] = float(isl_v.get(int(net.ext_grid.at[eg, "bus"]), 1.0))
+                root = int(net.ext_grid.at[eg, "bus"])
+                net.ext_grid.at[eg, "vm_pu"] = float(isl_v.get(root, 1.0)) if isl_v is not None else 1.0
         net.load["p_mw"] = p[i] / 1000.0
         net.load["q_mvar"] = q[i] / 1000.0
         try:
