@@ -1,0 +1,129 @@
+"""dro speed at the paper's 96 x 15-min steps against the number of GAN scenarios (50, 100, 200, 500).
+
+How the paper scale (96 steps, 500 scenarios) is handled, and what is measured here:
+
+1. ``direct``: the Wasserstein-DRO model with every scenario as its own LinDistFlow block. Measured for
+   S = 5, 10, 20 support scenarios (build, compile + HiGHS, rows); the 50 ... 500 rows give the linear
+   extrapolation of the measured per-scenario cost (``extrapolated: True``) -- 500 scenarios would be
+   ~1.4 M rows, beyond a 2-core / 24 GiB machine's practical range for one LP.
+2. ``reduced``: what the pipeline does. N GAN scenarios are reduced by k-medoids (W1 ground metric) to
+   ``n_gan_atoms`` support points with probabilities, the DRO is solved on 10 real nominal + 10 GAN atoms,
+   and then the first stage is evaluated exactly on all N scenarios by the persistent recourse LP
+   (only bounds/costs change between batches). Reduction, DRO and evaluation seconds are measured for
+   each N.
+
+Needs the ingest features and GAN scenarios (``make run`` or ``kedro run --pipeline=ingest`` and
+``--pipeline=gan``).
+"""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import yaml
+
+from evgrid.optim.dro_model import RecourseEvaluator, build_two_stage, radius_sweep
+from evgrid.optim.persistent import PersistentLP
+from evgrid.optim.robust import WassersteinBall, distance_matrix, reduce_scenarios, standardise_features
+from evgrid.pipelines.dro import nodes
+
+ROOT = Path(__file__).resolve().parents[1]
+SIZES = (50, 100, 200, 500)
+DIRECT = (5, 10, 20)
+
+
+def _inputs():
+    feat = ROOT / "data" / "04_feature"
+    scen = ROOT / "data" / "07_model_output" / "scenarios"
+    need = [feat / f"{n}.parquet" for n in ("traffic_daily", "weather_daily", "price_daily", "load_daily")]
+    need += [scen / f"{f}.parquet" for f in ("traffic", "pv", "price")]
+    missing = [str(p) for p in need if not p.exists()]
+    if missing:
+        raise FileNotFoundError(f"bench_dro needs {missing}: run `kedro run --pipeline=ingest` and "
+                                "`kedro run --pipeline=gan` first")
+    f = {n: pd.read_parquet(feat / f"{n}.parquet") for n in ("traffic_daily", "weather_daily", "price_daily",
+                                                              "load_daily")}
+    g = {n: pd.read_parquet(scen / f"{n}.parquet") for n in ("traffic", "pv", "price")}
+    base = yaml.safe_load((ROOT / "conf" / "base" / "parameters_dro.yml").read_text())["dro"]
+    paper = yaml.safe_load((ROOT / "conf" / "paper" / "parameters_dro.yml").read_text())["dro"]
+    params = {**base, **{k: ({**base[k], **v} if isinstance(v, dict) else v) for k, v in paper.items()}}
+    params["scenarios"] = {**params["scenarios"], "max_gan_support": 500, "gan_support_fraction": 0.99,
+                           "max_gan_test": 5}
+    pv_system = yaml.safe_load((ROOT / "conf" / "base" / "parameters_gan.yml").read_text())[
+        "gan"]["families"]["pv"]["pv_system"]
+    return f, g, params, pv_system
+
+
+def run() -> list[dict]:
+    f, g, params, pv_system = _inputs()
+    sets, _ = nodes.prepare_scenarios(f["traffic_daily"], f["weather_daily"], f["price_daily"], f["load_daily"],
+                                      g["traffic"], g["pv"], g["price"], params, pv_system, 15)
+    sysm = nodes.make_system(params, sets["load_profile"], 15)
+    train = nodes.to_model_data(sets["real_train"], sysm, params)
+    gan_all = nodes.to_model_data(sets["gan_support"], sysm, params)
+    w = float(params["robust"]["worst_case_weight"])
+    rows: list[dict] = []
+
+    blocks = nodes._feature_blocks(train)
+    f_train, _ = standardise_features(blocks)
+    red = reduce_scenarios(f_train, 10, 0)
+    nominal = train.subset(red.medoids)
+
+    # 1. direct models: every support scenario its own block (nominal = first 3 atoms)
+    per_scen = []
+    for s in DIRECT:
+        data = nominal.subset(np.arange(3)).concat(gan_all.subset(np.arange(s - 3)))
+        feats, _ = standardise_features(nodes._feature_blocks(data), reference=blocks)
+        ball = WassersteinBall(np.full(3, 1 / 3), distance_matrix(feats[:3], feats), 0.2)
+        t0 = time.perf_counter()
+        tsm = build_two_stage(sysm, data, method="dro", ball=ball, worst_case_weight=w, name="bench_direct")
+        build_s = time.perf_counter() - t0
+        t0 = time.perf_counter()
+        lp = PersistentLP(tsm.model)
+        compile_s = time.perf_counter() - t0
+        t0 = time.perf_counter()
+        lp.solve()
+        solve_s = time.perf_counter() - t0
+        total = build_s + compile_s + solve_s
+        per_scen.append(total / s)
+        rows.append({"benchmark": "dro_direct_96steps", "scenarios": s, "seconds": total, "build_s": build_s,
+                     "compile_s": compile_s, "solve_s": solve_s, "rows": len(lp.info.rows), "extrapolated": False})
+    slope = float(np.max(per_scen))
+    for n in SIZES:
+        rows.append({"benchmark": "dro_direct_96steps", "scenarios": n, "seconds": slope * n,
+                     "rows": int(rows[len(DIRECT) - 1]["rows"] / DIRECT[-1] * n), "extrapolated": True})
+
+    # 2. reduced (the pipeline's way): k-medoids N -> 10 GAN atoms, DRO on 10 + 10 atoms, exact OOS recourse
+    evaluator = None
+    for n in SIZES:
+        n = min(n, gan_all.n_scenarios)
+        gan = gan_all.subset(np.arange(n))
+        t0 = time.perf_counter()
+        f_gan, _ = standardise_features(nodes._feature_blocks(gan), reference=blocks)
+        red_g = reduce_scenarios(f_gan, 10, 1)
+        reduce_s = time.perf_counter() - t0
+        data = nominal.concat(gan.subset(red_g.medoids))
+        dist = distance_matrix(f_train[red.medoids], np.vstack([f_train[red.medoids], f_gan[red_g.medoids]]))
+        t0 = time.perf_counter()
+        tsm = build_two_stage(sysm, data, method="dro", ball=WassersteinBall(red.probabilities, dist, 0.0),
+                              worst_case_weight=w, name="bench_reduced")
+        build_s = time.perf_counter() - t0
+        t0 = time.perf_counter()
+        for _ in radius_sweep(tsm, [0.2], w):
+            pass
+        dro_s = time.perf_counter() - t0
+        if evaluator is None:
+            t0 = time.perf_counter()
+            evaluator = RecourseEvaluator(sysm, 10, gan)
+            eval_build_s = time.perf_counter() - t0
+        t0 = time.perf_counter()
+        evaluator.evaluate(tsm.first_stage(), gan)
+        eval_s = time.perf_counter() - t0
+        rows.append({"benchmark": "dro_reduced_96steps", "scenarios": n, "seconds": reduce_s + build_s + dro_s + eval_s,
+                     "reduce_s": reduce_s, "build_s": build_s, "solve_s": dro_s, "oos_eval_s": eval_s,
+                     "oos_ms_per_scenario": 1000 * eval_s / n, "eval_model_build_s": eval_build_s,
+                     "extrapolated": False})
+    return rows
