@@ -19,7 +19,12 @@ import pyomo.environ as pyo
 from plotly.subplots import make_subplots
 
 from evgrid.der.wind import hub_height_speed, wind_power_pu
-from evgrid.ev.lanes import annualised_cost_per_day, lane_demand_kw, lanes_from_params
+from evgrid.ev.lanes import (
+    annualised_cost_per_day,
+    driver_savings_usd_per_km,
+    lane_demand_kw,
+    lanes_from_params,
+)
 from evgrid.grid.ac_validation import validate_schedule_ac
 from evgrid.grid.matpower import load_matpower_case
 from evgrid.optim import dro_data as dd
@@ -202,7 +207,13 @@ def build_atoms(sets: dict, dro: dict, step_minutes: int) -> tuple[dict, pd.Data
         + [sets["gan_support"].labels[i] for i in red_gan.medoids],
         "distance_to_nearest_nominal": dist.min(axis=0),
     })
-    atoms = {"system": sysm, "data": data, "n_nominal": len(red_nom.medoids), "p_nominal": red_nom.probabilities,
+    ev = dro["ev"]
+    flow_nom = dd.aggregate_steps(sets["real_train"].channels["flow_veh_per_h"][red_nom.medoids],
+                                  int(dro["aggregate_steps"]))
+    evs_on_lane = lane_demand_kw(flow_nom, sysm.lanes, float(ev["ev_share"]), float(ev["max_rate_per_ev_kw"]),
+                                 float(ev["capacity_veh_per_h"]), float(ev["congestion_rho_free"]),
+                                 float(ev["congestion_rho_max"]))["evs_on_lane"]
+    atoms = {"system": sysm, "data": data, "evs_on_lane": evs_on_lane, "n_nominal": len(red_nom.medoids), "p_nominal": red_nom.probabilities,
              "distances": dist, "scales": scales, "train": train, "train_features": feats_train,
              "gan_atom_features": feats_gan[red_gan.medoids],
              "reduction": {"w1_real_to_nominal": red_nom.wasserstein_distance,
@@ -440,17 +451,9 @@ def _kpis(steps, lane_steps, tab, pw, e, ac, atoms, dro, loss_kwh) -> pd.DataFra
     util_peak = lane_steps[lane_steps["step"] == peak_step]
     util_peak = float((util_peak["utilisation"] * util_peak["probability"]).sum() / len(sysm.lanes.names))
     v_dev = float(max(abs(ac.steps["v_min_pu"] - 1.0).max(), abs(ac.steps["v_max_pu"] - 1.0).max()))
-    # EV-km driven on the lanes: EVs on lane x speed x dt = ev_share x lane flow x length x dt
-    flow = dd.aggregate_steps(np.zeros((1, 96)), int(dro["aggregate_steps"]))  # shape helper
-    del flow
-    data = atoms["data"].subset(np.arange(atoms["n_nominal"]))
-    demand_per_ev = float(ev["max_rate_per_ev_kw"])
-    # EVs on the lane that the lane could serve at the per-EV rate: demand / rate (before the rating cap
-    # this is exact; above it, demand/rate undercounts EVs, so driver savings are an upper bound there)
-    evs = data.lane_demand_kw / demand_per_ev
+    # EV-km driven on the lanes (expected): EVs on the lane x speed x dt
     speed = sysm.lanes.table["speed_km_per_h"].to_numpy(float)[None, :, None]
-    ev_km = float(atoms["p_nominal"] @ (evs * speed * dt).sum(axis=(1, 2)))
-    from evgrid.ev.lanes import driver_savings_usd_per_km
+    ev_km = float(atoms["p_nominal"] @ (atoms["evs_on_lane"] * speed * dt).sum(axis=(1, 2)))
     savings = driver_savings_usd_per_km(e["lane_served_kwh"], ev_km, float(dro["costs"]["driver_saving_usd_per_km"]),
                                         float(ev["consumption_kwh_per_km"]))
     consumption = float(pw @ (tab["lane_served_kwh"].to_numpy())) + float(
