@@ -111,11 +111,13 @@ class FamilyTransform:
             block = x[:, start:start + v.n_steps]
             if v.lower is not None or v.upper is not None:
                 np.clip(block, v.lower, v.upper, out=block)
-            if v.name in self.night_variables:
-                for m, mask in self.night_mask_.items():
-                    rows = np.asarray(months) == m
-                    if rows.any():
-                        block[np.ix_(rows, mask)] = 0.0
+            if v.name in self.night_variables and self.night_mask_:
+                months = np.asarray(months)
+                always_night = np.logical_and.reduce(list(self.night_mask_.values()))
+                for m in np.unique(months):
+                    rows = months == m
+                    # a month without training data (or no month conditioning) uses the steps dark all year
+                    block[np.ix_(rows, self.night_mask_.get(int(m), always_night))] = 0.0
             start += v.n_steps
         if self.representation == "arrival_logduration":
             x[:, 0] = np.clip(x[:, 0], 0.0, 24.0 - 1e-6)

@@ -5,6 +5,7 @@ build_training_data -> cross_validate_family -> fit_final_model -> sample_scenar
 A final node gathers every family's CV scores into ``gan_cv_summary`` and ``gan_cv_report``.
 """
 
+import warnings
 from functools import partial, update_wrapper
 
 from kedro.pipeline import Node, Pipeline, node, pipeline
@@ -63,6 +64,8 @@ def create_pipeline(**kwargs) -> Pipeline:
     summary_inputs = ["params:gan"]
     for family in families:
         summary_inputs += [f"{family}.gan_cv_scores", f"{family}.gan_cv_info"]
-    pipes += Pipeline([Node(summarise_cv, summary_inputs, ["gan_cv_summary", "gan_cv_report"],
-                            name="gan_summarise_cv")])
+    with warnings.catch_warnings():  # the namespaced inputs "<family>.gan_cv_scores" are meant to be dotted
+        warnings.filterwarnings("ignore", message="One or more dataset names contain")
+        pipes += Pipeline([Node(summarise_cv, summary_inputs, ["gan_cv_summary", "gan_cv_report"],
+                                name="gan_summarise_cv")])
     return pipes

@@ -1,0 +1,128 @@
+"""gan pipeline end to end (spaceflights style): SequentialRunner on a small in-memory DataCatalog.
+
+Feature frames follow the ingest contract (docs/architecture.md) and are synthetic, so the test needs no
+prior ingest run; training is cut to a few dozen iterations (the CV and scenario plumbing is what is
+tested here; learning is tested in tests/scenarios).
+"""
+
+import copy
+from pathlib import Path
+
+import matplotlib.pyplot as plt
+import mlflow
+import numpy as np
+import pytest
+import yaml
+from kedro.io import DataCatalog, MemoryDataset
+from kedro.runner import SequentialRunner
+
+from evgrid.pipelines.gan import create_pipeline
+from evgrid.scenarios.errors import ScenarioDataError
+from tests.scenarios import synthetic
+
+ROOT = Path(__file__).resolve().parents[3]
+
+
+class _KeptDataset(MemoryDataset):
+    """A MemoryDataset the runner cannot release, so every intermediate output can be inspected."""
+
+    def _release(self) -> None:
+        pass
+
+
+def _params() -> dict:
+    gan = yaml.safe_load((ROOT / "conf" / "base" / "parameters_gan.yml").read_text())["gan"]
+    gan = copy.deepcopy(gan)
+    gan["progress_bar"] = False
+    gan["training"].update(iterations=25, batch_size=32)
+    gan["sampling"].update(n_scenarios=20, month=7)
+    for fam in gan["families"].values():
+        fam.setdefault("training", {}).update(iterations=25, g_width=32, d_width=32)
+        fam["training"].pop("g_layers", None)
+    return gan
+
+
+def _catalog(gan: dict, price_days: int = 240) -> DataCatalog:
+    price = synthetic.profile_daily("lbmp_usd_per_mwh", price_days, 40.0, seed=2, start="2019-01-01")
+    price.insert(4, "zone", "N.Y.C.")
+    feats = {
+        "weather_daily": synthetic.weather_daily("2014-01-01", "2014-12-31"),
+        "traffic_daily": synthetic.profile_daily("flow_veh_per_h", 365, 3000.0, seed=1),
+        "price_daily": price,
+        "ev_session_features": synthetic.ev_sessions(500),
+    }
+    datasets = {k: MemoryDataset(v) for k, v in feats.items()}
+    datasets["params:gan"] = MemoryDataset(gan)
+    datasets["params:step_minutes"] = MemoryDataset(15)
+    for fam, cfg in gan["families"].items():
+        datasets[f"params:gan.families.{fam}"] = MemoryDataset(cfg)
+    pipe = create_pipeline()
+    for name in pipe.all_outputs():
+        datasets.setdefault(name, _KeptDataset())
+    return DataCatalog(datasets)
+
+
+@pytest.fixture(scope="module")
+def run_outputs():
+    gan = _params()
+    catalog = _catalog(gan)
+    assert mlflow.active_run() is None  # nothing may be logged outside a kedro-mlflow run
+    SequentialRunner().run(create_pipeline(), catalog)
+    assert mlflow.active_run() is None
+    return catalog, gan
+
+
+def test_scenarios_follow_the_architecture_schema(run_outputs):
+    catalog, gan = run_outputs
+    n = gan["sampling"]["n_scenarios"]
+    expected_vars = {"pv": {"ghi_w_per_m2", "temp_air_c", "pv_kw_per_kwp"}, "traffic": {"flow_veh_per_h"},
+                     "price": {"lbmp_usd_per_mwh"}}
+    for fam, variables in expected_vars.items():
+        df = catalog.load(f"{fam}.scenarios")
+        assert list(df.columns) == ["scenario_id", "step", "variable", "value", "unit", "label"]
+        assert set(df["variable"]) == variables
+        assert df["scenario_id"].nunique() == n and set(df["step"]) == set(range(96))
+        assert (df["label"] == "month=7,weekend=False").all()
+        assert np.isfinite(df["value"]).all()
+    times = catalog.load("ev_times.scenarios")
+    assert list(times.columns) == ["scenario_id", "arrival_h", "departure_h", "label"]
+    assert len(times) == n and (times["departure_h"] > times["arrival_h"]).all()
+    dist = catalog.load("ev_distance.scenarios")
+    assert list(dist.columns) == ["scenario_id", "distance_km", "label"]
+    assert (dist["distance_km"] >= 0).all()
+    flows = catalog.load("traffic.scenarios")["value"]
+    assert flows.min() >= 0.0
+
+
+def test_cv_scores_cover_every_fold_model_and_paper_metric(run_outputs):
+    catalog, gan = run_outputs
+    scores = catalog.load("ev_times.gan_cv_scores")
+    assert set(scores["fold"]) == set(range(gan["cv"]["n_folds"]))
+    assert set(scores["model"]) == {"gan", "bootstrap", "gaussian"}
+    arrival = scores[scores["variable"] == "arrival_h"]
+    assert {"r2_paper", "nrmse_paper_pct", "energy_score", "ks", "wasserstein"} <= set(arrival["metric"])
+    summary = catalog.load("gan_cv_summary")
+    row = summary[(summary.family == "pv") & (summary.variable == "pv_kw_per_kwp")
+                  & (summary.metric == "r2_paper")].iloc[0]
+    assert row["paper_table_iv"] == 0.98
+    assert {"gan_mean", "gan_std", "bootstrap_mean", "gaussian_mean", "best_model"} <= set(summary.columns)
+    report = catalog.load("gan_cv_report")
+    assert "## ev_distance" in report and "Gaussian" in report
+
+
+def test_plots_and_models(run_outputs):
+    catalog, _ = run_outputs
+    figs = catalog.load("pv.gan_plots")
+    assert {"pv_profiles.png", "pv_histograms.png", "pv_loss_curves.png"} <= set(figs)
+    assert all(isinstance(f, plt.Figure) for f in figs.values())
+    assert "ev_times_joint.png" in catalog.load("ev_times.gan_plots")
+    model = catalog.load("traffic.gan_model")
+    assert model.generator_state is not None and len(model.history["d_loss"]) > 0
+    plt.close("all")
+
+
+def test_too_few_days_for_five_folds_stops_the_run():
+    gan = _params()
+    catalog = _catalog(gan, price_days=30)
+    with pytest.raises(ScenarioDataError, match=r"family 'price': only 30 days"):
+        SequentialRunner().run(create_pipeline().only_nodes_with_namespaces(["price"]), catalog)
