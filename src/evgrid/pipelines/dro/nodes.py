@@ -94,6 +94,9 @@ def make_system(dro: dict, load_profile: np.ndarray, step_minutes: int) -> DroSy
     if not path.exists():
         raise FileNotFoundError(f"parameter 'dro.network.case_path': feeder file {path} does not exist")
     net = load_matpower_case(path).with_ratings(default_kva=float(npar["default_rating_kva"]))
+    # the feeder's own limits become the model's, so the AC check tests the same 0.95-1.05 p.u. band
+    net.buses["v_min_pu"] = float(npar["v_min_pu"])
+    net.buses["v_max_pu"] = float(npar["v_max_pu"])
     lanes = lanes_from_params(dro["lanes"], known_buses=net.bus_ids)
     cost = dro["costs"]
     total_km = float(lanes.length_km.sum())
@@ -212,8 +215,9 @@ def build_atoms(sets: dict, dro: dict, step_minutes: int) -> tuple[dict, pd.Data
                                   int(dro["aggregate_steps"]))
     evs_on_lane = lane_demand_kw(flow_nom, sysm.lanes, float(ev["ev_share"]), float(ev["max_rate_per_ev_kw"]),
                                  float(ev["capacity_veh_per_h"]), float(ev["congestion_rho_free"]),
-                                 float(ev["congestion_rho_max"]))["evs_on_lane"]
-    atoms = {"system": sysm, "data": data, "evs_on_lane": evs_on_lane, "n_nominal": len(red_nom.medoids), "p_nominal": red_nom.probabilities,
+                                 float(ev["congestion_rho_max"]))
+    atoms = {"system": sysm, "data": data, "evs_on_lane": evs_on_lane["evs_on_lane"],
+             "lane_flow_veh_per_h": evs_on_lane["lane_flow_veh_per_h"], "n_nominal": len(red_nom.medoids), "p_nominal": red_nom.probabilities,
              "distances": dist, "scales": scales, "train": train, "train_features": feats_train,
              "gan_atom_features": feats_gan[red_gan.medoids],
              "reduction": {"w1_real_to_nominal": red_nom.wasserstein_distance,
@@ -509,10 +513,10 @@ def plot_figures(steps: pd.DataFrame, lane_steps: pd.DataFrame, atoms: dict, oos
     sysm = atoms["system"]
     p = atoms["p_nominal"]
     hours = np.arange(sysm.n_steps) * sysm.step_h
-    data = atoms["data"].subset(np.arange(atoms["n_nominal"]))
-    lane_demand = np.tensordot(p, data.lane_demand_kw, axes=1)
-    traffic = go.Figure(go.Heatmap(z=lane_demand, x=hours, y=sysm.lanes.names, colorbar={"title": "kW"}))
-    traffic.update_layout(title="Expected lane demand from traffic (kW) per lane and hour", xaxis_title="hour")
+    lane_flow = np.tensordot(p, atoms["lane_flow_veh_per_h"], axes=1)
+    traffic = go.Figure(go.Heatmap(z=lane_flow, x=hours, y=sysm.lanes.names, colorbar={"title": "veh/h"}))
+    traffic.update_layout(title="Traffic flow per charging lane (expected over the nominal days, veh/h)",
+                          xaxis_title="hour")
     exp = steps.assign(w=steps["probability"]).groupby("step").apply(
         lambda d: pd.Series({c: float(d[c] @ d["w"]) for c in ("pv_kw", "wind_kw", "conventional_kw", "import_kw",
                                                               "lane_served_kw", "loss_kw")}), include_groups=False)
