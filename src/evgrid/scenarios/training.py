@@ -5,6 +5,8 @@ generator maximises log D(G(z)) (the non-saturating form of eq. 2), both with bi
 logits. WGAN-GP: the critic minimises E[D(G(z))] - E[D(x)] + lambda * E[(||grad D(x_hat)|| - 1)^2] with
 ``n_critic`` critic steps per generator step; the generator minimises -E[D(G(z))]. Adam at learning rate
 0.001 (paper), mini-batches drawn with replacement, every random draw from one seeded torch generator.
+Optionally (``ema_decay`` > 0) the returned generator is the exponential moving average of the generator
+weights over the iterations (Yazici et al. 2019), which damps the oscillation of the final GAN iterate.
 """
 
 from __future__ import annotations
@@ -40,6 +42,7 @@ class TrainConfig:
     n_critic: int = 1
     gp_lambda: float = 10.0
     log_every: int = 50
+    ema_decay: float = 0.0  # > 0: sample from an exponential moving average of the generator weights
 
     def __post_init__(self) -> None:
         if self.loss not in LOSSES:
@@ -93,6 +96,11 @@ def train_gan(x: np.ndarray, cond: np.ndarray, config: TrainConfig, seed: int,
     betas = (config.adam_beta1, config.adam_beta2)
     opt_g = torch.optim.Adam(G.parameters(), lr=config.learning_rate, betas=betas)
     opt_d = torch.optim.Adam(D.parameters(), lr=config.learning_rate, betas=betas)
+    ema = None
+    if config.ema_decay > 0:
+        ema = Generator(config.noise_dim, c_t.shape[1], d, config.g_layers, config.g_width)
+        ema.load_state_dict(G.state_dict())
+        ema_params = list(ema.parameters())
     bs = min(config.batch_size, n)
     ones, zeros = torch.ones(bs), torch.zeros(bs)
     hist: dict[str, list[float]] = {"iteration": [], "d_loss": [], "g_loss": []}
@@ -124,6 +132,9 @@ def train_gan(x: np.ndarray, cond: np.ndarray, config: TrainConfig, seed: int,
         opt_g.zero_grad(set_to_none=True)
         g_loss.backward()
         opt_g.step()
+        if ema is not None:
+            with torch.no_grad():
+                torch._foreach_lerp_(ema_params, list(G.parameters()), 1.0 - config.ema_decay)
         dl, gl = d_loss.item(), g_loss.item()
         if not (np.isfinite(dl) and np.isfinite(gl)):
             raise FloatingPointError(f"{desc}: GAN loss became non-finite at iteration {it} (d={dl}, g={gl})")
@@ -139,6 +150,8 @@ def train_gan(x: np.ndarray, cond: np.ndarray, config: TrainConfig, seed: int,
             n_acc = 0
     bar.close()
     seconds = time.perf_counter() - t0
+    if ema is not None:
+        G = ema
     G.eval()
     return TrainResult(G, hist, seconds, config.iterations / max(seconds, 1e-9))
 

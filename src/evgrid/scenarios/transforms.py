@@ -5,7 +5,7 @@
 1. an optional *representation* change: ``arrival_logduration`` for (arrival_h, departure_h) pairs,
    modelling (arrival, log duration) so that departure > arrival holds by construction; ``log1p`` for
    skewed non-negative scalars (distance);
-2. a per-channel min-max scaling to [-1, 1] (matching the generator's tanh output) with a relative margin,
+2. a per-channel (or, with ``scaling: step``, per-time-step) min-max scaling to [-1, 1] (matching the generator's tanh output) with a relative margin,
    so generated values can reach slightly beyond the training range.
 
 ``enforce_bounds`` applies the physical bounds to samples of any model (GAN or baseline): lower/upper
@@ -30,6 +30,7 @@ class FamilyTransform:
 
     representation: str = "identity"
     margin: float = 0.05
+    scaling: str = "channel"  # "channel": one range per variable; "step": one range per column (time step)
     min_duration_h: float = 1.0 / 60.0
     night_variables: tuple[str, ...] = ()
     lo_: np.ndarray | None = None
@@ -40,6 +41,8 @@ class FamilyTransform:
     max_duration_h_: float | None = None
 
     def __post_init__(self) -> None:
+        if self.scaling not in ("channel", "step"):
+            raise ValueError(f"scaling must be 'channel' or 'step', got {self.scaling!r}")
         if self.representation not in REPRESENTATIONS:
             raise ValueError(f"representation must be one of {REPRESENTATIONS}, got {self.representation!r}")
 
@@ -67,9 +70,14 @@ class FamilyTransform:
         chan = np.concatenate([np.full(v.n_steps, i) for i, v in enumerate(data.variables)])
         self.channel_of_col_ = chan
         rep = self._to_rep(data.values)
-        n_ch = len(data.variables)
-        lo = np.array([rep[:, chan == i].min() for i in range(n_ch)])
-        hi = np.array([rep[:, chan == i].max() for i in range(n_ch)])
+        if self.scaling == "step":
+            chan = np.arange(rep.shape[1])
+            self.channel_of_col_ = chan
+            lo, hi = rep.min(axis=0), rep.max(axis=0)
+        else:
+            n_ch = len(data.variables)
+            lo = np.array([rep[:, chan == i].min() for i in range(n_ch)])
+            hi = np.array([rep[:, chan == i].max() for i in range(n_ch)])
         span = np.where(hi > lo, hi - lo, 1.0)
         self.lo_ = lo - self.margin * span
         self.hi_ = hi + self.margin * span

@@ -63,7 +63,7 @@ def _make_model(data: FamilyData, family_params: dict, gan_params: dict, seed: i
     night = tuple(family_params.get("night_variables", ()))
     transform = FamilyTransform(representation=family_params.get("representation", "identity"),
                                 margin=float(gan_params.get("scale_margin", 0.05)),
-                                night_variables=night)
+                                night_variables=night, scaling=family_params.get("scaling", "channel"))
     return GanScenarioModel(data.family, TrainConfig.from_params(s["training"]), transform,
                             ConditioningConfig.from_params(gan_params.get("conditioning")), seed)
 
