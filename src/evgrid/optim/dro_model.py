@@ -554,8 +554,12 @@ def build_system(params: dict, network: Network, lanes: LaneSet, load_profile: n
         lane_maintenance_usd_per_day=lane_maintenance_usd_per_day,
     )
     npar = params["network"]
-    opts = LinDistFlowOptions(thermal_sides=int(npar["thermal_sides"]), v_min_pu=float(npar["v_min_pu"]),
-                              v_max_pu=float(npar["v_max_pu"]), import_limit_kw=npar.get("import_limit_kw"))
+    margin = float(npar.get("linearisation_margin_pu", 0.0))
+    if not 0 <= margin < 0.5 * (float(npar["v_max_pu"]) - float(npar["v_min_pu"])):
+        raise ValueError(f"parameter 'network.linearisation_margin_pu' must be >= 0 and leave a voltage band, "
+                         f"got {margin}")
+    opts = LinDistFlowOptions(thermal_sides=int(npar["thermal_sides"]), v_min_pu=float(npar["v_min_pu"]) + margin,
+                              v_max_pu=float(npar["v_max_pu"]) - margin, import_limit_kw=npar.get("import_limit_kw"))
     return DroSystem(network=network, lanes=lanes, conventional=conv, renewables=ren,
                      load_profile=np.asarray(load_profile, float), step_h=step_h, costs=costs,
                      grid_options=opts, integer_commitment=bool(cp.get("integer_commitment", False)))

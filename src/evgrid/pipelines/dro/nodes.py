@@ -436,7 +436,13 @@ def schedule_report(first_stages: dict, atoms: dict, dro: dict) -> tuple:
     violations = ac.violations.copy()
     if violations.empty:
         violations = pd.DataFrame(columns=["step", "element", "id", "kind", "value", "limit", "missed_by_linear"])
-    violations = violations.astype({"id": str, "step": str}) if len(violations) else violations.astype(str)
+    if len(violations):
+        keys = violations["step"].tolist()
+        violations.insert(0, "atom", [int(k[0]) if isinstance(k, tuple) else -1 for k in keys])
+        violations["step"] = [int(k[1]) if isinstance(k, tuple) else int(k) for k in keys]
+        violations = violations.astype({"id": str})
+    else:
+        violations = violations.astype(str)
     step_results = steps.merge(lane_steps.groupby(["atom", "step"])["utilisation"].mean()
                                .rename("mean_lane_utilisation").reset_index(), on=["atom", "step"])
     return (pd.DataFrame(units), pd.DataFrame(lanes), breakdown, kpis, step_results, lane_steps, violations,
