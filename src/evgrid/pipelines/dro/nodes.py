@@ -272,8 +272,11 @@ def select_radius(atoms: dict, dro: dict) -> tuple[float, pd.DataFrame, dict]:
                                   worst_case_weight=float(robust["worst_case_weight"]), name="dro_cv",
                                   lambda_max=float(robust["lambda_max_usd"]))
             cache.clear()
+            t_fold = time.perf_counter()
             cache[key] = {r: tsm.first_stage() for r in radius_sweep(tsm, radii, float(robust["worst_case_weight"]),
                                                                        _solver_opts(dro))}
+            log.info("dro CV fold with %d training days: %d radii solved in %.1f s", len(tr), len(radii),
+                     time.perf_counter() - t_fold)
         res = evaluator.evaluate(cache[key][radius], train.subset(te))
         return _score(res["table"]["total_cost_usd"].to_numpy(), robust)
 
