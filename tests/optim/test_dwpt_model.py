@@ -187,3 +187,11 @@ def test_model_uses_shared_lindistflow_block(network, day):
     m = build_dwpt_model(network, day, DwptCase("z", ev=False), DGS, MarketParams(), PF)
     assert isinstance(m.grid, pyo.Block) and hasattr(m.grid, "balance_p")
     assert len(list(m.grid.balance_p)) == 33 * 24
+
+
+def test_parallel_cases_after_highs_ran_in_the_parent_match_serial(network, day):
+    """`kedro run` chains grid (HiGHS in-process) before dwpt: worker processes must still solve."""
+    cases = [DwptCase("no_ev", ev=False), DwptCase("ev", ev=True)]
+    serial = run_cases(network, day, cases, DGS, MarketParams(), PF, SOLVER, n_jobs=1)
+    parallel = run_cases(network, day, cases, DGS, MarketParams(), PF, SOLVER, n_jobs=2)
+    np.testing.assert_allclose(parallel["costs"]["total_cost_usd"], serial["costs"]["total_cost_usd"], rtol=1e-6)

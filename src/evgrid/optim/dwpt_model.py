@@ -358,16 +358,19 @@ def solve_case(network: Network, day: DwptDay, case: DwptCase, dgs: list[DGUnit]
 
 
 def map_cases(fn, cases: list, n_jobs: int = 1) -> list:
-    """``[fn(case) for case in cases]``, in ``n_jobs`` forked worker processes when ``n_jobs > 1``.
+    """``[fn(case) for case in cases]``, in ``n_jobs`` worker processes when ``n_jobs > 1``.
 
     Cases are independent models, so they parallelise perfectly; results come back in input order.
+    Workers start from a ``forkserver``, not a plain ``fork``: HiGHS keeps a global thread pool, and a child
+    forked from a process that already ran HiGHS (e.g. after the ``grid`` pipeline in the same
+    ``kedro run``) inherits it without its threads and returns ``kNotset``.
     """
     if n_jobs <= 1 or len(cases) <= 1:
         return [fn(c) for c in cases]
     import multiprocessing as mp
     from concurrent.futures import ProcessPoolExecutor
 
-    with ProcessPoolExecutor(max_workers=min(n_jobs, len(cases)), mp_context=mp.get_context("fork")) as ex:
+    with ProcessPoolExecutor(max_workers=min(n_jobs, len(cases)), mp_context=mp.get_context("forkserver")) as ex:
         return list(ex.map(fn, cases))
 
 
