@@ -192,6 +192,7 @@ def test_model_uses_shared_lindistflow_block(network, day):
 def test_parallel_cases_after_highs_ran_in_the_parent_match_serial(network, day):
     """`kedro run` chains grid (HiGHS in-process) before dwpt: worker processes must still solve."""
     cases = [DwptCase("no_ev", ev=False), DwptCase("ev", ev=True)]
-    serial = run_cases(network, day, cases, DGS, MarketParams(), PF, SOLVER, n_jobs=1)
+    # threads=2 starts HiGHS's global thread pool in this process, as the grid pipeline's solve does.
+    serial = run_cases(network, day, cases, DGS, MarketParams(), PF, {**SOLVER, "threads": 2}, n_jobs=1)
     parallel = run_cases(network, day, cases, DGS, MarketParams(), PF, SOLVER, n_jobs=2)
     np.testing.assert_allclose(parallel["costs"]["total_cost_usd"], serial["costs"]["total_cost_usd"], rtol=1e-6)
