@@ -46,3 +46,12 @@ def test_nonlinear_model_rejected():
     m.o = pyo.Objective(expr=m.x**2)
     with pytest.raises(SolverError):
         solve(m)
+
+
+def test_solves_with_different_thread_counts_in_one_process():
+    """HiGHS has one scheduler per process: a kedro run mixing threads=2 (grid) and 1 (dwpt) must still solve."""
+    m = pyo.ConcreteModel(name="threads")
+    m.x = pyo.Var(bounds=(1, 5))
+    m.obj = pyo.Objective(expr=3 * m.x)
+    values = [solve(m, SolverOptions(threads=t)).objective for t in (1, 2, 1, None)]
+    assert values == pytest.approx([3.0] * 4)

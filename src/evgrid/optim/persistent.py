@@ -22,7 +22,13 @@ import highspy
 import numpy as np
 import pyomo.environ as pyo
 
-from evgrid.optim.solver import InfeasibleModelError, SolverError, compile_model
+from evgrid.optim.solver import (
+    InfeasibleModelError,
+    SolverError,
+    compile_model,
+    highs_lp_from_compiled,
+    run_highs,
+)
 
 log = logging.getLogger(__name__)
 
@@ -40,30 +46,15 @@ class PersistentLP:
             raise SolverError(f"PersistentLP needs a linear program; model '{model.name}' has integer columns")
         self.sense = 1.0 if obj.sense == pyo.minimize else -1.0
         self._col = {id(v): i for i, v in enumerate(cols)}
-        lp = highspy.HighsLp()
-        lp.num_col_, lp.num_row_ = len(cols), len(info.rows)
-        lp.col_cost_ = self.sense * np.asarray(info.c.toarray()).ravel()
-        lp.offset_ = self.sense * float(info.c_offset[0]) if len(info.c_offset) else 0.0
-        lp.col_lower_ = np.array([-np.inf if v.lb is None else float(v.lb) for v in cols])
-        lp.col_upper_ = np.array([np.inf if v.ub is None else float(v.ub) for v in cols])
-        rhs = np.asarray(info.rhs, dtype=float)
-        btype = np.array([r.bound_type for r in info.rows], dtype=int)
-        lp.row_lower_ = np.where(btype <= 0, rhs, -np.inf)
-        lp.row_upper_ = np.where(btype >= 0, rhs, np.inf)
-        a = info.A.tocsc()
-        lp.a_matrix_.format_ = highspy.MatrixFormat.kColwise
-        lp.a_matrix_.start_ = a.indptr.astype(np.int32)
-        lp.a_matrix_.index_ = a.indices.astype(np.int32)
-        lp.a_matrix_.value_ = a.data.astype(float)
+        lp = highs_lp_from_compiled(info, self.sense)
         h = highspy.Highs()
         h.setOptionValue("output_flag", False)
         if time_limit_s is not None:
             h.setOptionValue("time_limit", float(time_limit_s))
-        if threads is not None:
-            h.setOptionValue("threads", int(threads))
         if h.passModel(lp) == highspy.HighsStatus.kError:
             raise SolverError(f"HiGHS rejected model '{model.name}' (passModel error)")
         self.h = h
+        self.threads = threads
         self.compile_s = time.perf_counter() - t0
         self.n_solves = 0
         self.solve_s = 0.0
@@ -86,7 +77,7 @@ class PersistentLP:
     def solve(self) -> float:
         """Re-run HiGHS (warm), load the column values into the Pyomo variables, return the objective."""
         t0 = time.perf_counter()
-        self.h.run()
+        run_highs(self.h, self.threads)
         self.solve_s += time.perf_counter() - t0
         self.n_solves += 1
         status = self.h.getModelStatus().name

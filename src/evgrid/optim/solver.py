@@ -144,6 +144,57 @@ def compile_model(model):
     return info, objs[0]
 
 
+# Thread count HiGHS's process-wide task scheduler was started with (None: not started here yet).
+_SCHEDULER_THREADS: int | None = None
+
+
+def run_highs(h: highspy.Highs, threads: int | None) -> highspy.HighsStatus:
+    """``h.run()`` with ``threads`` (None or 0: HiGHS's default), restarting HiGHS's global scheduler first
+    when an earlier solve in this process started it with another thread count.
+
+    HiGHS keeps one task scheduler per process; a solve that asks for a different ``threads`` than the
+    scheduler was started with fails with status ``kNotset`` (e.g. the ``grid`` pipeline at 2 threads followed
+    by a 1-thread ``dwpt`` solve in the same ``kedro run``).
+    """
+    global _SCHEDULER_THREADS
+    wanted = int(threads or 0)
+    h.setOptionValue("threads", wanted)
+    if _SCHEDULER_THREADS is not None and _SCHEDULER_THREADS != wanted:
+        highspy.Highs.resetGlobalScheduler(True)
+    _SCHEDULER_THREADS = wanted
+    return h.run()
+
+
+def highs_lp_from_compiled(info, sense: float, integer: np.ndarray | None = None) -> highspy.HighsLp:
+    """HiGHS column-wise LP/MILP from a compiled standard form (:func:`compile_model`).
+
+    ``sense`` is +1 for minimise and -1 for maximise (HiGHS minimises ``sense * c``); ``integer`` marks
+    integer columns (``None``: a pure LP). Shared by :func:`solve` and
+    :class:`evgrid.optim.persistent.PersistentLP`.
+    """
+    cols = info.columns
+    lp = highspy.HighsLp()
+    lp.num_col_ = len(cols)
+    lp.num_row_ = len(info.rows)
+    c = np.asarray(info.c.toarray()).ravel() if len(cols) else np.zeros(0)
+    lp.col_cost_ = sense * c
+    lp.offset_ = sense * float(info.c_offset[0]) if len(info.c_offset) else 0.0
+    lp.col_lower_ = np.array([-np.inf if v.lb is None else float(v.lb) for v in cols])
+    lp.col_upper_ = np.array([np.inf if v.ub is None else float(v.ub) for v in cols])
+    rhs = np.asarray(info.rhs, dtype=float)
+    btype = np.array([r.bound_type for r in info.rows], dtype=int)
+    lp.row_lower_ = np.where(btype <= 0, rhs, -np.inf)
+    lp.row_upper_ = np.where(btype >= 0, rhs, np.inf)
+    a = info.A.tocsc()
+    lp.a_matrix_.format_ = highspy.MatrixFormat.kColwise
+    lp.a_matrix_.start_ = a.indptr.astype(np.int32)
+    lp.a_matrix_.index_ = a.indices.astype(np.int32)
+    lp.a_matrix_.value_ = a.data.astype(float)
+    if integer is not None:
+        lp.integrality_ = [highspy.HighsVarType.kInteger if f else highspy.HighsVarType.kContinuous for f in integer]
+    return lp
+
+
 def solve(model, options: SolverOptions | Mapping | None = None, *, duals: bool = False) -> SolveResult:
     """Solve ``model`` with HiGHS; load the solution only if one exists (see module docstring)."""
     opts = SolverOptions.coerce(options)
@@ -157,27 +208,7 @@ def solve(model, options: SolverOptions | Mapping | None = None, *, duals: bool 
         raise ValueError("HiGHS gives no duals for a MILP; use evgrid.optim.prices.lp_duals_of_milp(model)")
     sense = 1.0 if obj.sense == pyo.minimize else -1.0
 
-    lp = highspy.HighsLp()
-    lp.num_col_ = n
-    lp.num_row_ = m
-    c = np.asarray(info.c.toarray()).ravel() if n else np.zeros(0)
-    lp.col_cost_ = sense * c
-    lp.offset_ = sense * float(info.c_offset[0]) if len(info.c_offset) else 0.0
-    lb = np.array([-np.inf if v.lb is None else float(v.lb) for v in cols])
-    ub = np.array([np.inf if v.ub is None else float(v.ub) for v in cols])
-    lp.col_lower_ = lb
-    lp.col_upper_ = ub
-    rhs = np.asarray(info.rhs, dtype=float)
-    btype = np.array([r.bound_type for r in info.rows], dtype=int)
-    lp.row_lower_ = np.where(btype <= 0, rhs, -np.inf)
-    lp.row_upper_ = np.where(btype >= 0, rhs, np.inf)
-    A = info.A.tocsc()
-    lp.a_matrix_.format_ = highspy.MatrixFormat.kColwise
-    lp.a_matrix_.start_ = A.indptr.astype(np.int32)
-    lp.a_matrix_.index_ = A.indices.astype(np.int32)
-    lp.a_matrix_.value_ = A.data.astype(float)
-    if mip:
-        lp.integrality_ = [highspy.HighsVarType.kInteger if f else highspy.HighsVarType.kContinuous for f in integer]
+    lp = highs_lp_from_compiled(info, sense, integer if mip else None)
 
     h = highspy.Highs()
     h.setOptionValue("log_to_console", False)
@@ -189,8 +220,6 @@ def solve(model, options: SolverOptions | Mapping | None = None, *, duals: bool 
         h.setOptionValue("time_limit", float(opts.time_limit_s))
     if opts.mip_gap is not None:
         h.setOptionValue("mip_rel_gap", float(opts.mip_gap))
-    if opts.threads is not None:
-        h.setOptionValue("threads", int(opts.threads))
     h.setOptionValue("random_seed", int(opts.seed))
     for key, val in opts.highs_options.items():
         if h.setOptionValue(key, val) != highspy.HighsStatus.kOk:
@@ -199,7 +228,7 @@ def solve(model, options: SolverOptions | Mapping | None = None, *, duals: bool 
     if h.passModel(lp) == highspy.HighsStatus.kError:
         raise SolverError(f"HiGHS rejected model '{model.name}' (passModel error)")
     t1 = time.perf_counter()
-    h.run()
+    run_highs(h, opts.threads)
     wall = time.perf_counter() - t1
     status_name = h.getModelStatus().name
     tc = _STATUS.get(status_name, status_name)
