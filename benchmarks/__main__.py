@@ -33,8 +33,11 @@ def main(argv: list[str]) -> int:
         print("no benchmarks found")
         return 0
     table = pd.DataFrame(rows)
-    with pd.option_context("display.max_rows", None, "display.max_columns", None, "display.width", 200):
-        print(table.to_string(index=False))
+    with pd.option_context("display.max_rows", None, "display.max_columns", None, "display.width", 200,
+                           "display.float_format", "{:.4g}".format):
+        for module, part in table.groupby("module", sort=False):
+            print(f"\n## {module}")
+            print(part.drop(columns="module").dropna(axis=1, how="all").to_string(index=False))
     out = Path("data/08_reporting")
     out.mkdir(parents=True, exist_ok=True)
     table.to_csv(out / "benchmarks.csv", index=False)
