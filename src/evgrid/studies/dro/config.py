@@ -297,3 +297,8 @@ class DroConfig:
         if not isinstance(p["lanes"], list | tuple) or not p["lanes"]:
             raise ParameterError(f"{w}.lanes: expected a non-empty list of lanes")
         return typed(cls, {k: v for k, v in p.items() if k not in sub}, w, **sub)
+
+
+def validate_params(params: dict) -> None:
+    """Check the ``dro`` parameter block before any node runs (raises :class:`ParameterError`)."""
+    DroConfig.from_params(params)

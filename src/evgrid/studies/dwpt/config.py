@@ -233,3 +233,8 @@ class DwptConfig:
             "paper": dict(p.get("paper") or {}),
         }
         return typed(cls, {k: v for k, v in p.items() if k not in sub}, w, **sub)
+
+
+def validate_params(params: dict) -> None:
+    """Check the ``dwpt`` parameter block before any node runs (raises :class:`ParameterError`)."""
+    DwptConfig.from_params(params)
