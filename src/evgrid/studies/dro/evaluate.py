@@ -14,7 +14,7 @@ import pyomo.environ as pyo
 from evgrid.optim.persistent import PersistentLP
 from evgrid.optim.robust import WassersteinBall, cvar, distance_matrix, reduce_scenarios, select_radius_cv
 from evgrid.studies.dro.config import DroConfig
-from evgrid.studies.dro.model import _availability, build_two_stage, radius_sweep
+from evgrid.studies.dro.model import availability_kw, build_two_stage, radius_sweep
 from evgrid.studies.dro.system import DroSystem, FirstStage, ScenarioData, to_model_data
 
 log = logging.getLogger(__name__)
@@ -55,7 +55,7 @@ class RecourseEvaluator:
         for cols, val in ((self.c_u, f.commitment), (self.c_pg, f.p_conv_kw), (self.c_alloc, f.alloc_kw)):
             self.lp.set_bounds(cols, val.ravel(), val.ravel())
         self.tsm.set_scenarios(data)  # Pyomo Params: keeps pyo.value(Q) etc. consistent for the reports
-        avail = _availability(sysm, data)  # (S, R, T)
+        avail = availability_kw(sysm, data)  # (S, R, T)
         self.lp.set_bounds(self.c_pr, np.zeros(avail.size), avail.ravel())
         self.lp.set_bounds(self.c_served, np.zeros(data.lane_demand_kw.size), data.lane_demand_kw.ravel())
         self.lp.set_costs(self.c_import, (sysm.step_h / self.batch) * data.price_usd_per_kwh.ravel())

@@ -59,7 +59,7 @@ class TwoStageModel:
         m, sysm = self.model, self.system
         if data.n_scenarios != self.n_support:
             raise ValueError(f"model has {self.n_support} scenario slots, got {data.n_scenarios} scenarios")
-        avail = _availability(sysm, data)
+        avail = availability_kw(sysm, data)
         for (li, lane) in enumerate(sysm.lanes.names):
             for s in range(self.n_support):
                 for t in range(sysm.n_steps):
@@ -183,7 +183,7 @@ def radius_sweep(tsm: TwoStageModel, radii, worst_case_weight: float, solver: di
         yield float(r)
 
 
-def _availability(sysm: DroSystem, data: ScenarioData) -> np.ndarray:
+def availability_kw(sysm: DroSystem, data: ScenarioData) -> np.ndarray:
     """(S, R, T) available renewable power in kW."""
     ren = sysm.renewables
     is_pv = (ren["kind"] == "pv").to_numpy()
@@ -226,7 +226,7 @@ def build_two_stage(sysm: DroSystem, data: ScenarioData, probabilities: np.ndarr
     m.L = pyo.Set(initialize=lanes.names, ordered=True)
 
     # ---- scenario parameters (mutable: persistent re-solves on new scenarios)
-    avail = _availability(sysm, data)
+    avail = availability_kw(sysm, data)
     m.demand = pyo.Param(m.L, m.S, m.T, mutable=True, within=pyo.NonNegativeReals, initialize={
         (lane, s, t): float(data.lane_demand_kw[s, li, t]) for li, lane in enumerate(lanes.names) for s in S for t in T})
     m.avail = pyo.Param(m.R, m.S, m.T, mutable=True, within=pyo.NonNegativeReals, initialize={
