@@ -1,0 +1,305 @@
+"""Timestamp handling shared by every parser: formats, interval conventions, EST/EDT labels, day/month
+order and date plausibility.
+
+Interval conventions (the ``interval`` option of the time-series parsers):
+
+- ``start``: the stamp is the beginning of the interval it describes (NYISO day-ahead hours, PeMS);
+- ``end``: the stamp is the end of the interval (NYISO real-time 5-min and RTC 15-min prices, TMY3
+  hours). Such stamps are moved to the interval *start*, which is the previous stamp of the same series
+  when it lies within ``interval_minutes`` (so off-grid intervals such as NYISO's ``00:15:12`` cover
+  ``00:15:00-00:15:12`` exactly), else ``stamp - interval_minutes``;
+- ``instant``: the value is a sample at the stamp (NSRDB irradiance, the 5-min load file); kept as is.
+
+Every primary table therefore stamps an interval at its start, and a sample at its instant.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from evgrid.data.errors import IngestError
+from evgrid.data.quality import QualityLog
+
+INTERVAL_CONVENTIONS = ("start", "end", "instant")
+# NYISO labels its Eastern times "EST" (UTC-5) or "EDT" (UTC-4) in the OASIS exports and the pal files.
+NYISO_TZ_LABEL_OFFSETS_H = {"EST": -5, "EDT": -4}
+_H24 = r"(^|[ T])24:00((?::00)?(?:\.0+)?)$"
+_H24_MATCH = r"(?:^|[ T])24:00(?::00)?(?:\.0+)?$"
+
+
+def _line(df: pd.DataFrame | None, i: int) -> int | None:
+    return int(df["_line"].iloc[i]) if df is not None and "_line" in df else None
+
+
+def formats_of(fmt: str | Sequence[str]) -> list[str]:
+    """A format string or a list of formats tried in order (e.g. with and without seconds)."""
+    out = [fmt] if isinstance(fmt, str) else [str(f) for f in fmt]
+    if not out:
+        raise ValueError("empty list of timestamp formats")
+    return out
+
+
+def parse_stamps(raw: pd.Series, fmt: str | Sequence[str], path: str | Path | None,
+                 df: pd.DataFrame | None = None, label: str | None = None,
+                 log: QualityLog | None = None, allow_missing: bool = False) -> pd.Series:
+    """Parse naive timestamps with explicit format(s) tried in order; ``24:00`` means the next midnight.
+
+    An unparseable entry raises naming its file line and the formats tried. Missing entries raise unless
+    ``allow_missing`` (then NaT).
+    """
+    formats = formats_of(fmt)
+    name = label or str(raw.name)
+    present = raw.notna() & (raw.astype(str).str.strip() != "")
+    s = raw.where(present).astype(object).map(lambda x: x.strip() if isinstance(x, str) else x)
+    h24 = s.str.contains(_H24_MATCH, regex=True, na=False)
+    if h24.any():
+        s = s.where(~h24, s.str.replace(_H24, r"\g<1>00:00\g<2>", regex=True))
+    out = pd.Series(pd.NaT, index=raw.index, dtype="datetime64[ns]")
+    used = {}
+    for f in formats:
+        todo = out.isna() & present
+        if not todo.any():
+            break
+        parsed = pd.to_datetime(s[todo], format=f, errors="coerce")
+        out[todo] = parsed
+        used[f] = int(parsed.notna().sum())
+    bad = out.isna() & present
+    if not allow_missing:
+        bad = bad | ~present
+    if bad.any():
+        i = int(np.flatnonzero(bad.to_numpy())[0])
+        raise IngestError(path, f"unparseable timestamp ({int(bad.sum())} such rows)", column=name,
+                          line=_line(df, i), expected="format " + " or ".join(repr(f) for f in formats),
+                          got=raw.iloc[i])
+    if h24.any():
+        out[h24] = out[h24] + pd.Timedelta(days=1)
+        if log is not None:
+            log.repair(f"{name}_24:00_read_as_next_midnight", int(h24.sum()))
+    if log is not None and len([f for f, n in used.items() if n]) > 1:
+        log.note(f"{Path(str(path)).name if path else 'input'} {name}: formats used "
+                 + ", ".join(f"{f!r} x{n}" for f, n in used.items() if n))
+    return out
+
+
+def utc_from_tz_labels(naive: pd.Series, labels: pd.Series, path: str | Path, df: pd.DataFrame,
+                       column: str, offsets_h: dict[str, float] | None = None) -> tuple[pd.Series, pd.Series]:
+    """Wall-clock stamps + a time-zone label column (NYISO ``EST``/``EDT``) -> tz-aware UTC.
+
+    Returns (UTC stamps, upper-cased labels). An unknown label raises naming its line.
+    """
+    offsets = offsets_h or NYISO_TZ_LABEL_OFFSETS_H
+    tzc = labels.astype(str).str.strip().str.upper()
+    bad = ~tzc.isin(list(offsets))
+    if bad.any():
+        i = int(np.flatnonzero(bad.to_numpy())[0])
+        raise IngestError(path, "unknown time zone label", column=column, line=_line(df, i),
+                          expected=" or ".join(offsets), got=labels.iloc[i])
+    off = pd.to_timedelta(tzc.map(offsets).astype(float), unit="h")
+    return (naive - off).dt.tz_localize("UTC"), tzc
+
+
+def median_spacing_minutes(utc: pd.Series, group: pd.Series | None = None) -> float:
+    """Median spacing (minutes) of consecutive stamps within each series; NaN for a single stamp."""
+    g = pd.Series(0, index=utc.index) if group is None else group
+    d = utc.groupby(g.to_numpy(), sort=False).diff().dt.total_seconds() / 60.0
+    d = d[d > 0]
+    return float(d.median()) if len(d) else float("nan")
+
+
+def resolve_interval(interval: str, interval_minutes: float | str | None, utc: pd.Series,
+                     group: pd.Series | None, path: str | Path, *, auto_end_below_minutes: float | None = None,
+                     option: str = "interval") -> tuple[str, float]:
+    """Check the ``interval`` option and resolve ``auto`` values.
+
+    ``interval: auto`` is allowed only where the format defines a rule (``auto_end_below_minutes``: NYISO
+    stamps sub-hourly intervals at their end and hourly ones at their start). ``interval_minutes: auto``
+    (or null) is the median spacing of the series.
+    """
+    allowed = INTERVAL_CONVENTIONS + (("auto",) if auto_end_below_minutes is not None else ())
+    if interval not in allowed:
+        raise IngestError(path, f"unknown interval convention {interval!r}", column=option,
+                          expected=f"one of {list(allowed)}")
+    spacing = median_spacing_minutes(utc, group)
+    if interval_minutes in (None, "auto"):
+        minutes = spacing
+    else:
+        try:
+            minutes = float(interval_minutes)
+        except (TypeError, ValueError):
+            minutes = -1.0
+        if not minutes > 0:
+            raise IngestError(path, f"bad interval_minutes {interval_minutes!r}", column="interval_minutes",
+                              expected="a positive number of minutes or 'auto'")
+    if interval == "auto":
+        interval = "end" if spacing < auto_end_below_minutes else "start"
+    if interval == "end" and not minutes > 0:
+        raise IngestError(path, "cannot tell the interval length from a single stamp", column="interval_minutes",
+                          expected="interval_minutes set to the length of the intervals")
+    return interval, minutes
+
+
+def off_grid(naive: pd.Series, minutes: float) -> pd.Series:
+    """Stamps not on the ``minutes`` grid of the wall clock (seconds set, or minutes not a multiple)."""
+    if not minutes > 0:
+        return pd.Series(False, index=naive.index)
+    step = pd.Timedelta(minutes=minutes)
+    return naive != naive.dt.floor(step) if step >= pd.Timedelta(seconds=1) else pd.Series(False, index=naive.index)
+
+
+def to_interval_start(utc: pd.Series, interval: str, minutes: float, group: pd.Series | None = None
+                      ) -> pd.Series:
+    """Interval-start stamps: ``end`` stamps move back to the previous stamp of their series when it lies
+    within ``minutes`` (off-grid intervals keep their true length), else by ``minutes``; ``start`` and
+    ``instant`` stamps are returned unchanged."""
+    if interval != "end":
+        return utc
+    g = pd.Series(0, index=utc.index) if group is None else group
+    order = np.lexsort((utc.to_numpy(), pd.factorize(g)[0]))
+    srt = utc.iloc[order]
+    prev = srt.groupby(g.iloc[order].to_numpy(), sort=False).shift()
+    length = pd.Timedelta(minutes=minutes)
+    start = srt - length
+    close = (srt - prev <= length) & prev.notna()
+    start = start.where(~close, prev)
+    return start.reindex(utc.index)
+
+
+def swap_day_month(fmt: str) -> str | None:
+    """The format with ``%d`` and ``%m`` exchanged (``None`` if it lacks either)."""
+    if "%d" not in fmt or "%m" not in fmt:
+        return None
+    return fmt.replace("%d", "\0").replace("%m", "%d").replace("\0", "%m")
+
+
+def _monotone_direction(ts: pd.Series) -> int:
+    """+1 / -1 if the (non-missing) stamps in file order are at least 95 % non-decreasing / non-increasing."""
+    d = ts.dropna().diff().dropna()
+    if len(d) < 2:
+        return 0
+    up, down = float((d >= pd.Timedelta(0)).mean()), float((d <= pd.Timedelta(0)).mean())
+    return 1 if up >= 0.95 else -1 if down >= 0.95 else 0
+
+
+def resolve_day_month(raw: pd.Series, fmt: str | Sequence[str], path: str | Path, df: pd.DataFrame,
+                      label: str, log: QualityLog, *, mode: str = "auto", anchor: pd.Series | None = None,
+                      window: pd.Timedelta | None = None, allow_missing: bool = False) -> pd.Series:
+    """Parse dates whose day and month order may be swapped on some rows (a publisher exporting day <= 12
+    dates as mm/dd and the others as dd/mm), choosing per row from the data and counting what it did.
+
+    ``mode: strict`` parses with the format(s) as given. ``mode: auto`` parses each row both ways:
+
+    1. rows valid one way only (a day above 12) tell the file's order. If no row contradicts the format,
+       it is used (ambiguous rows read with it). If every decidable row contradicts it, the whole column is
+       read the other way (``<label>_day_month_order_swapped``);
+    2. if the column mixes both orders, each ambiguous row (both readings valid and different) takes the
+       reading that (a) lies within ``window`` after ``anchor`` (an end after its start), else (b) is
+       nearest to the neighbouring decidable rows when those are in file order (monotone), else (c) lies
+       inside the span of the decidable rows. Repairs are counted as ``<label>_day_month_swapped_rows``;
+       a row none of these decides raises (the count and the first line are named).
+    """
+    formats = formats_of(fmt)
+    if mode not in ("auto", "strict"):
+        raise IngestError(path, f"unknown day_month mode {mode!r}", column="day_month",
+                          expected="'auto' (detect from the data) or 'strict' (the format as given)")
+    swapped = [swap_day_month(f) for f in formats]
+    if mode == "strict" or any(s is None for s in swapped):
+        return parse_stamps(raw, formats, path, df, label, log=log, allow_missing=allow_missing)
+    present = raw.notna() & (raw.astype(str).str.strip() != "")
+
+    def attempt(fs: list[str]) -> pd.Series:
+        try:
+            return parse_stamps(raw, fs, path, df, label, allow_missing=True)
+        except IngestError:
+            out = pd.Series(pd.NaT, index=raw.index, dtype="datetime64[ns]")
+            s = raw.where(present).astype(object).map(lambda x: x.strip() if isinstance(x, str) else x)
+            for f in fs:
+                todo = out.isna() & present
+                out[todo] = pd.to_datetime(s[todo], format=f, errors="coerce")
+            return out
+
+    a, b = attempt(formats), attempt([s for s in swapped if s is not None])
+    neither = present & a.isna() & b.isna()
+    if neither.any() or (not allow_missing and (~present).any()):
+        parse_stamps(raw, formats, path, df, label, allow_missing=allow_missing)  # raises naming the line
+    only_a, only_b = a.notna() & b.isna(), b.notna() & a.isna()
+    amb = a.notna() & b.notna() & (a != b)
+    if not only_b.any():
+        if amb.any() and not only_a.any():
+            log.note(f"{label}: day/month order cannot be told from the values (every day <= 12); "
+                     f"read as {formats[0]!r} - check the dates")
+        return a.where(present)
+    if not only_a.any():
+        log.repair(f"{label}_day_month_order_swapped", int(present.sum()))
+        log.note(f"{label}: every date that tells day from month is in {swapped[0]!r} order, not the declared "
+                 f"{formats[0]!r}: the whole column is read as {swapped[0]!r}")
+        return b.where(present)
+    # mixed orders: decide each ambiguous row
+    out = a.where(only_a | (a.notna() & ~amb)).fillna(b.where(only_b))
+    choice = pd.Series(np.nan, index=raw.index)  # 0: a, 1: b
+    if anchor is not None and window is not None:
+        in_a = (a - anchor > pd.Timedelta(0)) & (a - anchor <= window)
+        in_b = (b - anchor > pd.Timedelta(0)) & (b - anchor <= window)
+        choice[amb & in_a & ~in_b] = 0
+        choice[amb & in_b & ~in_a] = 1
+    todo = amb & choice.isna()
+    if todo.any():
+        ref = out.where(~amb)
+        direction = _monotone_direction(ref)
+        if direction != 0:
+            prev, nxt = ref.ffill(), ref.bfill()
+
+            def dist(c: pd.Series) -> pd.Series:
+                d1 = (c - prev).abs().fillna(pd.Timedelta.max)
+                d2 = (c - nxt).abs().fillna(pd.Timedelta.max)
+                return np.minimum(d1, d2)
+
+            da, db = dist(a), dist(b)
+            choice[todo & (da < db)] = 0
+            choice[todo & (db < da)] = 1
+        todo = amb & choice.isna()
+        if todo.any():
+            lo, hi = ref.min(), ref.max()
+            ia, ib = a.between(lo, hi), b.between(lo, hi)
+            choice[todo & ia & ~ib] = 0
+            choice[todo & ib & ~ia] = 1
+    undecided = amb & choice.isna()
+    if undecided.any():
+        i = int(np.flatnonzero(undecided.to_numpy())[0])
+        raise IngestError(path, f"dates mix day/month orders and {int(undecided.sum())} ambiguous row(s) cannot be "
+                          "decided from the data", column=label, line=_line(df, i),
+                          expected=f"one order ({formats[0]!r}) throughout, or set day_month: strict",
+                          got=raw.iloc[i])
+    out = out.where(~amb, a.where(choice == 0, b))
+    n_b = int((amb & (choice == 1)).sum())
+    log.repair(f"{label}_day_month_swapped_rows", n_b + int(only_b.sum()))
+    log.note(f"{label}: dates mix {formats[0]!r} and {swapped[0]!r}: {int(only_b.sum())} rows only valid as "
+             f"{swapped[0]!r}, {n_b} ambiguous rows read as {swapped[0]!r} from the neighbouring dates")
+    return out.where(present)
+
+
+def date_check(log: QualityLog, name: str, ts: pd.Series, path: str | Path | None,
+               span: Sequence[object] | None = None, df: pd.DataFrame | None = None) -> None:
+    """Plausibility of a source's dates, written to the quality report (``dates``): first and last stamp,
+    and stamps outside the plausible span refuse the input (``span`` = [first, last] allowed, null ends
+    meaning 1970-01-01 and tomorrow)."""
+    t = pd.Series(ts).dropna()
+    if t.empty:
+        return
+    t_naive = t.dt.tz_convert("UTC").dt.tz_localize(None) if getattr(t.dt, "tz", None) is not None else t
+    lo = pd.Timestamp(span[0]) if span and span[0] is not None else pd.Timestamp("1970-01-01")
+    hi = (pd.Timestamp(span[1]) if span and span[1] is not None
+          else pd.Timestamp.now("UTC").tz_localize(None).normalize() + pd.Timedelta(days=2))
+    outside = ~t_naive.between(lo, hi)
+    log.dates[name] = {"first": str(t.min()), "last": str(t.max()), "plausible_span": [str(lo.date()), str(hi.date())],
+                       "outside_span": int(outside.sum())}
+    if outside.any():
+        i = int(np.flatnonzero(outside.to_numpy())[0])
+        line = int(df.loc[t.index[i], "_line"]) if df is not None and "_line" in df else None
+        raise IngestError(path, f"{int(outside.sum())} date(s) outside the plausible span {lo.date()}..{hi.date()}",
+                          column=name, line=line,
+                          expected="dates inside the span (swapped day/month? wrong year format? set date_span)",
+                          got=str(t.iloc[i]))
