@@ -196,7 +196,7 @@ def resolve_day_month(raw: pd.Series, fmt: str | Sequence[str], path: str | Path
        it is used (ambiguous rows read with it). If every decidable row contradicts it, the whole column is
        read the other way (``<label>_day_month_order_swapped``);
     2. if the column mixes both orders, each ambiguous row (both readings valid and different) takes the
-       reading that (a) lies within ``window`` after ``anchor`` (an end after its start), else (b) is
+       reading that (a) lies within ``window`` from ``anchor`` (an end after its start), else (b) is
        nearest to the neighbouring decidable rows when those are in file order (monotone), else (c) lies
        inside the span of the decidable rows. Repairs are counted as ``<label>_day_month_swapped_rows``;
        a row none of these decides raises (the count and the first line are named).
@@ -241,8 +241,8 @@ def resolve_day_month(raw: pd.Series, fmt: str | Sequence[str], path: str | Path
     out = a.where(only_a | (a.notna() & ~amb)).fillna(b.where(only_b))
     choice = pd.Series(np.nan, index=raw.index)  # 0: a, 1: b
     if anchor is not None and window is not None:
-        in_a = (a - anchor > pd.Timedelta(0)) & (a - anchor <= window)
-        in_b = (b - anchor > pd.Timedelta(0)) & (b - anchor <= window)
+        in_a = (a - anchor >= pd.Timedelta(0)) & (a - anchor <= window)
+        in_b = (b - anchor >= pd.Timedelta(0)) & (b - anchor <= window)
         choice[amb & in_a & ~in_b] = 0
         choice[amb & in_b & ~in_a] = 1
     todo = amb & choice.isna()
@@ -283,9 +283,10 @@ def resolve_day_month(raw: pd.Series, fmt: str | Sequence[str], path: str | Path
 
 def date_check(log: QualityLog, name: str, ts: pd.Series, path: str | Path | None,
                span: Sequence[object] | None = None, df: pd.DataFrame | None = None) -> None:
-    """Plausibility of a source's dates, written to the quality report (``dates``): first and last stamp,
-    and stamps outside the plausible span refuse the input (``span`` = [first, last] allowed, null ends
-    meaning 1970-01-01 and tomorrow)."""
+    """Plausibility of a source's dates, written to the quality report under ``dates[name]``: first and
+    last stamp, rows against the file's dominant order, rows far (> 31 days) outside the central 99 % of
+    the dates, and stamps outside the plausible span, which refuse the input (``span`` = [first, last]
+    allowed; null ends mean 1970-01-01 and two days from now)."""
     t = pd.Series(ts).dropna()
     if t.empty:
         return
@@ -294,8 +295,24 @@ def date_check(log: QualityLog, name: str, ts: pd.Series, path: str | Path | Non
     hi = (pd.Timestamp(span[1]) if span and span[1] is not None
           else pd.Timestamp.now("UTC").tz_localize(None).normalize() + pd.Timedelta(days=2))
     outside = ~t_naive.between(lo, hi)
-    log.dates[name] = {"first": str(t.min()), "last": str(t.max()), "plausible_span": [str(lo.date()), str(hi.date())],
-                       "outside_span": int(outside.sum())}
+    direction = _monotone_direction(t_naive)
+    d = t_naive.diff().dropna()
+    against = int((d < pd.Timedelta(0)).sum() if direction >= 0 else (d > pd.Timedelta(0)).sum())
+    q_lo, q_hi = t_naive.quantile(0.005), t_naive.quantile(0.995)
+    month = pd.Timedelta(days=31)
+    far = int((~t_naive.between(q_lo - month, q_hi + month)).sum())
+    entry = {"first": str(t.min()), "last": str(t.max()), "plausible_span": [str(lo.date()), str(hi.date())],
+             "outside_plausible_span": int(outside.sum()),
+             "file_order": {1: "ascending", -1: "descending", 0: "unordered"}[direction],
+             "rows_against_file_order": against, "rows_over_31_days_outside_central_99pct": far}
+    prev = log.dates.get(name)
+    if prev:  # several files of one source: widen the record
+        entry["first"], entry["last"] = min(prev["first"], entry["first"]), max(prev["last"], entry["last"])
+        for k in ("outside_plausible_span", "rows_against_file_order", "rows_over_31_days_outside_central_99pct"):
+            entry[k] += prev[k]
+        if prev["file_order"] != entry["file_order"]:
+            entry["file_order"] = "mixed"
+    log.dates[name] = entry
     if outside.any():
         i = int(np.flatnonzero(outside.to_numpy())[0])
         line = int(df.loc[t.index[i], "_line"]) if df is not None and "_line" in df else None
