@@ -27,6 +27,7 @@ import numpy as np
 import pandas as pd
 
 from evgrid.data.quality import QualityLog
+from evgrid.data.timestamps import median_spacing_minutes
 
 KEY_COLUMNS = ["date", "month", "day_of_week", "is_weekend"]
 
@@ -177,13 +178,21 @@ def build_daily(
     channels: Sequence[str],
     *,
     step_minutes: int,
-    native_minutes: int,
+    native_minutes: int | str,
     method: str,
     max_gap_steps: int,
     log: QualityLog | None = None,
     time_column: str = "timestamp_local",
 ) -> pd.DataFrame:
-    """Primary tidy table -> daily wide matrix for the given channels (one local wall-clock day a row)."""
+    """Primary tidy table -> daily wide matrix for the given channels (one local wall-clock day a row).
+
+    ``native_minutes: "auto"`` takes the median spacing of the stamps (e.g. 5 for a 5-min price file).
+    """
+    if native_minutes == "auto":
+        spacing = median_spacing_minutes(pd.Series(df[time_column]).sort_values().reset_index(drop=True))
+        native_minutes = max(1, int(round(spacing))) if spacing == spacing else step_minutes
+        if log is not None:
+            log.note(f"native_minutes auto: {native_minutes} (median spacing of the stamps)")
     grid = to_step_grid(df[time_column], df[list(channels)], step_minutes=step_minutes,
                         native_minutes=native_minutes, method=method, max_gap_steps=max_gap_steps, log=log)
     return daily_wide(grid, step_minutes, log=log)

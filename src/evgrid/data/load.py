@@ -35,7 +35,7 @@ from evgrid.data.readers import (
     to_datetime,
     to_numeric,
 )
-from evgrid.data.timestamps import off_grid, resolve_interval, to_interval_start, utc_from_tz_labels
+from evgrid.data.timestamps import date_check, off_grid, resolve_interval, to_interval_start, utc_from_tz_labels
 
 NYISO_TZ = "America/New_York"
 LOAD_COLUMNS = ["timestamp_utc", "timestamp_local", "load_mw"]
@@ -54,9 +54,10 @@ def _observes_dst(tz: str) -> bool:
 
 
 def _apply_interval(df: pd.DataFrame, naive: pd.Series, path: str | Path, log: QualityLog, interval: str,
-                    interval_minutes: float | str) -> pd.DataFrame:
+                    interval_minutes: float | str, date_span: Sequence[object] | None = None) -> pd.DataFrame:
     """Count off-grid stamps (``naive``: the kept rows' wall-clock stamps before duplicates were merged), and
     move interval-ending stamps to their interval start."""
+    date_check(log, "timestamp", df["timestamp_utc"], path, date_span)
     conv, minutes = resolve_interval(interval, interval_minutes, df["timestamp_utc"], None, path)
     log.repair("off_5min_grid_stamps_kept" if minutes == 5 else "off_grid_stamps_kept",
                int(off_grid(naive, minutes).sum()))
@@ -70,7 +71,8 @@ def parse_nyiso_5min(paths: Sequence[str | Path], log: QualityLog | None = None,
                      timezone: str = "Etc/GMT+5", local_timezone: str = NYISO_TZ,
                      time_format: str | Sequence[str] = ("%m/%d/%Y %H:%M", "%m/%d/%Y %H:%M:%S"),
                      interval: str = "instant", interval_minutes: float | str = 5,
-                     encoding: str = "utf-8-sig", columns: dict[str, str] | None = None) -> pd.DataFrame:
+                     encoding: str = "utf-8-sig", columns: dict[str, str] | None = None,
+                     date_span: Sequence[object] | None = None) -> pd.DataFrame:
     """``time_5min, mw`` file(s); see the module docstring for the time zone and cleaning rules."""
     log = log or QualityLog("load")
     frames = []
@@ -98,7 +100,7 @@ def parse_nyiso_5min(paths: Sequence[str | Path], log: QualityLog | None = None,
         n_before = len(df)
         df = df.groupby("timestamp_utc", as_index=False, sort=True)["load_mw"].mean()
         log.remove("duplicate_stamp_averaged", n_before - len(df))
-        frames.append(_apply_interval(df, kept_naive, path, log, interval, interval_minutes))
+        frames.append(_apply_interval(df, kept_naive, path, log, interval, interval_minutes, date_span))
     return _finish(pd.concat(frames, ignore_index=True), local_timezone)
 
 
@@ -106,7 +108,8 @@ def parse_nyiso_pal(paths: Sequence[str | Path], log: QualityLog | None = None, 
                     local_timezone: str = NYISO_TZ,
                     time_format: str | Sequence[str] = ("%m/%d/%Y %H:%M:%S", "%m/%d/%Y %H:%M"),
                     interval: str = "instant", interval_minutes: float | str = 5,
-                    encoding: str = "utf-8-sig", columns: dict[str, str] | None = None) -> pd.DataFrame:
+                    encoding: str = "utf-8-sig", columns: dict[str, str] | None = None,
+                    date_span: Sequence[object] | None = None) -> pd.DataFrame:
     """NYISO ``pal`` real-time load (``Time Stamp, Time Zone, Name, PTID, Load``); EST/EDT column."""
     log = log or QualityLog("load")
     frames = []
@@ -142,7 +145,7 @@ def parse_nyiso_pal(paths: Sequence[str | Path], log: QualityLog | None = None, 
         df = df[~partial]
         kept_naive = naive.loc[df.index].drop_duplicates()
         df = df.groupby("timestamp_utc", as_index=False)["load_mw"].sum()
-        frames.append(_apply_interval(df, kept_naive, path, log, interval, interval_minutes))
+        frames.append(_apply_interval(df, kept_naive, path, log, interval, interval_minutes, date_span))
     return _finish(pd.concat(frames, ignore_index=True), local_timezone)
 
 

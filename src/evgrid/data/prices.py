@@ -36,7 +36,7 @@ from evgrid.data.readers import (
     to_datetime,
     to_numeric,
 )
-from evgrid.data.timestamps import off_grid, resolve_interval, to_interval_start, utc_from_tz_labels
+from evgrid.data.timestamps import date_check, off_grid, resolve_interval, to_interval_start, utc_from_tz_labels
 
 # NYISO files write "07/18/2022 00:00" (DAM), "07/18/2022 00:05:00" (5-min RT) or "6/1/24 0:00" (OASIS
 # exports opened and saved by a spreadsheet): these formats are tried in this order.
@@ -100,8 +100,10 @@ def _check_market(market: str, path: str | Path, option: str = "market") -> str:
 
 
 def _to_start(df: pd.DataFrame, naive: pd.Series, path: str | Path, log: QualityLog, interval: str,
-              interval_minutes: float | str | None) -> pd.DataFrame:
-    """Apply the interval convention per zone (stamps -> interval starts) and count off-grid stamps."""
+              interval_minutes: float | str | None, date_span: Sequence[object] | None = None) -> pd.DataFrame:
+    """Check the dates, apply the interval convention per zone (stamps -> interval starts) and count
+    off-grid stamps."""
+    date_check(log, "timestamp", df["timestamp_utc"], path, date_span)
     conv, minutes = resolve_interval(interval, interval_minutes, df["timestamp_utc"], df["zone"], path,
                                      auto_end_below_minutes=60.0)
     n_off = int(off_grid(naive, minutes).sum())
@@ -116,7 +118,8 @@ def _to_start(df: pd.DataFrame, naive: pd.Series, path: str | Path, log: Quality
 def parse_nyiso_zonal_csv(paths: Sequence[str | Path], market: str = "DAM", log: QualityLog | None = None,
                           timezone: str = NYISO_TZ, time_format: str | Sequence[str] = tuple(NYISO_TIME_FORMATS),
                           interval: str = "auto", interval_minutes: float | str = "auto",
-                          encoding: str = "utf-8-sig", columns: dict[str, str] | None = None) -> pd.DataFrame:
+                          encoding: str = "utf-8-sig", columns: dict[str, str] | None = None,
+                          date_span: Sequence[object] | None = None) -> pd.DataFrame:
     """Raw NYISO zonal LBMP CSV (``Time Stamp, Name, PTID, LBMP ($/MWHr), Marginal Cost Losses ($/MWHr),
     Marginal Cost Congestion ($/MWHr)``): the day-ahead hourly file and the real-time 5-min file share this
     layout. Eastern prevailing time, no tz column; stamps with or without seconds; ``24:00`` = next midnight.
@@ -143,7 +146,7 @@ def parse_nyiso_zonal_csv(paths: Sequence[str | Path], market: str = "DAM", log:
         })
         df["timestamp_utc"] = localize_prevailing(naive, timezone, path, raw, "Time Stamp", group=df["zone"])
         check_increasing_by_group(df["timestamp_utc"], df["zone"], raw, path, "Time Stamp")
-        df = _to_start(df, naive, path, log, interval, interval_minutes)
+        df = _to_start(df, naive, path, log, interval, interval_minutes, date_span)
         frames.append(_drop_missing_lbmp(df, log))
     return _finish(pd.concat(frames, ignore_index=True), market)
 
@@ -188,7 +191,8 @@ def _oasis_columns(head: list[str], columns: dict[str, str] | None, path: str | 
 def parse_nyiso_oasis(paths: Sequence[str | Path], market: str = "auto", log: QualityLog | None = None,
                       time_format: str | Sequence[str] = tuple(NYISO_TIME_FORMATS), interval: str = "auto",
                       interval_minutes: float | str = "auto", timezone: str = NYISO_TZ,
-                      encoding: str = "utf-8-sig", columns: dict[str, str] | None = None) -> pd.DataFrame:
+                      encoding: str = "utf-8-sig", columns: dict[str, str] | None = None,
+                      date_span: Sequence[object] | None = None) -> pd.DataFrame:
     """NYISO OASIS zonal LBMP export of any market run: ``Eastern Date Hour[, Eastern Date Hour Time Zone]``
     (DAM, HAM, hourly RT) or ``<run> End Time Stamp`` (RTC 15-min, RTD 5-min), ``Zone Name, Zone PTID,
     <run> Zonal LBMP, <run> Zonal Losses, <run> Zonal Congestion[, ...]``.
@@ -235,14 +239,15 @@ def parse_nyiso_oasis(paths: Sequence[str | Path], market: str = "auto", log: Qu
         conv = interval
         if interval == "auto" and " End " in f" {tcol} ":
             conv = "end"
-        df = _to_start(df, naive, path, log, conv, interval_minutes)
+        df = _to_start(df, naive, path, log, conv, interval_minutes, date_span)
         frames.append(_finish(_drop_missing_lbmp(df, log), mkt))
     return pd.concat(frames, ignore_index=True)[PRICE_COLUMNS]
 
 
 def parse_nyiso_wide(paths: Sequence[str | Path], market: str = "RT", log: QualityLog | None = None,
                      timezone: str = NYISO_TZ, isos: Sequence[str] | str = ("NYISO",),
-                     encoding: str = "utf-8-sig", columns: dict[str, str] | None = None) -> pd.DataFrame:
+                     encoding: str = "utf-8-sig", columns: dict[str, str] | None = None,
+                     date_span: Sequence[object] | None = None) -> pd.DataFrame:
     """Wide daily file ``date, iso, zone, he01..he24`` ($/MWh, hour ending 01..24, Eastern prevailing).
 
     Interval convention: ``heNN`` is the hour *ending* at ``NN:00`` (so beginning at ``NN-1:00``) local
@@ -282,6 +287,8 @@ def parse_nyiso_wide(paths: Sequence[str | Path], market: str = "RT", log: Quali
         })
         gap = df["timestamp_utc"].isna()
         log.remove("dst_nonexistent_hour_values", int(gap.sum()))
+        date_check(log, "timestamp", df["timestamp_utc"], path, date_span)
+        log.note(f"{Path(path).name}: heNN read as the hour ending NN:00 (interval-end, stored at its start)")
         frames.append(_drop_missing_lbmp(df[~gap], log))
     return _finish(pd.concat(frames, ignore_index=True), market)
 
