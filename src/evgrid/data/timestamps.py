@@ -176,12 +176,14 @@ def swap_day_month(fmt: str) -> str | None:
 
 
 def _monotone_direction(ts: pd.Series) -> int:
-    """+1 / -1 if the (non-missing) stamps in file order are at least 95 % non-decreasing / non-increasing."""
+    """+1 / -1 if the (non-missing) stamps in file order mostly (95 % of the changes) go up / down, else 0.
+    Repeated stamps (many sessions start on one date) are not changes."""
     d = ts.dropna().diff().dropna()
+    d = d[d != pd.Timedelta(0)]
     if len(d) < 2:
         return 0
-    up, down = float((d >= pd.Timedelta(0)).mean()), float((d <= pd.Timedelta(0)).mean())
-    return 1 if up >= 0.95 else -1 if down >= 0.95 else 0
+    up = float((d > pd.Timedelta(0)).mean())
+    return 1 if up >= 0.95 else -1 if up <= 0.05 else 0
 
 
 def resolve_day_month(raw: pd.Series, fmt: str | Sequence[str], path: str | Path, df: pd.DataFrame,
@@ -195,11 +197,14 @@ def resolve_day_month(raw: pd.Series, fmt: str | Sequence[str], path: str | Path
     1. rows valid one way only (a day above 12) tell the file's order. If no row contradicts the format,
        it is used (ambiguous rows read with it). If every decidable row contradicts it, the whole column is
        read the other way (``<label>_day_month_order_swapped``);
-    2. if the column mixes both orders, each ambiguous row (both readings valid and different) takes the
-       reading that (a) lies within ``window`` from ``anchor`` (an end after its start), else (b) is
-       nearest to the neighbouring decidable rows when those are in file order (monotone), else (c) lies
-       inside the span of the decidable rows. Repairs are counted as ``<label>_day_month_swapped_rows``;
-       a row none of these decides raises (the count and the first line are named).
+    2. otherwise each ambiguous row (both readings valid and different: a publisher that swapped only
+       the day <= 12 dates leaves no row valid one way only) takes the reading that (a) lies within
+       ``window`` from ``anchor`` (an end after its start; with an anchor only this rule), else (b) keeps the file's order between its
+       decidable neighbours (when those are monotone; at the edges, the one nearer its neighbour), else
+       (c) lies inside the span of the decidable
+       rows; if none decides, the declared order is kept - unless the column also has rows valid only
+       the other way, then the input is refused (the count and the first line are named). Rows read
+       swapped are counted as ``<label>_day_month_swapped_rows``.
     """
     formats = formats_of(fmt)
     if mode not in ("auto", "strict"):
@@ -227,57 +232,62 @@ def resolve_day_month(raw: pd.Series, fmt: str | Sequence[str], path: str | Path
         parse_stamps(raw, formats, path, df, label, allow_missing=allow_missing)  # raises naming the line
     only_a, only_b = a.notna() & b.isna(), b.notna() & a.isna()
     amb = a.notna() & b.notna() & (a != b)
-    if not only_b.any():
-        if amb.any() and not only_a.any():
-            log.note(f"{label}: day/month order cannot be told from the values (every day <= 12); "
-                     f"read as {formats[0]!r} - check the dates")
-        return a.where(present)
-    if not only_a.any():
+    if only_b.any() and not only_a.any():
         log.repair(f"{label}_day_month_order_swapped", int(present.sum()))
         log.note(f"{label}: every date that tells day from month is in {swapped[0]!r} order, not the declared "
                  f"{formats[0]!r}: the whole column is read as {swapped[0]!r}")
         return b.where(present)
-    # mixed orders: decide each ambiguous row
-    out = a.where(only_a | (a.notna() & ~amb)).fillna(b.where(only_b))
-    choice = pd.Series(np.nan, index=raw.index)  # 0: a, 1: b
-    if anchor is not None and window is not None:
-        in_a = (a - anchor >= pd.Timedelta(0)) & (a - anchor <= window)
-        in_b = (b - anchor >= pd.Timedelta(0)) & (b - anchor <= window)
-        choice[amb & in_a & ~in_b] = 0
-        choice[amb & in_b & ~in_a] = 1
-    todo = amb & choice.isna()
-    if todo.any():
-        ref = out.where(~amb)
-        direction = _monotone_direction(ref)
-        if direction != 0:
-            prev, nxt = ref.ffill(), ref.bfill()
+    if not amb.any():
+        return a.fillna(b).where(present)
+    if not only_a.any():
+        log.note(f"{label}: day/month order cannot be told from the values (every day <= 12); "
+                 f"read as {formats[0]!r} - check the dates")
+        return a.where(present)
+    # Ambiguous rows next to decidable ones: keep the reading that fits the data.
+    decided = a.where(only_a | (a.notna() & ~amb)).fillna(b.where(only_b))
+    choice = pd.Series(np.nan, index=raw.index)  # 0: as declared, 1: day and month swapped
 
-            def dist(c: pd.Series) -> pd.Series:
-                d1 = (c - prev).abs().fillna(pd.Timedelta.max)
-                d2 = (c - nxt).abs().fillna(pd.Timedelta.max)
-                return np.minimum(d1, d2)
-
-            da, db = dist(a), dist(b)
-            choice[todo & (da < db)] = 0
-            choice[todo & (db < da)] = 1
+    def pick(fit_a: pd.Series, fit_b: pd.Series) -> None:
         todo = amb & choice.isna()
-        if todo.any():
-            lo, hi = ref.min(), ref.max()
-            ia, ib = a.between(lo, hi), b.between(lo, hi)
-            choice[todo & ia & ~ib] = 0
-            choice[todo & ib & ~ia] = 1
+        choice[todo & fit_a & ~fit_b] = 0
+        choice[todo & fit_b & ~fit_a] = 1
+
+    if anchor is not None and window is not None:  # (a) an end within the window after its start
+        pick((a - anchor >= pd.Timedelta(0)) & (a - anchor <= window),
+             (b - anchor >= pd.Timedelta(0)) & (b - anchor <= window))
+    slack = pd.Timedelta(days=1)
+    # an end is judged by its own start only (session ends are not in file order)
+    direction = _monotone_direction(decided) if anchor is None else 0
+    if direction != 0:  # (b) keeps the file's order between its decidable neighbours
+        prev, nxt = decided.ffill(), decided.bfill()
+
+        def fits(x: pd.Series) -> pd.Series:
+            after_prev = prev.isna() | ((x - prev) * direction >= -slack)
+            before_next = nxt.isna() | ((nxt - x) * direction >= -slack)
+            return after_prev & before_next
+
+        pick(fits(a), fits(b))
+        # at the file's edges (one neighbour) both readings may keep the order: take the nearer one
+        near_a = np.minimum((a - prev).abs().fillna(pd.Timedelta.max), (a - nxt).abs().fillna(pd.Timedelta.max))
+        near_b = np.minimum((b - prev).abs().fillna(pd.Timedelta.max), (b - nxt).abs().fillna(pd.Timedelta.max))
+        pick(near_a < near_b, near_b < near_a)
+    if anchor is None:  # (c) inside the span of the decidable rows
+        lo, hi = decided.min() - slack, decided.max() + slack
+        pick(a.between(lo, hi), b.between(lo, hi))
     undecided = amb & choice.isna()
-    if undecided.any():
+    if undecided.any() and only_b.any():
         i = int(np.flatnonzero(undecided.to_numpy())[0])
         raise IngestError(path, f"dates mix day/month orders and {int(undecided.sum())} ambiguous row(s) cannot be "
                           "decided from the data", column=label, line=_line(df, i),
                           expected=f"one order ({formats[0]!r}) throughout, or set day_month: strict",
                           got=raw.iloc[i])
-    out = out.where(~amb, a.where(choice == 0, b))
-    n_b = int((amb & (choice == 1)).sum())
-    log.repair(f"{label}_day_month_swapped_rows", n_b + int(only_b.sum()))
-    log.note(f"{label}: dates mix {formats[0]!r} and {swapped[0]!r}: {int(only_b.sum())} rows only valid as "
-             f"{swapped[0]!r}, {n_b} ambiguous rows read as {swapped[0]!r} from the neighbouring dates")
+    n_b = int((choice == 1).sum())
+    out = decided.where(~amb, a.where(choice != 1, b))
+    if n_b or only_b.any():
+        log.repair(f"{label}_day_month_swapped_rows", n_b + int(only_b.sum()))
+        log.note(f"{label}: dates mix {formats[0]!r} and {swapped[0]!r}: {int(only_b.sum())} rows only valid as "
+                 f"{swapped[0]!r}, {n_b} ambiguous rows read as {swapped[0]!r} (the reading that keeps the "
+                 "session's duration, the file's order or its span)")
     return out.where(present)
 
 
