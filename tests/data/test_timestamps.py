@@ -116,8 +116,8 @@ def test_implausible_date_refused_with_its_line(tmp_path):
 
 
 def test_non_utf8_byte_in_nyiso_csv_names_line_and_byte(tmp_path):
-    text = ('"Time Stamp","Name","PTID","LBMP ($/MWHr)","Marginal Cost Losses ($/MWHr)",'
-            '"Marginal Cost Congestion ($/MWHr)"\n"07/18/2022 00:00","WEST",61752,20,0,0\n').encode()
+    text = (b'"Time Stamp","Name","PTID","LBMP ($/MWHr)","Marginal Cost Losses ($/MWHr)",'
+            b'"Marginal Cost Congestion ($/MWHr)"\n"07/18/2022 00:00","WEST",61752,20,0,0\n')
     text += b'"07/18/2022 01:00","HUD VL\xa0",61758,21,0,0\n'
     p = write(tmp_path, "z.csv", "")
     p.write_bytes(text)

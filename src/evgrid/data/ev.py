@@ -266,7 +266,8 @@ def parse_council_csv(paths: Sequence[str | Path], log: QualityLog | None = None
         raw = read_csv_checked(path, list(cols.values()), what=f"{source} charge-point sessions", encoding=encoding)
         log.read(path, len(raw))
 
-        def stamps(end: str, anchor: pd.Series | None, path: Path = Path(path), raw: pd.DataFrame = raw
+        def stamps(end: str, anchor: pd.Series | None, path: Path = Path(path), raw: pd.DataFrame = raw,
+                   cols: dict[str, str] = cols
                    ) -> pd.Series:
             """Naive local stamps of the session start / end (NaT where the end is empty)."""
             allow = end == "end"

@@ -35,7 +35,13 @@ from evgrid.data.readers import (
     to_datetime,
     to_numeric,
 )
-from evgrid.data.timestamps import date_check, off_grid, resolve_interval, to_interval_start, utc_from_tz_labels
+from evgrid.data.timestamps import (
+    date_check,
+    off_grid,
+    resolve_interval,
+    to_interval_start,
+    utc_from_tz_labels,
+)
 
 NYISO_TZ = "America/New_York"
 LOAD_COLUMNS = ["timestamp_utc", "timestamp_local", "load_mw"]

@@ -36,7 +36,13 @@ from evgrid.data.readers import (
     to_datetime,
     to_numeric,
 )
-from evgrid.data.timestamps import date_check, off_grid, resolve_interval, to_interval_start, utc_from_tz_labels
+from evgrid.data.timestamps import (
+    date_check,
+    off_grid,
+    resolve_interval,
+    to_interval_start,
+    utc_from_tz_labels,
+)
 
 # NYISO files write "07/18/2022 00:00" (DAM), "07/18/2022 00:05:00" (5-min RT) or "6/1/24 0:00" (OASIS
 # exports opened and saved by a spreadsheet): these formats are tried in this order.
