@@ -54,11 +54,16 @@ def parse_stamps(raw: pd.Series, fmt: str | Sequence[str], path: str | Path | No
     formats = formats_of(fmt)
     name = label or str(raw.name)
     present = raw.notna() & (raw.astype(str).str.strip() != "")
-    s = raw.where(present).astype(object).map(lambda x: x.strip() if isinstance(x, str) else x)
+    out = pd.Series(pd.NaT, index=raw.index, dtype="datetime64[ns]")
+    if not present.any():
+        if not allow_missing and len(raw):
+            raise IngestError(path, "no timestamps at all", column=name, line=_line(df, 0),
+                              expected="format " + " or ".join(repr(f) for f in formats), got=raw.iloc[0])
+        return out
+    s = raw.where(present).astype(str).where(present).map(lambda x: x.strip() if isinstance(x, str) else x)
     h24 = s.str.contains(_H24_MATCH, regex=True, na=False)
     if h24.any():
         s = s.where(~h24, s.str.replace(_H24, r"\g<1>00:00\g<2>", regex=True))
-    out = pd.Series(pd.NaT, index=raw.index, dtype="datetime64[ns]")
     used = {}
     for f in formats:
         todo = out.isna() & present
