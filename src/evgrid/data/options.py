@@ -65,3 +65,43 @@ def _plain(value: Any) -> Any:
     if isinstance(value, (list, tuple)) or type(value).__name__ == "ListConfig":
         return [_plain(v) for v in value]
     return value
+
+
+# The parameter blocks of the ingest pipeline that name a format, per source.
+FORMAT_SLOTS = {"prices": ("rt", "dam"), "load": ("parser",), "ev_sessions": ("acn", "council"),
+                "traffic": ("parser",), "weather": ("parser",)}
+RESAMPLE_METHODS = ("hold", "mean", "linear")
+
+
+def validate_ingest_params(ingest: Mapping[str, Any] | None,
+                           parsers: Mapping[str, Mapping[str, Callable[..., Any]]]) -> None:
+    """Check every format block and daily block of ``ingest`` before any file is read; one error lists
+    every problem, each naming its parameter."""
+    problems: list[str] = []
+    ingest = ingest or {}
+    for source, slots in FORMAT_SLOTS.items():
+        block = ingest.get(source)
+        if not isinstance(block, Mapping):
+            problems.append(f"ingest.{source}: missing (expected the block of conf/base/parameters_ingest.yml)")
+            continue
+        for slot in slots:
+            try:
+                resolve_format(parsers[source], block.get(slot), f"ingest.{source}.{slot}")
+            except IngestError as exc:
+                problems.append(str(exc).removeprefix("<input>, "))
+        daily = block.get("daily")
+        if daily is None:
+            continue
+        where = f"ingest.{source}.daily"
+        if daily.get("resample_method") not in RESAMPLE_METHODS:
+            problems.append(f"{where}.resample_method: {daily.get('resample_method')!r}, expected one of "
+                            f"{list(RESAMPLE_METHODS)}")
+        native = daily.get("native_minutes")
+        if native != "auto" and not (isinstance(native, (int, float)) and not isinstance(native, bool)
+                                     and native > 0):
+            problems.append(f"{where}.native_minutes: {native!r}, expected a positive number of minutes or auto")
+        gap = daily.get("max_gap_steps")
+        if not (isinstance(gap, int) and not isinstance(gap, bool) and gap >= 0):
+            problems.append(f"{where}.max_gap_steps: {gap!r}, expected a whole number >= 0")
+    if problems:
+        raise IngestError(None, f"{len(problems)} invalid ingest parameter(s): " + "; ".join(problems))

@@ -323,3 +323,15 @@ def test_null_unsets_a_key_from_base(tmp_path):
 
     _, _, kwargs = resolve_format(nodes._PARSERS["load"], params["load"]["parser"], "ingest.load.parser")
     assert "timezone" not in kwargs and kwargs["local_timezone"] == "America/New_York"
+
+
+def test_validate_params_lists_every_problem_before_any_file_is_read(tmp_path):
+    from evgrid.pipelines.ingest import validate_params
+
+    validate_params({"ingest": load_params(tmp_path, {})})  # conf/base is valid
+    bad = load_params(tmp_path, {"prices": {"rt": {"format": "nyiso_zonal_csv", "nyiso_zonal_csv": {"intervals": "end"}},
+                                            "daily": {"resample_method": "average"}},
+                                 "load": {"parser": {"format": "csv_of_my_dreams"}}})
+    with pytest.raises(IngestError, match=r"3 invalid ingest parameter\(s\): .*\['intervals'\].*"
+                                          r"ingest\.prices\.daily\.resample_method: 'average'.*csv_of_my_dreams"):
+        validate_params({"ingest": bad})

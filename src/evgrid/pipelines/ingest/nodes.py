@@ -11,13 +11,19 @@ import pandas as pd
 from evgrid.data import ev, load, prices, schemas, traffic, weather
 from evgrid.data.errors import IngestError
 from evgrid.data.features import build_daily, ev_session_features
-from evgrid.data.options import resolve_format
+from evgrid.data.options import resolve_format, validate_ingest_params
 from evgrid.data.quality import QualityLog, merge_quality
 
 log = logging.getLogger(__name__)
 
 _PARSERS = {"prices": prices.PARSERS, "load": load.PARSERS, "ev_sessions": ev.PARSERS,
             "traffic": traffic.PARSERS, "weather": weather.PARSERS}
+
+
+def validate_params(params: dict[str, Any]) -> None:
+    """Every ``ingest`` format and daily block checked before any node runs (unknown format or option,
+    resampling settings); one :class:`IngestError` lists every problem by parameter path."""
+    validate_ingest_params(params.get("ingest"), _PARSERS)
 
 
 def _parse(kind: str, paths: list[Path], options: dict[str, Any], qlog: QualityLog, where: str) -> pd.DataFrame:
