@@ -38,6 +38,7 @@ def test_mixed_day_month_export_is_repaired_and_counted(tmp_path):
     assert q.rows_read == len(true) and sum(q.removed.values()) == 0  # nothing dropped as "over 72 h"
     assert any("mix" in n for n in q.notes)
     assert q.dates["arrival"]["rows_against_file_order"] == 0
+    assert q.dates["duration_h"]["non_positive"] == q.dates["duration_h"]["over_72"] == 0
 
 
 def test_strict_day_month_reads_as_declared_and_dates_tell(tmp_path):
@@ -46,6 +47,7 @@ def test_strict_day_month_reads_as_declared_and_dates_tell(tmp_path):
     df = ev.parse_dundee_csv([write(tmp_path, "swapped.csv", _swapped_export(true))], log=q, day_month="strict")
     assert set(df["arrival_local"]) != set(true)  # the bug the auto mode repairs
     assert q.dates["arrival"]["rows_against_file_order"] > 0  # and the quality report shows it
+    assert q.dates["duration_h"]["non_positive"] + q.dates["duration_h"]["over_72"] > 0
 
 
 def test_whole_file_in_the_other_order_is_read_that_way(tmp_path):

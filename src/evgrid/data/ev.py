@@ -54,6 +54,13 @@ def _clean_sessions(df: pd.DataFrame, log: QualityLog, max_energy_kwh: float, ma
     log.remove("in_progress_or_missing_end_or_energy", int(open_.sum()))
     df = df[~open_]
     dur_h = (df["departure_utc"] - df["arrival_utc"]).dt.total_seconds() / 3600.0
+    prev = log.dates.get("duration_h", {})
+    log.dates["duration_h"] = {  # plausibility of the session durations (the rows are removed below, counted)
+        "sessions": prev.get("sessions", 0) + len(dur_h),
+        "non_positive": prev.get("non_positive", 0) + int((dur_h <= 0).sum()),
+        f"over_{max_duration_h:g}": prev.get(f"over_{max_duration_h:g}", 0) + int((dur_h > max_duration_h).sum()),
+        "max": max(prev.get("max", float("-inf")), float(dur_h.max()) if len(dur_h) else float("-inf")),
+    }
     bad = dur_h <= 0
     log.remove("non_positive_duration", int(bad.sum()))
     df, dur_h = df[~bad], dur_h[~bad]
