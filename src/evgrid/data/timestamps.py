@@ -53,15 +53,18 @@ def parse_stamps(raw: pd.Series, fmt: str | Sequence[str], path: str | Path | No
     """
     formats = formats_of(fmt)
     name = label or str(raw.name)
-    present = raw.notna() & (raw.astype(str).str.strip() != "")
+    stripped = raw.astype(str).str.strip()
+    present = raw.notna() & (stripped != "")
     out = pd.Series(pd.NaT, index=raw.index, dtype="datetime64[ns]")
     if not present.any():
         if not allow_missing and len(raw):
             raise IngestError(path, "no timestamps at all", column=name, line=_line(df, 0),
                               expected="format " + " or ".join(repr(f) for f in formats), got=raw.iloc[0])
         return out
-    s = raw.where(present).astype(str).where(present).map(lambda x: x.strip() if isinstance(x, str) else x)
-    h24 = s.str.contains(_H24_MATCH, regex=True, na=False)
+    s = stripped.where(present)
+    h24 = s.str.contains("24:00", regex=False, na=False)
+    if h24.any():
+        h24 = s.str.contains(_H24_MATCH, regex=True, na=False)
     if h24.any():
         s = s.where(~h24, s.str.replace(_H24, r"\g<1>00:00\g<2>", regex=True))
     used = {}
@@ -69,6 +72,10 @@ def parse_stamps(raw: pd.Series, fmt: str | Sequence[str], path: str | Path | No
         todo = out.isna() & present
         if not todo.any():
             break
+        if bool(todo.all()):
+            out = pd.Series(pd.to_datetime(s, format=f, errors="coerce"), index=raw.index).astype("datetime64[ns]")
+            used[f] = int(out.notna().sum())
+            continue
         parsed = pd.to_datetime(s[todo], format=f, errors="coerce")
         out[todo] = parsed
         used[f] = int(parsed.notna().sum())
@@ -225,7 +232,7 @@ def resolve_day_month(raw: pd.Series, fmt: str | Sequence[str], path: str | Path
             return parse_stamps(raw, fs, path, df, label, allow_missing=True)
         except IngestError:
             out = pd.Series(pd.NaT, index=raw.index, dtype="datetime64[ns]")
-            s = raw.where(present).astype(object).map(lambda x: x.strip() if isinstance(x, str) else x)
+            s = raw.astype(str).str.strip().where(present)
             for f in fs:
                 todo = out.isna() & present
                 out[todo] = pd.to_datetime(s[todo], format=f, errors="coerce")
