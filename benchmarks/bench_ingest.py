@@ -45,7 +45,7 @@ def run() -> list[dict]:
     feats = [
         ("daily prices N.Y.C.", parsed["parse nyiso_wide (496 d x 17 zones)"].query("zone == 'N.Y.C.'"),
          ["lbmp_usd_per_mwh"], 60, "hold"),
-        ("daily load", parsed["parse nyiso_5min load (2016)"], ["load_mw"], 5, "hold"),
+        ("daily load", parsed["parse nyiso_5min load (2016)"], ["load_mw"], 5, "mean"),
         ("daily traffic", parsed["parse i94_hourly"], ["flow_veh_per_h"], 60, "hold"),
         ("daily weather (5 channels)", parsed["parse nsrdb_psm3 (8 years)"],
          ["ghi_w_per_m2", "dni_w_per_m2", "dhi_w_per_m2", "temp_air_c", "wind_speed_m_per_s"], 30, "linear"),

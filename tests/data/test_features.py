@@ -38,7 +38,7 @@ def test_price_daily_real_zone_dst_days(wide_prices):
 
 def test_load_daily_real_repeated_hour_averaged(load_5min):
     df, _ = load_5min
-    out, q = _daily(df, ["load_mw"], 5, "hold")
+    out, q = _daily(df, ["load_mw"], 5, "mean")
     assert len(out) == 365 and q["days_dropped"]["incomplete"] == 1  # 2016 has 366 days, one has a 24-h hole
     m = daily_matrix(out, "load_mw")
     nov6 = m[out["date"] == pd.Timestamp("2016-11-06")][0]

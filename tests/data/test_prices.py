@@ -110,3 +110,11 @@ def test_zone_aliases_and_unknown_zone(dam_prices):
     assert len(prices.select_zone(df, "NYC")) == 24 and len(prices.select_zone(df, "hud_vl")) == 24
     with pytest.raises(IngestError, match=r"unknown zone 'ZZTOP'.*expected one of \[.*'N\.Y\.C\.'"):
         prices.select_zone(df, "ZZTOP", DAM)
+
+
+def test_wide_isos_all_keeps_other_iso_rows(tmp_path):
+    he = ",".join(f"he{h:02d}" for h in range(1, 25))
+    text = f"date,iso,zone,{he}\n2019-07-01,NYISO,WEST,{','.join(['1'] * 24)}\n2019-07-01,NEPOOL,SEMASS,{','.join(['2'] * 24)}\n"
+    q = prices.QualityLog("prices")
+    df = prices.parse_nyiso_wide([write(tmp_path, "w.csv", text)], isos="all", log=q)
+    assert set(df["zone"]) == {"WEST", "SEMASS"} and "other_iso_zone_day_rows" not in q.removed

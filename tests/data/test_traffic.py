@@ -62,3 +62,12 @@ def test_pems_5min_fixture_with_autumn_repeat(tmp_path):
 def test_pems_too_few_fields_raises(tmp_path):
     with pytest.raises(IngestError, match="line 1: too few fields.*PeMS"):
         traffic.parse_pems_5min([write(tmp_path, "p.txt", "01/01/2019 00:00:00,400001,4\n")])
+
+
+def test_i94_interval_option_moves_end_stamps_to_the_hour_start(tmp_path):
+    rows = "".join(f"None,288.28,0.0,0.0,40,Clouds,scattered clouds,2016-07-01 {h:02d}:00:00,{100 + h}\n"
+                   for h in range(1, 4))
+    start = traffic.parse_i94_hourly([write(tmp_path, "t.csv", I94_HEADER + rows)])
+    end = traffic.parse_i94_hourly([write(tmp_path, "t.csv", I94_HEADER + rows)], interval="end")
+    assert list(start["timestamp_local"].dt.hour) == [1, 2, 3]  # default: the hour a count was collected in
+    assert list(end["timestamp_local"].dt.hour) == [0, 1, 2] and list(end["flow_veh_per_h"]) == [101, 102, 103]

@@ -8,10 +8,18 @@ miles_requested, wh_per_mile, requested_departure_utc, distance_km, charger_mode
 - ``acn_json``: ACN-Data API JSON (a list of sessions or ``{"_items": [...]}``). Times are RFC-1123 GMT
   strings; each session carries its site ``timezone``. ``userInputs`` (if present) holds the driver's
   request; the last entry (latest ``modifiedAt``) is used. ``distance_km = milesRequested * 1.609344``.
-- ``dundee_csv``: Dundee City Council charge-point export (``Start Date`` dd/mm/yyyy, ``Start Time``
-  HH:MM, ``End Date``, ``End Time``, ``Total kWh``, ``CP ID``, ``Site``, ``Model``), UK local time
-  (Europe/London). There is no distance: ``distance_km`` is NaN unless ``kwh_per_km`` is given, then
-  ``energy_kwh / kwh_per_km`` (the energy charged covers that many km of driving).
+- ``council_csv`` (``dundee_csv`` is the same parser with ``source: dundee``): a council charge-point
+  session export. Default columns are Dundee City Council's (``Charging event``, ``CP ID``, ``Start Date``
+  dd/mm/yyyy, ``Start Time`` HH:MM, ``End Date``, ``End Time``, ``Total kWh``, ``Site``, ``Model``); another
+  council's file is read by mapping its columns (option ``columns``: field -> file column, see
+  ``COUNCIL_FIELDS``) and giving its ``date_format`` / ``time_format`` (or ``timestamp_format`` for one
+  column holding date and time), without code. Times are local wall clock (``timezone``, default
+  Europe/London). Day/month order is checked from the data (``day_month: auto``, see
+  :func:`evgrid.data.timestamps.resolve_day_month`): a file mixing dd/mm and mm/dd rows is repaired from
+  the neighbouring dates and the session's own start (counted) or refused. There is no distance:
+  ``distance_km`` is NaN unless ``kwh_per_km`` is given, then ``energy_kwh / kwh_per_km``.
+
+Sessions are events with their own start and end, so these formats have no interval convention.
 """
 
 from __future__ import annotations
@@ -27,7 +35,8 @@ import pandas as pd
 
 from evgrid.data.errors import IngestError
 from evgrid.data.quality import QualityLog
-from evgrid.data.readers import read_csv_checked, to_datetime, to_numeric
+from evgrid.data.readers import read_csv_checked, read_text_checked, to_numeric
+from evgrid.data.timestamps import date_check, formats_of, parse_stamps, resolve_day_month
 
 KM_PER_MILE = 1.609344
 EV_COLUMNS = [
@@ -45,6 +54,13 @@ def _clean_sessions(df: pd.DataFrame, log: QualityLog, max_energy_kwh: float, ma
     log.remove("in_progress_or_missing_end_or_energy", int(open_.sum()))
     df = df[~open_]
     dur_h = (df["departure_utc"] - df["arrival_utc"]).dt.total_seconds() / 3600.0
+    prev = log.dates.get("duration_h", {})
+    log.dates["duration_h"] = {  # plausibility of the session durations (the rows are removed below, counted)
+        "sessions": prev.get("sessions", 0) + len(dur_h),
+        "non_positive": prev.get("non_positive", 0) + int((dur_h <= 0).sum()),
+        f"over_{max_duration_h:g}": prev.get(f"over_{max_duration_h:g}", 0) + int((dur_h > max_duration_h).sum()),
+        "max": max(prev.get("max", float("-inf")), float(dur_h.max()) if len(dur_h) else float("-inf")),
+    }
     bad = dur_h <= 0
     log.remove("non_positive_duration", int(bad.sum()))
     df, dur_h = df[~bad], dur_h[~bad]
@@ -109,7 +125,8 @@ def _latest_user_input(entries: object) -> dict:
 
 
 def parse_acn_json(paths: Sequence[str | Path], log: QualityLog | None = None, site: str = "caltech",
-                   max_energy_kwh: float = 150.0, max_duration_h: float = 72.0) -> pd.DataFrame:
+                   max_energy_kwh: float = 150.0, max_duration_h: float = 72.0, encoding: str = "utf-8-sig",
+                   date_span: Sequence[object] | None = None) -> pd.DataFrame:
     """ACN-Data sessions JSON; see the module docstring."""
     log = log or QualityLog("ev_sessions")
     frames = []
@@ -118,7 +135,7 @@ def parse_acn_json(paths: Sequence[str | Path], log: QualityLog | None = None, s
         path = Path(path)
         if not path.exists():
             raise IngestError(path, "ACN JSON file not found")
-        text = path.read_text(encoding="utf-8")
+        text = read_text_checked(path, encoding, "ACN JSON")
         if not text.strip():
             raise IngestError(path, "ACN JSON file is empty", expected="a JSON list of sessions")
         try:
@@ -196,33 +213,91 @@ def parse_acn_json(paths: Sequence[str | Path], log: QualityLog | None = None, s
             raise IngestError(path, f"sessionID {df['sessionID'].iloc[i]} appears twice", column="sessionID",
                               expected="unique session IDs")
         out["distance_km"] = out["miles_requested"] * KM_PER_MILE
+        date_check(log, "arrival", out["arrival_utc"], path, date_span)
         frames.append(_clean_sessions(out, log, max_energy_kwh, max_duration_h))
     return _finish(pd.concat(frames, ignore_index=True))
 
 
-def parse_dundee_csv(paths: Sequence[str | Path], log: QualityLog | None = None,
-                     timezone: str = "Europe/London", kwh_per_km: float | None = None,
-                     max_energy_kwh: float = 150.0, max_duration_h: float = 72.0) -> pd.DataFrame:
-    """Dundee City Council charge-point sessions CSV(s); see the module docstring.
+# Fields of a council session CSV (keys of the ``columns`` option) and Dundee's column names for them.
+COUNCIL_FIELDS = ("session_id", "station_id", "start", "start_date", "start_time", "end", "end_date", "end_time",
+                  "energy_kwh", "site", "charger_model")
+DUNDEE_COLUMNS = {"session_id": "Charging event", "station_id": "CP ID", "start_date": "Start Date",
+                  "start_time": "Start Time", "end_date": "End Date", "end_time": "End Time",
+                  "energy_kwh": "Total kWh", "site": "Site", "charger_model": "Model"}
 
-    Spring-forward stamps (01:00-01:59 on the last Sunday of March) cannot occur and raise; an autumn
-    repeated-hour stamp is read as the first (BST) occurrence and counted.
+
+def _council_columns(columns: dict[str, str | None] | None, path: str | Path) -> dict[str, str]:
+    """Dundee's columns updated with the user's mapping; ``start`` / ``end`` (one column holding date and
+    time) replace the date + time pair; a field mapped to null is absent from the file."""
+    user = dict(columns or {})
+    unknown = [k for k in user if k not in COUNCIL_FIELDS]
+    if unknown:
+        raise IngestError(path, f"option columns names unknown field(s) {unknown}", column="columns",
+                          expected=f"fields among {list(COUNCIL_FIELDS)}")
+    cols: dict[str, str | None] = dict(DUNDEE_COLUMNS)
+    for end in ("start", "end"):
+        if user.get(end):
+            cols.pop(f"{end}_date"), cols.pop(f"{end}_time")
+    cols.update(user)
+    out = {k: str(v).strip() for k, v in cols.items() if v is not None}
+    for end in ("start", "end"):
+        if end not in out and f"{end}_date" not in out:
+            raise IngestError(path, f"no column for the session {end}", column="columns",
+                              expected=f"columns.{end} (date and time in one column) or columns.{end}_date "
+                              f"[+ columns.{end}_time]")
+    if "energy_kwh" not in out:
+        raise IngestError(path, "no column for the energy delivered", column="columns",
+                          expected="columns.energy_kwh naming the kWh column")
+    return out
+
+
+def parse_council_csv(paths: Sequence[str | Path], log: QualityLog | None = None,
+                      timezone: str = "Europe/London", kwh_per_km: float | None = None,
+                      max_energy_kwh: float = 150.0, max_duration_h: float = 72.0, source: str = "council",
+                      site: str | None = None, columns: dict[str, str | None] | None = None,
+                      date_format: str | Sequence[str] = "%d/%m/%Y",
+                      time_format: str | Sequence[str] = ("%H:%M", "%H:%M:%S"),
+                      timestamp_format: str | Sequence[str] = ("%d/%m/%Y %H:%M", "%d/%m/%Y %H:%M:%S"),
+                      day_month: str = "auto", encoding: str = "utf-8-sig",
+                      date_span: Sequence[object] | None = None) -> pd.DataFrame:
+    """Council charge-point session CSV(s); see the module docstring.
+
+    Spring-forward stamps (01:00-01:59 on the last Sunday of March in the UK) cannot occur and raise; an
+    autumn repeated-hour stamp is read as the first (summer-time) occurrence and counted.
     """
     log = log or QualityLog("ev_sessions")
-    cols = ["Charging event", "CP ID", "Start Date", "Start Time", "End Date", "End Time", "Total kWh",
-            "Site", "Model"]
     frames = []
+    window = pd.Timedelta(hours=max_duration_h)
     for path in paths:
-        raw = read_csv_checked(path, cols, what="Dundee charge-point sessions")
+        cols = _council_columns(columns, path)
+        raw = read_csv_checked(path, list(cols.values()), what=f"{source} charge-point sessions", encoding=encoding)
         log.read(path, len(raw))
-        start_naive = to_datetime(raw, raw["Start Date"].str.strip() + " " + raw["Start Time"].str.strip(),
-                                  path, "%d/%m/%Y %H:%M", label="Start Date/Start Time")
-        has_end = raw["End Date"].notna() & raw["End Time"].notna()
-        end_str = (raw["End Date"].str.strip() + " " + raw["End Time"].str.strip()).where(has_end)
-        end_naive = pd.Series(pd.NaT, index=raw.index, dtype="datetime64[ns]")
-        if has_end.any():
-            end_naive[has_end] = to_datetime(raw[has_end], end_str[has_end], path, "%d/%m/%Y %H:%M",
-                                             label="End Date/End Time")
+
+        def stamps(end: str, anchor: pd.Series | None, path: Path = Path(path), raw: pd.DataFrame = raw,
+                   cols: dict[str, str] = cols
+                   ) -> pd.Series:
+            """Naive local stamps of the session start / end (NaT where the end is empty)."""
+            allow = end == "end"
+            if end in cols:
+                label = cols[end]
+                return resolve_day_month(raw[cols[end]], formats_of(timestamp_format), path, raw, label, log,
+                                         mode=day_month, anchor=anchor, window=window, allow_missing=allow)
+            dcol, tcol = cols[f"{end}_date"], cols.get(f"{end}_time")
+            has = raw[dcol].notna() if tcol is None else raw[dcol].notna() & raw[tcol].notna()
+            day_anchor = None if anchor is None else anchor.dt.normalize()
+            day_window = pd.Timedelta(days=int(np.ceil(max_duration_h / 24.0)))
+            day = resolve_day_month(raw[dcol].where(has), formats_of(date_format), path, raw, dcol, log,
+                                    mode=day_month, anchor=day_anchor, window=day_window,
+                                    allow_missing=allow).dt.normalize()
+            if tcol is None:
+                return day
+            tod = parse_stamps(raw[tcol].where(has), formats_of(time_format), path, raw, tcol, allow_missing=allow)
+            return day + (tod - tod.dt.normalize())
+
+        start_label = cols.get("start") or f"{cols['start_date']}/{cols.get('start_time', '')}".rstrip("/")
+        end_label = cols.get("end") or f"{cols['end_date']}/{cols.get('end_time', '')}".rstrip("/")
+        start_naive = stamps("start", None)
+        end_naive = stamps("end", start_naive)
 
         def localize(naive: pd.Series, col: str, path: Path = path, raw: pd.DataFrame = raw) -> pd.Series:
             idx = pd.DatetimeIndex(naive)
@@ -232,30 +307,35 @@ def parse_dundee_csv(paths: Sequence[str | Path], log: QualityLog | None = None,
                 i = int(np.flatnonzero(nonexist)[0])
                 raise IngestError(path, f"time {naive.iloc[i]} does not exist in {timezone} (clocks went "
                                   "forward)", column=col, line=int(raw["_line"].iloc[i]),
-                                  expected="a valid UK local time")
+                                  expected=f"a valid local time in {timezone}")
             amb = idx.notna() & idx.tz_localize(timezone, ambiguous="NaT", nonexistent="NaT").isna()
-            log.repair(f"{col}_ambiguous_autumn_hour_read_as_bst", int(amb.sum()))
+            log.repair(f"{col}_ambiguous_autumn_hour_read_as_summer_time", int(amb.sum()))
             return pd.Series(idx.tz_localize(timezone, ambiguous=np.ones(len(idx), bool)).tz_convert("UTC"),
                              index=naive.index)
 
-        event = raw["Charging event"].str.strip()
-        dup = event.duplicated()
-        if dup.any():
-            i = int(np.flatnonzero(dup.to_numpy())[0])
-            raise IngestError(path, f"charging event {event.iloc[i]} appears twice", column="Charging event",
-                              line=int(raw["_line"].iloc[i]), expected="unique event IDs")
-        energy = to_numeric(raw, "Total kWh", path)
+        if "session_id" in cols:
+            event = raw[cols["session_id"]].astype(str).str.strip()
+            dup = event.duplicated()
+            if dup.any():
+                i = int(np.flatnonzero(dup.to_numpy())[0])
+                raise IngestError(path, f"charging event {event.iloc[i]} appears twice", column=cols["session_id"],
+                                  line=int(raw["_line"].iloc[i]), expected="unique event IDs")
+        else:
+            event = Path(path).stem + "-line" + raw["_line"].astype(str)
+        energy = to_numeric(raw, cols["energy_kwh"], path)
+        arrival = localize(start_naive, start_label)
+        date_check(log, "arrival", arrival, path, date_span, raw)
         out = pd.DataFrame({
-            "session_id": "dundee-" + event,
-            "source": "dundee",
-            "site": raw["Site"].str.strip(),
-            "station_id": raw["CP ID"].str.strip(),
+            "session_id": f"{source}-" + event,
+            "source": source,
+            "site": raw[cols["site"]].str.strip() if "site" in cols else (site or source),
+            "station_id": raw[cols["station_id"]].astype(str).str.strip() if "station_id" in cols else "unknown",
             "timezone": timezone,
-            "arrival_utc": localize(start_naive, "Start Date/Start Time"),
-            "departure_utc": localize(end_naive, "End Date/End Time"),
+            "arrival_utc": arrival,
+            "departure_utc": localize(end_naive, end_label),
             "energy_kwh": energy,
             "distance_km": energy / kwh_per_km if kwh_per_km else np.nan,
-            "charger_model": raw["Model"].str.strip(),
+            "charger_model": raw[cols["charger_model"]].str.strip() if "charger_model" in cols else None,
         })
         frames.append(out)
     df = pd.concat(frames, ignore_index=True)
@@ -265,4 +345,21 @@ def parse_dundee_csv(paths: Sequence[str | Path], log: QualityLog | None = None,
     return _finish(_clean_sessions(df, log, max_energy_kwh, max_duration_h))
 
 
-PARSERS = {"acn_json": parse_acn_json, "dundee_csv": parse_dundee_csv}
+def parse_dundee_csv(paths: Sequence[str | Path], log: QualityLog | None = None,
+                     timezone: str = "Europe/London", kwh_per_km: float | None = None,
+                     max_energy_kwh: float = 150.0, max_duration_h: float = 72.0, source: str = "dundee",
+                     site: str | None = None, columns: dict[str, str | None] | None = None,
+                     date_format: str | Sequence[str] = "%d/%m/%Y",
+                     time_format: str | Sequence[str] = ("%H:%M", "%H:%M:%S"),
+                     timestamp_format: str | Sequence[str] = ("%d/%m/%Y %H:%M", "%d/%m/%Y %H:%M:%S"),
+                     day_month: str = "auto", encoding: str = "utf-8-sig",
+                     date_span: Sequence[object] | None = None) -> pd.DataFrame:
+    """Dundee City Council sessions: :func:`parse_council_csv` with ``source: dundee``."""
+    return parse_council_csv(paths, log=log, timezone=timezone, kwh_per_km=kwh_per_km,
+                             max_energy_kwh=max_energy_kwh, max_duration_h=max_duration_h, source=source,
+                             site=site, columns=columns, date_format=date_format, time_format=time_format,
+                             timestamp_format=timestamp_format, day_month=day_month, encoding=encoding,
+                             date_span=date_span)
+
+
+PARSERS = {"acn_json": parse_acn_json, "dundee_csv": parse_dundee_csv, "council_csv": parse_council_csv}

@@ -1,17 +1,22 @@
 """Resampling to the modelling step and the feature layer (daily wide matrices, per-session table).
 
 Daily matrices are built on the *local wall-clock* grid: one row per local calendar day, ``96`` steps
-(15 min) from 00:00 to 23:45 local time. Each record covers ``[t, t + native interval)``:
+(15 min) from 00:00 to 23:45 local time. Primary tables stamp an interval at its start and a sample at
+its instant (see :mod:`evgrid.data.timestamps`). ``resample_method`` says what a record is:
 
-1. records are binned to the step grid (mean of the records starting in a step: downsampling, duplicate
-   averaging; on the autumn fall-back day the two 01:00 hours share wall-clock bins and are averaged,
-   counted as ``dst_repeated_hour_steps_averaged``);
-2. upsampling fills the remaining steps of each record's interval: ``hold`` (interval averages such as
-   hourly prices and counts: the value holds for the whole hour) or ``linear`` (instantaneous samples
-   such as NSRDB irradiance: linear between samples, held over the last interval);
-3. gaps of at most ``max_gap_steps`` steps are linearly interpolated (counted; the spring-forward hour,
-   which does not exist on the wall clock, is such a 4-step gap at 15 min);
-4. days still holding a missing step (including partial first/last days) are dropped and counted.
+- ``hold``: an interval value (price, count, average) covering ``[t, t + d)`` with ``d`` the time to the
+  next record of the series, at most ``native_minutes``. Each step is the duration-weighted mean of the
+  parts of the intervals that fall in it (so off-grid intervals such as a 12-s NYISO dispatch interval
+  weigh 12 s, and an hourly price holds for its hour); on the autumn fall-back day the two 01:00 hours
+  share wall-clock steps and are averaged (counted as ``dst_repeated_hour_steps_averaged``);
+- ``mean``: instantaneous samples; each step is the mean of the samples stamped in it (5-min load), held
+  over ``native_minutes`` when the samples are sparser than the step;
+- ``linear``: instantaneous samples (NSRDB irradiance) interpolated linearly between samples, the last
+  one held over its interval.
+
+Then gaps of at most ``max_gap_steps`` steps are linearly interpolated (counted; the spring-forward hour,
+which does not exist on the wall clock, is such a 4-step gap at 15 min), and days still holding a
+missing step (including partial first/last days) are dropped and counted.
 """
 
 from __future__ import annotations
@@ -22,6 +27,7 @@ import numpy as np
 import pandas as pd
 
 from evgrid.data.quality import QualityLog
+from evgrid.data.timestamps import median_spacing_minutes
 
 KEY_COLUMNS = ["date", "month", "day_of_week", "is_weekend"]
 
@@ -48,6 +54,42 @@ def _fill_short_gaps(values: np.ndarray, max_gap: int) -> tuple[np.ndarray, int]
     return v, int(len(pos))
 
 
+def _hold_bins(ts: pd.Series, values: pd.DataFrame, step: pd.Timedelta, native: pd.Timedelta,
+               log: QualityLog) -> pd.DataFrame:
+    """Duration-weighted step means of interval records ``[t, t + min(next - t, native))`` (wall clock)."""
+    utc = ts.dt.tz_convert("UTC") if ts.dt.tz is not None else ts
+    wall = ts.dt.tz_localize(None) if ts.dt.tz is not None else ts
+    order = np.argsort(utc.to_numpy(), kind="stable")
+    utc, wall, vals = utc.iloc[order], wall.iloc[order], values.iloc[order].reset_index(drop=True)
+    nxt = utc.shift(-1)
+    dur = (nxt - utc).where(nxt.notna(), native).clip(upper=native)
+    if (dur <= pd.Timedelta(0)).any():
+        raise ValueError(f"{log.source}: the same stamp twice in one series; expected unique stamps")
+    a = wall.to_numpy().astype("datetime64[ns]").astype(np.int64)
+    d = dur.to_numpy().astype("timedelta64[ns]").astype(np.int64)
+    s = int(step.value)
+    first, last = a // s, (a + d - 1) // s
+    n = (last - first + 1).astype(np.int64)
+    rec = np.repeat(np.arange(len(a)), n)
+    b = first[rec] + (np.arange(int(n.sum())) - np.repeat(np.cumsum(n) - n, n))
+    w = (np.minimum(a[rec] + d[rec], (b + 1) * s) - np.maximum(a[rec], b * s)).astype(float)
+    pieces = vals.iloc[rec].reset_index(drop=True)
+    bins = pd.to_datetime(b * s)
+    if ts.dt.tz is not None:
+        off = (wall - utc.dt.tz_localize(None)).to_numpy()[rec]
+        n_off = pd.Series(off).groupby(bins).nunique()
+        log.repair("dst_repeated_hour_steps_averaged", int((n_off > 1).sum()))
+    out = {}
+    for c in pieces.columns:
+        v = pieces[c].to_numpy(dtype=float)
+        ok = ~np.isnan(v)
+        g = pd.DataFrame({"b": bins[ok], "v": v[ok], "w": w[ok], "vw": v[ok] * w[ok]}).groupby("b")
+        agg = g.agg(vw=("vw", "sum"), w=("w", "sum"), wmin=("w", "min"), wmax=("w", "max"), mean=("v", "mean"))
+        # equal weights: the plain mean (exactly the value when one interval fills the step)
+        out[c] = agg["mean"].where(agg["wmin"] == agg["wmax"], agg["vw"] / agg["w"])
+    return pd.DataFrame(out)
+
+
 def to_step_grid(
     timestamp_local: pd.Series,
     values: pd.DataFrame,
@@ -59,8 +101,9 @@ def to_step_grid(
     log: QualityLog | None = None,
 ) -> pd.DataFrame:
     """Values on the complete local wall-clock step grid (naive index), gaps left as NaN beyond limits."""
-    if method not in ("hold", "linear"):
-        raise ValueError(f"resampling method {method!r}: expected 'hold' or 'linear'")
+    if method not in ("hold", "mean", "linear"):
+        raise ValueError(f"resampling method {method!r}: expected 'hold' (interval values), 'mean' or 'linear' "
+                         "(instantaneous samples)")
     if 1440 % step_minutes:
         raise ValueError(f"step_minutes={step_minutes} does not divide a day")
     log = log or QualityLog("resample")
@@ -69,22 +112,25 @@ def to_step_grid(
     step = pd.Timedelta(minutes=step_minutes)
     ts = pd.Series(timestamp_local).reset_index(drop=True)
     wall = ts.dt.tz_localize(None) if ts.dt.tz is not None else ts
-    bins = wall.dt.floor(step)
-    frame = values.reset_index(drop=True).copy()
-    frame["_bin"] = bins.to_numpy()
-    if ts.dt.tz is not None:
-        frame["_off"] = (wall - ts.dt.tz_convert("UTC").dt.tz_localize(None)).to_numpy()
-        n_off = frame.groupby("_bin")["_off"].nunique()
-        log.repair("dst_repeated_hour_steps_averaged", int((n_off > 1).sum()))
-        frame = frame.drop(columns="_off")
-    binned = frame.groupby("_bin").mean()
+    if method == "hold":
+        binned = _hold_bins(ts, values.reset_index(drop=True), step, pd.Timedelta(minutes=native_minutes), log)
+    else:
+        bins = wall.dt.floor(step)
+        frame = values.reset_index(drop=True).copy()
+        frame["_bin"] = bins.to_numpy()
+        if ts.dt.tz is not None:
+            frame["_off"] = (wall - ts.dt.tz_convert("UTC").dt.tz_localize(None)).to_numpy()
+            n_off = frame.groupby("_bin")["_off"].nunique()
+            log.repair("dst_repeated_hour_steps_averaged", int((n_off > 1).sum()))
+            frame = frame.drop(columns="_off")
+        binned = frame.groupby("_bin").mean()
     start = binned.index.min().normalize()
     end = binned.index.max().normalize() + pd.Timedelta(days=1)
     grid = pd.date_range(start, end, freq=step, inclusive="left")
     out = binned.reindex(grid)
     k = max(1, native_minutes // step_minutes)
-    if k > 1:
-        if method == "hold":
+    if k > 1 and method != "hold":
+        if method == "mean":
             out = out.ffill(limit=k - 1)
         else:
             present = out.notna()
@@ -132,13 +178,21 @@ def build_daily(
     channels: Sequence[str],
     *,
     step_minutes: int,
-    native_minutes: int,
+    native_minutes: int | str,
     method: str,
     max_gap_steps: int,
     log: QualityLog | None = None,
     time_column: str = "timestamp_local",
 ) -> pd.DataFrame:
-    """Primary tidy table -> daily wide matrix for the given channels (one local wall-clock day a row)."""
+    """Primary tidy table -> daily wide matrix for the given channels (one local wall-clock day a row).
+
+    ``native_minutes: "auto"`` takes the median spacing of the stamps (e.g. 5 for a 5-min price file).
+    """
+    if native_minutes == "auto":
+        spacing = median_spacing_minutes(pd.Series(df[time_column]).sort_values().reset_index(drop=True))
+        native_minutes = max(1, int(round(spacing))) if spacing == spacing else step_minutes
+        if log is not None:
+            log.note(f"native_minutes auto: {native_minutes} (median spacing of the stamps)")
     grid = to_step_grid(df[time_column], df[list(channels)], step_minutes=step_minutes,
                         native_minutes=native_minutes, method=method, max_gap_steps=max_gap_steps, log=log)
     return daily_wide(grid, step_minutes, log=log)

@@ -11,6 +11,11 @@ Formats:
 - ``nyiso_pal``: NYISO real-time actual load (``Time Stamp, Time Zone, Name, PTID, Load``), one row per
   zone and 5-min stamp with an EST/EDT column; system load is the sum over zones (or one zone via
   ``zone``).
+
+Interval convention (``interval``): both default to ``instant`` - a load value is a sample at its stamp,
+averaged per modelling step (``resample_method: mean``). ``interval: end`` (interval-ending averages)
+moves each stamp to the start of its interval; ``start`` keeps it. Both formats take ``time_format`` (a
+format or a list tried in order), ``encoding`` and ``columns`` (file column names for the format's).
 """
 
 from __future__ import annotations
@@ -30,6 +35,13 @@ from evgrid.data.readers import (
     to_datetime,
     to_numeric,
 )
+from evgrid.data.timestamps import (
+    date_check,
+    off_grid,
+    resolve_interval,
+    to_interval_start,
+    utc_from_tz_labels,
+)
 
 NYISO_TZ = "America/New_York"
 LOAD_COLUMNS = ["timestamp_utc", "timestamp_local", "load_mw"]
@@ -47,16 +59,34 @@ def _observes_dst(tz: str) -> bool:
     return len({t.utcoffset() for t in probe}) > 1
 
 
+def _apply_interval(df: pd.DataFrame, naive: pd.Series, path: str | Path, log: QualityLog, interval: str,
+                    interval_minutes: float | str, date_span: Sequence[object] | None = None) -> pd.DataFrame:
+    """Count off-grid stamps (``naive``: the kept rows' wall-clock stamps before duplicates were merged), and
+    move interval-ending stamps to their interval start."""
+    date_check(log, "timestamp", df["timestamp_utc"], path, date_span)
+    conv, minutes = resolve_interval(interval, interval_minutes, df["timestamp_utc"], None, path)
+    log.repair("off_5min_grid_stamps_kept" if minutes == 5 else "off_grid_stamps_kept",
+               int(off_grid(naive, minutes).sum()))
+    log.note(f"{Path(path).name}: load stamps read as {conv}" + ("" if conv == "instant" else f" ({minutes:g} min)"))
+    df = df.copy()
+    df["timestamp_utc"] = to_interval_start(df["timestamp_utc"], conv, minutes)
+    return df
+
+
 def parse_nyiso_5min(paths: Sequence[str | Path], log: QualityLog | None = None,
                      timezone: str = "Etc/GMT+5", local_timezone: str = NYISO_TZ,
-                     time_format: str = "%m/%d/%Y %H:%M") -> pd.DataFrame:
+                     time_format: str | Sequence[str] = ("%m/%d/%Y %H:%M", "%m/%d/%Y %H:%M:%S"),
+                     interval: str = "instant", interval_minutes: float | str = 5,
+                     encoding: str = "utf-8-sig", columns: dict[str, str] | None = None,
+                     date_span: Sequence[object] | None = None) -> pd.DataFrame:
     """``time_5min, mw`` file(s); see the module docstring for the time zone and cleaning rules."""
     log = log or QualityLog("load")
     frames = []
     for path in paths:
-        raw = read_csv_checked(path, ["time_5min", "mw"], what="NYISO 5-min load")
+        raw = read_csv_checked(path, ["time_5min", "mw"], what="NYISO 5-min load", encoding=encoding,
+                               columns=columns)
         log.read(path, len(raw))
-        naive = to_datetime(raw, "time_5min", path, time_format)
+        naive = to_datetime(raw, "time_5min", path, time_format, log=log)
         if _observes_dst(timezone):
             # prevailing time: the autumn hour repeats (first pass daylight time), other repeats raise
             utc = localize_prevailing(naive, timezone, path, raw, "time_5min")
@@ -72,31 +102,29 @@ def parse_nyiso_5min(paths: Sequence[str | Path], log: QualityLog | None = None,
         nonpos = df["load_mw"] <= 0
         log.remove("non_positive_load", int(nonpos.sum()))
         df = df[~nonpos]
-        log.repair("off_5min_grid_stamps_kept", int((df["naive"].dt.minute % 5 != 0).sum()))
+        kept_naive = df["naive"]
         n_before = len(df)
         df = df.groupby("timestamp_utc", as_index=False, sort=True)["load_mw"].mean()
         log.remove("duplicate_stamp_averaged", n_before - len(df))
-        frames.append(df)
+        frames.append(_apply_interval(df, kept_naive, path, log, interval, interval_minutes, date_span))
     return _finish(pd.concat(frames, ignore_index=True), local_timezone)
 
 
 def parse_nyiso_pal(paths: Sequence[str | Path], log: QualityLog | None = None, zone: str | None = None,
-                    local_timezone: str = NYISO_TZ) -> pd.DataFrame:
+                    local_timezone: str = NYISO_TZ,
+                    time_format: str | Sequence[str] = ("%m/%d/%Y %H:%M:%S", "%m/%d/%Y %H:%M"),
+                    interval: str = "instant", interval_minutes: float | str = 5,
+                    encoding: str = "utf-8-sig", columns: dict[str, str] | None = None,
+                    date_span: Sequence[object] | None = None) -> pd.DataFrame:
     """NYISO ``pal`` real-time load (``Time Stamp, Time Zone, Name, PTID, Load``); EST/EDT column."""
     log = log or QualityLog("load")
-    offsets = {"EST": -5, "EDT": -4}
     frames = []
     for path in paths:
-        raw = read_csv_checked(path, ["Time Stamp", "Time Zone", "Name", "PTID", "Load"], what="NYISO pal load")
+        raw = read_csv_checked(path, ["Time Stamp", "Time Zone", "Name", "PTID", "Load"], what="NYISO pal load",
+                               encoding=encoding, columns=columns)
         log.read(path, len(raw))
-        naive = to_datetime(raw, "Time Stamp", path, "%m/%d/%Y %H:%M:%S")
-        tzc = raw["Time Zone"].str.strip().str.upper()
-        bad = ~tzc.isin(offsets.keys())
-        if bad.any():
-            i = int(np.flatnonzero(bad.to_numpy())[0])
-            raise IngestError(path, "unknown time zone label", column="Time Zone",
-                              line=int(raw["_line"].iloc[i]), expected="EST or EDT", got=tzc.iloc[i])
-        utc = (naive - pd.to_timedelta(tzc.map(offsets), unit="h")).dt.tz_localize("UTC")
+        naive = to_datetime(raw, "Time Stamp", path, time_format, log=log)
+        utc, tzc = utc_from_tz_labels(naive, raw["Time Zone"], path, raw, "Time Zone")
         df = pd.DataFrame({"timestamp_utc": utc, "zone": raw["Name"].str.strip(),
                            "load_mw": to_numeric(raw, "Load", path), "_line": raw["_line"]})
         dup = df.duplicated(["zone", "timestamp_utc"])
@@ -121,7 +149,9 @@ def parse_nyiso_pal(paths: Sequence[str | Path], log: QualityLog | None = None, 
         partial = counts < n_zones
         log.remove("stamps_missing_some_zones", int(partial.sum()))
         df = df[~partial]
-        frames.append(df.groupby("timestamp_utc", as_index=False)["load_mw"].sum())
+        kept_naive = naive.loc[df.index].drop_duplicates()
+        df = df.groupby("timestamp_utc", as_index=False)["load_mw"].sum()
+        frames.append(_apply_interval(df, kept_naive, path, log, interval, interval_minutes, date_span))
     return _finish(pd.concat(frames, ignore_index=True), local_timezone)
 
 

@@ -22,6 +22,7 @@ class QualityLog:
         self.repaired: dict[str, int] = defaultdict(int)
         self.days_dropped: dict[str, int] = defaultdict(int)
         self.notes: list[str] = []
+        self.dates: dict[str, dict[str, Any]] = {}
 
     def read(self, path: object, n_rows: int) -> None:
         self.files.append(str(path))
@@ -62,6 +63,7 @@ class QualityLog:
             "days_dropped": dict(self.days_dropped),
             "days_dropped_total": int(sum(self.days_dropped.values())),
             "notes": list(self.notes),
+            "dates": dict(self.dates),
         }
 
 
@@ -77,6 +79,7 @@ def merge_quality(*records: dict[str, Any]) -> dict[str, Any]:
         "values_repaired": defaultdict(int),
         "days_dropped": defaultdict(int),
         "notes": [],
+        "dates": {},
     }
     for r in records:
         out["files"] += [f for f in r.get("files", []) if f not in out["files"]]
@@ -87,6 +90,7 @@ def merge_quality(*records: dict[str, Any]) -> dict[str, Any]:
             for k, v in r.get(key, {}).items():
                 out[key][k] += v
         out["notes"] += r.get("notes", [])
+        out["dates"].update(r.get("dates", {}))
     for key in ("rows_removed", "values_repaired", "days_dropped"):
         out[key] = dict(out[key])
     out["rows_removed_total"] = int(sum(out["rows_removed"].values()))

@@ -9,25 +9,64 @@ from __future__ import annotations
 import csv
 import difflib
 import io
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 
 from evgrid.data.errors import IngestError
+from evgrid.data.quality import QualityLog
+from evgrid.data.timestamps import parse_stamps
 
 
-def _last_nonempty_line(path: Path) -> tuple[str, bool]:
-    """Last non-empty line of a text file and whether the file ends with a newline."""
-    with open(path, "rb") as fh:
-        fh.seek(0, 2)
-        size = fh.tell()
-        fh.seek(max(0, size - 65536))
-        tail = fh.read().decode("utf-8", errors="replace")
-    ends_nl = tail.endswith("\n")
-    lines = [ln for ln in tail.splitlines() if ln.strip()]
-    return (lines[-1] if lines else ""), ends_nl
+def read_text_checked(path: str | Path, encoding: str = "utf-8-sig", what: str = "file") -> str:
+    """The file's text; a byte that is not valid in ``encoding`` raises naming the line, column and byte.
+
+    The default ``utf-8-sig`` reads UTF-8 with or without a byte-order mark (Excel exports add one).
+    """
+    path = Path(path)
+    if not path.exists():
+        raise IngestError(path, f"{what} file not found")
+    data = path.read_bytes()
+    try:
+        return data.decode(encoding)
+    except LookupError as exc:
+        raise IngestError(path, f"unknown text encoding {encoding!r}", column="encoding",
+                          expected="a Python codec name such as 'utf-8', 'cp1252' or 'latin-1'") from exc
+    except UnicodeDecodeError as exc:
+        pos = int(exc.start)
+        line = data.count(b"\n", 0, pos) + 1
+        col = pos - (data.rfind(b"\n", 0, pos) + 1) + 1
+        context = data[max(0, pos - 20):pos + 10].decode(encoding, errors="replace")
+        raise IngestError(path, f"byte 0x{data[pos]:02X} (file offset {pos}, character {col} of the line) is not "
+                          f"valid {encoding} text", line=line,
+                          expected="UTF-8 text, or the parser option encoding set to the file's encoding "
+                          "(e.g. cp1252 or latin-1 for Excel exports)", got=context) from exc
+
+
+def _map_columns(df: pd.DataFrame, columns: Mapping[str, str] | None, known: Sequence[str], path: Path
+                 ) -> pd.DataFrame:
+    """Rename the user's file columns to the format's names: ``columns`` maps format name -> file name."""
+    if not columns:
+        return df
+    if not isinstance(columns, Mapping):
+        raise IngestError(path, "option columns must map the format's column names to your file's",
+                          column="columns", expected=f"a mapping with keys among {list(known)}", got=columns)
+    unknown = [k for k in columns if k not in known]
+    if unknown:
+        raise IngestError(path, f"option columns names unknown column(s) {unknown}", column="columns",
+                          expected=f"keys among {list(known)}")
+    missing = [(k, v) for k, v in columns.items() if str(v).strip() not in df.columns]
+    if missing:
+        k, v = missing[0]
+        close = difflib.get_close_matches(str(v), list(df.columns), n=1, cutoff=0.5)
+        raise IngestError(path, f"column {v!r} (option columns.{k}) not in the file"
+                          + (f" (found {close[0]!r} - renamed?)" if close else ""), column=str(v),
+                          expected=f"one of the file's columns {list(df.columns)}")
+    inverse = {str(v).strip(): k for k, v in columns.items()}
+    clash = [k for k in columns if k in df.columns and k not in inverse]
+    return df.drop(columns=clash).rename(columns=inverse)
 
 
 def read_csv_checked(
@@ -38,20 +77,27 @@ def read_csv_checked(
     header: int | None = 0,
     names: Sequence[str] | None = None,
     what: str = "CSV",
+    encoding: str = "utf-8-sig",
+    columns: Mapping[str, str] | None = None,
+    optional: Sequence[str] = (),
 ) -> pd.DataFrame:
-    """Read a CSV as strings, checking the file exists, is not empty or truncated, and has the columns.
+    """Read a CSV as strings, checking the file exists, decodes, is not empty or truncated, and has the
+    columns.
 
-    A missing column is reported with the closest column actually found (a renamed column), a truncated
-    last line with its field count. The frame gets a ``_line`` column with each row's file line number.
+    ``columns`` (the parsers' ``columns`` option) maps the format's column names to the names in the
+    user's file, so a file with other headers is read without code. A missing column is reported with the
+    closest column actually found (a renamed column), a truncated last line with its field count. The
+    frame gets a ``_line`` column with each row's file line number.
     """
     path = Path(path)
     if not path.exists():
         raise IngestError(path, f"{what} file not found")
     if path.stat().st_size == 0:
         raise IngestError(path, f"{what} file is empty", expected=f"a header with columns {list(required)}")
+    text = read_text_checked(path, encoding, what)
     try:
         df = pd.read_csv(
-            path, dtype=str, skiprows=skiprows, header=header, names=names, skipinitialspace=True,
+            io.StringIO(text), dtype=str, skiprows=skiprows, header=header, names=names, skipinitialspace=True,
             keep_default_na=True, na_values=["", "N/A", "NA", "null", "NULL"],
         )
     except pd.errors.EmptyDataError as exc:
@@ -59,12 +105,14 @@ def read_csv_checked(
     except pd.errors.ParserError as exc:
         raise IngestError(path, f"{what} file could not be parsed ({exc})") from exc
     df.columns = [str(c).strip() for c in df.columns]
+    df = _map_columns(df, columns, list(required) + list(optional), path)
     missing = [c for c in required if c not in df.columns]
     if missing:
         hints = []
         for c in missing:
             close = difflib.get_close_matches(c, list(df.columns), n=1, cutoff=0.5)
-            hints.append(f"{c!r}" + (f" (found {close[0]!r} - renamed?)" if close else ""))
+            hints.append(f"{c!r}" + (f" (found {close[0]!r} - renamed? map it with the option columns)"
+                                     if close else ""))
         raise IngestError(
             path, "missing column(s) " + ", ".join(hints), column=missing[0],
             expected=f"columns {list(required)}", got=list(df.columns),
@@ -74,7 +122,8 @@ def read_csv_checked(
     first_data_line = skiprows + (1 if header is not None else 0) + 1
     df["_line"] = np.arange(first_data_line, first_data_line + len(df))
     # Truncation: the last line lacks fields that the required columns need.
-    last, ends_nl = _last_nonempty_line(path)
+    lines = [ln for ln in text[-65536:].splitlines() if ln.strip()]
+    last, ends_nl = (lines[-1] if lines else ""), text.endswith("\n")
     n_fields = len(next(csv.reader(io.StringIO(last)))) if last else 0
     cols = list(names) if names is not None else list(df.columns[:-1])
     need = max(cols.index(c) for c in required) + 1
@@ -110,19 +159,13 @@ def to_numeric(df: pd.DataFrame, column: str, path: str | Path, *, allow_missing
     return out.astype(float)
 
 
-def to_datetime(df: pd.DataFrame, column: str | pd.Series, path: str | Path, fmt: str,
-                *, label: str | None = None) -> pd.Series:
-    """Parse naive timestamps with an explicit format; an unparseable entry raises naming its line."""
+def to_datetime(df: pd.DataFrame, column: str | pd.Series, path: str | Path, fmt: str | Sequence[str],
+                *, label: str | None = None, log: QualityLog | None = None) -> pd.Series:
+    """Parse naive timestamps with explicit format(s) (tried in order); an unparseable entry raises naming
+    its line. See :func:`evgrid.data.timestamps.parse_stamps`."""
     raw = df[column] if isinstance(column, str) else column
     name = label or (column if isinstance(column, str) else str(raw.name))
-    out = pd.to_datetime(raw, format=fmt, errors="coerce")
-    bad = out.isna()
-    if bad.any():
-        i = int(np.flatnonzero(bad.to_numpy())[0])
-        line = int(df["_line"].iloc[i]) if "_line" in df else None
-        raise IngestError(path, f"unparseable timestamp ({int(bad.sum())} such rows)", column=name, line=line,
-                          expected=f"format {fmt!r}", got=raw.iloc[i])
-    return out
+    return parse_stamps(raw, fmt, path, df, name, log=log)
 
 
 def check_increasing(ts: pd.Series, df: pd.DataFrame, path: str | Path, column: str,

@@ -24,7 +24,7 @@ prices_schema = pa.DataFrameSchema(
     {
         "timestamp_utc": _utc(),
         "timestamp_local": _local(),
-        "market": pa.Column(str, pa.Check.isin(["DAM", "RT", "HAM"])),
+        "market": pa.Column(str, pa.Check.isin(["DAM", "HAM", "RT", "RTC", "RTD"])),
         "zone": pa.Column(str),
         "ptid": pa.Column("Int64", nullable=True),
         "lbmp_usd_per_mwh": pa.Column(float, pa.Check.in_range(-2000.0, 10000.0)),
@@ -149,15 +149,29 @@ def daily_schema(channels: list[str], n_steps: int, name: str = "daily matrix") 
     return pa.DataFrameSchema(cols, strict=False, name=name)
 
 
+MAX_CASES_SHOWN = 5
+
+
 def _raise(exc: SchemaError, name: str, files: list[str] | None) -> None:
+    """Re-raise a pandera failure naming the column and check, the number of failing values and the first
+    few of them (pandera's own message lists every failure case: thousands on a real file)."""
     cases = exc.failure_cases
-    sample = cases.head(3).to_dict("records") if isinstance(cases, pd.DataFrame) else cases
+    if isinstance(cases, pd.DataFrame):
+        n = len(cases)
+        cols = [c for c in ("index", "failure_case") if c in cases.columns] or list(cases.columns)
+        sample = cases[cols].head(MAX_CASES_SHOWN).to_dict("records")
+    elif isinstance(cases, pd.Series):
+        n, sample = len(cases), cases.head(MAX_CASES_SHOWN).tolist()
+    else:
+        n, sample = (1 if cases is not None else 0), cases
+    column = getattr(exc, "column_name", None) or None
+    check = str(exc.check) if exc.check is not None else "the documented schema"
+    reason = getattr(exc.reason_code, "name", str(exc.reason_code))
     raise IngestError(
         ", ".join(files or []) or None,
-        f"{name} failed validation: {exc.reason_code}: {str(exc).splitlines()[0]}",
-        column=getattr(exc, "column_name", None) or None,
-        expected=str(exc.check) if exc.check is not None else "the documented schema",
-        got=sample,
+        f"{name} failed validation ({reason}): {n} failing value(s)"
+        + (f", first {min(n, MAX_CASES_SHOWN)} shown" if n > MAX_CASES_SHOWN else ""),
+        column=column, expected=check, got=sample,
     ) from exc
 
 

@@ -11,6 +11,11 @@ interval_minutes, flow_veh_per_h``.
   Avg Speed``, then per-lane groups), ``MM/DD/YYYY HH:MM:SS`` Pacific prevailing time. ``Total Flow`` is
   vehicles per 5 minutes, so ``flow_veh_per_h = 12 * Total Flow``. Rows below ``min_observed_pct``
   (imputed by PeMS) are kept but counted.
+
+Interval convention (``interval``): both default to ``start`` - the UCI file stamps the hour a count was
+collected in, PeMS stamps the beginning of its 5-min summary interval. ``end`` moves stamps to the start
+of their interval (``interval_minutes``); ``instant`` keeps them. ``time_format`` (a format or a list),
+``encoding`` and, for the I-94 layout, ``columns`` (format column -> file column) are options.
 """
 
 from __future__ import annotations
@@ -28,9 +33,11 @@ from evgrid.data.readers import (
     check_increasing_by_group,
     localize_prevailing,
     read_csv_checked,
+    read_text_checked,
     to_datetime,
     to_numeric,
 )
+from evgrid.data.timestamps import date_check, resolve_interval, to_interval_start
 
 TRAFFIC_COLUMNS = ["timestamp_utc", "timestamp_local", "station", "interval_minutes", "flow_veh_per_h"]
 PEMS_NAMES = ["Timestamp", "Station", "District", "Freeway", "Direction", "Lane Type", "Station Length",
@@ -44,15 +51,27 @@ def _finish(df: pd.DataFrame, tz: str) -> pd.DataFrame:
     return df[TRAFFIC_COLUMNS]
 
 
+def _interval(utc: pd.Series, station: pd.Series | None, path: str | Path, log: QualityLog, interval: str,
+              interval_minutes: float | str) -> pd.Series:
+    conv, minutes = resolve_interval(interval, interval_minutes, utc, station, path)
+    log.note(f"{Path(path).name}: stamps read as {conv}" + ("" if conv == "instant" else f" ({minutes:g} min)"))
+    return to_interval_start(utc, conv, minutes, station)
+
+
 def parse_i94_hourly(paths: Sequence[str | Path], log: QualityLog | None = None,
-                     timezone: str = "America/Chicago", station: str = "MnDOT ATR 301 I-94 WB") -> pd.DataFrame:
+                     timezone: str = "America/Chicago", station: str = "MnDOT ATR 301 I-94 WB",
+                     time_format: str | Sequence[str] = ("%Y-%m-%d %H:%M:%S", "%Y-%m-%d %H:%M"),
+                     interval: str = "start", interval_minutes: float | str = 60, encoding: str = "utf-8-sig",
+                     columns: dict[str, str] | None = None, date_span: Sequence[object] | None = None
+                     ) -> pd.DataFrame:
     """UCI I-94 hourly volume file(s); see the module docstring."""
     log = log or QualityLog("traffic")
     frames = []
     for path in paths:
-        raw = read_csv_checked(path, ["date_time", "traffic_volume"], what="I-94 traffic volume")
+        raw = read_csv_checked(path, ["date_time", "traffic_volume"], what="I-94 traffic volume",
+                               encoding=encoding, columns=columns)
         log.read(path, len(raw))
-        naive = to_datetime(raw, "date_time", path, "%Y-%m-%d %H:%M:%S")
+        naive = to_datetime(raw, "date_time", path, time_format, log=log)
         check_increasing(naive, raw, path, "date_time", allow_equal=True)
         vol = to_numeric(raw, "traffic_volume", path)
         df = pd.DataFrame({"naive": naive, "flow": vol, "_line": raw["_line"]})
@@ -76,22 +95,27 @@ def parse_i94_hourly(paths: Sequence[str | Path], log: QualityLog | None = None,
         local = idx.tz_localize(timezone, ambiguous=np.ones(len(idx), bool), nonexistent="NaT")
         gap = local.isna()
         log.remove("dst_nonexistent_hour", int(gap.sum()))
-        frames.append(pd.DataFrame({"timestamp_utc": local[~gap].tz_convert("UTC"), "station": station,
+        utc = pd.Series(local[~gap].tz_convert("UTC"))
+        date_check(log, "timestamp", utc, path, date_span)
+        utc = _interval(utc, None, path, log, interval, interval_minutes)
+        frames.append(pd.DataFrame({"timestamp_utc": utc.to_numpy(), "station": station,
                                     "interval_minutes": 60, "flow_veh_per_h": df["flow"].to_numpy()[~gap]}))
     return _finish(pd.concat(frames, ignore_index=True), timezone)
 
 
 def parse_pems_5min(paths: Sequence[str | Path], log: QualityLog | None = None,
                     timezone: str = "America/Los_Angeles", station: str | int | None = None,
-                    min_observed_pct: float = 50.0) -> pd.DataFrame:
+                    min_observed_pct: float = 50.0,
+                    time_format: str | Sequence[str] = ("%m/%d/%Y %H:%M:%S", "%m/%d/%Y %H:%M"),
+                    interval: str = "start", interval_minutes: float | str = 5, encoding: str = "utf-8-sig",
+                    date_span: Sequence[object] | None = None) -> pd.DataFrame:
     """Caltrans PeMS station 5-minute file(s); see the module docstring."""
     log = log or QualityLog("traffic")
     frames = []
     for path in paths:
         path = Path(path)
         if path.exists() and path.stat().st_size > 0:
-            with open(path, encoding="utf-8") as fh:
-                first = fh.readline()
+            first = read_text_checked(path, encoding, "PeMS station 5-minute").split("\n", 1)[0]
             n = len(first.rstrip("\n").split(","))
         else:
             n = len(PEMS_NAMES)
@@ -100,9 +124,9 @@ def parse_pems_5min(paths: Sequence[str | Path], log: QualityLog | None = None,
                               expected=f"at least {len(PEMS_NAMES)} fields ({', '.join(PEMS_NAMES)})", got=n)
         names = PEMS_NAMES + [f"lane_field_{i}" for i in range(n - len(PEMS_NAMES))]
         raw = read_csv_checked(path, ["Timestamp", "Station", "Total Flow", "% Observed"], header=None,
-                               names=names, what="PeMS station 5-minute")
+                               names=names, what="PeMS station 5-minute", encoding=encoding)
         log.read(path, len(raw))
-        naive = to_datetime(raw, "Timestamp", path, "%m/%d/%Y %H:%M:%S")
+        naive = to_datetime(raw, "Timestamp", path, time_format, log=log)
         st = raw["Station"].str.strip()
         if station is not None:
             keep = st == str(station)
@@ -113,6 +137,8 @@ def parse_pems_5min(paths: Sequence[str | Path], log: QualityLog | None = None,
             raw, naive, st = raw[keep], naive[keep], st[keep]
         utc = localize_prevailing(naive, timezone, path, raw, "Timestamp", group=st, nonexistent="raise")
         check_increasing_by_group(utc, st, raw, path, "Timestamp")
+        date_check(log, "timestamp", utc, path, date_span)
+        utc = _interval(utc, st, path, log, interval, interval_minutes)
         flow = to_numeric(raw, "Total Flow", path)
         obs = to_numeric(raw, "% Observed", path)
         log.repair(f"observed_below_{min_observed_pct:g}_pct_kept", int((obs < min_observed_pct).sum()))

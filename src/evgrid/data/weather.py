@@ -5,13 +5,18 @@ dni_w_per_m2, dhi_w_per_m2, temp_air_c, wind_speed_m_per_s``.
 - ``nsrdb_psm3``: NREL NSRDB PSM v3 CSV (2 metadata lines, then the header). pvlib 0.16 reads it with
   ``pvlib.iotools.read_nsrdb_psm4`` (the same SAM-CSV layout). Stamps are *local standard time*
   (``Time Zone`` metadata, UTC-5 for Syracuse) without DST, so ``timestamp_local`` uses the fixed-offset
-  zone ``Etc/GMT+5`` and the daily matrices have no DST days. Values are instantaneous at the stamp.
-- ``tmy3``: NREL TMY3 CSV via ``pvlib.iotools.read_tmy3`` (hour-ending local standard time; pvlib
-  shifts nothing: the stamp is the end of the hour, so we subtract one hour to get hour-beginning).
+  zone ``Etc/GMT+5`` and the daily matrices have no DST days. Interval convention: ``interval: instant``
+  (default; values at the stamp, resampled linearly); ``start`` / ``end`` for files of interval averages
+  (``end`` moves stamps to the interval start).
+- ``tmy3``: NREL TMY3 CSV via ``pvlib.iotools.read_tmy3``: hour-*ending* local standard time (the row
+  stamped 01:00 covers 00:00-01:00; 24:00 is the last hour of the same date), stored at the hour start.
+
+Both take ``encoding`` (a byte that does not decode raises naming its line).
 """
 
 from __future__ import annotations
 
+import io
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -21,6 +26,8 @@ from pvlib import iotools
 
 from evgrid.data.errors import IngestError
 from evgrid.data.quality import QualityLog
+from evgrid.data.readers import read_text_checked
+from evgrid.data.timestamps import date_check, resolve_interval, to_interval_start
 
 WEATHER_COLUMNS = [
     "timestamp_utc", "timestamp_local", "site", "latitude", "longitude", "interval_minutes",
@@ -79,7 +86,9 @@ def _tidy(data: pd.DataFrame, meta: dict, path: Path, log: QualityLog, site_key:
     return out[~neg]
 
 
-def parse_nsrdb_psm3(paths: Sequence[str | Path], log: QualityLog | None = None) -> pd.DataFrame:
+def parse_nsrdb_psm3(paths: Sequence[str | Path], log: QualityLog | None = None, interval: str = "instant",
+                     interval_minutes: float | str = "auto", encoding: str = "utf-8-sig",
+                     date_span: Sequence[object] | None = None) -> pd.DataFrame:
     """NSRDB PSM3 CSV file(s) (e.g. one per year); see the module docstring."""
     log = log or QualityLog("weather")
     frames = []
@@ -87,22 +96,30 @@ def parse_nsrdb_psm3(paths: Sequence[str | Path], log: QualityLog | None = None)
         path = Path(path)
         if not path.exists() or path.stat().st_size == 0:
             raise IngestError(path, "NSRDB file missing or empty", expected="an NSRDB PSM3 CSV")
+        text = read_text_checked(path, encoding, "NSRDB")
         try:
-            data, meta = iotools.read_nsrdb_psm4(path, map_variables=True)
+            data, meta = iotools.read_nsrdb_psm4(io.StringIO(text), map_variables=True)
         except ValueError as exc:
-            _locate_bad_cell(path, skiprows=2, first_line=4)
+            _locate_bad_cell(path, skiprows=2, first_line=4, text=text)
             raise IngestError(path, f"not a readable NSRDB PSM3 file ({exc})",
                               expected="2 metadata lines then Year,Month,Day,Hour,Minute,... columns") from exc
         except (KeyError, IndexError, pd.errors.ParserError) as exc:
             raise IngestError(path, f"not a readable NSRDB PSM3 file ({type(exc).__name__}: {exc})",
                               expected="2 metadata lines then Year,Month,Day,Hour,Minute,... columns") from exc
         log.read(path, len(data))
-        frames.append(_tidy(data, meta, path, log, "Location ID", "Time Zone", pd.Timedelta(0), 4))
+        tidy = _tidy(data, meta, path, log, "Location ID", "Time Zone", pd.Timedelta(0), 4)
+        date_check(log, "timestamp", tidy["timestamp_utc"], path, date_span)
+        conv, minutes = resolve_interval(interval, interval_minutes, tidy["timestamp_utc"], None, path)
+        if conv == "end":
+            tidy["timestamp_utc"] = to_interval_start(tidy["timestamp_utc"], conv, minutes)
+            tidy["timestamp_local"] = tidy["timestamp_utc"].dt.tz_convert(tidy["timestamp_local"].dt.tz)
+        log.note(f"{path.name}: stamps read as {conv}")
+        frames.append(tidy)
     return _finish(frames, paths)
 
 
-def parse_tmy3(paths: Sequence[str | Path], log: QualityLog | None = None, coerce_year: int | None = 1990
-               ) -> pd.DataFrame:
+def parse_tmy3(paths: Sequence[str | Path], log: QualityLog | None = None, coerce_year: int | str | None = 1990,
+               encoding: str = "utf-8-sig") -> pd.DataFrame:
     """TMY3 CSV file(s) through ``pvlib.iotools.read_tmy3``; see the module docstring."""
     log = log or QualityLog("weather")
     frames = []
@@ -110,10 +127,14 @@ def parse_tmy3(paths: Sequence[str | Path], log: QualityLog | None = None, coerc
         path = Path(path)
         if not path.exists() or path.stat().st_size == 0:
             raise IngestError(path, "TMY3 file missing or empty", expected="a TMY3 CSV")
+        text = read_text_checked(path, encoding, "TMY3")
+        if coerce_year in ("keep", False):
+            coerce_year = None
         try:
-            data, meta = iotools.read_tmy3(path, coerce_year=None, map_variables=True)
+            data, meta = iotools.read_tmy3(io.StringIO(text), coerce_year=None, map_variables=True)
         except ValueError as exc:
-            _locate_bad_cell(path, skiprows=1, first_line=3, skip_columns=("Date (MM/DD/YYYY)", "Time (HH:MM)"))
+            _locate_bad_cell(path, skiprows=1, first_line=3, skip_columns=("Date (MM/DD/YYYY)", "Time (HH:MM)"),
+                             text=text)
             raise IngestError(path, f"not a readable TMY3 file ({exc})",
                               expected="a TMY3 metadata line, then Date (MM/DD/YYYY),Time (HH:MM),... ") from exc
         except (KeyError, IndexError, pd.errors.ParserError) as exc:
@@ -133,9 +154,10 @@ def parse_tmy3(paths: Sequence[str | Path], log: QualityLog | None = None, coerc
     return _finish(frames, paths)
 
 
-def _locate_bad_cell(path: Path, skiprows: int, first_line: int, skip_columns: tuple[str, ...] = ()) -> None:
+def _locate_bad_cell(path: Path, skiprows: int, first_line: int, skip_columns: tuple[str, ...] = (),
+                     text: str | None = None) -> None:
     """Raise an IngestError naming the first non-numeric cell of a pvlib-read CSV, if there is one."""
-    raw = pd.read_csv(path, skiprows=skiprows, dtype=str)
+    raw = pd.read_csv(io.StringIO(text) if text is not None else path, skiprows=skiprows, dtype=str)
     for col in raw.columns:
         if col in skip_columns or str(col).startswith("Unnamed") or "source" in str(col) or "uncert" in str(col):
             continue

@@ -119,9 +119,17 @@ def test_unknown_zone_and_format_fail_the_run(params):
         SequentialRunner().run(create_pipeline().only_nodes("ingest_load"), _catalog(params, load=bad))
 
 
-def test_option_of_another_format_is_named(params):
-    bad = dict(params["prices"], rt=dict(params["prices"]["rt"], format="nyiso_zonal_csv"))
-    with pytest.raises(IngestError, match=r"option\(s\) \['isos'\] not understood by prices format 'nyiso_zonal_csv'"):
+def test_format_switch_does_not_leak_options_and_a_stray_option_is_named(params):
+    # switching the rt slot to the zonal CSV takes only that format's block: nyiso_wide's `isos` stays behind,
+    # so the zonal parser runs (and says what the wide file lacks) instead of rejecting a leaked option
+    rt = dict(params["prices"]["rt"], format="nyiso_zonal_csv")
+    with pytest.raises(IngestError, match=r"missing column\(s\) 'Time Stamp'"):
+        SequentialRunner().run(create_pipeline().only_nodes("ingest_prices"),
+                               _catalog(params, prices=dict(params["prices"], rt=rt)))
+    # an option written flat in the block still has to suit the chosen format
+    bad = dict(params["prices"], rt=dict(rt, isos=["NYISO"]))
+    with pytest.raises(IngestError, match=r"option\(s\) \['isos'\] not understood by prices format 'nyiso_zonal_csv'"
+                                          r".*column 'ingest\.prices\.rt\.nyiso_zonal_csv'|option\(s\) \['isos'\]"):
         SequentialRunner().run(create_pipeline().only_nodes("ingest_prices"), _catalog(params, prices=bad))
 
 

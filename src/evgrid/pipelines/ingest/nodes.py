@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import inspect
 import logging
 from pathlib import Path
 from typing import Any
@@ -12,6 +11,7 @@ import pandas as pd
 from evgrid.data import ev, load, prices, schemas, traffic, weather
 from evgrid.data.errors import IngestError
 from evgrid.data.features import build_daily, ev_session_features
+from evgrid.data.options import resolve_format, validate_ingest_params
 from evgrid.data.quality import QualityLog, merge_quality
 
 log = logging.getLogger(__name__)
@@ -20,28 +20,24 @@ _PARSERS = {"prices": prices.PARSERS, "load": load.PARSERS, "ev_sessions": ev.PA
             "traffic": traffic.PARSERS, "weather": weather.PARSERS}
 
 
-def _parse(kind: str, paths: list[Path], options: dict[str, Any], qlog: QualityLog) -> pd.DataFrame:
-    """Dispatch on ``options['format']``; every other key is passed to the parser as a keyword."""
-    opts = dict(options)
-    fmt = opts.pop("format", None)
-    if fmt not in _PARSERS[kind]:
-        raise IngestError(", ".join(map(str, paths)), f"unknown {kind} format {fmt!r}", column="format",
-                          expected=f"one of {sorted(_PARSERS[kind])} (parameters_ingest.yml)")
-    parser = _PARSERS[kind][fmt]
-    accepted = [p for p in inspect.signature(parser).parameters if p not in ("paths", "log")]
-    unknown = sorted(set(opts) - set(accepted))
-    if unknown:
-        raise IngestError(", ".join(map(str, paths)), f"option(s) {unknown} not understood by {kind} format {fmt!r}",
-                          column="format", expected=f"options among {accepted} (parameters_ingest.yml)")
-    return parser(paths, log=qlog, **opts)
+def validate_params(params: dict[str, Any]) -> None:
+    """Every ``ingest`` format and daily block checked before any node runs (unknown format or option,
+    resampling settings); one :class:`IngestError` lists every problem by parameter path."""
+    validate_ingest_params(params.get("ingest"), _PARSERS)
+
+
+def _parse(kind: str, paths: list[Path], options: dict[str, Any], qlog: QualityLog, where: str) -> pd.DataFrame:
+    """Parse with the block's ``format``: only that format's options (nested under its name) are passed."""
+    _fmt, parser, kwargs = resolve_format(_PARSERS[kind], options, where, paths)
+    return parser(paths, log=qlog, **kwargs)
 
 
 def ingest_prices(rt_paths: list[Path], dam_paths: list[Path], params: dict[str, Any]
                   ) -> tuple[pd.DataFrame, dict[str, Any]]:
     """Parse the real-time and day-ahead price files into one validated ``prices_primary`` table."""
     qlog = QualityLog("prices")
-    df = pd.concat([_parse("prices", rt_paths, params["rt"], qlog), _parse("prices", dam_paths, params["dam"], qlog)],
-                   ignore_index=True)
+    df = pd.concat([_parse("prices", rt_paths, params["rt"], qlog, "ingest.prices.rt"),
+                    _parse("prices", dam_paths, params["dam"], qlog, "ingest.prices.dam")], ignore_index=True)
     prices.select_zone(df, params["zone"], ", ".join(map(str, rt_paths + dam_paths)))
     df = schemas.validate(df, "prices", qlog.files)
     qlog.wrote(len(df))
@@ -50,7 +46,7 @@ def ingest_prices(rt_paths: list[Path], dam_paths: list[Path], params: dict[str,
 
 def _ingest_single(kind: str, paths: list[Path], params: dict[str, Any]) -> tuple[pd.DataFrame, dict[str, Any]]:
     qlog = QualityLog(kind)
-    df = schemas.validate(_parse(kind, paths, params["parser"], qlog), kind, qlog.files)
+    df = schemas.validate(_parse(kind, paths, params["parser"], qlog, f"ingest.{kind}.parser"), kind, qlog.files)
     qlog.wrote(len(df))
     return df, qlog.as_dict()
 
@@ -74,8 +70,9 @@ def ingest_ev_sessions(acn_paths: list[Path], council_paths: list[Path], params:
                        ) -> tuple[pd.DataFrame, dict[str, Any]]:
     """Parse both EV-session sources (ACN JSON, council CSV) into one validated ``ev_sessions_primary``."""
     qlog = QualityLog("ev_sessions")
-    df = pd.concat([_parse("ev_sessions", acn_paths, params["acn"], qlog),
-                    _parse("ev_sessions", council_paths, params["council"], qlog)], ignore_index=True)
+    df = pd.concat([_parse("ev_sessions", acn_paths, params["acn"], qlog, "ingest.ev_sessions.acn"),
+                    _parse("ev_sessions", council_paths, params["council"], qlog, "ingest.ev_sessions.council")],
+                   ignore_index=True)
     df = schemas.validate(df.sort_values("arrival_utc", kind="stable").reset_index(drop=True), "ev_sessions",
                           qlog.files)
     qlog.wrote(len(df))
@@ -85,8 +82,8 @@ def ingest_ev_sessions(acn_paths: list[Path], council_paths: list[Path], params:
 def _daily(kind: str, df: pd.DataFrame, channels: list[str], params: dict[str, Any], step_minutes: int
            ) -> tuple[pd.DataFrame, dict[str, Any]]:
     qlog = QualityLog(kind)
-    native = int(params["native_minutes"])
-    out = build_daily(df, channels, step_minutes=step_minutes, native_minutes=native,
+    native = params["native_minutes"]
+    out = build_daily(df, channels, step_minutes=step_minutes, native_minutes=native if native == "auto" else int(native),
                       method=params["resample_method"], max_gap_steps=int(params["max_gap_steps"]), log=qlog)
     log.info("%s: %d complete days, %d dropped", kind, len(out), sum(qlog.days_dropped.values()))
     return schemas.validate_daily(out, channels, 1440 // step_minutes, f"{kind} daily"), qlog.as_dict()
