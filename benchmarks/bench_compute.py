@@ -1,0 +1,104 @@
+"""evgrid.compute scale-out: one representative CPU-bound sweep on 1 vs 2 Dask workers, in one run.
+
+Sweep: the 33-bus (Baran-Wu) x 96-step LinDistFlow LP (12-sided thermal polygon, 4 DG units, a daily
+price) solved for 8 load scalings (0.80 ... 1.15 x the daily profile). Each task builds its Pyomo model
+from plain data (the network is sent once per worker as ``shared``), solves it with HiGHS on one thread
+and returns the objective: the shape of every evgrid fan-out (cases, folds x radii, scenario batches).
+
+Rows: ``sync`` (in-process loop), ``local`` with 1 and 2 worker processes (cluster start-up excluded:
+each cluster first runs one warm-up task per worker so imports are paid before timing), the speed-up
+1 -> 2 workers as a ratio of the two wall times, the median per-task time, and the cluster start-up. ``load_avg_1min_before`` and the summed task CPU time tell whether other
+jobs shared the cores (on a busy 2-core machine 2 workers cannot be faster than 1). Results are checked bit-identical across the three runs.
+"""
+
+from __future__ import annotations
+
+import os
+import statistics
+import sys
+import time
+import warnings
+from pathlib import Path
+
+import cloudpickle
+import numpy as np
+
+from evgrid import compute
+from evgrid.compute import ComputeSettings, map_tasks
+
+cloudpickle.register_pickle_by_value(sys.modules[__name__])  # workers need not import `benchmarks`
+
+CASE33 = Path(__file__).resolve().parents[1] / "data" / "01_raw" / "grids" / "case33bw.m"
+SCALES = [0.80 + 0.05 * i for i in range(8)]
+DG_BUSES = [18, 22, 25, 33]
+
+
+def lindistflow_task(scale: float, shared) -> dict:
+    """Build and solve the 33-bus x 96-step LinDistFlow LP at ``scale`` x the daily load profile."""
+    import pyomo.environ as pyo
+
+    from evgrid.optim.lindistflow import Injection, LinDistFlowOptions, build_lindistflow, loads_from_profile
+    from evgrid.optim.solver import solve
+
+    t0, c0 = time.perf_counter(), time.process_time()
+    net = shared
+    steps = list(range(96))
+    p, q = loads_from_profile(net, scale * (0.6 + 0.4 * np.sin(np.pi * np.arange(96) / 96)))
+    m = pyo.ConcreteModel(name="bench_compute")
+    m.pg = pyo.Var(DG_BUSES, steps, bounds=(0, 300))
+    m.grid = pyo.Block()
+    h = build_lindistflow(m.grid, net, steps, p_load_kw=p, q_load_kvar=q,
+                          injections={"dg": Injection(DG_BUSES, p_kw=m.pg)},
+                          options=LinDistFlowOptions(thermal_sides=12))
+    price = 30 + 20 * np.sin(np.pi * np.arange(96) / 96)
+    m.obj = pyo.Objective(expr=sum(price[t] * h.p_import_kw[t] + 45.0 * sum(m.pg[b, t] for b in DG_BUSES)
+                                   for t in steps) * 0.25 / 1000)
+    res = solve(m, {"threads": compute.solver_threads()})
+    return {"scale": scale, "objective_usd": res.objective, "task_s": time.perf_counter() - t0,
+            "task_cpu_s": time.process_time() - c0}
+
+
+def _timed(settings: ComputeSettings, net, n_warm: int) -> tuple[list[dict], float, float]:
+    t0 = time.perf_counter()
+    if settings.scheduler != "sync":
+        compute.get_client(settings)
+        map_tasks(lindistflow_task, SCALES[:n_warm], settings, shared=net, desc="warm-up")
+    startup = time.perf_counter() - t0
+    load0 = os.getloadavg()[0]
+    t0 = time.perf_counter()
+    out = map_tasks(lindistflow_task, SCALES, settings, keys=[f"scale{s:.2f}" for s in SCALES], shared=net,
+                    desc=f"{settings.scheduler} x{settings.n_workers}")
+    return out, time.perf_counter() - t0, startup, load0
+
+
+def run() -> list[dict]:
+    warnings.simplefilter("ignore")
+    from evgrid.grid.matpower import load_matpower_case
+
+    net = load_matpower_case(CASE33).with_ratings(default_kva=5000)
+    rows, results, wall = [], {}, {}
+    for name, settings in [
+        ("sync", ComputeSettings(scheduler="sync", progress=False)),
+        ("local_1_worker", ComputeSettings(scheduler="local", n_workers=1, progress=False)),
+        ("local_2_workers", ComputeSettings(scheduler="local", n_workers=2, progress=False)),
+    ]:
+        out, seconds, startup, load0 = _timed(settings, net, settings.n_workers)
+        compute.shutdown()
+        results[name], wall[name] = out, seconds
+        rows.append({"benchmark": f"lindistflow_33x96_x8_{name}", "seconds": seconds, "tasks": len(out),
+                     "median_task_s": statistics.median(r["task_s"] for r in out),
+                     "task_cpu_s_sum": sum(r["task_cpu_s"] for r in out),
+                     "load_avg_1min_before": load0, "cpus": os.cpu_count(),
+                     "startup_s": startup if settings.scheduler != "sync" else np.nan})
+    ref = [r["objective_usd"] for r in results["sync"]]
+    identical = all([r["objective_usd"] for r in results[k]] == ref for k in results)
+    rows.append({"benchmark": "speedup_1_to_2_workers", "seconds": wall["local_2_workers"],
+                 "ratio": wall["local_1_worker"] / wall["local_2_workers"],
+                 "bit_identical": identical})
+    return rows
+
+
+if __name__ == "__main__":
+    import pandas as pd
+
+    print(pd.DataFrame(run()).to_string(index=False))
