@@ -7,7 +7,7 @@ and returns the objective: the shape of every evgrid fan-out (cases, folds x rad
 
 Rows: ``sync`` (in-process loop), ``local`` with 1 and 2 worker processes (cluster start-up excluded:
 each cluster first runs one warm-up task per worker so imports are paid before timing), the speed-up
-1 -> 2 workers as a ratio of the two wall times, the median per-task time, and the cluster start-up. ``load_avg_1min_before`` and the summed task CPU time tell whether other
+1 -> 2 workers as a ratio of the two wall times, the median per-task time, the cluster start-up and Dask's own overhead per task. ``load_avg_1min_before`` and the summed task CPU time tell whether other
 jobs shared the cores (on a busy 2-core machine 2 workers cannot be faster than 1). Results are checked bit-identical across the three runs.
 """
 
@@ -58,6 +58,10 @@ def lindistflow_task(scale: float, shared) -> dict:
             "task_cpu_s": time.process_time() - c0}
 
 
+def _noop(task):
+    return task
+
+
 def _timed(settings: ComputeSettings, net, n_warm: int) -> tuple[list[dict], float, float]:
     t0 = time.perf_counter()
     if settings.scheduler != "sync":
@@ -90,6 +94,14 @@ def run() -> list[dict]:
                      "task_cpu_s_sum": sum(r["task_cpu_s"] for r in out),
                      "load_avg_1min_before": load0, "cpus": os.cpu_count(),
                      "startup_s": startup if settings.scheduler != "sync" else np.nan})
+    # Dask's own cost per task: 400 no-op tasks on 2 local workers (started and warmed up first)
+    settings = ComputeSettings(scheduler="local", n_workers=2, progress=False)
+    map_tasks(_noop, list(range(4)), settings)
+    t0 = time.perf_counter()
+    map_tasks(_noop, list(range(400)), settings)
+    rows.append({"benchmark": "dask_overhead_per_task_2_workers", "seconds": (time.perf_counter() - t0) / 400,
+                 "tasks": 400})
+    compute.shutdown()
     ref = [r["objective_usd"] for r in results["sync"]]
     identical = all([r["objective_usd"] for r in results[k]] == ref for k in results)
     rows.append({"benchmark": "speedup_1_to_2_workers", "seconds": wall["local_2_workers"],

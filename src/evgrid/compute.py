@@ -163,11 +163,12 @@ class ComputeSettings:
 
     @classmethod
     def coerce(cls, settings: ComputeSettings | Mapping | str | None) -> ComputeSettings:
-        """Settings, a ``compute:`` dict, a bare scheduler string, or None (defaults + environment)."""
+        """Settings, a ``compute:`` dict or None (defaults; ``$EVGRID_DASK_SCHEDULER`` applies), or a bare
+        scheduler string (taken as given: an explicit choice in code)."""
         if isinstance(settings, cls):
             return settings
         if isinstance(settings, str):
-            return cls.from_params({"scheduler": settings})
+            return cls(scheduler=settings)
         return cls.from_params(settings)
 
 
@@ -305,6 +306,9 @@ def get_client(settings: ComputeSettings | Mapping | str | None = None):
     from distributed import Client, LocalCluster
 
     t0 = time.perf_counter()
+    dist_log = logging.getLogger("distributed")
+    if dist_log.level in (logging.NOTSET, logging.INFO):  # Dask's per-worker INFO lines drown the run log
+        dist_log.setLevel(logging.WARNING)
     if s.scheduler == "local":
         cpus = os.cpu_count() or 1
         if s.n_workers * s.threads_per_worker * s.solver_threads > cpus:
