@@ -140,6 +140,10 @@ def external_cluster(tmp_path_factory):
 
 # --------------------------------------------------------------------------------------- tests
 def test_settings_validate_and_environment_overrides():
+    import yaml
+
+    conf = yaml.safe_load((Path(SRC).parent / "conf" / "base" / "parameters.yml").read_text())["compute"]
+    assert ComputeSettings.from_params(conf, environ={}) == ComputeSettings(scheduler="local", n_workers=2)
     with pytest.raises(ComputeError, match=r"unknown compute parameters \['nworkers'\]"):
         ComputeSettings.from_params({"nworkers": 2})
     with pytest.raises(ComputeError, match=r"compute\.scheduler='tcp//host:8786'.*EVGRID_DASK_SCHEDULER"):
