@@ -9,6 +9,11 @@ Rows: ``sync`` (in-process loop), ``local`` with 1 and 2 worker processes (clust
 each cluster first runs one warm-up task per worker so imports are paid before timing; both clusters stay
 up and their sweeps alternate), the speed-up 1 -> 2 workers as the ratio of the median wall times, the median per-task time, the cluster start-up and Dask's own overhead per task. ``load_avg_1min_before`` and the summed task CPU time tell whether other
 jobs shared the cores (on a busy 2-core machine 2 workers cannot be faster than 1). Results are checked bit-identical across the three runs.
+
+Second sweep (when ``data/04_feature/price_daily.parquet`` exists, i.e. after the ingest pipeline): the
+GAN cross-validation shape, 6 folds of the real NYISO daily price profiles, one ``train_gan`` fit of 200
+iterations per fold on one torch thread, seeds from the key ``("price", fold)``; same 1 vs 2 worker
+alternation and a bit-identity check of the generated days.
 """
 
 from __future__ import annotations
@@ -58,6 +63,45 @@ def lindistflow_task(scale: float, shared) -> dict:
             "task_cpu_s": time.process_time() - c0}
 
 
+def gan_fold_task(fold: int, seed: int, shared: dict) -> dict:
+    """One GAN cross-validation fit: train (``evgrid.scenarios.training.train_gan``, one torch thread) on
+    the real NYISO daily price profiles outside ``fold``, scaled on those days only; score the held-out
+    days' mean profile (RMSE, $/MWh) from 500 generated days conditioned on their weekend flag."""
+    import torch
+
+    from evgrid.scenarios.training import TrainConfig, generate, train_gan
+
+    torch.set_num_threads(compute.solver_threads(1))
+    t0, c0 = time.perf_counter(), time.process_time()
+    x, weekend, folds = shared["x"], shared["weekend"], shared["folds"]
+    train, test = folds != fold, folds == fold
+    lo, hi = x[train].min(axis=0), x[train].max(axis=0)
+    span = np.where(hi > lo, hi - lo, 1.0)
+    xs = 2 * (x[train] - lo) / span - 1
+    cond = np.c_[weekend, 1 - weekend].astype(float)
+    res = train_gan(xs, cond[train], TrainConfig(iterations=shared["iterations"], loss="gan"), seed=seed,
+                    progress=False)
+    gen = generate(res.generator, np.repeat(cond[test][:1], 500, axis=0), seed=seed)
+    profile = (gen + 1) / 2 * span + lo
+    rmse = float(np.sqrt(np.mean((profile.mean(axis=0) - x[test].mean(axis=0)) ** 2)))
+    return {"fold": fold, "rmse_usd_per_mwh": rmse, "sample": profile[:3].copy(),
+            "task_s": time.perf_counter() - t0, "task_cpu_s": time.process_time() - c0}
+
+
+def _gan_data(n_folds: int = 6, iterations: int = 200) -> dict | None:
+    import pandas as pd
+
+    path = Path(__file__).resolve().parents[1] / "data" / "04_feature" / "price_daily.parquet"
+    if not path.exists():
+        return None
+    df = pd.read_parquet(path)
+    cols = [c for c in df.columns if c.startswith("lbmp_usd_per_mwh_t")]
+    x = df[cols].to_numpy(float)
+    weekend = pd.to_datetime(df["date"]).dt.dayofweek.to_numpy() >= 5
+    folds = np.random.default_rng(0).permutation(len(df)) % n_folds
+    return {"x": x, "weekend": weekend.astype(float), "folds": folds, "iterations": iterations}
+
+
 def _noop(task):
     return task
 
@@ -67,6 +111,15 @@ def _sweep(settings: ComputeSettings, net) -> tuple[list[dict], float, float]:
     t0 = time.perf_counter()
     out = map_tasks(lindistflow_task, SCALES, settings, keys=[f"scale{s:.2f}" for s in SCALES], shared=net,
                     desc=f"{settings.scheduler} x{settings.n_workers}")
+    return out, time.perf_counter() - t0, load0
+
+
+def _gan_sweep(settings: ComputeSettings, data: dict) -> tuple[list[dict], float, float]:
+    load0 = os.getloadavg()[0]
+    folds = sorted(set(data["folds"].tolist()))
+    t0 = time.perf_counter()
+    out = map_tasks(gan_fold_task, folds, settings, keys=[("price", f) for f in folds], seed=42, shared=data,
+                    desc=f"gan CV {settings.scheduler} x{settings.n_workers}")
     return out, time.perf_counter() - t0, load0
 
 
@@ -104,6 +157,30 @@ def run(repeats: int = 2) -> list[dict]:
                          "task_cpu_s_sum": sum(r["task_cpu_s"] for r in out),
                          "load_avg_1min_before": statistics.mean(loads[name]), "cpus": os.cpu_count(),
                          "startup_s": startup.get(name, np.nan)})
+        # GAN cross-validation: 6 folds of the price family (200 iterations each), same alternation
+        data = _gan_data()
+        if data is not None:
+            gan_out, gan_walls, gan_loads = {}, {}, {}
+            gan_out["sync"], w, ld = _gan_sweep(sync, data)
+            gan_walls["sync"], gan_loads["sync"] = [w], [ld]
+            for _ in range(repeats):
+                for name, settings in configs.items():
+                    gan_out[name], w, ld = _gan_sweep(settings, data)
+                    gan_walls.setdefault(name, []).append(w)
+                    gan_loads.setdefault(name, []).append(ld)
+            same = all(all(a["sample"].tobytes() == b["sample"].tobytes() for a, b in zip(o, gan_out["sync"],
+                                                                                        strict=True))
+                       for o in gan_out.values())
+            for name, out in gan_out.items():
+                rows.append({"benchmark": f"gan_cv_price_6folds_{name}", "seconds": statistics.median(gan_walls[name]),
+                             "runs": len(gan_walls[name]), "tasks": len(out),
+                             "median_task_s": statistics.median(r["task_s"] for r in out),
+                             "task_cpu_s_sum": sum(r["task_cpu_s"] for r in out),
+                             "load_avg_1min_before": statistics.mean(gan_loads[name]), "cpus": os.cpu_count()})
+            rows.append({"benchmark": "gan_cv_speedup_1_to_2_workers",
+                         "seconds": statistics.median(gan_walls["local_2_workers"]),
+                         "ratio": statistics.median(gan_walls["local_1_worker"])
+                         / statistics.median(gan_walls["local_2_workers"]), "bit_identical": same})
         # Dask's own cost per task: 400 no-op tasks on the (warm) 2-worker cluster
         t0 = time.perf_counter()
         map_tasks(_noop, list(range(400)), configs["local_2_workers"])
