@@ -1,0 +1,465 @@
+"""Fan independent tasks out on Dask distributed: ``map_tasks(fn, tasks, settings) -> list``.
+
+One thin layer over :mod:`dask.distributed` for every sweep in evgrid (cases, folds x radii, families x
+folds, scenario batches). No home-made scheduler: Dask schedules, moves data, restarts lost workers and
+re-runs their tasks; this module only fixes the conventions every study needs.
+
+* **Where it runs** (``compute.scheduler`` in ``conf/base/parameters.yml``, or the environment variable
+  ``EVGRID_DASK_SCHEDULER``, which wins so a user changes no file):
+
+  - ``sync``: a plain loop in this process (debugging, tests, pdb works);
+  - ``local``: a ``LocalCluster`` of ``n_workers`` *spawned* worker processes x ``threads_per_worker``
+    (spawned, never forked: HiGHS keeps one thread pool per process and a forked child inherits it
+    without its threads), created once per process and reused by later calls;
+  - ``tcp://host:port``: an existing cluster (``dask scheduler`` + ``dask worker``, dask-jobqueue,
+    dask-kubernetes; see docs/scale-out.md). A bad address fails within ``connect_timeout_s`` with an
+    error naming the setting.
+
+* **Results in input order**, whatever order the tasks finish in; a failing task raises
+  :class:`TaskError` naming its key (the other tasks are cancelled).
+* **Seeds from the task key** (``seed=`` master seed): task ``key`` gets
+  ``task_seed(seed, key)`` (numpy ``SeedSequence`` over the master seed and a stable BLAKE2 hash of the
+  key), never anything depending on the worker or completion order, so ``sync``, ``local`` and a remote
+  cluster give bit-identical results.
+* **One solver thread per task**: inside a task :func:`solver_threads` returns ``solver_threads`` (1), and
+  ``OMP/MKL/OPENBLAS_NUM_THREADS`` and torch are limited to it; task functions pass
+  ``SolverOptions(threads=compute.solver_threads())`` to :func:`evgrid.optim.solver.solve`.
+* **Lost workers**: a worker that dies mid-task (killed, out of memory, node lost) is restarted by its
+  nanny and Dask re-runs its tasks elsewhere, up to ``allowed_failures`` times per task
+  (``distributed.scheduler.allowed-failures``; on an external cluster set it on the scheduler, e.g.
+  ``DASK_DISTRIBUTED__SCHEDULER__ALLOWED_FAILURES=3``). ``retries`` (default 0) additionally re-runs
+  tasks that *raised*: leave it at 0 for deterministic solves (a re-run fails the same way).
+* **Plain data only**: tasks and ``shared`` must be plain data (numbers, strings, numpy/pandas, dataclasses
+  of those, ``Network``); a Pyomo object is rejected before anything is sent. Workers import ``evgrid``
+  (``fn`` must be importable there: define it at module level in ``evgrid``).
+
+Example (how a study fans out its folds)::
+
+    from evgrid import compute
+
+    def _solve_fold(task, seed, shared):            # module level, plain data in and out
+        opts = {"threads": compute.solver_threads(), "seed": seed % 2**31}
+        ...
+        return {"fold": task["fold"], "cost_usd": cost}
+
+    settings = compute.ComputeSettings.from_params(params["compute"])   # once, in the pipeline node
+    rows = compute.map_tasks(_solve_fold, [{"fold": k} for k in range(5)], settings,
+                             keys=[f"fold{k}" for k in range(5)], seed=params["seed"], shared=data,
+                             desc="dro radius CV")
+"""
+
+from __future__ import annotations
+
+import atexit
+import contextlib
+import contextvars
+import dataclasses
+import hashlib
+import inspect
+import json
+import logging
+import os
+import re
+import sys
+import time
+import uuid
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+log = logging.getLogger(__name__)
+
+ENV_SCHEDULER = "EVGRID_DASK_SCHEDULER"
+"""Environment variable that overrides ``compute.scheduler`` (e.g. ``tcp://10.0.0.5:8786``)."""
+
+_ADDRESS = re.compile(r"^(tcp|tls|ws|wss|inproc|ucx)://(\[[0-9a-fA-F:]+\]|[A-Za-z0-9._-]+):(\d{1,5})/?$")
+_THREAD_ENV = ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS", "EVGRID_SOLVER_THREADS")
+
+
+class ComputeError(RuntimeError):
+    """The compute settings are invalid or the cluster cannot be reached / cannot run evgrid."""
+
+
+class TaskError(RuntimeError):
+    """A task raised (or killed its workers ``allowed_failures`` times); ``key`` names it."""
+
+    def __init__(self, message: str, key: Any = None):
+        super().__init__(message)
+        self.key = key
+
+
+@dataclass(frozen=True)
+class ComputeSettings:
+    """Typed ``compute:`` parameters (see the module docstring)."""
+
+    scheduler: str = "local"
+    """``sync`` | ``local`` | ``tcp://host:port`` (an existing Dask scheduler)."""
+    n_workers: int = 2
+    """Worker processes of the ``local`` cluster (ignored for ``sync`` and an external cluster)."""
+    threads_per_worker: int = 1
+    """Tasks run at once per worker process (``local`` only). Keep 1 for solver sweeps: HiGHS/torch threads
+    of concurrent tasks would compete for the same cores."""
+    solver_threads: int = 1
+    """Threads each task may use in its solver / BLAS / torch (:func:`solver_threads`)."""
+    retries: int = 0
+    """Re-runs of a task that raised (Dask ``retries``); lost workers are handled by ``allowed_failures``."""
+    allowed_failures: int = 3
+    """Times a task may lose its worker before it is declared failed (``local`` cluster's scheduler)."""
+    connect_timeout_s: float = 10.0
+    """Seconds to reach an external scheduler before failing."""
+    memory_limit: str = "auto"
+    """Per-worker memory limit of the ``local`` cluster (``auto`` = machine memory / n_workers, or e.g.
+    ``4GiB``); the nanny restarts a worker that exceeds 95 % of it and its tasks are re-run."""
+    progress: bool = True
+    """Show a tqdm progress bar (stderr) while tasks complete."""
+    dashboard: bool = False
+    """Start the Dask dashboard of the ``local`` cluster on a free port (needs bokeh)."""
+
+    def __post_init__(self):
+        def bad(name, expected):
+            return ComputeError(f"compute.{name}={getattr(self, name)!r}: expected {expected}")
+
+        s = str(self.scheduler).strip()
+        object.__setattr__(self, "scheduler", s)
+        if s not in ("sync", "local") and not _ADDRESS.match(s):
+            raise bad("scheduler", "'sync', 'local' or a scheduler address like 'tcp://host:8786' "
+                                   f"(also settable by ${ENV_SCHEDULER})")
+        for name in ("n_workers", "threads_per_worker", "solver_threads"):
+            v = getattr(self, name)
+            if isinstance(v, bool) or not isinstance(v, int | np.integer) or v < 1:
+                raise bad(name, "an integer >= 1")
+        for name in ("retries", "allowed_failures"):
+            v = getattr(self, name)
+            if isinstance(v, bool) or not isinstance(v, int | np.integer) or v < 0:
+                raise bad(name, "an integer >= 0")
+        if not (isinstance(self.connect_timeout_s, int | float) and 0 < self.connect_timeout_s <= 3600):
+            raise bad("connect_timeout_s", "seconds in (0, 3600]")
+        if not isinstance(self.memory_limit, str | int):
+            raise bad("memory_limit", "'auto', bytes or a size like '4GiB'")
+
+    @classmethod
+    def from_params(cls, params: Mapping | None = None, environ: Mapping | None = None) -> ComputeSettings:
+        """From the ``compute:`` parameters (unknown keys rejected); ``$EVGRID_DASK_SCHEDULER``, when set,
+        overrides ``scheduler`` (also over ``--params compute.scheduler=...``; a warning says so)."""
+        params = dict(params or {})
+        unknown = set(params) - {f.name for f in dataclasses.fields(cls)}
+        if unknown:
+            raise ComputeError(f"unknown compute parameters {sorted(unknown)}; known: "
+                               f"{sorted(f.name for f in dataclasses.fields(cls))}")
+        environ = os.environ if environ is None else environ
+        env = str(environ.get(ENV_SCHEDULER, "")).strip()
+        if env:
+            if "scheduler" in params and str(params["scheduler"]).strip() != env:
+                log.warning("$%s=%s overrides compute.scheduler=%s", ENV_SCHEDULER, env, params["scheduler"])
+            params["scheduler"] = env
+        try:
+            return cls(**params)
+        except ComputeError as exc:
+            if env and "compute.scheduler" in str(exc):
+                raise ComputeError(f"{exc} (value taken from ${ENV_SCHEDULER})") from None
+            raise
+
+    @classmethod
+    def coerce(cls, settings: ComputeSettings | Mapping | str | None) -> ComputeSettings:
+        """Settings, a ``compute:`` dict or None (defaults; ``$EVGRID_DASK_SCHEDULER`` applies), or a bare
+        scheduler string (taken as given: an explicit choice in code)."""
+        if isinstance(settings, cls):
+            return settings
+        if isinstance(settings, str):
+            return cls(scheduler=settings)
+        return cls.from_params(settings)
+
+
+# --------------------------------------------------------------------------------------------- seeds
+def _key_bytes(key) -> bytes:
+    """Canonical bytes of a task key (str, int, float, bool, None, or tuples/lists/dicts of those)."""
+    try:
+        return json.dumps(key, sort_keys=True, separators=(",", ":"), allow_nan=False).encode()
+    except (TypeError, ValueError) as exc:
+        raise TypeError(f"task key {key!r} must be built from str/int/float/bool/None, tuples/lists/dicts: "
+                        f"{exc}") from None
+
+
+def task_seed(master_seed: int, key) -> int:
+    """Seed of task ``key`` under ``master_seed``: an int in ``[0, 2**31 - 1)`` (valid for numpy, torch,
+    ``random`` and HiGHS's ``random_seed``).
+
+    ``SeedSequence(entropy=[master_seed, *blake2b_64(key) as 4 x uint32]).generate_state(1)``: depends on the
+    key's value only (stable across processes and Python versions, unlike ``hash()``), never on where or
+    when the task runs.
+    """
+    if isinstance(master_seed, bool) or not isinstance(master_seed, int | np.integer) or master_seed < 0:
+        raise ValueError(f"seed={master_seed!r}: expected an integer >= 0")
+    digest = hashlib.blake2b(_key_bytes(key), digest_size=16).digest()
+    words = np.frombuffer(digest, dtype="<u4").tolist()
+    state = np.random.SeedSequence(entropy=[int(master_seed), *words]).generate_state(1, dtype=np.uint32)
+    return int(state[0]) % (2**31 - 1)
+
+
+# ---------------------------------------------------------------------------------- task context
+_SOLVER_THREADS: contextvars.ContextVar[int | None] = contextvars.ContextVar("evgrid_solver_threads",
+                                                                              default=None)
+
+
+def solver_threads(default: int | None = None) -> int | None:
+    """Solver threads the running task may use (``compute.solver_threads``), ``default`` outside a task."""
+    v = _SOLVER_THREADS.get()
+    return default if v is None else v
+
+
+@contextlib.contextmanager
+def _limited_threads(n: int):
+    old_env = {k: os.environ.get(k) for k in _THREAD_ENV}
+    torch = sys.modules.get("torch")
+    old_torch = torch.get_num_threads() if torch is not None else None
+    token = _SOLVER_THREADS.set(n)
+    try:
+        for k in _THREAD_ENV:
+            os.environ[k] = str(n)
+        if torch is not None:
+            torch.set_num_threads(n)
+        yield
+    finally:
+        _SOLVER_THREADS.reset(token)
+        for k, v in old_env.items():
+            if v is None:
+                os.environ.pop(k, None)
+            else:
+                os.environ[k] = v
+        if torch is not None and old_torch is not None:
+            torch.set_num_threads(old_torch)
+
+
+def _run_task(fn: Callable, task, seed: int | None, shared, has_shared: bool, threads: int):
+    """What every worker (and the sync loop) runs for one task."""
+    kwargs = {}
+    if seed is not None:
+        kwargs["seed"] = seed
+    if has_shared:
+        kwargs["shared"] = shared
+    with _limited_threads(threads):
+        return fn(task, **kwargs)
+
+
+# ------------------------------------------------------------------------------------ plain data
+def _find_pyomo(obj, depth: int = 0):
+    """Path to the first Pyomo object inside ``obj`` (containers and dataclasses, 4 levels), or None."""
+    mod = type(obj).__module__ or ""
+    if mod.startswith("pyomo"):
+        return type(obj).__name__
+    if depth >= 4 or isinstance(obj, str | bytes | int | float | np.ndarray):
+        return None
+    if isinstance(obj, Mapping):
+        items = obj.items()
+    elif isinstance(obj, list | tuple | set | frozenset):
+        items = enumerate(obj)
+    elif dataclasses.is_dataclass(obj) and not isinstance(obj, type):
+        items = ((f.name, getattr(obj, f.name, None)) for f in dataclasses.fields(obj))
+    else:
+        return None
+    for k, v in items:
+        found = _find_pyomo(v, depth + 1)
+        if found is not None:
+            return f"[{k!r}]{found if found.startswith('[') else ' ' + found}"
+    return None
+
+
+def _check_plain(obj, what: str) -> None:
+    found = _find_pyomo(obj)
+    if found is not None:
+        raise TypeError(f"{what} holds a Pyomo object ({found.strip()}): send plain data (numbers, arrays, "
+                        "DataFrames, dataclasses) and build the model inside the task")
+
+
+# -------------------------------------------------------------------------------------- clients
+_CLIENTS: dict[tuple, Any] = {}
+
+
+def _client_key(s: ComputeSettings) -> tuple:
+    if s.scheduler == "local":
+        return ("local", s.n_workers, s.threads_per_worker, s.allowed_failures, str(s.memory_limit), s.dashboard)
+    return (s.scheduler,)
+
+
+def _probe_worker() -> dict:
+    import evgrid
+
+    return {"evgrid": getattr(evgrid, "__version__", "?"), "file": evgrid.__file__, "pid": os.getpid()}
+
+
+def get_client(settings: ComputeSettings | Mapping | str | None = None):
+    """The ``dask.distributed.Client`` for ``settings`` (not for ``sync``), created once per process.
+
+    ``local`` starts a ``LocalCluster`` of spawned worker processes; an address connects to an existing
+    scheduler within ``connect_timeout_s`` and checks that its workers can import evgrid.
+    """
+    s = ComputeSettings.coerce(settings)
+    if s.scheduler == "sync":
+        raise ComputeError("compute.scheduler=sync runs in-process: there is no Dask client")
+    ck = _client_key(s)
+    client = _CLIENTS.get(ck)
+    if client is not None and client.status == "running":
+        return client
+    import dask
+    from distributed import Client, LocalCluster
+
+    t0 = time.perf_counter()
+    dist_log = logging.getLogger("distributed")
+    if dist_log.level in (logging.NOTSET, logging.INFO):  # Dask's per-worker INFO lines drown the run log
+        dist_log.setLevel(logging.WARNING)
+    if s.scheduler == "local":
+        cpus = os.cpu_count() or 1
+        if s.n_workers * s.threads_per_worker * s.solver_threads > cpus:
+            log.warning("compute: %d workers x %d threads x %d solver threads > %d CPUs (oversubscribed)",
+                        s.n_workers, s.threads_per_worker, s.solver_threads, cpus)
+        with dask.config.set({"distributed.scheduler.allowed-failures": int(s.allowed_failures),
+                              "distributed.worker.multiprocessing-method": "spawn"}):
+            cluster = LocalCluster(n_workers=s.n_workers, threads_per_worker=s.threads_per_worker,
+                                   processes=True, memory_limit=s.memory_limit,
+                                   dashboard_address=":0" if s.dashboard else None,
+                                   silence_logs=logging.WARNING)
+            client = Client(cluster)
+        client._evgrid_owns_cluster = cluster  # closed with the client
+    else:
+        try:
+            client = Client(s.scheduler, timeout=f"{s.connect_timeout_s}s")
+        except (OSError, TimeoutError) as exc:
+            raise ComputeError(
+                f"compute.scheduler={s.scheduler!r} (or ${ENV_SCHEDULER}): no Dask scheduler reachable "
+                f"within {s.connect_timeout_s:g} s ({type(exc).__name__}: {exc}). Start one with "
+                "'dask scheduler' + 'dask worker <address>', or use scheduler: local | sync") from None
+        client._evgrid_owns_cluster = None
+        try:
+            probes = client.run(_probe_worker)
+        except Exception as exc:  # noqa: BLE001 - any import/deserialisation failure on a worker
+            client.close()
+            raise ComputeError(f"compute.scheduler={s.scheduler!r}: workers cannot import evgrid "
+                               f"({type(exc).__name__}: {exc}); install the project on every worker") from None
+        if not probes:
+            log.warning("compute: scheduler %s has no workers yet; tasks wait until one connects", s.scheduler)
+    log.info("compute: Dask client for %s ready in %.1f s (%d workers, dashboard %s)", s.scheduler,
+             time.perf_counter() - t0, len(client.scheduler_info(n_workers=-1).get("workers", {})),
+             client.dashboard_link if s.dashboard else "off")
+    _CLIENTS[ck] = client
+    return client
+
+
+def shutdown() -> None:
+    """Close every client (and local cluster) this process opened."""
+    while _CLIENTS:
+        _, client = _CLIENTS.popitem()
+        cluster = getattr(client, "_evgrid_owns_cluster", None)
+        with contextlib.suppress(Exception):
+            client.close(timeout=10)
+        if cluster is not None:
+            with contextlib.suppress(Exception):
+                cluster.close(timeout=10)
+
+
+atexit.register(shutdown)
+
+
+# ------------------------------------------------------------------------------------- map_tasks
+def _progress(total: int, desc: str | None, enabled: bool):
+    from tqdm.auto import tqdm
+
+    return tqdm(total=total, desc=desc or "tasks", disable=not enabled, file=sys.stderr, leave=False)
+
+
+def _accepts(fn: Callable, name: str) -> bool:
+    try:
+        params = inspect.signature(fn).parameters
+    except (TypeError, ValueError):
+        return True
+    return name in params or any(p.kind is p.VAR_KEYWORD for p in params.values())
+
+
+def map_tasks(fn: Callable, tasks: Sequence, settings: ComputeSettings | Mapping | str | None = None, *,
+              keys: Sequence | None = None, seed: int | None = None, shared: Any = None,
+              desc: str | None = None) -> list:
+    """``[fn(task, [seed=...], [shared=...]) for task in tasks]`` on the configured scheduler, in input order.
+
+    ``keys`` name the tasks (default: their positions); they must be unique and built from
+    str/int/float/tuples. With ``seed`` (the master seed) ``fn`` gets ``seed=task_seed(seed, key)``; with
+    ``shared`` (one object every task needs, e.g. the network) ``fn`` gets ``shared=...``, sent once to each
+    worker. ``fn`` must be a module-level function importable on the workers; tasks, ``shared`` and results
+    must be plain data. A task that raises stops the map with :class:`TaskError` naming its key.
+    """
+    s = ComputeSettings.coerce(settings)
+    tasks = list(tasks)
+    keys = list(range(len(tasks))) if keys is None else list(keys)
+    if len(keys) != len(tasks):
+        raise ValueError(f"{len(keys)} keys for {len(tasks)} tasks")
+    canon = [_key_bytes(k) for k in keys]
+    if len(set(canon)) != len(canon):
+        seen, dup = set(), []
+        for k, c in zip(keys, canon, strict=True):
+            if c in seen:
+                dup.append(k)
+            seen.add(c)
+        raise ValueError(f"task keys must be unique, repeated: {dup[:5]}")
+    if seed is not None and not _accepts(fn, "seed"):
+        raise TypeError(f"{getattr(fn, '__name__', fn)} takes no 'seed' argument but seed={seed} was given")
+    has_shared = shared is not None
+    if has_shared and not _accepts(fn, "shared"):
+        raise TypeError(f"{getattr(fn, '__name__', fn)} takes no 'shared' argument but shared was given")
+    for k, t in zip(keys, tasks, strict=True):
+        _check_plain(t, f"task {k!r}")
+    if has_shared:
+        _check_plain(shared, "shared")
+    seeds = [None if seed is None else task_seed(seed, k) for k in keys]
+    if not tasks:
+        return []
+
+    t0 = time.perf_counter()
+    name = desc or getattr(fn, "__name__", "task")
+    if s.scheduler == "sync":
+        out = []
+        with _progress(len(tasks), desc, s.progress) as bar:
+            for k, t, sd in zip(keys, tasks, seeds, strict=True):
+                try:
+                    out.append(_run_task(fn, t, sd, shared, has_shared, s.solver_threads))
+                except Exception as exc:
+                    raise TaskError(f"{name}: task {k!r} failed: {type(exc).__name__}: {exc}", key=k) from exc
+                bar.update()
+        log.info("compute: %d %s tasks in-process in %.2f s", len(tasks), name, time.perf_counter() - t0)
+        return out
+
+    from distributed import as_completed
+    from distributed.scheduler import KilledWorker
+
+    client = get_client(s)
+    token = uuid.uuid4().hex[:8]
+    shared_arg = client.scatter(shared, broadcast=True, hash=False) if has_shared else None
+    futures = [
+        client.submit(_run_task, fn, t, sd, shared_arg, has_shared, s.solver_threads,
+                      key=f"{re.sub(r'[^A-Za-z0-9_.-]', '_', name)[:40]}-{token}-{i}", pure=False,
+                      retries=s.retries)
+        for i, (t, sd) in enumerate(zip(tasks, seeds, strict=True))
+    ]
+    index = {f.key: i for i, f in enumerate(futures)}
+    out: list = [None] * len(tasks)
+    try:
+        with _progress(len(tasks), desc, s.progress) as bar:
+            for fut in as_completed(futures):
+                i = index[fut.key]
+                if fut.status != "finished":
+                    exc = fut.exception()
+                    if isinstance(exc, KilledWorker):
+                        raise TaskError(f"{name}: task {keys[i]!r} lost its worker more than "
+                                        f"compute.allowed_failures={s.allowed_failures} times ({exc})",
+                                        key=keys[i]) from exc
+                    raise TaskError(f"{name}: task {keys[i]!r} failed: {type(exc).__name__}: {exc}",
+                                    key=keys[i]) from exc
+                out[i] = fut.result()
+                bar.update()
+    finally:
+        client.cancel([f for f in futures if not f.done()])
+        for f in futures:
+            f.release()
+        if shared_arg is not None:
+            client.cancel(shared_arg)
+    log.info("compute: %d %s tasks on %s in %.2f s", len(tasks), name, s.scheduler, time.perf_counter() - t0)
+    return out

@@ -1,0 +1,213 @@
+"""evgrid.compute: the same sweep gives bit-identical results in-process, on a 2-worker local cluster and
+on an external ``dask scheduler`` + ``dask worker`` (subprocesses on 127.0.0.1); a worker killed mid-sweep
+is replaced and its task re-run with the same result; a bad scheduler address fails fast naming the
+setting; seeds depend on the task key only.
+
+Cluster tests share one local cluster and one external cluster (module fixtures) to stay within the CI
+budget (2 cores): about 20-30 s in all.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import cloudpickle
+import numpy as np
+import pytest
+
+from evgrid import compute
+from evgrid.compute import ComputeError, ComputeSettings, TaskError, map_tasks, task_seed
+
+# Workers started by `dask worker` cannot import this test module: ship its functions by value.
+cloudpickle.register_pickle_by_value(sys.modules[__name__])
+
+SRC = str(Path(compute.__file__).resolve().parents[1])
+
+
+# ----------------------------------------------------------------------------------- the sweep
+def lp_task(task: dict, seed: int) -> dict:
+    """A small seeded transport LP (4 plants x 6 markets) scaled by ``task['scale']``, solved by HiGHS via
+    the evgrid solver wrapper with this task's solver threads; plus a seeded numpy draw. Returns plain data."""
+    import pyomo.environ as pyo
+
+    from evgrid.optim.solver import solve
+
+    marker = task.get("kill_marker")
+    if marker is not None and not os.path.exists(marker):
+        Path(marker).write_text(str(os.getpid()))
+        os.kill(os.getpid(), signal.SIGKILL)  # the worker dies mid-task; Dask must re-run the task elsewhere
+
+    rng = np.random.default_rng(seed)
+    cost = rng.uniform(1, 10, size=(4, 6))
+    supply = rng.uniform(50, 80, size=4)
+    demand = task["scale"] * rng.uniform(20, 40, size=6)
+    m = pyo.ConcreteModel()
+    m.x = pyo.Var(range(4), range(6), bounds=(0, None))
+    m.sup = pyo.Constraint(range(4), rule=lambda m, i: sum(m.x[i, j] for j in range(6)) <= supply[i])
+    m.dem = pyo.Constraint(range(6), rule=lambda m, j: sum(m.x[i, j] for i in range(4)) >= demand[j])
+    m.obj = pyo.Objective(expr=sum(cost[i, j] * m.x[i, j] for i in range(4) for j in range(6)))
+    res = solve(m, {"threads": compute.solver_threads(), "seed": seed})
+    x = np.array([[pyo.value(m.x[i, j]) for j in range(6)] for i in range(4)])
+    return {"key": task["name"], "objective": res.objective, "x": x, "noise": rng.standard_normal(3),
+            "threads": compute.solver_threads()}
+
+
+def _sweep(n: int = 6, kill_marker: str | None = None):
+    tasks = [{"name": f"s{i}", "scale": 0.5 + 0.1 * i} for i in range(n)]
+    if kill_marker is not None:
+        tasks[2]["kill_marker"] = kill_marker
+    return tasks, [t["name"] for t in tasks]
+
+
+def _same(a: list[dict], b: list[dict]) -> bool:
+    """Bit-identical: equal keys, floats compared by their bytes."""
+    if len(a) != len(b):
+        return False
+    for ra, rb in zip(a, b, strict=True):
+        if ra["key"] != rb["key"] or np.float64(ra["objective"]).tobytes() != np.float64(rb["objective"]).tobytes():
+            return False
+        if ra["x"].tobytes() != rb["x"].tobytes() or ra["noise"].tobytes() != rb["noise"].tobytes():
+            return False
+    return True
+
+
+@pytest.fixture(scope="module")
+def reference():
+    tasks, keys = _sweep()
+    return map_tasks(lp_task, tasks, ComputeSettings(scheduler="sync", progress=False), keys=keys, seed=7)
+
+
+# ------------------------------------------------------------------------------------ clusters
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def _stop(proc: subprocess.Popen) -> None:
+    if proc.poll() is None:
+        try:
+            os.killpg(proc.pid, signal.SIGTERM)
+            proc.wait(timeout=10)
+        except (ProcessLookupError, subprocess.TimeoutExpired):
+            try:
+                os.killpg(proc.pid, signal.SIGKILL)
+            except ProcessLookupError:
+                pass
+            proc.wait(timeout=10)
+
+
+@pytest.fixture(scope="module")
+def local_settings():
+    s = ComputeSettings(scheduler="local", n_workers=2, threads_per_worker=1, progress=False)
+    yield s
+    compute.shutdown()
+
+
+@pytest.fixture(scope="module")
+def external_cluster(tmp_path_factory):
+    """``dask scheduler`` + ``dask worker --nworkers 2`` as subprocesses (own process groups) on 127.0.0.1."""
+    port = _free_port()
+    address = f"tcp://127.0.0.1:{port}"
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join([SRC, os.environ.get("PYTHONPATH", "")]),
+           "DASK_DISTRIBUTED__SCHEDULER__ALLOWED_FAILURES": "3"}
+    logdir = tmp_path_factory.mktemp("dask")
+    procs = []
+    try:
+        procs.append(subprocess.Popen(
+            [sys.executable, "-m", "dask", "scheduler", "--host", "127.0.0.1", "--port", str(port),
+             "--no-dashboard"], env=env, start_new_session=True,
+            stdout=open(logdir / "scheduler.log", "w"), stderr=subprocess.STDOUT))
+        procs.append(subprocess.Popen(
+            [sys.executable, "-m", "dask", "worker", address, "--nworkers", "2", "--nthreads", "1",
+             "--no-dashboard", "--death-timeout", "60", "--local-directory", str(logdir)],
+            env=env, start_new_session=True, stdout=open(logdir / "worker.log", "w"), stderr=subprocess.STDOUT))
+        settings = ComputeSettings(scheduler=address, connect_timeout_s=60, progress=False)
+        client = compute.get_client(settings)
+        client.wait_for_workers(2, timeout=90)
+        yield settings
+    finally:
+        compute.shutdown()
+        for p in reversed(procs):
+            _stop(p)
+
+
+# --------------------------------------------------------------------------------------- tests
+def test_settings_validate_and_environment_overrides():
+    import yaml
+
+    conf = yaml.safe_load((Path(SRC).parent / "conf" / "base" / "parameters.yml").read_text())["compute"]
+    assert ComputeSettings.from_params(conf, environ={}) == ComputeSettings(scheduler="local", n_workers=2)
+    with pytest.raises(ComputeError, match=r"unknown compute parameters \['nworkers'\]"):
+        ComputeSettings.from_params({"nworkers": 2})
+    with pytest.raises(ComputeError, match=r"compute\.scheduler='tcp//host:8786'.*EVGRID_DASK_SCHEDULER"):
+        ComputeSettings.from_params({"scheduler": "tcp//host:8786"})
+    with pytest.raises(ComputeError, match=r"compute\.n_workers=0"):
+        ComputeSettings.from_params({"n_workers": 0})
+    s = ComputeSettings.from_params({"scheduler": "local", "n_workers": 2},
+                                    environ={"EVGRID_DASK_SCHEDULER": "tcp://10.1.2.3:8786"})
+    assert s.scheduler == "tcp://10.1.2.3:8786" and s.n_workers == 2
+    with pytest.raises(ComputeError, match=r"from \$EVGRID_DASK_SCHEDULER"):
+        ComputeSettings.from_params({}, environ={"EVGRID_DASK_SCHEDULER": "hostname-only"})
+
+
+def test_seeds_depend_on_the_task_key_only():
+    assert task_seed(7, ("dro", 3)) == task_seed(7, ["dro", 3])  # canonical form, any process
+    assert len({task_seed(7, f"s{i}") for i in range(200)}) == 200
+    assert task_seed(7, "s0") != task_seed(8, "s0")
+    tasks, keys = _sweep(4)
+    fwd = map_tasks(lp_task, tasks, "sync", keys=keys, seed=7)
+    rev = map_tasks(lp_task, tasks[::-1], "sync", keys=keys[::-1], seed=7)
+    assert _same(fwd, rev[::-1])                   # a task's result does not depend on its position
+    assert all(r["threads"] == 1 for r in fwd)     # one solver thread per task
+    assert compute.solver_threads() is None        # ... only inside tasks
+    with pytest.raises(ValueError, match="unique"):
+        map_tasks(lp_task, tasks[:2], "sync", keys=["a", "a"], seed=7)
+
+
+def test_pyomo_objects_are_refused_and_task_errors_name_the_key():
+    import pyomo.environ as pyo
+
+    with pytest.raises(TypeError, match=r"task 'bad' holds a Pyomo object"):
+        map_tasks(lp_task, [{"model": pyo.ConcreteModel()}], "sync", keys=["bad"], seed=1)
+    with pytest.raises(TaskError, match=r"task 'no-scale' failed: KeyError") as err:
+        map_tasks(lp_task, [{"name": "no-scale"}], "sync", keys=["no-scale"], seed=1)
+    assert err.value.key == "no-scale"
+
+
+def test_bad_scheduler_address_fails_fast_naming_the_setting():
+    port = _free_port()  # nothing listens there
+    t0 = time.perf_counter()
+    with pytest.raises(ComputeError, match=rf"compute\.scheduler='tcp://127\.0\.0\.1:{port}'.*no Dask scheduler"):
+        map_tasks(lp_task, [{"name": "a", "scale": 1.0}],
+                  ComputeSettings(scheduler=f"tcp://127.0.0.1:{port}", connect_timeout_s=2), seed=1)
+    assert time.perf_counter() - t0 < 20
+
+
+def test_local_cluster_matches_in_process_bit_for_bit(local_settings, reference):
+    tasks, keys = _sweep()
+    out = map_tasks(lp_task, tasks, local_settings, keys=keys, seed=7, desc="lp sweep")
+    assert _same(out, reference)
+    assert [r["key"] for r in out] == keys
+
+
+def test_worker_killed_mid_sweep_is_replaced_and_result_unchanged(local_settings, reference, tmp_path):
+    marker = tmp_path / "killed.pid"
+    tasks, keys = _sweep(kill_marker=str(marker))
+    out = map_tasks(lp_task, tasks, local_settings, keys=keys, seed=7)
+    killed = int(marker.read_text())             # the first attempt of task s2 killed its worker ...
+    with pytest.raises(ProcessLookupError):
+        os.kill(killed, 0)                       # ... that process is gone ...
+    assert _same(out, reference)                 # ... and the re-run gave the same results
+
+
+def test_external_scheduler_and_workers_match_in_process(external_cluster, reference):
+    tasks, keys = _sweep()
+    out = map_tasks(lp_task, tasks, external_cluster, keys=keys, seed=7)
+    assert _same(out, reference)
