@@ -231,10 +231,10 @@ class RunGuardHook:
             params = catalog.load("parameters") if "parameters" in catalog else {}
             validate_parameters(params, validators_for(pipeline, pipes))
             producers = _producers(pipes)
-            missing_upstream_inputs(pipeline, catalog, producers)
             needed = {ds: (producers[ds], str(files[ds])) for ds in _upstream_inputs(pipeline, producers)
                       if ds in files}
             lineage, warns = manifest.check_upstream(needed, root / MANIFEST_DIR, root)
+            missing_upstream_inputs(pipeline, catalog, producers)
             for w in warns:
                 log.warning(w)
             outputs = {ds: files[ds] for ds in pipeline.all_outputs() if ds in files}

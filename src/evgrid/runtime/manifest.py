@@ -140,8 +140,9 @@ def check_upstream(needed: dict[str, tuple[str, str]], directory: str | os.PathL
         hashed = hash_path(path)
         writers = [m for m in manifests if ds in m.planned]
         if not writers:
-            warnings.append(f"'{ds}' ({rel}) has no run manifest (made outside a tracked run, e.g. copied in): "
-                            "its completeness cannot be checked")
+            if hashed is not None:
+                warnings.append(f"'{ds}' ({rel}) has no run manifest (made outside a tracked run, e.g. copied "
+                                "in): its completeness cannot be checked")
             lineage[ds] = {"path": rel, "sha256": hashed[0] if hashed else None, "from_run": None}
             continue
         last = max(writers, key=lambda m: m.started_at)
