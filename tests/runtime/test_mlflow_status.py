@@ -126,3 +126,12 @@ def test_refusal_before_any_node_ends_mlflow_run_failed(tmp_path, store):
     assert mlflow.active_run() is None
     assert MlflowClient(uri).get_run(run.info.run_id).info.status == "FAILED"
     assert not (tmp_path / "data/09_manifests/dro.json").exists()  # a refused run writes no manifest
+
+
+def test_result_flags_go_to_the_active_mlflow_run(store):
+    from evgrid.runtime.sanity import flag_result
+
+    with mlflow.start_run() as run:
+        flag_result("c1", load_kwh=10.0, shed_kwh=9.0, warn=False).log_to_mlflow()
+    data = MlflowClient(store[0]).get_run(run.info.run_id).data
+    assert data.metrics["flagged.c1"] == 1.0 and "90.0 % of load shed" in data.tags["evgrid.flags.c1"]
