@@ -36,10 +36,26 @@ def project(tmp_path_factory) -> Path:
     (p / "src").mkdir()  # evgrid itself is imported from PYTHONPATH (this checkout)
     (p / "data").mkdir()
     (p / "data" / "01_raw").symlink_to(ROOT / "data" / "01_raw")
-    _git(p, "init", "-q")
-    _git(p, "add", "-A")
-    _git(p, "commit", "-qm", "copy")
+    if shutil.which("git"):
+        _git(p, "init", "-q")
+        _git(p, "add", "-A")
+        _git(p, "commit", "-qm", "copy")
     return p
+
+
+def _tree_clean(project: Path) -> bool:
+    return not shutil.which("git") or _git(project, "status", "--porcelain") == ""
+
+
+def test_telemetry_is_off_by_project_configuration(monkeypatch):
+    """Obs. 4: without KEDRO_DISABLE_TELEMETRY, kedro-telemetry must read consent: false from .telemetry."""
+    from kedro_telemetry.plugin import _check_for_telemetry_consent
+
+    for var in ("KEDRO_DISABLE_TELEMETRY", "DO_NOT_TRACK"):
+        monkeypatch.delenv(var, raising=False)
+    assert _check_for_telemetry_consent(ROOT) is False
+    if shutil.which("git") and (ROOT / ".git").exists():
+        assert _git(ROOT, "ls-files", ".telemetry").strip() == ".telemetry"  # tracked, not ignored
 
 
 def _env() -> dict:
@@ -78,7 +94,7 @@ def test_two_first_runs_at_once_work_or_refuse_cleanly_and_tree_stays_clean(proj
     man = json.loads((project / "data/09_manifests/grid.json").read_text())
     assert man["status"] == "completed" and man["success"] and man["mlflow_run_id"]
     assert man["outputs"]["grid_voltage_profile"]["sha256"]
-    assert _git(project, "status", "--porcelain") == ""  # telemetry did not edit pyproject.toml
+    assert _tree_clean(project)  # telemetry did not edit pyproject.toml
 
 
 def _wait_running(project: Path, key: str, pid: int, proc: subprocess.Popen, timeout: float = 300) -> None:
@@ -135,4 +151,4 @@ def test_sigterm_kills_cleanly_and_sigkill_is_closed_and_refused_downstream(proj
                                               r"gan.sampling.n_scenarios: must be >= 1, got 0"):
             session.run(pipeline_names=["gan"])
     assert not (project / "data/09_manifests/gan.json").exists()
-    assert _git(project, "status", "--porcelain") == ""
+    assert _tree_clean(project)
