@@ -214,6 +214,8 @@ class RunGuardHook:
     def before_pipeline_run(self, run_params: dict, pipeline, catalog) -> None:
         import mlflow
 
+        if self._run is not None:  # same process, a previous run never reached its end hooks
+            self._finish("failed", "a new run started in this process before this one finished")
         root = Path(run_params.get("project_path") or ".").resolve()
         active = mlflow.active_run()
         run_id = active.info.run_id if active is not None else None
