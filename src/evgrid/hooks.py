@@ -215,7 +215,7 @@ class RunGuardHook:
         import mlflow
 
         if self._run is not None:  # same process, a previous run never reached its end hooks
-            self._finish("failed", "a new run started in this process before this one finished")
+            self._finish("failed", "a new run started in this process before this one finished", active=False)
         root = Path(run_params.get("project_path") or ".").resolve()
         active = mlflow.active_run()
         run_id = active.info.run_id if active is not None else None
@@ -274,7 +274,7 @@ class RunGuardHook:
         self._finish("failed", f"{type(error).__name__}: {error}")
 
     # -- ending --------------------------------------------------------------------------------------
-    def _finish(self, status: str, error: str | None = None) -> None:
+    def _finish(self, status: str, error: str | None = None, active: bool = True) -> None:
         run, self._run = self._run, None
         if run is None or run.pid != os.getpid():
             return
@@ -283,7 +283,7 @@ class RunGuardHook:
         try:
             if status != "completed":
                 mlflow_status.end_runs("KILLED" if status == "killed" else "FAILED", man.mlflow_run_id,
-                                       reason=error)
+                                       reason=error, active=active)
             man.flags = sanity.drain_raised()
             if man.flags and man.mlflow_run_id:
                 with contextlib.suppress(Exception):

@@ -90,15 +90,16 @@ def tag_process(run_id: str) -> None:
     mlflow.MlflowClient().set_tag(run_id, TAG_HOST, me.host)
 
 
-def end_runs(status: str, run_id: str | None = None, reason: str | None = None) -> None:
-    """End the active run stack of this thread with ``status`` and make sure ``run_id`` is ended too."""
+def end_runs(status: str, run_id: str | None = None, reason: str | None = None, active: bool = True) -> None:
+    """End the active run stack of this thread with ``status`` (unless ``active=False``) and make sure
+    ``run_id`` and its RUNNING children are ended too."""
     import mlflow
 
     client = mlflow.MlflowClient()
     if run_id and reason:
         with contextlib.suppress(Exception):
             client.set_tag(run_id, "evgrid.end_reason", reason[:4900])
-    while mlflow.active_run() is not None:
+    while active and mlflow.active_run() is not None:
         mlflow.end_run(status)
     if run_id:
         with contextlib.suppress(Exception):
