@@ -160,7 +160,9 @@ def check_upstream(needed: dict[str, tuple[str, str]], directory: str | os.PathL
         lineage[ds] = {"path": rel, "sha256": hashed[0] if hashed else None,
                        "from_run": {"key": last.key, "status": st, "mlflow_run_id": last.mlflow_run_id}}
     if problems:
-        raise UpstreamIncompleteError("upstream outputs are not from a completed run: " + "; ".join(problems))
+        raise UpstreamIncompleteError(
+            "upstream outputs are not from a completed run: " + "; ".join(problems)
+            + f". (Files copied in from a completed run elsewhere: remove the stale manifest in {directory}.)")
     return lineage, warnings
 
 
