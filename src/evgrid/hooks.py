@@ -245,6 +245,9 @@ class RunGuardHook:
         except Exception as err:
             mlflow_status.end_runs("FAILED", run_id, reason=f"refused before any node ran: {err}")
             raise
+        except KeyboardInterrupt:
+            mlflow_status.end_runs("KILLED", run_id, reason="stopped by SIGINT before any node ran")
+            raise
         man = RunManifest(key=_run_key(run_params), pipelines=_names(run_params), command=command,
                           env=run_params.get("env"), mlflow_run_id=run_id,
                           planned={ds: manifest._rel(p, root) for ds, p in outputs.items()}, inputs=lineage)
@@ -322,6 +325,8 @@ class RunGuardHook:
     def _on_signal(self, signum: int, frame: Any) -> None:
         run = self._run
         if run is None or run.pid != os.getpid():  # a forked worker inherited the handler: default action
+            if signum == signal.SIGINT:
+                raise KeyboardInterrupt
             signal.signal(signum, signal.SIG_DFL)
             os.kill(os.getpid(), signum)
             return
