@@ -1,18 +1,48 @@
-"""Project hooks: fail early, with the command to run, when a pipeline's upstream input file is missing.
+"""Project hooks: a run either completes and says so, or fails/stops and says that; it never leaves a lie.
 
-``kedro run --pipeline=dro`` on a fresh clone needs the GAN scenarios; without this hook Kedro would fail
-deep inside the first node's load with a bare "No such file". The hook checks, before any node runs,
-every free input of the selected pipeline that another registered pipeline produces (e.g.
-``traffic.scenarios`` from ``gan``) and raises naming the dataset, its file and the command that makes it.
+``RunGuardHook`` (registered in ``evgrid.settings``; the logic lives in the Kedro-free ``evgrid.runtime``):
+
+* before the context is used: create/migrate ``mlflow.db`` and the experiment once under a file lock, and
+  close as FAILED any RUNNING MLflow run whose process is gone (SIGKILL, lost machine);
+* before any node runs (after kedro-mlflow opened the run): make every local-file dataset of the pipeline
+  write atomically; validate the selected pipelines' parameters (``validate_params`` of each pipeline
+  package); refuse missing upstream files and outputs of an upstream run that did not complete (run
+  manifests); take the output lock; write the ``running`` manifest; install SIGINT/SIGTERM handlers.
+  A refusal ends the MLflow run FAILED;
+* after the run: the manifest is rewritten last as ``completed`` (with content hashes), ``failed`` or
+  ``killed``, and the MLflow run ends FINISHED / FAILED / KILLED accordingly.
+
+``UpstreamInputsHook`` is the original missing-file check alone (kept for code that uses it directly).
 """
 
 from __future__ import annotations
 
+import atexit
+import contextlib
+import hashlib
 import importlib
+import json
+import logging
+import os
 import pkgutil
+import signal
+import threading
+import time
+from pathlib import Path
+from typing import Any
 
 from kedro.framework.hooks import hook_impl
 from kedro.io import DatasetError
+
+from evgrid.runtime import atomic, manifest, mlflow_status, sanity
+from evgrid.runtime.locks import OutputLocks
+from evgrid.runtime.manifest import RunManifest
+from evgrid.runtime.validation import ConfigError
+
+log = logging.getLogger(__name__)
+
+MANIFEST_DIR = Path("data") / "09_manifests"
+FILTER_KEYS = ("tags", "node_names", "from_nodes", "to_nodes", "from_inputs", "to_outputs", "namespaces")
 
 
 class MissingUpstreamInputError(DatasetError):
@@ -33,24 +63,276 @@ def _all_pipelines() -> dict:
     return out
 
 
+def _producers(pipes: dict) -> dict[str, str]:
+    producers: dict[str, str] = {}
+    for name, pipe in pipes.items():
+        for ds in pipe.all_outputs():
+            producers.setdefault(ds, name)
+    return producers
+
+
+def _upstream_inputs(pipeline, producers: dict[str, str]) -> list[str]:
+    return [ds for ds in sorted(pipeline.inputs())
+            if not (ds.startswith("params:") or ds == "parameters") and ds in producers]
+
+
+def missing_upstream_inputs(pipeline, catalog, producers: dict[str, str] | None = None) -> None:
+    """Raise :class:`MissingUpstreamInputError` naming each missing upstream file and its command."""
+    producers = _producers(_all_pipelines()) if producers is None else producers
+    missing = []
+    for ds in _upstream_inputs(pipeline, producers):
+        try:
+            exists = catalog.exists(ds)
+        except Exception:  # noqa: BLE001 - a dataset that cannot tell is left to the run
+            continue
+        if not exists:
+            where = getattr(catalog.get(ds), "_filepath", None) if ds in catalog else None
+            missing.append(f"'{ds}'" + (f" ({where})" if where else "")
+                           + f": run `kedro run --pipeline={producers[ds]}` first")
+    if missing:
+        raise MissingUpstreamInputError("missing input datasets: " + "; ".join(missing))
+
+
 class UpstreamInputsHook:
     @hook_impl
     def before_pipeline_run(self, run_params, pipeline, catalog) -> None:
-        producers: dict[str, str] = {}
-        for name, pipe in _all_pipelines().items():
-            for ds in pipe.all_outputs():
-                producers.setdefault(ds, name)
-        missing = []
-        for ds in sorted(pipeline.inputs()):
-            if ds.startswith("params:") or ds == "parameters" or ds not in producers:
-                continue
-            try:
-                exists = catalog.exists(ds)
-            except Exception:  # noqa: BLE001 - a dataset that cannot tell is left to the run
-                continue
-            if not exists:
-                where = getattr(catalog.get(ds), "_filepath", None) if ds in catalog else None
-                missing.append(f"'{ds}'" + (f" ({where})" if where else "")
-                               + f": run `kedro run --pipeline={producers[ds]}` first")
-        if missing:
-            raise MissingUpstreamInputError("missing input datasets: " + "; ".join(missing))
+        missing_upstream_inputs(pipeline, catalog)
+
+
+# -- helpers -------------------------------------------------------------------------------------------
+def _local_file(dataset: Any) -> Path | None:
+    """The local file/folder a dataset writes, or None (memory, MLflow metrics, remote)."""
+    if not atomic.make_atomic(dataset):
+        return None
+    path = getattr(dataset, "_filepath", None) or getattr(dataset, "_path", None)
+    return Path(str(path)) if path is not None else None
+
+
+def _names(run_params: dict) -> list[str]:
+    names = run_params.get("pipeline_names") or run_params.get("pipeline_name") or ["__default__"]
+    return [names] if isinstance(names, str) else list(names)
+
+
+def _command(run_params: dict) -> str:
+    parts = ["kedro run"]
+    names = run_params.get("pipeline_names")
+    if names:
+        parts.append(f"--pipeline={','.join(names)}")
+    if run_params.get("env") and run_params.get("env") != "local":
+        parts.append(f"--env={run_params['env']}")
+    for key in FILTER_KEYS:
+        val = run_params.get(key)
+        if val:
+            parts.append(f"--{key.replace('_', '-')}={','.join(map(str, val))}")
+    return " ".join(parts)
+
+
+def _run_key(run_params: dict) -> str:
+    key = "+".join(_names(run_params))
+    filters = {k: sorted(map(str, run_params[k])) for k in FILTER_KEYS if run_params.get(k)}
+    if filters:
+        key += "@" + hashlib.sha1(json.dumps(filters, sort_keys=True).encode()).hexdigest()[:8]
+    return key
+
+
+def validators_for(pipeline, pipes: dict) -> dict[str, Any]:
+    """``validate_params`` of every pipeline package with a node in ``pipeline`` (falls back to
+    ``evgrid.studies.<name>.config.validate_params``)."""
+    selected = {n.name for n in pipeline.nodes}
+    out = {}
+    for name, pipe in sorted(pipes.items()):
+        if not selected & {n.name for n in pipe.nodes}:
+            continue
+        fn = getattr(importlib.import_module(f"evgrid.pipelines.{name}"), "validate_params", None)
+        if fn is None:
+            with contextlib.suppress(ImportError):
+                fn = getattr(importlib.import_module(f"evgrid.studies.{name}.config"), "validate_params", None)
+        if fn is not None:
+            out[name] = fn
+    return out
+
+
+def validate_parameters(params: dict, validators: dict[str, Any]) -> None:
+    """Run every validator; all problems together in one :class:`ConfigError`."""
+    problems: list[tuple[str, str]] = []
+    for name, fn in validators.items():
+        try:
+            fn(params)
+        except ConfigError as err:
+            problems += err.problems
+        except (ValueError, TypeError, KeyError) as err:
+            problems.append((name, str(err)))
+    if problems:
+        raise ConfigError(problems)
+
+
+class _Run:
+    """State of the run in progress in this process."""
+
+    def __init__(self, root: Path, manifest_: RunManifest, locks: OutputLocks, files: dict[str, Path]):
+        self.root = root
+        self.manifest = manifest_
+        self.locks = locks
+        self.files = files          # dataset -> absolute local path (planned outputs)
+        self.saved: set[str] = set()
+        self.pid = os.getpid()
+        self.old_handlers: dict[int, Any] = {}
+
+
+class RunGuardHook:
+    def __init__(self) -> None:
+        self._run: _Run | None = None
+        self._atexit = False
+
+    # -- MLflow store, once, before kedro-mlflow opens it ------------------------------------------------
+    @hook_impl(tryfirst=True)
+    def after_context_created(self, context) -> None:
+        from kedro.config import MissingConfigException
+
+        try:
+            patterns = context.config_loader.config_patterns
+            patterns.setdefault("mlflow", ["mlflow*", "mlflow*/**", "**/mlflow*"])
+            conf = context.config_loader["mlflow"] or {}
+        except MissingConfigException:
+            conf = {}
+        uri = (conf.get("server") or {}).get("mlflow_tracking_uri")
+        if not uri or "://" not in uri:
+            return  # a plain folder store: no database to create or migrate
+        exp = ((conf.get("tracking") or {}).get("experiment") or {})
+        name = exp.get("name") or getattr(context, "_package_name", None)
+        try:
+            closed = mlflow_status.prepare_tracking_store(uri, name, exp.get("create_experiment_kwargs"))
+        except Exception as err:  # noqa: BLE001 - a broken store is reported by kedro-mlflow itself
+            log.warning("could not prepare the MLflow store %s: %s", uri, err)
+            return
+        if closed:
+            log.warning("closed %d MLflow run(s) left RUNNING by dead processes as FAILED: %s",
+                        len(closed), ", ".join(closed))
+
+    # -- before any node ------------------------------------------------------------------------------
+    @hook_impl(trylast=True)
+    def before_pipeline_run(self, run_params: dict, pipeline, catalog) -> None:
+        import mlflow
+
+        if self._run is not None:  # same process, a previous run never reached its end hooks
+            self._finish("failed", "a new run started in this process before this one finished", active=False)
+        root = Path(run_params.get("project_path") or ".").resolve()
+        active = mlflow.active_run()
+        run_id = active.info.run_id if active is not None else None
+        command = _command(run_params)
+        try:
+            if run_id:
+                mlflow_status.tag_process(run_id)
+            files = {}
+            for ds in sorted(pipeline.datasets()):
+                obj = catalog.get(ds) if ds in catalog else None
+                path = _local_file(obj) if obj is not None else None
+                if path is not None:
+                    files[ds] = path if path.is_absolute() else root / path
+            pipes = _all_pipelines()
+            params = catalog.load("parameters") if "parameters" in catalog else {}
+            validate_parameters(params, validators_for(pipeline, pipes))
+            producers = _producers(pipes)
+            needed = {ds: (producers[ds], str(files[ds])) for ds in _upstream_inputs(pipeline, producers)
+                      if ds in files}
+            lineage, warns = manifest.check_upstream(needed, root / MANIFEST_DIR, root)
+            missing_upstream_inputs(pipeline, catalog, producers)
+            for w in warns:
+                log.warning(w)
+            outputs = {ds: files[ds] for ds in pipeline.all_outputs() if ds in files}
+            locks = OutputLocks(root / MANIFEST_DIR / "locks")
+            locks.acquire(_run_key(run_params), [p.as_posix() for p in outputs.values()], command)
+        except Exception as err:
+            mlflow_status.end_runs("FAILED", run_id, reason=f"refused before any node ran: {err}")
+            raise
+        except KeyboardInterrupt:
+            mlflow_status.end_runs("KILLED", run_id, reason="stopped by SIGINT before any node ran")
+            raise
+        man = RunManifest(key=_run_key(run_params), pipelines=_names(run_params), command=command,
+                          env=run_params.get("env"), mlflow_run_id=run_id,
+                          planned={ds: manifest._rel(p, root) for ds, p in outputs.items()}, inputs=lineage)
+        self._run = _Run(root, man, locks, outputs)
+        try:
+            man.write(root / MANIFEST_DIR)
+        except Exception:
+            self._finish("failed", "could not write the run manifest")
+            raise
+        sanity.drain_raised()
+        self._install_signals()
+        if not self._atexit:
+            atexit.register(self._at_exit)  # after mlflow's own atexit: runs first (LIFO)
+            self._atexit = True
+
+    @hook_impl
+    def after_dataset_saved(self, dataset_name: str, data: Any, node: Any = None) -> None:
+        if self._run is not None:
+            self._run.saved.add(dataset_name)
+
+    @hook_impl(trylast=True)
+    def after_pipeline_run(self, run_params: dict, pipeline, catalog) -> None:
+        self._finish("completed")
+
+    @hook_impl
+    def on_pipeline_error(self, error: Exception, run_params: dict, pipeline, catalog) -> None:
+        self._finish("failed", f"{type(error).__name__}: {error}")
+
+    # -- ending --------------------------------------------------------------------------------------
+    def _finish(self, status: str, error: str | None = None, active: bool = True) -> None:
+        run, self._run = self._run, None
+        if run is None or run.pid != os.getpid():
+            return
+        self._restore_signals(run)
+        man = run.manifest
+        try:
+            if status != "completed":
+                mlflow_status.end_runs("KILLED" if status == "killed" else "FAILED", man.mlflow_run_id,
+                                       reason=error, active=active)
+            man.flags = sanity.drain_raised()
+            if man.flags and man.mlflow_run_id:
+                with contextlib.suppress(Exception):
+                    import mlflow
+
+                    mlflow.MlflowClient().set_tag(man.mlflow_run_id, "evgrid.flags", "; ".join(man.flags)[:4900])
+            for ds, path in run.files.items():
+                if status == "completed" or ds in run.saved:
+                    digest = manifest.hash_path(path)
+                    if digest is not None:
+                        man.outputs[ds] = {"path": manifest._rel(path, run.root), "sha256": digest[0],
+                                           "bytes": digest[1]}
+            man.status, man.error, man.finished_at = status, error, time.time()
+            man.write(run.root / MANIFEST_DIR)  # last: the record that the run ended, and how
+        finally:
+            run.locks.release()
+
+    def _at_exit(self) -> None:
+        if self._run is not None:
+            self._finish("failed", "the process exited before the run finished")
+
+    def _install_signals(self) -> None:
+        if threading.current_thread() is not threading.main_thread() or self._run is None:
+            return
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            self._run.old_handlers[sig] = signal.getsignal(sig)
+            signal.signal(sig, self._on_signal)
+
+    def _restore_signals(self, run: _Run) -> None:
+        if threading.current_thread() is not threading.main_thread():
+            return
+        for sig, old in run.old_handlers.items():
+            with contextlib.suppress(Exception):
+                signal.signal(sig, old if old is not None else signal.SIG_DFL)
+
+    def _on_signal(self, signum: int, frame: Any) -> None:
+        run = self._run
+        if run is None or run.pid != os.getpid():  # a forked worker inherited the handler: default action
+            if signum == signal.SIGINT:
+                raise KeyboardInterrupt
+            signal.signal(signum, signal.SIG_DFL)
+            os.kill(os.getpid(), signum)
+            return
+        name = signal.Signals(signum).name
+        log.error("%s received: the run is stopped; MLflow run %s ends KILLED", name, run.manifest.mlflow_run_id)
+        self._finish("killed", f"stopped by {name}")
+        if signum == signal.SIGINT:
+            raise KeyboardInterrupt
+        raise SystemExit(128 + signum)

@@ -10,7 +10,9 @@ CONFIG_LOADER_ARGS = {
     "merge_strategy": {"parameters": "soft"},
 }
 
-# Fail early with "run `kedro run --pipeline=<producer>` first" when an upstream input file is missing.
-from evgrid.hooks import UpstreamInputsHook  # noqa: E402
+# Run integrity (docs/reliability.md): MLflow store prepared once under a lock, orphaned runs closed,
+# parameters validated and upstream files/manifests checked before any node runs, atomic writes, output
+# lock, run manifest in data/09_manifests/, MLflow status FAILED/KILLED on errors, refusals and signals.
+from evgrid.hooks import RunGuardHook  # noqa: E402
 
-HOOKS = (UpstreamInputsHook(),)
+HOOKS = (RunGuardHook(),)
