@@ -182,8 +182,7 @@ def compile_model_qp(model):
                 quad = (list(v[0] for v in repn.quadratic_vars), list(v[1] for v in repn.quadratic_vars),
                         np.asarray(repn.quadratic_coefs, dtype=float))
                 obj.deactivate()
-                tmp = pyo.Objective(expr=lin if not isinstance(lin, int | float) else pyo.as_numeric(lin),
-                                    sense=obj.sense)
+                tmp = pyo.Objective(expr=lin, sense=obj.sense)
                 name = "_evgrid_linear_objective_part"
                 model.add_component(name, tmp)
                 try:
