@@ -508,3 +508,112 @@ def _solve_qp_clarabel(model, info, lp, hess, cols, sense, obj, opts: SolverOpti
     return SolveResult(status="optimal" if status == "Solved" else "feasible", termination=status.lower(),
                        objective=objective, bound=objective, wall_s=wall, is_mip=False, has_duals=has_duals,
                        build_s=t_build, is_qp=True)
+
+
+# ------------------------------------------------------------------ parametric re-solves (one compile)
+
+
+class ParametricProblem:
+    """Compile a model once and re-solve it for bounds that move linearly with named parameters.
+
+    For sweeps where only mutable Params on constraint right-hand sides change linearly (e.g. the robust
+    load shift ``Gamma * xi`` of a nodal balance), compiling once per direction replaces one compile per
+    point. Usage::
+
+        pp = ParametricProblem(m, options)     # compiles at the current Param values (the base point)
+        set_loads(h, p_shifted)                 # change Params by one unit step of a direction ...
+        pp.add_direction("shift")               # ... recompile and store (bounds - base bounds) as direction
+        set_loads(h, p_base)
+        res = pp.solve({"shift": 0.5}, duals=True)   # bounds = base + 0.5 * direction; loads x (and duals)
+
+    The constraint matrix, objective and variables must be the same at every point (checked).
+    """
+
+    def __init__(self, model, options: SolverOptions | Mapping | None = None):
+        self.model = model
+        self.opts = SolverOptions.coerce(options)
+        self._base = self._compile()
+        self._dirs: dict[str, tuple] = {}
+
+    def _compile(self):
+        info, obj, quad = compile_model_qp(self.model)
+        cols = list(info.columns)
+        if any(v.is_integer() or v.is_binary() for v in cols):
+            raise SolverError(f"model '{self.model.name}': ParametricProblem supports continuous models only")
+        sense = 1.0 if obj.sense == pyo.minimize else -1.0
+        lp = highs_lp_from_compiled(info, sense, None)
+        hess = None
+        if quad is not None:
+            hess, extra = hessian_from_quadratic(quad, cols, sense)
+            _append_free_columns(lp, extra)
+            cols = cols + extra
+        return info, obj, lp, hess, cols, sense
+
+    def add_direction(self, name: str) -> None:
+        info, _obj, lp, _hess, cols, _sense = self._compile()
+        b_info, _bo, b_lp, _bh, b_cols, _bs = self._base
+        if len(cols) != len(b_cols) or any(a is not b for a, b in zip(cols, b_cols, strict=True)) \
+                or lp.num_row_ != b_lp.num_row_:
+            raise SolverError(f"model '{self.model.name}': direction '{name}' changed the variables or rows")
+        if not np.array_equal(np.asarray(lp.a_matrix_.value_), np.asarray(b_lp.a_matrix_.value_)):
+            raise SolverError(f"model '{self.model.name}': direction '{name}' changed the constraint matrix")
+
+        def diff(a, b):
+            a, b = np.asarray(a, float), np.asarray(b, float)
+            out = np.where(np.isfinite(a) & np.isfinite(b), a - b, 0.0)
+            return out
+
+        self._dirs[name] = (diff(lp.row_lower_, b_lp.row_lower_), diff(lp.row_upper_, b_lp.row_upper_))
+
+    def solve(self, coefs: Mapping[str, float] | None = None, *, duals: bool = False) -> SolveResult:
+        info, obj, lp, hess, cols, sense = self._base
+        lo0 = np.asarray(lp.row_lower_, float).copy()
+        hi0 = np.asarray(lp.row_upper_, float).copy()
+        lo, hi = lo0.copy(), hi0.copy()
+        for name, val in (coefs or {}).items():
+            if name not in self._dirs:
+                raise KeyError(f"unknown direction {name!r}; added: {sorted(self._dirs)}")
+            dl, du = self._dirs[name]
+            lo = lo + float(val) * dl
+            hi = hi + float(val) * du
+        lp.row_lower_ = lo
+        lp.row_upper_ = hi
+        try:
+            t0 = time.perf_counter()
+            if hess is not None:
+                return _solve_qp_clarabel(self.model, info, lp, hess, cols, sense, obj, self.opts, duals, t0)
+            return _solve_lp_arrays(self.model, info, lp, cols, sense, obj, self.opts, duals, t0)
+        finally:
+            lp.row_lower_ = lo0
+            lp.row_upper_ = hi0
+
+
+def _solve_lp_arrays(model, info, lp, cols, sense, obj, opts: SolverOptions, duals: bool, t0: float) -> SolveResult:
+    """HiGHS on a prepared HighsLp (used by :class:`ParametricProblem` for linear models)."""
+    h = highspy.Highs()
+    h.setOptionValue("output_flag", False)
+    if opts.time_limit_s is not None:
+        h.setOptionValue("time_limit", float(opts.time_limit_s))
+    h.passModel(lp)
+    t1 = time.perf_counter()
+    run_highs(h, opts.threads)
+    wall = time.perf_counter() - t1
+    if h.getModelStatus().name != "kOptimal":
+        raise SolverError(f"model '{model.name}': HiGHS returned {h.getModelStatus().name} in a parametric re-solve")
+    sol = h.getSolution()
+    for v, val in zip(cols, np.asarray(sol.col_value, float), strict=True):
+        v.set_value(float(val), skip_validation=True)
+    for v, expr in info.eliminated_vars:
+        v.set_value(pyo.value(expr), skip_validation=True)
+    if duals:
+        if not hasattr(model, "dual") or not isinstance(model.dual, pyo.Suffix):
+            model.dual = pyo.Suffix(direction=pyo.Suffix.IMPORT)
+        model.dual.clear()
+        acc: dict = {}
+        for row, val in zip(info.rows, sense * np.asarray(sol.row_dual, float), strict=True):
+            acc[row.constraint] = acc.get(row.constraint, 0.0) + float(val)
+        for con, val in acc.items():
+            model.dual[con] = val
+    objective = pyo.value(obj.expr)
+    return SolveResult(status="optimal", termination="optimal", objective=objective, bound=objective, wall_s=wall,
+                       is_mip=False, has_duals=duals, build_s=time.perf_counter() - t0 - wall)

@@ -1,0 +1,314 @@
+"""Models of the tariff study: DSO robust convex QP, tariffs from duals, EV aggregators' response, feeder checks.
+
+DSO (paper 001, eq. for ``min sum_m C_T^m + C_C&D^m``)::
+
+    min  w * vehicle_hours + sum_{y,t} (c_t + beta * p[y,t]) * p[y,t] * dt
+    s.t. time-expanded EV flow (evgrid.transport.dynamic), LinDistFlow (evgrid.optim.lindistflow) with the
+         station loads p[y,t] withdrawn at the station buses, the robust net loads, line and voltage limits
+
+Robust counterpart: ``box`` (paper) puts loads at forecast + Gamma xi and renewables at forecast - Gamma xi
+in the nodal balance (:meth:`TariffSystem.net_load`); ``budget`` keeps the forecast and tightens every
+station-line and voltage row by its Bertsimas-Sim protection (:class:`evgrid.optim.robust.BudgetSet`) over the
+uncertain injections of that hour.
+
+Tariff (paper ``R_t = (lambda+ - lambda-) + (gamma+ - gamma-)``) = congestion + voltage components of the
+station bus's nodal price (:func:`evgrid.optim.prices.nodal_prices`), $/kWh. The grid import has no cost in
+the DSO objective (energy is paid through ``c_t``), so the energy component is 0 and the tariff is the whole
+nodal price. EV aggregator (one per station, joint routing)::
+
+    min  w * vehicle_hours + sum_{y,t} (c_t + beta * p[y,t] + R[y,t]) * p[y,t] * dt      (no grid constraints)
+
+With the DSO's duals the response reproduces the DSO's station powers (the QP is strictly convex in ``p``:
+Lagrangian relaxation of the grid rows); the feeder is then checked with the LinDistFlow and pandapower, and
+the tariff is raised where a line is still overloaded (``aggregators.max_iterations``).
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass, field
+
+import numpy as np
+import pandas as pd
+import pyomo.environ as pyo
+
+from evgrid.grid.ac_validation import validate_schedule_ac
+from evgrid.optim.lindistflow import Injection, LinDistFlowOptions, build_lindistflow
+from evgrid.optim.prices import nodal_prices
+from evgrid.optim.robust import BudgetSet
+from evgrid.optim.solver import SolverOptions, solve
+from evgrid.studies.tariff.system import THERMAL_SIDES, TariffSystem
+from evgrid.transport.dynamic import build_ev_flow, enumerate_paths, prune_paths
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class CaseResult:
+    """One solved DSO case (or an aggregator response)."""
+
+    name: str
+    gamma: float
+    perturbation_pct: float
+    objective_usd: float
+    travel_time_cost_usd: float
+    charging_cost_usd: float
+    station_kw: pd.DataFrame
+    """hour x station, kW."""
+    tariffs: pd.DataFrame | None = None
+    """long: step, station, tariff_usd_per_kwh, congestion_usd_per_kwh, voltage_usd_per_kwh, line_dual_usd_per_kwh."""
+    line_flow_kw: pd.DataFrame | None = None
+    """hour x station (limited stations), LinDistFlow flow at the case's robust net load."""
+    link_flows: pd.DataFrame | None = None
+    station_energy: pd.DataFrame | None = None
+    voltage_pu: pd.DataFrame | None = None
+    solve_s: float = 0.0
+    info: dict = field(default_factory=dict)
+
+
+def solver_options(system: TariffSystem) -> SolverOptions:
+    return SolverOptions.coerce(dict(system.cfg.solver))
+
+
+def paths_for(system: TariffSystem) -> list:
+    """Candidate paths (one via each station + direct), pruned by energy and ``transport.max_detour_h``."""
+    paths = enumerate_paths(system.traffic, system.demands, list(system.stations.values()))
+    kept, table = prune_paths(system.traffic, paths, system.demands, system.fleet, system.cfg.transport.max_detour_h)
+    system.info["paths"] = table
+    return kept
+
+
+def _ev_block(m, system: TariffSystem, paths):
+    m.ev = pyo.Block()
+    return build_ev_flow(m.ev, system.traffic, paths, system.demands, system.stations, system.fleet,
+                         system.steps, system.cfg.dt_h)
+
+
+def _costs(m, system: TariffSystem, tariff: pd.DataFrame | None = None):
+    """Travel-time cost, charging cost ``(c_t + beta p) p dt`` and (optionally) tariff payments ``R p dt``."""
+    cfg = system.cfg
+    c = system.price_usd_per_kwh
+    beta = cfg.price_sensitivity_usd_per_kwh_per_kw
+    dt = cfg.dt_h
+    p = m.ev.p_station_kw
+    m.travel_cost = pyo.Expression(expr=cfg.travel_cost_usd_per_veh_h * m.ev.vehicle_hours)
+    m.charging_cost = pyo.Expression(expr=sum((float(c[t]) + beta * p[y, t]) * p[y, t] * dt
+                                              for y in m.ev.Y for t in m.ev.T))
+    if tariff is not None:
+        m.tariff_cost = pyo.Expression(expr=sum(float(tariff.at[t, y]) * p[y, t] * dt
+                                                for y in m.ev.Y for t in m.ev.T if y in tariff.columns))
+    else:
+        m.tariff_cost = pyo.Expression(expr=0.0)
+
+
+def _grid_block(m, system: TariffSystem, p_net: pd.DataFrame, q_net: pd.DataFrame, ev_p, limits: bool = True):
+    """LinDistFlow with the EV stations withdrawing ``ev_p(bus, t)`` (kW) at their buses."""
+    bus_station = {b: y for y, b in system.station_bus.items()}
+    m.grid = pyo.Block()
+    opts = LinDistFlowOptions(thermal_sides=THERMAL_SIDES if limits else 0, enforce_voltage_limits=limits)
+    inj = {"ev": Injection(list(bus_station), p_kw=lambda b, t: ev_p(bus_station[b], t), sign=-1.0)}
+    return build_lindistflow(m.grid, system.feeder, system.steps, injections=inj, options=opts,
+                             p_load_kw=p_net, q_load_kvar=q_net)
+
+
+def budget_tightening(system: TariffSystem, h, gamma: float, pct: float) -> None:
+    """Tighten station-line thermal rows and voltage rows by the Bertsimas-Sim protection (per hour).
+
+    Uncertain injections at hour t: every (bus, kind) with a non-zero forecast; budget
+    ``Gamma_B = gamma * budget_gamma_per_hour`` (capped at their number). Flow sensitivity of a line to a
+    net load = 1 if the bus is downstream; ``w`` sensitivity = ``-2 sum_{common path} r / S_base``.
+    """
+    net = system.feeder
+    tr = net.tree()
+    buses = net.bus_ids
+    bpos = {b: i for i, b in enumerate(buses)}
+    br = net.branches
+    lpos = {lid: i for i, lid in enumerate(br.index)}
+    A = np.zeros((len(buses), len(br)))  # A[b, l] = 1 if l on path(root, b)
+    for b in buses:
+        u = b
+        while tr["parent_branch"][u] is not None:
+            A[bpos[b], lpos[tr["parent_branch"][u]]] = 1.0
+            u = tr["parent_bus"][u]
+    rsens = (A * (2.0 * br["r_pu"].to_numpy() / net.s_base_kva)) @ A.T
+    dev = system.deviations(pct)
+    blk = h.block
+    g_per_h = system.cfg.uncertainty.budget_gamma_per_hour
+    cs = getattr(blk, "_evgrid_thermal_dirs", [])
+    for t in system.steps:
+        d = np.concatenate([dev[k].loc[t].to_numpy() for k in ("load", "pv", "wind")])
+        keep = d > 0
+        if not keep.any():
+            continue
+        cols = np.tile(np.arange(len(buses)), 3)[keep]
+        bset = BudgetSet(nominal=np.zeros(int(keep.sum())), deviation=d[keep],
+                         gamma=min(gamma * g_per_h, float(keep.sum())))
+        line_coef = A[cols].T  # (branch x uncertain)
+        prot_l = bset.protection(line_coef)
+        prot_v = bset.protection(rsens[:, cols])
+        for _y, lid in system.station_line.items():
+            for mm, (cm, _sm) in enumerate(cs):
+                key = (lid, mm, t)
+                if key in blk.thermal:
+                    con = blk.thermal[key]
+                    pr = abs(cm) * prot_l[lpos[lid]]
+                    con.set_value((con.lower + pr, con.body, con.upper - pr))
+        if h.v_lim is not None:
+            for b in buses:
+                key = (b, t)
+                if key in blk.v_lim:
+                    con = blk.v_lim[key]
+                    con.set_value((con.lower + prot_v[bpos[b]], con.body, con.upper - prot_v[bpos[b]]))
+
+
+def solve_dso(system: TariffSystem, gamma: float, pct: float | None = None, name: str = "dso",
+              uncertainty_set: str | None = None, paths=None) -> CaseResult:
+    """Build and solve the DSO's robust convex QP; read tariffs from the duals."""
+    import time
+
+    cfg = system.cfg
+    pct = cfg.uncertainty.perturbation_pct if pct is None else pct
+    if not 0.0 <= gamma <= 1.0:
+        raise ValueError(f"parameter 'gamma' must be in [0, 1] (paper 001's Gamma), got {gamma}")
+    uset = uncertainty_set or cfg.uncertainty.set
+    paths = paths if paths is not None else paths_for(system)
+    m = pyo.ConcreteModel(name=f"tariff_{name}")
+    h_ev = _ev_block(m, system, paths)
+    if uset == "box":
+        p_net, q_net = system.net_load(gamma, pct)
+    else:
+        p_net, q_net = system.net_load(0.0, pct)
+    h = _grid_block(m, system, p_net, q_net, lambda y, t: m.ev.p_station_kw[y, t])
+    if uset == "budget" and gamma > 0:
+        budget_tightening(system, h, gamma, pct)
+    _costs(m, system)
+    m.obj = pyo.Objective(expr=m.travel_cost + m.charging_cost, sense=pyo.minimize)
+    t0 = time.perf_counter()
+    res = solve(m, solver_options(system), duals=True)
+    wall = time.perf_counter() - t0
+    prices = nodal_prices(m, h, dt_h=cfg.dt_h)
+    tariffs = _station_tariffs(m, system, h, prices)
+    flows = h.flows_kw()
+    line_flow = pd.DataFrame({y: flows[system.station_line[y]] for y in system.line_limit_kw})
+    return CaseResult(
+        name=name, gamma=gamma, perturbation_pct=pct, objective_usd=float(res.objective),
+        travel_time_cost_usd=float(pyo.value(m.travel_cost)), charging_cost_usd=float(pyo.value(m.charging_cost)),
+        station_kw=h_ev.station_power_kw(), tariffs=tariffs, line_flow_kw=line_flow,
+        link_flows=h_ev.link_flows(), station_energy=h_ev.station_energy_kwh(), voltage_pu=h.voltage_pu(),
+        solve_s=wall, info={"uncertainty_set": uset, "n_paths": len(paths)},
+    )
+
+
+def _station_tariffs(m, system: TariffSystem, h, prices: pd.DataFrame) -> pd.DataFrame:
+    """Per station and hour: tariff = congestion + voltage component of the station bus's nodal price."""
+    bus_station = {b: y for y, b in system.station_bus.items()}
+    df = prices[prices["bus"].isin(list(bus_station))].copy()
+    df["station"] = df["bus"].map(bus_station)
+    df["congestion_usd_per_kwh"] = df["congestion_usd_per_mwh"] / 1000.0
+    df["voltage_usd_per_kwh"] = df["voltage_usd_per_mwh"] / 1000.0
+    df["energy_usd_per_kwh"] = df["energy_usd_per_mwh"] / 1000.0
+    df["tariff_usd_per_kwh"] = df["congestion_usd_per_kwh"] + df["voltage_usd_per_kwh"]
+    df["nodal_price_usd_per_kwh"] = df["lmp_usd_per_mwh"] / 1000.0
+    # the paper's (lambda+ - lambda-) of the station's own line: -dual of its P row (ranged: one row)
+    blk = h.block
+    line_dual = []
+    for y, t in zip(df["station"], df["step"], strict=True):
+        key = (system.station_line[y], 0, t)
+        mu = float(m.dual.get(blk.thermal[key], 0.0)) if (h.thermal is not None and key in blk.thermal) else 0.0
+        line_dual.append(-mu / system.cfg.dt_h)
+    df["line_dual_usd_per_kwh"] = line_dual
+    cols = ["step", "station", "bus", "tariff_usd_per_kwh", "congestion_usd_per_kwh", "voltage_usd_per_kwh",
+            "energy_usd_per_kwh", "nodal_price_usd_per_kwh", "line_dual_usd_per_kwh"]
+    return df[cols].reset_index(drop=True)
+
+
+def tariff_matrix(tariffs: pd.DataFrame) -> pd.DataFrame:
+    """(hour x station) tariff in $/kWh."""
+    return tariffs.pivot(index="step", columns="station", values="tariff_usd_per_kwh")
+
+
+def solve_response(system: TariffSystem, tariff: pd.DataFrame | None, name: str = "response", paths=None
+                   ) -> CaseResult:
+    """EV aggregators' response to a tariff (hour x station, $/kWh; None = no tariff): no grid constraints."""
+    import time
+
+    paths = paths if paths is not None else paths_for(system)
+    m = pyo.ConcreteModel(name=f"tariff_{name}")
+    h_ev = _ev_block(m, system, paths)
+    _costs(m, system, tariff)
+    m.obj = pyo.Objective(expr=m.travel_cost + m.charging_cost + m.tariff_cost, sense=pyo.minimize)
+    t0 = time.perf_counter()
+    res = solve(m, solver_options(system))
+    return CaseResult(
+        name=name, gamma=float("nan"), perturbation_pct=float("nan"), objective_usd=float(res.objective),
+        travel_time_cost_usd=float(pyo.value(m.travel_cost)), charging_cost_usd=float(pyo.value(m.charging_cost)),
+        station_kw=h_ev.station_power_kw(), link_flows=h_ev.link_flows(), station_energy=h_ev.station_energy_kwh(),
+        solve_s=time.perf_counter() - t0, info={"tariff_payments_usd": float(pyo.value(m.tariff_cost))},
+    )
+
+
+def feeder_check(system: TariffSystem, station_kw: pd.DataFrame, gamma: float = 0.0, pct: float | None = None,
+                 ac: bool = True) -> dict:
+    """Line flows and voltages of a fixed EV schedule at the (robust) net load: LinDistFlow and pandapower AC."""
+    p_net, q_net = system.net_load(gamma, pct)
+    p_tot = p_net.copy()
+    for y, b in system.station_bus.items():
+        p_tot[b] = p_tot[b] + station_kw[y].to_numpy()
+    m = pyo.ConcreteModel(name="tariff_feeder_check")
+    m.grid = pyo.Block()
+    h = build_lindistflow(m.grid, system.feeder, system.steps,
+                          options=LinDistFlowOptions(thermal_sides=0, enforce_voltage_limits=False),
+                          p_load_kw=p_tot, q_load_kvar=q_net)
+    m.obj = pyo.Objective(expr=0.0 * h.p_import_kw[system.steps[0]])
+    solve(m, solver_options(system))
+    flows = h.flows_kw()
+    line = pd.DataFrame({y: flows[system.station_line[y]] for y in system.line_limit_kw})
+    lim = pd.Series(system.line_limit_kw)
+    loading = line.abs() / lim * 100.0
+    v = h.voltage_pu()
+    out = {"line_flow_kw": line, "loading_pct": loading, "voltage_pu": v,
+           "max_loading_pct": float(loading.to_numpy().max()),
+           "overload_kw": (line.abs() - lim).clip(lower=0.0),
+           "v_min_pu": float(v.to_numpy().min())}
+    if ac:
+        rep = validate_schedule_ac(system.feeder, p_tot, q_net, v_linear_pu=v)
+        sb = rep.branch_s_kva
+        ac_line = pd.DataFrame({y: sb[system.station_line[y]] for y in system.line_limit_kw})
+        out["ac_line_kva"] = ac_line
+        out["ac_max_loading_pct"] = float((ac_line / lim * 100.0).to_numpy().max())
+        out["ac_v_min_pu"] = float(rep.steps["v_min_pu"].min())
+        out["ac_summary"] = rep.summary()
+    return out
+
+
+def respond_and_iterate(system: TariffSystem, dso: CaseResult, paths=None) -> tuple[CaseResult, pd.DataFrame, list]:
+    """Aggregators respond to the DSO tariff; raise the tariff where the LinDistFlow check (at the case's
+    robust net load) still shows an overload, up to ``max_iterations``. Returns the final response, the
+    final tariff (hour x station) and the iteration log."""
+    ag = system.cfg.aggregators
+    tariff = tariff_matrix(dso.tariffs)
+    history = []
+    resp = None
+    for it in range(int(ag.max_iterations) + 1):
+        resp = solve_response(system, tariff, name=f"{dso.name}_response_{it}", paths=paths)
+        chk = feeder_check(system, resp.station_kw, dso.gamma, dso.perturbation_pct, ac=False)
+        over = chk["overload_kw"]
+        gap = float(np.abs(resp.station_kw.to_numpy() - dso.station_kw.to_numpy()).max())
+        history.append({"case": dso.name, "iteration": it, "max_loading_pct": chk["max_loading_pct"],
+                        "max_overload_kw": float(over.to_numpy().max()), "max_gap_to_dso_kw": gap,
+                        "objective_usd": resp.objective_usd})
+        if float(over.to_numpy().max()) <= ag.tolerance_kw:
+            break
+        if it == int(ag.max_iterations):
+            log.warning("case %s: aggregators' response still overloads a station line by %.1f kW after %d "
+                        "tariff iterations", dso.name, float(over.to_numpy().max()), it)
+            break
+        for y in over.columns:
+            tariff[y] = tariff[y] + ag.step_usd_per_kwh_per_kw * over[y].to_numpy()
+    return resp, tariff, history
+
+
+def station_line_loading(system: TariffSystem, station_kw: pd.DataFrame, p_net: pd.DataFrame) -> pd.DataFrame:
+    """Flow on each limited station line (hour x station) = EV power + net load at the station bus (lossless)."""
+    return pd.DataFrame({y: station_kw[y].to_numpy() + p_net[system.station_bus[y]].to_numpy()
+                         for y in system.line_limit_kw}, index=station_kw.index)
