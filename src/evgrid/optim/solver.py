@@ -560,7 +560,9 @@ class ParametricProblem:
 
         def diff(a, b):
             a, b = np.asarray(a, float), np.asarray(b, float)
-            out = np.where(np.isfinite(a) & np.isfinite(b), a - b, 0.0)
+            ok = np.isfinite(a) & np.isfinite(b)
+            out = np.zeros_like(a)
+            np.subtract(a, b, out=out, where=ok)
             return out
 
         self._dirs[name] = (diff(lp.row_lower_, b_lp.row_lower_), diff(lp.row_upper_, b_lp.row_upper_))

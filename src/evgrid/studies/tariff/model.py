@@ -161,42 +161,82 @@ def budget_tightening(system: TariffSystem, h, gamma: float, pct: float) -> None
                     con.set_value((con.lower + prot_v[bpos[b]], con.body, con.upper - prot_v[bpos[b]]))
 
 
+class DsoModel:
+    """The DSO's QP built once; robust box cases re-solve it along one load-shift direction (no rebuild).
+
+    Box robust counterpart: ``p_net(s) = forecast + s * (|load| + |PV| + |wind|)`` with ``s = Gamma * pct / 100``
+    (loads up, renewables down), which is linear in ``s``: the model is compiled at ``s = 0`` and at ``s = 1``
+    once (:class:`evgrid.optim.solver.ParametricProblem`) and every (Gamma, pct) is one interior-point solve.
+    The budget set tightens rows non-linearly in Gamma and rebuilds per case.
+    """
+
+    def __init__(self, system: TariffSystem, paths=None, uncertainty_set: str | None = None):
+        from evgrid.optim.lindistflow import set_loads
+        from evgrid.optim.solver import ParametricProblem
+
+        self.system = system
+        self.uset = uncertainty_set or system.cfg.uncertainty.set
+        self.paths = paths if paths is not None else paths_for(system)
+        if self.uset != "box":
+            return
+        m = pyo.ConcreteModel(name="tariff_dso")
+        self.h_ev = _ev_block(m, system, self.paths)
+        p0, q0 = system.net_load(0.0)
+        self.h = _grid_block(m, system, p0, q0, lambda y, t: m.ev.p_station_kw[y, t])
+        _costs(m, system)
+        m.obj = pyo.Objective(expr=m.travel_cost + m.charging_cost, sense=pyo.minimize)
+        self.m = m
+        self.pp = ParametricProblem(m, solver_options(system))
+        p1, _q = system.net_load(1.0, 100.0)
+        set_loads(self.h, p1)
+        self.pp.add_direction("shift")
+        set_loads(self.h, p0)
+
+    def solve(self, gamma: float, pct: float | None = None, name: str = "dso") -> CaseResult:
+        import time
+
+        cfg = self.system.cfg
+        pct = cfg.uncertainty.perturbation_pct if pct is None else float(pct)
+        if not 0.0 <= gamma <= 1.0:
+            raise ValueError(f"parameter 'gamma' must be in [0, 1] (paper 001's Gamma), got {gamma}")
+        t0 = time.perf_counter()
+        if self.uset == "box":
+            m, h, h_ev = self.m, self.h, self.h_ev
+            self.pp.solve({"shift": gamma * pct / 100.0}, duals=True)
+        else:
+            m, h, h_ev = self._build_budget(gamma, pct)
+        wall = time.perf_counter() - t0
+        system = self.system
+        prices = nodal_prices(m, h, dt_h=cfg.dt_h)
+        tariffs = _station_tariffs(m, system, h, prices)
+        flows = h.flows_kw()
+        line_flow = pd.DataFrame({y: flows[system.station_line[y]] for y in system.line_limit_kw})
+        return CaseResult(
+            name=name, gamma=gamma, perturbation_pct=pct, objective_usd=float(pyo.value(m.obj)),
+            travel_time_cost_usd=float(pyo.value(m.travel_cost)), charging_cost_usd=float(pyo.value(m.charging_cost)),
+            station_kw=h_ev.station_power_kw(), tariffs=tariffs, line_flow_kw=line_flow,
+            link_flows=h_ev.link_flows(), station_energy=h_ev.station_energy_kwh(), voltage_pu=h.voltage_pu(),
+            solve_s=wall, info={"uncertainty_set": self.uset, "n_paths": len(self.paths)},
+        )
+
+    def _build_budget(self, gamma: float, pct: float):
+        system = self.system
+        m = pyo.ConcreteModel(name="tariff_dso_budget")
+        h_ev = _ev_block(m, system, self.paths)
+        p0, q0 = system.net_load(0.0, pct)
+        h = _grid_block(m, system, p0, q0, lambda y, t: m.ev.p_station_kw[y, t])
+        if gamma > 0:
+            budget_tightening(system, h, gamma, pct)
+        _costs(m, system)
+        m.obj = pyo.Objective(expr=m.travel_cost + m.charging_cost, sense=pyo.minimize)
+        solve(m, solver_options(system), duals=True)
+        return m, h, h_ev
+
+
 def solve_dso(system: TariffSystem, gamma: float, pct: float | None = None, name: str = "dso",
               uncertainty_set: str | None = None, paths=None) -> CaseResult:
-    """Build and solve the DSO's robust convex QP; read tariffs from the duals."""
-    import time
-
-    cfg = system.cfg
-    pct = cfg.uncertainty.perturbation_pct if pct is None else pct
-    if not 0.0 <= gamma <= 1.0:
-        raise ValueError(f"parameter 'gamma' must be in [0, 1] (paper 001's Gamma), got {gamma}")
-    uset = uncertainty_set or cfg.uncertainty.set
-    paths = paths if paths is not None else paths_for(system)
-    m = pyo.ConcreteModel(name=f"tariff_{name}")
-    h_ev = _ev_block(m, system, paths)
-    if uset == "box":
-        p_net, q_net = system.net_load(gamma, pct)
-    else:
-        p_net, q_net = system.net_load(0.0, pct)
-    h = _grid_block(m, system, p_net, q_net, lambda y, t: m.ev.p_station_kw[y, t])
-    if uset == "budget" and gamma > 0:
-        budget_tightening(system, h, gamma, pct)
-    _costs(m, system)
-    m.obj = pyo.Objective(expr=m.travel_cost + m.charging_cost, sense=pyo.minimize)
-    t0 = time.perf_counter()
-    res = solve(m, solver_options(system), duals=True)
-    wall = time.perf_counter() - t0
-    prices = nodal_prices(m, h, dt_h=cfg.dt_h)
-    tariffs = _station_tariffs(m, system, h, prices)
-    flows = h.flows_kw()
-    line_flow = pd.DataFrame({y: flows[system.station_line[y]] for y in system.line_limit_kw})
-    return CaseResult(
-        name=name, gamma=gamma, perturbation_pct=pct, objective_usd=float(res.objective),
-        travel_time_cost_usd=float(pyo.value(m.travel_cost)), charging_cost_usd=float(pyo.value(m.charging_cost)),
-        station_kw=h_ev.station_power_kw(), tariffs=tariffs, line_flow_kw=line_flow,
-        link_flows=h_ev.link_flows(), station_energy=h_ev.station_energy_kwh(), voltage_pu=h.voltage_pu(),
-        solve_s=wall, info={"uncertainty_set": uset, "n_paths": len(paths)},
-    )
+    """Build and solve the DSO's robust convex QP once; read tariffs from the duals."""
+    return DsoModel(system, paths, uncertainty_set).solve(gamma, pct, name)
 
 
 def _station_tariffs(m, system: TariffSystem, h, prices: pd.DataFrame) -> pd.DataFrame:
