@@ -26,6 +26,11 @@ discharge ``-p_d`` with ``eta_l = 1/eta``). Travel time (paper's ``C_T / w``)::
 
     vehicle_hours = dt * sum_t [ sum_{j,k} (sum_{tau=t-t0+1..t} u[j,k,tau] + xq[j,k,t]) + sum_j xc[j,t] ]
 
+Every EV on a path drives the same links, so before its charging stop its energy is known per vehicle
+(``soc0 B - c_km * km so far``): :func:`prune_paths` drops paths where that falls below ``E_min``, and the arc
+SOC family is written from the station on (and on paths without a station), where pooled energies differ;
+the energy entering the station is ``(soc0 B - c_km len_before) * v[j,ks-1,t]``. Steps before the first
+departure hold no EV and their variables are fixed at 0 (the compiler drops them).
 The SOC model is the aggregate relaxation of the paper (energy is pooled within a queue; bounds hold on
 the pooled energy per vehicle). Paths: for each O-D pair, the free-flow shortest path through each station
 (origin -> station -> destination) plus the shortest path without a station (:func:`enumerate_paths`).
@@ -425,9 +430,14 @@ def define_arrivals(b, paths, demands, T) -> None:
         blk.v[j, len(p.links) - 1, t] for j, p in enumerate(paths) if p.od == i for t in T) == total[i])
 
 
+def _soc_keys(b, paths):
+    """(j, k, t) where pooled arc energies are modelled: from the station on, or every link without one."""
+    return [(j, k, t) for (j, k, t) in b.PKT if paths[j].station_pos is None or k >= paths[j].station_pos]
+
+
 def define_soc_arcs(b, paths, pk, T, t0, net, fleet, demands) -> None:
-    """``ex[t] - ex[t-1] = eu[t-t0] - ev[t] - c_km * len_a * u[t-t0]``; departures ``eu[j,0,t] = soc0 B u``;
-    bounds ``E_min xq <= ex <= E_max xq``, ``E_min v <= ev <= E_max v``."""
+    """``ex[t] - ex[t-1] = eu[t-t0] - ev[t] - c_km * len_a * u[t-t0]``; departures ``eu[j,0,t] = soc0 B u``
+    (paths without a station); bounds ``E_min xq <= ex <= E_max xq``, ``E_min v <= ev <= E_max v``."""
     link = {(j, k): a for (j, k, a) in pk}
     length = net.col("length_km")
     c = fleet.consumption_kwh_per_km
@@ -444,19 +454,29 @@ def define_soc_arcs(b, paths, pk, T, t0, net, fleet, demands) -> None:
         tt = T[s]
         return blk.ex[j, k, t] - prev == blk.eu[j, k, tt] - blk.ev[j, k, t] - c * float(length[a]) * blk.u[j, k, tt]
 
-    b.soc_arc = pyo.Constraint(b.PKT, rule=energy)
-    b.JT = pyo.Set(initialize=[(j, t) for j in range(len(paths)) for t in T], dimen=2, ordered=True)
+    b.PKT_SOC = pyo.Set(initialize=_soc_keys(b, paths), dimen=3, ordered=True)
+    b.soc_arc = pyo.Constraint(b.PKT_SOC, rule=energy)
+    direct = [(j, t) for j, p in enumerate(paths) if p.station_pos is None for t in T]
+    b.JT = pyo.Set(initialize=direct, dimen=2, ordered=True)
     b.soc_depart = pyo.Constraint(b.JT, rule=lambda blk, j, t: (
         blk.eu[j, 0, t] == soc0[paths[j].od] * fleet.battery_kwh * blk.u[j, 0, t]))
-    b.soc_queue_lo = pyo.Constraint(b.PKT, rule=lambda blk, j, k, t: blk.ex[j, k, t] >= e_min * blk.xq[j, k, t])
-    b.soc_queue_hi = pyo.Constraint(b.PKT, rule=lambda blk, j, k, t: blk.ex[j, k, t] <= e_max * blk.xq[j, k, t])
-    b.soc_out_lo = pyo.Constraint(b.PKT, rule=lambda blk, j, k, t: blk.ev[j, k, t] >= e_min * blk.v[j, k, t])
-    b.soc_out_hi = pyo.Constraint(b.PKT, rule=lambda blk, j, k, t: blk.ev[j, k, t] <= e_max * blk.v[j, k, t])
+    b.soc_queue_lo = pyo.Constraint(b.PKT_SOC, rule=lambda blk, j, k, t: blk.ex[j, k, t] >= e_min * blk.xq[j, k, t])
+    b.soc_queue_hi = pyo.Constraint(b.PKT_SOC, rule=lambda blk, j, k, t: blk.ex[j, k, t] <= e_max * blk.xq[j, k, t])
+    b.soc_out_lo = pyo.Constraint(b.PKT_SOC, rule=lambda blk, j, k, t: blk.ev[j, k, t] >= e_min * blk.v[j, k, t])
+    b.soc_out_hi = pyo.Constraint(b.PKT_SOC, rule=lambda blk, j, k, t: blk.ev[j, k, t] <= e_max * blk.v[j, k, t])
 
 
-def define_soc_stations(b, paths, T, fleet, chargers, dt_h) -> None:
+def arrival_energy_kwh(paths, net, fleet, demands) -> dict:
+    """Per station path: energy per EV on reaching the station, ``soc0 B - c_km * len(before)``."""
+    length = net.col("length_km")
+    soc0 = {d.name: d.soc0 for d in demands}
+    return {j: soc0[p.od] * fleet.battery_kwh - fleet.consumption_kwh_per_km * float(length[list(p.links[:p.station_pos])].sum())
+            for j, p in enumerate(paths) if p.station_pos is not None}
+
+
+def define_soc_stations(b, paths, T, fleet, chargers, dt_h, e_arrive) -> None:
     """``ec[t] - ec[t-1] = e_fcs[t] - e_cd[t] + sum_l p_l eta_l dt n[l,t]``; energy split at the station
-    (``ev[j,ks-1] = e_fcs + e_free``, ``eu[j,ks] = e_cd + e_free``) and pooled SOC bounds per vehicle."""
+    (``e_arrive_j v[j,ks-1] = e_fcs + e_free``, ``eu[j,ks] = e_cd + e_free``) and pooled SOC bounds."""
     ks = {j: paths[j].station_pos for j in b.JS}
     e_min, e_max = fleet.soc_min * fleet.battery_kwh, fleet.soc_max * fleet.battery_kwh
 
@@ -468,7 +488,7 @@ def define_soc_stations(b, paths, T, fleet, chargers, dt_h) -> None:
 
     b.soc_station = pyo.Constraint(b.JST, rule=energy)
     b.soc_split_in = pyo.Constraint(b.JST, rule=lambda blk, j, t: (
-        blk.ev[j, ks[j] - 1, t] == blk.e_fcs[j, t] + blk.e_free[j, t]))
+        e_arrive[j] * blk.v[j, ks[j] - 1, t] == blk.e_fcs[j, t] + blk.e_free[j, t]))
     b.soc_split_out = pyo.Constraint(b.JST, rule=lambda blk, j, t: (
         blk.eu[j, ks[j], t] == blk.e_cd[j, t] + blk.e_free[j, t]))
     pairs = (("ec", "xc"), ("e_fcs", "u_fcs"), ("e_free", "u_free"), ("e_cd", "v_cd"))
@@ -494,6 +514,29 @@ def define_travel_time(b, pk, T, t0, dt_h) -> None:
     b.vehicle_hours = pyo.Expression(expr=dt_h * (
         sum(min(int(t0[link[j, k]]), n_t - T.index(t)) * b.u[j, k, t] for (j, k, t) in b.PKT)
         + sum(b.xq[key] for key in b.PKT) + sum(b.xc[key] for key in b.JST)))
+
+
+def fix_empty_steps(b, demands, T) -> None:
+    """Fix every flow, queue and energy at 0 before the first departure (no EV is on the road yet)."""
+    first = min((int(np.flatnonzero(np.asarray(d.departures) > 0)[0]) for d in demands
+                 if np.any(np.asarray(d.departures) > 0)), default=len(T))
+    early = set(T[:first])
+    if not early:
+        return
+    for name in ("u", "v", "xq", "eu", "ev", "ex"):
+        var = getattr(b, name)
+        for key in b.PKT:
+            if key[2] in early:
+                var[key].fix(0.0)
+    for name in ("u_fcs", "u_free", "v_cd", "xc", "e_fcs", "e_free", "e_cd", "ec"):
+        var = getattr(b, name)
+        for key in b.JST:
+            if key[1] in early:
+                var[key].fix(0.0)
+    for j in b.JS:
+        for l in b.LC:
+            for t in early:
+                b.n[j, l, t].fix(0.0)
 
 
 def build_ev_flow(block, net: TrafficNetwork, paths: Sequence[EvPath], demands: Sequence[OdDemand],
@@ -526,9 +569,10 @@ def build_ev_flow(block, net: TrafficNetwork, paths: Sequence[EvPath], demands: 
         define_station_queues(block, paths, T, stations)
         define_arrivals(block, paths, demands, T)
         define_soc_arcs(block, paths, pk, T, t0, net, fleet, demands)
-        define_soc_stations(block, paths, T, fleet, chargers, dt_h)
+        define_soc_stations(block, paths, T, fleet, chargers, dt_h, arrival_energy_kwh(paths, net, fleet, demands))
         define_station_power(block, paths, chargers)
         define_travel_time(block, pk, T, t0, dt_h)
+        fix_empty_steps(block, demands, T)
     block._evgrid_time_index = T
     return EvFlowHandles(block=block, paths=list(paths), pk=pk, time_index=T, stations=list(stations), dt_h=dt_h,
                          net=net, extras={"t0": t0, "chargers": chargers})

@@ -157,7 +157,7 @@ class AggregatorConfig:
     grouping: str = "station"
     max_iterations: int = 5
     step_usd_per_kwh_per_kw: float = 0.002
-    tolerance_kw: float = 1.0
+    tolerance_pct: float = 1.0
 
     def __post_init__(self) -> None:
         if self.grouping != "station":
