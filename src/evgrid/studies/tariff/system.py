@@ -221,6 +221,14 @@ def energy_price(cfg: TariffConfig, price_paths) -> np.ndarray:
 
 
 def build_system(cfg: TariffConfig, load_paths, weather_paths, price_paths) -> TariffSystem:
+    """Parse the raw files (NYISO load, NSRDB weather, NYISO DAM prices) and assemble the system."""
+    prof = real_day_profiles(cfg, load_paths, weather_paths)
+    return assemble_system(cfg, load_matpower_case(cfg.feeder.case_path), prof, energy_price(cfg, price_paths))
+
+
+def assemble_system(cfg: TariffConfig, base: Network, prof: dict, price_usd_per_kwh: np.ndarray) -> TariffSystem:
+    """The coupled system from a base feeder, hourly profiles (``load_profile``, ``pv_per_kwp``, held-out
+    frames) and the energy price; validates names, buses and the O-D pairs."""
     traffic = traffic_network(cfg)
     demands = od_demands(cfg, traffic.nodes)
     known = set(traffic.nodes)
@@ -231,11 +239,12 @@ def build_system(cfg: TariffConfig, load_paths, weather_paths, price_paths) -> T
     f = cfg.fleet
     fleet = EvFleet(f.battery_kwh, f.soc_min, f.soc_max, f.consumption_kwh_per_km, f.charge_kw, f.discharge_kw,
                     f.efficiency)
-    base = load_matpower_case(cfg.feeder.case_path)
     net, station_bus, station_line, limits = feeder_with_stations(cfg, base)
-    prof = real_day_profiles(cfg, load_paths, weather_paths)
     T = list(range(cfg.n_steps))
-    m = prof["load_profile"] if cfg.feeder.load_profile == "nyiso" else np.ones(cfg.n_steps)
+    m = np.asarray(prof["load_profile"], float) if cfg.feeder.load_profile == "nyiso" else np.ones(cfg.n_steps)
+    price = np.asarray(price_usd_per_kwh, dtype=float)
+    if price.shape != (cfg.n_steps,):
+        raise TariffConfigError(f"energy price has {price.size} hourly values, expected {cfg.n_steps}")
     buses = net.bus_ids
     p = np.outer(m, net.buses["p_load_kw"].to_numpy())
     q = np.outer(m, net.buses["q_load_kvar"].to_numpy())
@@ -244,7 +253,7 @@ def build_system(cfg: TariffConfig, load_paths, weather_paths, price_paths) -> T
         p[:, bpos[station_bus[name]]] += cfg.feeder.station_aux_load_kw * m
     pv = np.zeros_like(p)
     for key, kwp in cfg.feeder.pv_kwp.items():
-        pv[:, bpos[_bus_of(key, station_bus, net, 'pv_kwp')]] += float(kwp) * prof["pv_per_kwp"]
+        pv[:, bpos[_bus_of(key, station_bus, net, 'pv_kwp')]] += float(kwp) * np.asarray(prof["pv_per_kwp"], float)
     wind = np.zeros_like(p)
     avail = np.asarray(cfg.feeder.wind_availability, dtype=float)
     for key, kw in cfg.feeder.wind_kw.items():
@@ -258,9 +267,9 @@ def build_system(cfg: TariffConfig, load_paths, weather_paths, price_paths) -> T
         cfg=cfg, traffic=traffic, demands=demands, stations=stations, fleet=fleet, feeder=net,
         station_bus=station_bus, station_line=station_line, line_limit_kw=limits,
         load_p_kw=frame(p), load_q_kvar=frame(q), pv_kw=frame(pv), wind_kw=frame(wind),
-        price_usd_per_kwh=energy_price(cfg, price_paths),
+        price_usd_per_kwh=price,
         heldout_load_multiplier=prof["heldout_load_multiplier"], heldout_pv_per_kwp=prof["heldout_pv_per_kwp"],
-        info={"n_forecast_days": prof["n_forecast_days"], "n_heldout_days": prof["n_heldout_days"],
+        info={"n_forecast_days": prof.get("n_forecast_days", 0), "n_heldout_days": prof.get("n_heldout_days", 0),
               "n_links": int(traffic.n_links), "n_nodes": int(traffic.n_nodes),
               "evs_total": float(sum(sum(d.departures) for d in demands))},
     )
