@@ -466,19 +466,34 @@ def define_soc_arcs(b, paths, pk, T, t0, net, fleet, demands) -> None:
     b.soc_out_hi = pyo.Constraint(b.PKT_SOC, rule=lambda blk, j, k, t: blk.ev[j, k, t] <= e_max * blk.v[j, k, t])
 
 
-def arrival_energy_kwh(paths, net, fleet, demands) -> dict:
-    """Per station path: energy per EV on reaching the station, ``soc0 B - c_km * len(before)``."""
+def arrival_energy_kwh(paths, net, fleet, demands) -> tuple[dict, dict]:
+    """Per station path: energy per EV on reaching the station ``soc0 B - c_km len(before)`` and the energy
+    the rest of the trip needs ``c_km len(after)`` (kWh)."""
     length = net.col("length_km")
     soc0 = {d.name: d.soc0 for d in demands}
-    return {j: soc0[p.od] * fleet.battery_kwh - fleet.consumption_kwh_per_km * float(length[list(p.links[:p.station_pos])].sum())
-            for j, p in enumerate(paths) if p.station_pos is not None}
+    c = fleet.consumption_kwh_per_km
+    arrive, after = {}, {}
+    for j, p in enumerate(paths):
+        if p.station_pos is None:
+            continue
+        arrive[j] = soc0[p.od] * fleet.battery_kwh - c * float(length[list(p.links[:p.station_pos])].sum())
+        after[j] = c * float(length[list(p.links[p.station_pos:])].sum())
+    return arrive, after
 
 
-def define_soc_stations(b, paths, T, fleet, chargers, dt_h, e_arrive) -> None:
+def define_soc_stations(b, paths, T, fleet, chargers, dt_h, e_arrive, e_after) -> None:
     """``ec[t] - ec[t-1] = e_fcs[t] - e_cd[t] + sum_l p_l eta_l dt n[l,t]``; energy split at the station
-    (``e_arrive_j v[j,ks-1] = e_fcs + e_free``, ``eu[j,ks] = e_cd + e_free``) and pooled SOC bounds."""
+    (``e_arrive_j v[j,ks-1] = e_fcs + e_free`` with ``e_free = e_arrive_j u_free``: passing EVs keep their own
+    energy, ``eu[j,ks] = e_cd + e_free``), pooled SOC bounds, and every EV leaving the station able to finish
+    its trip: ``e_cd >= (E_min + c_km len_after) v_cd``; ``u_free = 0`` where ``e_arrive < E_min + c_km len_after``."""
     ks = {j: paths[j].station_pos for j in b.JS}
     e_min, e_max = fleet.soc_min * fleet.battery_kwh, fleet.soc_max * fleet.battery_kwh
+    b.soc_free = pyo.Constraint(b.JST, rule=lambda blk, j, t: blk.e_free[j, t] == e_arrive[j] * blk.u_free[j, t])
+    b.soc_leave = pyo.Constraint(b.JST, rule=lambda blk, j, t: blk.e_cd[j, t] >= (e_min + e_after[j]) * blk.v_cd[j, t])
+    for j in b.JS:
+        if e_arrive[j] < e_min + e_after[j] - 1e-9:
+            for t in T:
+                b.u_free[j, t].fix(0.0)
 
     def energy(blk, j, t):
         i = T.index(t)
@@ -569,7 +584,8 @@ def build_ev_flow(block, net: TrafficNetwork, paths: Sequence[EvPath], demands: 
         define_station_queues(block, paths, T, stations)
         define_arrivals(block, paths, demands, T)
         define_soc_arcs(block, paths, pk, T, t0, net, fleet, demands)
-        define_soc_stations(block, paths, T, fleet, chargers, dt_h, arrival_energy_kwh(paths, net, fleet, demands))
+        e_arrive, e_after = arrival_energy_kwh(paths, net, fleet, demands)
+        define_soc_stations(block, paths, T, fleet, chargers, dt_h, e_arrive, e_after)
         define_station_power(block, paths, chargers)
         define_travel_time(block, pk, T, t0, dt_h)
         fix_empty_steps(block, demands, T)
