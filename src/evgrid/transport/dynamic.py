@@ -589,6 +589,5 @@ def build_ev_flow(block, net: TrafficNetwork, paths: Sequence[EvPath], demands: 
         define_station_power(block, paths, chargers)
         define_travel_time(block, pk, T, t0, dt_h)
         fix_empty_steps(block, demands, T)
-    block._evgrid_time_index = T
     return EvFlowHandles(block=block, paths=list(paths), pk=pk, time_index=T, stations=list(stations), dt_h=dt_h,
                          net=net, extras={"t0": t0, "chargers": chargers})

@@ -134,7 +134,7 @@ def budget_tightening(system: TariffSystem, h, gamma: float, pct: float) -> None
     dev = system.deviations(pct)
     blk = h.block
     g_per_h = system.cfg.uncertainty.budget_gamma_per_hour
-    cs = getattr(blk, "_evgrid_thermal_dirs", [])
+    cs = h.thermal_dirs
     for t in system.steps:
         d = np.concatenate([dev[k].loc[t].to_numpy() for k in ("load", "pv", "wind")])
         keep = d > 0
