@@ -192,7 +192,8 @@ class DsoModel:
         self.pp.add_direction("shift")
         set_loads(self.h, p0)
 
-    def solve(self, gamma: float, pct: float | None = None, name: str = "dso") -> CaseResult:
+    def solve(self, gamma: float, pct: float | None = None, name: str = "dso", details: bool = True) -> CaseResult:
+        """One (Gamma, pct) case; ``details=False`` skips the per-arc EV flows and station energies."""
         import time
 
         cfg = self.system.cfg
@@ -215,7 +216,8 @@ class DsoModel:
             name=name, gamma=gamma, perturbation_pct=pct, objective_usd=float(pyo.value(m.obj)),
             travel_time_cost_usd=float(pyo.value(m.travel_cost)), charging_cost_usd=float(pyo.value(m.charging_cost)),
             station_kw=h_ev.station_power_kw(), tariffs=tariffs, line_flow_kw=line_flow,
-            link_flows=h_ev.link_flows(), station_energy=h_ev.station_energy_kwh(), voltage_pu=h.voltage_pu(),
+            link_flows=h_ev.link_flows() if details else None,
+            station_energy=h_ev.station_energy_kwh() if details else None, voltage_pu=h.voltage_pu(),
             solve_s=wall, info={"uncertainty_set": self.uset, "n_paths": len(self.paths)},
         )
 

@@ -51,8 +51,9 @@ def run_cases(system: TariffSystem) -> dict:
                     | {(float(p), g) for p in u.perturbation_sweep_pct for g in (0.0, float(u.gamma_robust))}
                     | {(float(u.perturbation_pct), 0.0), (float(u.perturbation_pct), float(u.gamma_robust))})
     t = time.perf_counter()
+    main = {(float(u.perturbation_pct), 0.0), (float(u.perturbation_pct), float(u.gamma_robust))}
     for pct, g in points:
-        sweep[(pct, g)] = dso.solve(g, pct, name=f"dso_pct{pct:g}_gamma{g:g}")
+        sweep[(pct, g)] = dso.solve(g, pct, name=f"dso_pct{pct:g}_gamma{g:g}", details=(pct, g) in main)
     timings["sweep_s"] = time.perf_counter() - t
     timings["n_sweep_solves"] = len(points)
     det = sweep[(float(u.perturbation_pct), 0.0)]
