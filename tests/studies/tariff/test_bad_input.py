@@ -6,11 +6,12 @@ from evgrid.optim.solver import InfeasibleModelError
 from evgrid.studies.tariff import model as M
 from evgrid.studies.tariff.config import TariffConfig, TariffConfigError
 from evgrid.transport.dynamic import EvFlowError
+from evgrid.typed_params import ParameterError
 from tests.studies.tariff.conftest import BASE_PARAMS, make_system
 
 
 def test_unknown_parameter_is_named():
-    with pytest.raises(TariffConfigError, match="tariff.fleet.battery_kw"):
+    with pytest.raises(ParameterError, match="tariff.fleet.*battery_kw"):
         TariffConfig.from_params(BASE_PARAMS | {"fleet": BASE_PARAMS["fleet"] | {"battery_kw": 1}})
 
 

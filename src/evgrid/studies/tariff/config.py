@@ -6,24 +6,19 @@ that names the parameter (``tariff.<section>.<key>``).
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field, fields
+from dataclasses import dataclass, field
 from typing import Any
 
+from evgrid.typed_params import ParameterError, typed
 
-class TariffConfigError(ValueError):
+
+class TariffConfigError(ParameterError):
     """A parameter of the tariff study is missing, unknown or out of range (names it)."""
 
 
 def _take(cls, params: dict | None, where: str):
-    params = dict(params or {})
-    names = {f.name for f in fields(cls)}
-    unknown = sorted(set(params) - names)
-    if unknown:
-        raise TariffConfigError(f"unknown parameters {[f'{where}.{k}' for k in unknown]}; known: {sorted(names)}")
-    try:
-        return cls(**params)
-    except TypeError as exc:
-        raise TariffConfigError(f"{where}: {exc}") from exc
+    """The shared typed-config builder (unknown keys rejected, errors name ``where``)."""
+    return typed(cls, params, where)
 
 
 def _positive(where: str, value, allow_zero: bool = False) -> float:
@@ -234,3 +229,8 @@ class TariffConfig:
             _positive(f"tariff.stations.{name}.plugs", st.plugs, allow_zero=True)
         if not self.stations:
             raise TariffConfigError("parameter 'tariff.stations' is empty")
+
+
+def validate_params(params: dict) -> None:
+    """Check the ``tariff`` parameter block before any node runs (raises :class:`TariffConfigError`)."""
+    TariffConfig.from_params(params)
