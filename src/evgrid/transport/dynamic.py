@@ -416,7 +416,7 @@ def define_station_queues(b, paths, T, stations) -> None:
         return blk.xc[j, t] - prev == blk.u_fcs[j, t] - blk.v_cd[j, t]
 
     b.station_queue = pyo.Constraint(b.JST, rule=queue)
-    b.chargers = pyo.Constraint(b.JST, rule=lambda blk, j, t: sum(blk.n[j, l, t] for l in blk.LC) == blk.xc[j, t])
+    b.chargers = pyo.Constraint(b.JST, rule=lambda blk, j, t: sum(blk.n[j, lc, t] for lc in blk.LC) == blk.xc[j, t])
     at = {y: [j for j in b.JS if paths[j].station == y] for y in stations}
     plugs = {y: float(s.plugs) for y, s in stations.items()}
     b.plugs = pyo.Constraint(b.Y, b.T, rule=lambda blk, y, t: (
@@ -498,7 +498,7 @@ def define_soc_stations(b, paths, T, fleet, chargers, dt_h, e_arrive, e_after) -
     def energy(blk, j, t):
         i = T.index(t)
         prev = blk.ec[j, T[i - 1]] if i > 0 else 0.0
-        charge = sum(pl * eta * dt_h * blk.n[j, l, t] for l, (pl, eta) in chargers.items() if pl != 0)
+        charge = sum(pl * eta * dt_h * blk.n[j, lc, t] for lc, (pl, eta) in chargers.items() if pl != 0)
         return blk.ec[j, t] - prev == blk.e_fcs[j, t] - blk.e_cd[j, t] + charge
 
     b.soc_station = pyo.Constraint(b.JST, rule=energy)
@@ -519,7 +519,7 @@ def define_station_power(b, paths, chargers) -> None:
     """``p_station[y,t] = sum_{j at y} sum_l p_l n[j,l,t]`` (kW, net of discharge)."""
     at = {y: [j for j in b.JS if paths[j].station == y] for y in b.Y}
     b.station_power = pyo.Constraint(b.Y, b.T, rule=lambda blk, y, t: blk.p_station_kw[y, t] == sum(
-        pl * blk.n[j, l, t] for j in at[y] for l, (pl, _eta) in chargers.items() if pl != 0))
+        pl * blk.n[j, lc, t] for j in at[y] for lc, (pl, _eta) in chargers.items() if pl != 0))
 
 
 def define_travel_time(b, pk, T, t0, dt_h) -> None:
@@ -549,9 +549,9 @@ def fix_empty_steps(b, demands, T) -> None:
             if key[1] in early:
                 var[key].fix(0.0)
     for j in b.JS:
-        for l in b.LC:
+        for lc in b.LC:
             for t in early:
-                b.n[j, l, t].fix(0.0)
+                b.n[j, lc, t].fix(0.0)
 
 
 def build_ev_flow(block, net: TrafficNetwork, paths: Sequence[EvPath], demands: Sequence[OdDemand],

@@ -37,7 +37,7 @@ from evgrid.optim.lindistflow import Injection, LinDistFlowOptions, build_lindis
 from evgrid.optim.prices import nodal_prices
 from evgrid.optim.robust import BudgetSet
 from evgrid.optim.solver import SolverOptions, solve
-from evgrid.studies.tariff.system import THERMAL_SIDES, TariffSystem
+from evgrid.studies.tariff.system import THERMAL_SIDES, TariffSystem, radial_sensitivities
 from evgrid.transport.dynamic import build_ev_flow, enumerate_paths, prune_paths
 
 log = logging.getLogger(__name__)
@@ -119,18 +119,9 @@ def budget_tightening(system: TariffSystem, h, gamma: float, pct: float) -> None
     net load = 1 if the bus is downstream; ``w`` sensitivity = ``-2 sum_{common path} r / S_base``.
     """
     net = system.feeder
-    tr = net.tree()
     buses = net.bus_ids
-    bpos = {b: i for i, b in enumerate(buses)}
-    br = net.branches
-    lpos = {lid: i for i, lid in enumerate(br.index)}
-    A = np.zeros((len(buses), len(br)))  # A[b, l] = 1 if l on path(root, b)
-    for b in buses:
-        u = b
-        while tr["parent_branch"][u] is not None:
-            A[bpos[b], lpos[tr["parent_branch"][u]]] = 1.0
-            u = tr["parent_bus"][u]
-    rsens = (A * (2.0 * br["r_pu"].to_numpy() / net.s_base_kva)) @ A.T
+    bpos, A, rsens, _x = radial_sensitivities(net)
+    lpos = {lid: i for i, lid in enumerate(net.branches.index)}
     dev = system.deviations(pct)
     blk = h.block
     g_per_h = system.cfg.uncertainty.budget_gamma_per_hour

@@ -18,7 +18,7 @@ from scipy import stats
 
 from evgrid.optim.robust import BoxSet
 from evgrid.studies.tariff import model as M
-from evgrid.studies.tariff.system import TariffSystem
+from evgrid.studies.tariff.system import TariffSystem, radial_sensitivities
 
 log = logging.getLogger(__name__)
 
@@ -201,25 +201,6 @@ def shape_checks(system: TariffSystem, cases: dict, cost_table: pd.DataFrame) ->
 # --------------------------------------------------------------------------------------- out of sample
 
 
-def _sensitivities(system: TariffSystem):
-    """Lossless radial sensitivities: station-line flow = net load at its bus; ``w`` drop per kW / kVAr."""
-    net = system.feeder
-    tr = net.tree()
-    buses = net.bus_ids
-    bpos = {b: i for i, b in enumerate(buses)}
-    br = net.branches
-    lpos = {lid: i for i, lid in enumerate(br.index)}
-    A = np.zeros((len(buses), len(br)))
-    for b in buses:
-        u = b
-        while tr["parent_branch"][u] is not None:
-            A[bpos[b], lpos[tr["parent_branch"][u]]] = 1.0
-            u = tr["parent_bus"][u]
-    r = (A * (2.0 * br["r_pu"].to_numpy() / net.s_base_kva)) @ A.T
-    x = (A * (2.0 * br["x_pu"].to_numpy() / net.s_base_kva)) @ A.T
-    return bpos, r, x
-
-
 def realisations(system: TariffSystem, pct: float) -> dict:
     """Net-load realisations (n x hour x bus): uniform in the box, and the held-out real days (NYISO load x the
     forecast load, NSRDB PV of the same date; wind at forecast: no real wind data, documented)."""
@@ -251,7 +232,7 @@ def out_of_sample(system: TariffSystem, cases: dict) -> tuple[pd.DataFrame, pd.D
     """
     oos = system.cfg.out_of_sample
     pct = system.cfg.uncertainty.perturbation_pct
-    bpos, rs, xs = _sensitivities(system)
+    bpos, _a, rs, xs = radial_sensitivities(system.feeder)
     q = system.load_q_kvar.to_numpy()
     vmin = system.feeder.buses["v_min_pu"].to_numpy()
     lim = np.array([system.line_limit_kw[y] for y in system.line_limit_kw])
