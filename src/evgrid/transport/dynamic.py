@@ -326,6 +326,22 @@ class EvFlowHandles:
                                       "energy_to_batteries_kwh": e_in, "p_kw": p[y].to_numpy()}))
         return pd.concat(rows, ignore_index=True)
 
+    def usage_by_od(self) -> dict:
+        """Per O-D pair: link exits ``{(link, t): veh}`` and station occupancy ``{(station, t): veh}``."""
+        b = self.block
+        out: dict = {}
+        for j, k, a in self.pk:
+            od = self.paths[j].od
+            links = out.setdefault(od, ({}, {}))[0]
+            for t in self.time_index:
+                links[(a, t)] = links.get((a, t), 0.0) + float(b.v[j, k, t].value or 0.0)
+        for j in b.JS:
+            p = self.paths[j]
+            plugs = out.setdefault(p.od, ({}, {}))[1]
+            for t in self.time_index:
+                plugs[(p.station, t)] = plugs.get((p.station, t), 0.0) + float(b.xc[j, t].value or 0.0)
+        return out
+
     def path_flows(self) -> pd.DataFrame:
         """Departures per path and step (veh)."""
         keys = [(j, 0, t) for j in range(len(self.paths)) for t in self.time_index]
@@ -380,15 +396,17 @@ def define_arc_queues(b, pk, T, t0) -> None:
     b.arc_queue = pyo.Constraint(b.PKT, rule=rule)
 
 
-def define_arc_capacity(b, pk, T, net, dt_h) -> None:
-    """``sum_{(j,k): a(j,k)=a} v[j,k,t] <= N_a * dt`` on every used link."""
+def define_arc_capacity(b, pk, T, net, dt_h, capacity_veh: Mapping | None = None) -> None:
+    """``sum_{(j,k): a(j,k)=a} v[j,k,t] <= N_a * dt`` on every used link (``capacity_veh[(a, t)]`` overrides
+    ``N_a * dt``, e.g. an aggregator's share of a link)."""
     users: dict[int, list] = {}
     for j, k, a in pk:
         users.setdefault(a, []).append((j, k))
     cap = net.capacity
+    over = dict(capacity_veh or {})
     b.A_USED = pyo.Set(initialize=sorted(users), ordered=True)
     b.arc_capacity = pyo.Constraint(b.A_USED, b.T, rule=lambda blk, a, t: (
-        sum(blk.v[j, k, t] for j, k in users[a]) <= float(cap[a]) * dt_h))
+        sum(blk.v[j, k, t] for j, k in users[a]) <= float(over.get((a, t), float(cap[a]) * dt_h))))
 
 
 def define_chaining(b, paths, pk, T) -> None:
@@ -400,7 +418,7 @@ def define_chaining(b, paths, pk, T) -> None:
     b.chain_e = pyo.Constraint(b.CH, rule=lambda blk, j, k, t: blk.eu[j, k + 1, t] == blk.ev[j, k, t])
 
 
-def define_station_queues(b, paths, T, stations) -> None:
+def define_station_queues(b, paths, T, stations, plugs_veh: Mapping | None = None) -> None:
     """Station split ``v[j,ks-1,t] = u_fcs + u_free``, ``u[j,ks,t] = v_cd + u_free``; queue
     ``xc[t] - xc[t-1] = u_fcs[t] - v_cd[t]``; chargers ``sum_l n[j,l,t] = xc[j,t]``; plugs
     ``sum_{j at y} xc[j,t] <= plugs_y``."""
@@ -419,8 +437,9 @@ def define_station_queues(b, paths, T, stations) -> None:
     b.chargers = pyo.Constraint(b.JST, rule=lambda blk, j, t: sum(blk.n[j, lc, t] for lc in blk.LC) == blk.xc[j, t])
     at = {y: [j for j in b.JS if paths[j].station == y] for y in stations}
     plugs = {y: float(s.plugs) for y, s in stations.items()}
+    over = dict(plugs_veh or {})
     b.plugs = pyo.Constraint(b.Y, b.T, rule=lambda blk, y, t: (
-        sum(blk.xc[j, t] for j in at[y]) <= plugs[y] if at[y] else pyo.Constraint.Skip))
+        sum(blk.xc[j, t] for j in at[y]) <= float(over.get((y, t), plugs[y])) if at[y] else pyo.Constraint.Skip))
 
 
 def define_arrivals(b, paths, demands, T) -> None:
@@ -556,8 +575,12 @@ def fix_empty_steps(b, demands, T) -> None:
 
 def build_ev_flow(block, net: TrafficNetwork, paths: Sequence[EvPath], demands: Sequence[OdDemand],
                   stations: Sequence[Station] | Mapping[str, Station], fleet: EvFleet, time_index: Sequence,
-                  dt_h: float = 1.0) -> EvFlowHandles:
-    """Add the time-expanded EV flow (module docstring) to ``block``; return :class:`EvFlowHandles`."""
+                  dt_h: float = 1.0, capacity_veh: Mapping | None = None, plugs_veh: Mapping | None = None
+                  ) -> EvFlowHandles:
+    """Add the time-expanded EV flow (module docstring) to ``block``; return :class:`EvFlowHandles`.
+
+    ``capacity_veh[(link, t)]`` / ``plugs_veh[(station, t)]`` override link exit capacities (veh per step)
+    and station plugs, e.g. the share of one aggregator when several share the network."""
     T = list(time_index)
     if isinstance(stations, Mapping):
         stations = dict(stations)
@@ -579,9 +602,9 @@ def build_ev_flow(block, net: TrafficNetwork, paths: Sequence[EvPath], demands: 
         define_variables(block, paths, pk, T, list(stations), chargers)
         define_demand(block, paths, demands, T)
         define_arc_queues(block, pk, T, t0)
-        define_arc_capacity(block, pk, T, net, dt_h)
+        define_arc_capacity(block, pk, T, net, dt_h, capacity_veh)
         define_chaining(block, paths, pk, T)
-        define_station_queues(block, paths, T, stations)
+        define_station_queues(block, paths, T, stations, plugs_veh)
         define_arrivals(block, paths, demands, T)
         define_soc_arcs(block, paths, pk, T, t0, net, fleet, demands)
         e_arrive, e_after = arrival_energy_kwh(paths, net, fleet, demands)

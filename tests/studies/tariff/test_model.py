@@ -76,3 +76,17 @@ def test_response_without_tariff_equals_uncontrolled_and_tariff_moves_load(small
     resp = M.solve_response(small_system, M.tariff_matrix(case.tariffs))
     assert resp.station_kw["F1"].max() < unc.station_kw["F1"].max() - 1.0
     assert resp.station_kw["F2"].sum() > unc.station_kw["F2"].sum()
+
+
+def test_od_grouping_reports_its_gap_to_the_dso_plan():
+    od = [{"name": "A", "origin": "O", "destination": "D", "evs": 20, "initial_soc_aggregate": 4},
+          {"name": "B", "origin": "O", "destination": "D", "evs": 20, "initial_soc_aggregate": 4}]
+    sysm = make_system(**{"transport.od": od, "aggregators.grouping": "od"})
+    case = M.solve_dso(sysm, 0.0, name="deterministic")
+    resp, _tariff, history = M.respond_and_iterate(sysm, case)
+    assert history and all(np.isfinite(h["max_gap_to_dso_kw"]) for h in history)
+    chosen = [h for h in history if h["chosen"]][0]
+    chk = M.feeder_check(sysm, resp.station_kw, ac=False)
+    assert chk["max_loading_pct"] == pytest.approx(chosen["max_loading_pct"])
+    # every EV still charges what its trip needs: >= 2 kWh into the battery each (40 EVs, eta = 0.95)
+    assert resp.station_kw.to_numpy().sum() >= 40 * 2.0 / 0.95 - 1e-3

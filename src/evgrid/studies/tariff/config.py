@@ -155,8 +155,8 @@ class AggregatorConfig:
     tolerance_pct: float = 1.0
 
     def __post_init__(self) -> None:
-        if self.grouping != "station":
-            raise TariffConfigError(f"parameter 'tariff.aggregators.grouping': only 'station' is implemented, got "
+        if self.grouping not in ("station", "od"):
+            raise TariffConfigError(f"parameter 'tariff.aggregators.grouping' must be station or od, got "
                                     f"{self.grouping!r}")
         if int(self.max_iterations) < 0:
             raise TariffConfigError("parameter 'tariff.aggregators.max_iterations' must be >= 0")

@@ -78,10 +78,10 @@ def paths_for(system: TariffSystem) -> list:
     return kept
 
 
-def _ev_block(m, system: TariffSystem, paths):
+def _ev_block(m, system: TariffSystem, paths, demands=None, capacity_veh=None, plugs_veh=None):
     m.ev = pyo.Block()
-    return build_ev_flow(m.ev, system.traffic, paths, system.demands, system.stations, system.fleet,
-                         system.steps, system.cfg.dt_h)
+    return build_ev_flow(m.ev, system.traffic, paths, demands if demands is not None else system.demands,
+                         system.stations, system.fleet, system.steps, system.cfg.dt_h, capacity_veh, plugs_veh)
 
 
 def _costs(m, system: TariffSystem, tariff: pd.DataFrame | None = None):
@@ -209,7 +209,8 @@ class DsoModel:
             station_kw=h_ev.station_power_kw(), tariffs=tariffs, line_flow_kw=line_flow,
             link_flows=h_ev.link_flows() if details else None,
             station_energy=h_ev.station_energy_kwh() if details else None, voltage_pu=h.voltage_pu(),
-            solve_s=wall, info={"uncertainty_set": self.uset, "n_paths": len(self.paths)},
+            solve_s=wall, info={"uncertainty_set": self.uset, "n_paths": len(self.paths),
+                                "usage_by_od": h_ev.usage_by_od() if details else None},
         )
 
     def _build_budget(self, gamma: float, pct: float):
@@ -280,6 +281,54 @@ def solve_response(system: TariffSystem, tariff: pd.DataFrame | None, name: str 
     )
 
 
+def solve_response_by_od(system: TariffSystem, tariff: pd.DataFrame, dso: CaseResult, name: str = "response_od",
+                         paths=None) -> CaseResult:
+    """Grouping ``od``: one EV aggregator per O-D pair, each with its own ``(c_t + beta p_m + R) p_m`` and a share
+    of every link and station: what it used in the DSO's plan plus an equal part of the capacity nobody used.
+    The sum of the responses need not equal the DSO's plan (the beta term and the shares differ): the gap is
+    reported by :func:`respond_and_iterate`."""
+    import time
+
+    paths = paths if paths is not None else paths_for(system)
+    usage = dso.info.get("usage_by_od")
+    if not usage:
+        raise ValueError("grouping 'od' needs the DSO case solved with details=True (per-O-D usage)")
+    dt = system.cfg.dt_h
+    n = len(system.demands)
+    total_links: dict = {}
+    total_plugs: dict = {}
+    for links, plugs in usage.values():
+        for key, v in links.items():
+            total_links[key] = total_links.get(key, 0.0) + v
+        for key, v in plugs.items():
+            total_plugs[key] = total_plugs.get(key, 0.0) + v
+    cap = system.traffic.capacity
+    station_kw = None
+    travel = charging = objective = payments = 0.0
+    t0 = time.perf_counter()
+    for d in system.demands:
+        links, plugs = usage.get(d.name, ({}, {}))
+        cap_share = {key: links.get(key, 0.0) + max(float(cap[key[0]]) * dt - used, 0.0) / n
+                     for key, used in total_links.items()}
+        plug_share = {key: plugs.get(key, 0.0) + max(float(system.stations[key[0]].plugs) - used, 0.0) / n
+                      for key, used in total_plugs.items()}
+        mine = [p for p in paths if p.od == d.name]
+        m = pyo.ConcreteModel(name=f"tariff_{name}_{d.name}")
+        h_ev = _ev_block(m, system, mine, [d], cap_share, plug_share)
+        _costs(m, system, tariff)
+        m.obj = pyo.Objective(expr=m.travel_cost + m.charging_cost + m.tariff_cost, sense=pyo.minimize)
+        res = solve(m, solver_options(system))
+        kw = h_ev.station_power_kw()
+        station_kw = kw if station_kw is None else station_kw + kw
+        travel += float(pyo.value(m.travel_cost))
+        charging += float(pyo.value(m.charging_cost))
+        payments += float(pyo.value(m.tariff_cost))
+        objective += float(res.objective)
+    return CaseResult(name=name, gamma=float("nan"), perturbation_pct=float("nan"), objective_usd=objective,
+                      travel_time_cost_usd=travel, charging_cost_usd=charging, station_kw=station_kw,
+                      solve_s=time.perf_counter() - t0, info={"tariff_payments_usd": payments, "grouping": "od"})
+
+
 def feeder_check(system: TariffSystem, station_kw: pd.DataFrame, gamma: float = 0.0, pct: float | None = None,
                  ac: bool = True) -> dict:
     """Line flows and voltages of a fixed EV schedule at the (robust) net load: LinDistFlow and pandapower AC."""
@@ -325,7 +374,10 @@ def respond_and_iterate(system: TariffSystem, dso: CaseResult, paths=None) -> tu
     history = []
     best = None
     for it in range(int(ag.max_iterations) + 1):
-        resp = solve_response(system, tariff, name=f"{dso.name}_response_{it}", paths=paths)
+        if ag.grouping == "od":
+            resp = solve_response_by_od(system, tariff, dso, name=f"{dso.name}_response_od_{it}", paths=paths)
+        else:
+            resp = solve_response(system, tariff, name=f"{dso.name}_response_{it}", paths=paths)
         chk = feeder_check(system, resp.station_kw, dso.gamma, dso.perturbation_pct, ac=False)
         over = chk["overload_kw"]
         over_pct = float((over / lim).to_numpy().max() * 100.0)

@@ -131,6 +131,8 @@ def ev_flows_table(cases: dict) -> pd.DataFrame:
     out = []
     for name in ("uncontrolled", "deterministic", "robust"):
         res = cases[name] if name == "uncontrolled" else cases["responses"][name]["response"]
+        if res.link_flows is None:  # grouping 'od': per-aggregator models; show the DSO plan's flows
+            res = cases[name]
         df = res.link_flows.copy()
         df.insert(0, "case", name)
         out.append(df)
@@ -141,6 +143,8 @@ def station_energy_table(cases: dict) -> pd.DataFrame:
     out = []
     for name in ("uncontrolled", "deterministic", "robust"):
         res = cases[name] if name == "uncontrolled" else cases["responses"][name]["response"]
+        if res.station_energy is None:
+            res = cases[name]
         df = res.station_energy.copy()
         df.insert(0, "case", name)
         out.append(df)
