@@ -272,29 +272,114 @@ def select_radius_cv(radii: Sequence[float], n: int, n_folds: int, seed: int,
 
 
 # ---------------------------------------------------------------------- classical robust uncertainty sets
+#
+# Uncertain data enter the models additively and on the right-hand side (nodal injections), so the robust
+# counterpart of a row ``a_r . xi <= b_r`` is the deterministic row tightened by a constant protection
+# ``max_{xi in U} a_r . (xi - nominal)``; both sets below compute it in closed form, row-wise and vectorised.
+
+
+def _as_rows(coef) -> np.ndarray:
+    """Dense (m x K) array of absolute row coefficients (accepts a 1-D vector or a scipy sparse matrix)."""
+    a = coef.toarray() if hasattr(coef, "toarray") else np.asarray(coef, dtype=float)
+    return np.abs(np.atleast_2d(a))
 
 
 @dataclass
 class BoxSet:
-    """Box set ``{xi : |xi_k - nominal_k| <= deviation_k}`` (placeholder for the ``tariff`` pipeline)."""
+    """Box set with paper 001's control parameter ``Gamma in [0, 1]``:
+
+        U(Gamma) = {xi : |xi_k - nominal_k| <= Gamma * deviation_k  for every k}
+
+    (``deviation_k = xi_k`` of the paper: the half-width of the perturbation, e.g. 10 % of the forecast).
+    ``Gamma = 0`` is the deterministic model, ``Gamma = 1`` the full box. Row protection
+    ``Gamma * sum_k |a_rk| deviation_k``; the worst-case point for a monotone model is
+    ``nominal + Gamma * deviation * sign(direction)`` (paper 001: renewables at forecast - Gamma xi, loads
+    at forecast + Gamma xi).
+    """
 
     nominal: np.ndarray
     deviation: np.ndarray
+    gamma: float = 1.0
+
+    _gamma_max_is_dim = False
+
+    def __post_init__(self) -> None:
+        self.nominal = np.asarray(self.nominal, dtype=float)
+        self.deviation = np.asarray(self.deviation, dtype=float)
+        if self.nominal.shape != self.deviation.shape:
+            raise ValueError(f"uncertainty set: nominal has shape {self.nominal.shape}, deviation "
+                             f"{self.deviation.shape}; expected the same shape")
+        if not np.all(np.isfinite(self.nominal)):
+            raise ValueError("uncertainty set: nominal values must be finite")
+        bad = ~(np.isfinite(self.deviation) & (self.deviation >= 0))
+        if bad.any():
+            raise ValueError(f"uncertainty set: deviation must be finite and >= 0, got "
+                             f"{self.deviation[bad][:3].tolist()} at flat positions {np.flatnonzero(bad)[:3].tolist()}")
+        hi = float(self.deviation.size) if self._gamma_max_is_dim else 1.0
+        if not (np.isfinite(self.gamma) and 0.0 <= float(self.gamma) <= hi):
+            raise ValueError(f"parameter 'gamma' must be in [0, {hi:g}] for a {type(self).__name__}, got {self.gamma}")
+        self.gamma = float(self.gamma)
+
+    @property
+    def dim(self) -> int:
+        return int(self.nominal.size)
+
+    def protection(self, coef) -> np.ndarray:
+        """Per row ``r``: ``max_{xi in U} a_r . (xi - nominal)`` for ``coef`` (m x K, or a K-vector)."""
+        a = _as_rows(coef)
+        return self.gamma * (a @ self.deviation.ravel())
 
     def worst_case_linear(self, coef: np.ndarray) -> float:
-        """``max_{xi in box} coef . xi``."""
-        return float(coef @ self.nominal + np.abs(coef) @ self.deviation)
+        """``max_{xi in U} coef . xi``."""
+        c = np.asarray(coef, dtype=float).ravel()
+        return float(c @ self.nominal.ravel() + self.protection(c)[0])
+
+    def worst_case_point(self, direction) -> np.ndarray:
+        """``nominal + Gamma * deviation * sign(direction)`` (shape of ``nominal``)."""
+        return self.nominal + self.gamma * self.deviation * np.sign(np.broadcast_to(direction, self.nominal.shape))
+
+    def contains(self, xi, tol: float = 1e-9) -> bool:
+        z = np.abs(np.asarray(xi, dtype=float) - self.nominal)
+        return bool(np.all(z <= self.gamma * self.deviation + tol))
+
+    def sample(self, n: int, seed: int) -> np.ndarray:
+        """``n`` points drawn uniformly in the set (shape ``(n, *nominal.shape)``), reproducible by ``seed``."""
+        rng = np.random.default_rng(seed)
+        z = rng.uniform(-1.0, 1.0, size=(int(n), *self.nominal.shape))
+        return self.nominal + self.gamma * self.deviation * z
 
 
 @dataclass
 class BudgetSet(BoxSet):
-    """Bertsimas-Sim budget set: box deviations of which at most ``gamma`` (fractional) are active."""
+    """Bertsimas & Sim (2004, Oper. Res. 52(1)) budget set, ``Gamma in [0, K]``:
 
-    gamma: float = 0.0
+        U(Gamma) = {nominal + deviation * z : |z_k| <= 1, sum_k |z_k| <= Gamma}
 
-    def worst_case_linear(self, coef: np.ndarray) -> float:
-        dev = np.sort(np.abs(coef) * self.deviation)[::-1]
-        g = float(np.clip(self.gamma, 0, len(dev)))
-        k = int(np.floor(g))
-        extra = dev[k] * (g - k) if k < len(dev) else 0.0
-        return float(coef @ self.nominal + dev[:k].sum() + extra)
+    at most ``Gamma`` of the ``K`` coordinates (e.g. every node x hour) deviate fully, one more
+    fractionally. Row protection = sum of the ``floor(Gamma)`` largest ``|a_rk| deviation_k`` plus
+    ``(Gamma - floor(Gamma))`` times the next one. ``Gamma = K`` is the full box (``BoxSet`` with 1).
+    """
+
+    _gamma_max_is_dim = True
+
+    def protection(self, coef) -> np.ndarray:
+        a = _as_rows(coef) * self.deviation.ravel()[None, :]
+        srt = -np.sort(-a, axis=1)  # descending per row
+        k = int(np.floor(self.gamma))
+        full = srt[:, :k].sum(axis=1)
+        frac = srt[:, k] * (self.gamma - k) if k < srt.shape[1] else 0.0
+        return full + frac
+
+    def contains(self, xi, tol: float = 1e-9) -> bool:
+        dev = np.where(self.deviation > 0, self.deviation, 1.0)
+        z = np.abs(np.asarray(xi, dtype=float) - self.nominal) / dev
+        z = np.where(self.deviation > 0, z, np.where(z > tol, np.inf, 0.0))
+        return bool(np.all(z <= 1 + tol) and z.sum() <= self.gamma + tol)
+
+    def sample(self, n: int, seed: int) -> np.ndarray:
+        """``n`` points in the set: box draws whose L1 norm is scaled down to the budget where it exceeds it."""
+        rng = np.random.default_rng(seed)
+        z = rng.uniform(-1.0, 1.0, size=(int(n), self.dim))
+        l1 = np.abs(z).sum(axis=1, keepdims=True)
+        z = z * np.minimum(1.0, self.gamma / np.maximum(l1, 1e-12))
+        return self.nominal + self.deviation * z.reshape((int(n), *self.nominal.shape))

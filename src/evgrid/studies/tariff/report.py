@@ -1,0 +1,291 @@
+"""Tariff study runs and tables: cases, Gamma / perturbation sweep, aggregator response, out-of-sample test.
+
+``run_cases(system) -> dict`` solves the uncontrolled response, the DSO at every (perturbation, Gamma) of the
+sweep (one compile), the aggregators' response to the deterministic and robust tariffs (with tariff iterations)
+and checks each response on the feeder (LinDistFlow + pandapower AC). ``out_of_sample(system, cases)``
+evaluates each case's response on realisations of wind, PV and load; the table helpers turn results into the
+catalogued CSVs.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+
+import numpy as np
+import pandas as pd
+from scipy import stats
+
+from evgrid.optim.robust import BoxSet
+from evgrid.studies.tariff import model as M
+from evgrid.studies.tariff.system import TariffSystem, radial_sensitivities
+
+log = logging.getLogger(__name__)
+
+# paper 001, tables of dynamic tariffs at F2 / F3 (10:00-19:00) and the cost figures of section 4
+PAPER_TARIFFS = {
+    "deterministic": {"F2": [0.3973, 0.3869, 0.3710, 0.3544, 0.3325, 0.3096, 0.2822, 0.2630, 0.2378, 0.2070],
+                      "F3": [0.3407, 0.3303, 0.3232, 0.3128, 0.2891, 0.2654, 0.2362, 0.2205, 0.2024, 0.1672]},
+    "robust": {"F2": [0.7738, 0.7634, 0.7475, 0.7310, 0.7090, 0.6861, 0.6588, 0.6395, 0.6143, 0.6035],
+               "F3": [0.6521, 0.6417, 0.6346, 0.6242, 0.6005, 0.5767, 0.5476, 0.5319, 0.5137, 0.4785]},
+}
+PAPER_COST = {"deterministic": 4537.4, "robust": 5846.2}
+PAPER_HOURS = list(range(10, 20))
+
+
+def run_cases(system: TariffSystem) -> dict:
+    """Every model solve of the study (see module docstring)."""
+    cfg = system.cfg
+    u = cfg.uncertainty
+    t0 = time.perf_counter()
+    paths = M.paths_for(system)
+    timings = {}
+    t = time.perf_counter()
+    uncontrolled = M.solve_response(system, None, "uncontrolled", paths=paths)
+    timings["uncontrolled_s"] = time.perf_counter() - t
+    t = time.perf_counter()
+    dso = M.DsoModel(system, paths)
+    timings["dso_build_s"] = time.perf_counter() - t
+    sweep = {}
+    points = sorted({(float(u.perturbation_pct), float(g)) for g in u.gamma_sweep}
+                    | {(float(p), g) for p in u.perturbation_sweep_pct for g in (0.0, float(u.gamma_robust))}
+                    | {(float(u.perturbation_pct), 0.0), (float(u.perturbation_pct), float(u.gamma_robust))})
+    t = time.perf_counter()
+    main = {(float(u.perturbation_pct), 0.0), (float(u.perturbation_pct), float(u.gamma_robust))}
+    for pct, g in points:
+        sweep[(pct, g)] = dso.solve(g, pct, name=f"dso_pct{pct:g}_gamma{g:g}", details=(pct, g) in main)
+    timings["sweep_s"] = time.perf_counter() - t
+    timings["n_sweep_solves"] = len(points)
+    det = sweep[(float(u.perturbation_pct), 0.0)]
+    det.name = "deterministic"
+    rob = sweep[(float(u.perturbation_pct), float(u.gamma_robust))]
+    rob.name = "robust"
+    responses, iterations, checks = {}, [], {}
+    t = time.perf_counter()
+    for case in (det, rob):
+        resp, final_tariff, hist = M.respond_and_iterate(system, case, paths=paths)
+        responses[case.name] = {"response": resp, "tariff": final_tariff}
+        iterations += hist
+        checks[case.name] = M.feeder_check(system, resp.station_kw, case.gamma, case.perturbation_pct, ac=True)
+    checks["uncontrolled"] = M.feeder_check(system, uncontrolled.station_kw, 0.0, ac=True)
+    timings["responses_s"] = time.perf_counter() - t
+    timings["total_s"] = time.perf_counter() - t0
+    log.info("tariff: %d DSO solves (one compile), responses and AC checks in %.1f s", len(points), timings["total_s"])
+    return {"uncontrolled": uncontrolled, "deterministic": det, "robust": rob, "sweep": sweep,
+            "responses": responses, "iterations": pd.DataFrame(iterations), "checks": checks,
+            "timings": timings, "paths": system.info.get("paths")}
+
+
+# ----------------------------------------------------------------------------------------------- tables
+
+
+def tariffs_table(cases: dict) -> pd.DataFrame:
+    """``case, gamma, station, hour, tariff_usd_per_kwh`` + components, for the DSO tariffs of both cases and
+    the final (iterated) tariffs the aggregators saw."""
+    rows = []
+    for name in ("deterministic", "robust"):
+        c = cases[name]
+        df = c.tariffs.rename(columns={"step": "hour"}).copy()
+        df.insert(0, "gamma", c.gamma)
+        df.insert(0, "case", name)
+        final = cases["responses"][name]["tariff"]
+        df["final_tariff_usd_per_kwh"] = [float(final.at[h, s]) for h, s in zip(df["hour"], df["station"], strict=True)]
+        rows.append(df)
+    return pd.concat(rows, ignore_index=True)
+
+
+def cost_vs_gamma_table(system: TariffSystem, cases: dict) -> pd.DataFrame:
+    rows = []
+    lim = pd.Series(system.line_limit_kw)
+    for (pct, g), c in sorted(cases["sweep"].items()):
+        p_nom, _ = system.net_load(0.0, pct)
+        nominal = M.station_line_loading(system, c.station_kw, p_nom)
+        rows.append({"perturbation_pct": pct, "gamma": g, "total_cost_usd": c.objective_usd,
+                     "travel_time_cost_usd": c.travel_time_cost_usd, "charging_cost_usd": c.charging_cost_usd,
+                     "max_line_loading_pct": float((nominal.abs() / lim).to_numpy().max() * 100.0),
+                     "max_worst_case_line_loading_pct": float((c.line_flow_kw.abs() / lim).to_numpy().max() * 100.0),
+                     "mean_tariff_usd_per_kwh": float(c.tariffs["tariff_usd_per_kwh"].mean()),
+                     "max_tariff_usd_per_kwh": float(c.tariffs["tariff_usd_per_kwh"].max()),
+                     "solve_s": c.solve_s})
+    return pd.DataFrame(rows)
+
+
+def line_flows_table(system: TariffSystem, cases: dict) -> pd.DataFrame:
+    """L1..L4 flow per hour against the limit: DSO plan (worst case), response (LinDistFlow and AC)."""
+    rows = []
+    lines = {y: f"L{i + 1}" for i, y in enumerate(system.line_limit_kw)}
+    for name in ("uncontrolled", "deterministic", "robust"):
+        chk = cases["checks"][name]
+        plan = cases[name].line_flow_kw if name != "uncontrolled" else None
+        for y, lim in system.line_limit_kw.items():
+            for h in system.steps:
+                rows.append({"case": name, "line": lines[y], "station": y, "hour": h, "limit_kw": lim,
+                             "dso_flow_kw": float(plan.at[h, y]) if plan is not None else np.nan,
+                             "response_flow_kw": float(chk["line_flow_kw"].at[h, y]),
+                             "response_ac_kva": float(chk["ac_line_kva"].at[h, y]),
+                             "loading_pct": float(chk["loading_pct"].at[h, y])})
+    return pd.DataFrame(rows)
+
+
+def ev_flows_table(cases: dict) -> pd.DataFrame:
+    out = []
+    for name in ("uncontrolled", "deterministic", "robust"):
+        res = cases[name] if name == "uncontrolled" else cases["responses"][name]["response"]
+        if res.link_flows is None:  # grouping 'od': per-aggregator models; show the DSO plan's flows
+            res = cases[name]
+        df = res.link_flows.copy()
+        df.insert(0, "case", name)
+        out.append(df)
+    return pd.concat(out, ignore_index=True)
+
+
+def station_energy_table(cases: dict) -> pd.DataFrame:
+    out = []
+    for name in ("uncontrolled", "deterministic", "robust"):
+        res = cases[name] if name == "uncontrolled" else cases["responses"][name]["response"]
+        if res.station_energy is None:
+            res = cases[name]
+        df = res.station_energy.copy()
+        df.insert(0, "case", name)
+        out.append(df)
+    return pd.concat(out, ignore_index=True)
+
+
+def paper_comparison(cases: dict) -> pd.DataFrame:
+    """F2 / F3 tariffs 10:00-19:00 and the robust/deterministic cost ratio, ours beside the paper's."""
+    rows = []
+    for case in ("deterministic", "robust"):
+        tm = M.tariff_matrix(cases[case].tariffs)
+        for st in ("F2", "F3"):
+            for k, h in enumerate(PAPER_HOURS):
+                rows.append({"quantity": f"tariff_{st}_usd_per_kwh", "case": case, "hour": h,
+                             "paper": PAPER_TARIFFS[case][st][k],
+                             "ours": float(tm.at[h, st]) if st in tm.columns else np.nan})
+    det, rob = cases["deterministic"].objective_usd, cases["robust"].objective_usd
+    rows += [
+        {"quantity": "total_cost_usd", "case": "deterministic", "hour": None, "paper": PAPER_COST["deterministic"],
+         "ours": det},
+        {"quantity": "total_cost_usd", "case": "robust", "hour": None, "paper": PAPER_COST["robust"], "ours": rob},
+        {"quantity": "cost_ratio_robust_over_deterministic", "case": "robust/deterministic", "hour": None,
+         "paper": PAPER_COST["robust"] / PAPER_COST["deterministic"], "ours": rob / det},
+    ]
+    df = pd.DataFrame(rows)
+    return df
+
+
+def shape_checks(system: TariffSystem, cases: dict, cost_table: pd.DataFrame) -> dict:
+    """The qualitative claims of the paper, measured: robust tariffs above deterministic at congested hours,
+    cost non-decreasing in Gamma (per perturbation size), congestion cleared by the response."""
+    det = M.tariff_matrix(cases["deterministic"].tariffs)
+    rob = M.tariff_matrix(cases["robust"].tariffs)
+    congested = det > 1e-4
+    n_cong = int(congested.to_numpy().sum())
+    share_above = float((rob[congested] >= det[congested] - 1e-6).to_numpy()[congested.to_numpy()].mean()) if n_cong else None
+    mean_det = float(det.to_numpy()[congested.to_numpy()].mean()) if n_cong else 0.0
+    mean_rob = float(rob.to_numpy()[congested.to_numpy()].mean()) if n_cong else 0.0
+    mono = {}
+    for pct, g in cost_table.groupby("perturbation_pct"):
+        c = g.sort_values("gamma")["total_cost_usd"].to_numpy()
+        mono[f"{pct:g}"] = bool(np.all(np.diff(c) >= -1e-6 * max(1.0, abs(c).max())))
+    return {
+        "n_congested_station_hours_deterministic": n_cong,
+        "share_of_congested_station_hours_with_robust_tariff_above_deterministic": share_above,
+        "mean_tariff_at_congested_hours_usd_per_kwh": {"deterministic": mean_det, "robust": mean_rob},
+        "robust_mean_tariff_above_deterministic_at_congested_hours": bool(mean_rob >= mean_det),
+        "cost_non_decreasing_in_gamma": mono,
+        "uncontrolled_max_loading_pct": cases["checks"]["uncontrolled"]["max_loading_pct"],
+        "deterministic_response_max_loading_pct": cases["checks"]["deterministic"]["max_loading_pct"],
+        "robust_response_max_loading_pct": cases["checks"]["robust"]["max_loading_pct"],
+        "deterministic_response_ac_max_loading_pct": cases["checks"]["deterministic"]["ac_max_loading_pct"],
+        "robust_response_ac_max_loading_pct": cases["checks"]["robust"]["ac_max_loading_pct"],
+        "ac_v_min_pu": min(cases["checks"][c]["ac_v_min_pu"] for c in ("deterministic", "robust")),
+    }
+
+
+# --------------------------------------------------------------------------------------- out of sample
+
+
+def realisations(system: TariffSystem, pct: float) -> dict:
+    """Net-load realisations (n x hour x bus): uniform in the box, and the held-out real days (NYISO load x the
+    forecast load, NSRDB PV of the same date; wind at forecast: no real wind data, documented)."""
+    oos = system.cfg.out_of_sample
+    L, PV, W = (f.to_numpy() for f in (system.load_p_kw, system.pv_kw, system.wind_kw))
+    out = {}
+    frac = pct / 100.0
+    draws = [BoxSet(nominal=a, deviation=frac * np.abs(a), gamma=1.0).sample(oos.n_box_samples, oos.seed + k)
+             for k, a in enumerate((L, PV, W))]
+    out["box"] = (draws[0] - draws[1] - draws[2], pd.Index(range(oos.n_box_samples), name="sample"))
+    kwp = np.zeros(L.shape[1])
+    bpos = {b: i for i, b in enumerate(system.feeder.bus_ids)}
+    for key, v in system.cfg.feeder.pv_kwp.items():
+        b = system.station_bus.get(str(key), None)
+        kwp[bpos[b if b is not None else int(key)]] += float(v)
+    mult = system.heldout_load_multiplier.to_numpy()[:, :, None]  # day x hour x 1
+    pvd = system.heldout_pv_per_kwp.to_numpy()[:, :, None] * kwp[None, None, :]
+    real = L[None] * mult - pvd - W[None]
+    out["real_days"] = (real, pd.Index(system.heldout_load_multiplier.index.strftime("%Y-%m-%d"), name="sample"))
+    return out
+
+
+def out_of_sample(system: TariffSystem, cases: dict) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """Fix each case's final response; for every realisation compute station-line flows and voltages
+    (lossless LinDistFlow sensitivities, vectorised), the EV charging shed to clear each overload and the
+    realised cost = the response's EV cost (travel + charging) + shed energy x curtailment cost.
+
+    Returns per-realisation results and a summary with paired robust - deterministic differences and CIs.
+    """
+    oos = system.cfg.out_of_sample
+    pct = system.cfg.uncertainty.perturbation_pct
+    bpos, _a, rs, xs = radial_sensitivities(system.feeder)
+    q = system.load_q_kvar.to_numpy()
+    vmin = system.feeder.buses["v_min_pu"].to_numpy()
+    lim = np.array([system.line_limit_kw[y] for y in system.line_limit_kw])
+    tol = system.cfg.aggregators.tolerance_pct / 100.0
+    sb = np.array([bpos[system.station_bus[y]] for y in system.line_limit_kw])
+    rows = []
+    for source, (net, idx) in realisations(system, pct).items():
+        for case in ("deterministic", "robust"):
+            resp = cases["responses"][case]["response"]
+            ev = np.zeros(net.shape[1:])
+            for y, b in system.station_bus.items():
+                ev[:, bpos[b]] = resp.station_kw[y].to_numpy()
+            p = net + ev[None]
+            flow = p[:, :, sb]  # station lines carry their bus's net load
+            over = np.clip(np.abs(flow) - lim[None, None, :], 0.0, None)
+            w = 1.0 - np.einsum("nti,bi->ntb", p, rs) - (q @ xs.T)[None]
+            v = np.sqrt(np.clip(w, 0.0, None))
+            v_viol = (v < vmin[None, None, :] - 1e-4).any(axis=(1, 2))
+            line_viol = (np.abs(flow) > lim[None, None, :] * (1.0 + tol)).any(axis=(1, 2))
+            shed_kwh = over.sum(axis=(1, 2)) * system.cfg.dt_h
+            planned = resp.travel_time_cost_usd + resp.charging_cost_usd
+            for k in range(p.shape[0]):
+                rows.append({"source": source, "sample": idx[k], "case": case, "line_violation": bool(line_viol[k]),
+                             "voltage_violation": bool(v_viol[k]), "shed_kwh": float(shed_kwh[k]),
+                             "max_line_loading_pct": float((np.abs(flow[k]) / lim).max() * 100.0),
+                             "v_min_pu": float(v[k].min()),
+                             "cost_usd": planned + oos.curtailment_cost_usd_per_kwh * float(shed_kwh[k])})
+    per = pd.DataFrame(rows)
+    summary = []
+    z = stats.norm.ppf(0.5 + oos.ci_level / 2.0)
+    for source, g in per.groupby("source", sort=False):
+        piv = {c: g[g["case"] == c].set_index("sample") for c in ("deterministic", "robust")}
+        for case, d in piv.items():
+            n = len(d)
+            pviol = float((d["line_violation"] | d["voltage_violation"]).mean())
+            half = z * np.sqrt(max(pviol * (1 - pviol), 1e-12) / n)
+            summary.append({"source": source, "case": case, "n": n, "p_violation": pviol,
+                            "p_violation_ci_lo": max(0.0, pviol - half), "p_violation_ci_hi": min(1.0, pviol + half),
+                            "p_line_violation": float(d["line_violation"].mean()),
+                            "p_voltage_violation": float(d["voltage_violation"].mean()),
+                            "expected_shed_kwh": float(d["shed_kwh"].mean()),
+                            "expected_cost_usd": float(d["cost_usd"].mean()),
+                            "cost_ci_half_usd": float(z * d["cost_usd"].std(ddof=1) / np.sqrt(n)) if n > 1 else np.nan})
+        diff = piv["robust"]["cost_usd"] - piv["deterministic"]["cost_usd"].reindex(piv["robust"].index)
+        n = len(diff)
+        summary.append({"source": source, "case": "robust_minus_deterministic (paired)", "n": n,
+                        "p_violation": float((piv["robust"]["line_violation"] | piv["robust"]["voltage_violation"]).mean()
+                                             - (piv["deterministic"]["line_violation"]
+                                                | piv["deterministic"]["voltage_violation"]).mean()),
+                        "expected_cost_usd": float(diff.mean()),
+                        "cost_ci_half_usd": float(z * diff.std(ddof=1) / np.sqrt(n)) if n > 1 else np.nan})
+    return per, pd.DataFrame(summary)
