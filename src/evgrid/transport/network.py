@@ -55,6 +55,26 @@ LINK_DEFAULTS = {"length_km": 0.0, "b": 0.15, "power": 4.0, "toll_usd": 0.0, "li
 _MIN_WEIGHT = 1e-12
 
 
+def bpr_time(t0, b, c, p, flow) -> np.ndarray:
+    """BPR link time ``t0 (1 + b (x/c)^p)`` [h] (flows below 0 are read as 0)."""
+    x = np.maximum(np.asarray(flow, dtype=float), 0.0)
+    return t0 * (1.0 + b * (x / c) ** p)
+
+
+def bpr_derivative(t0, b, c, p, flow) -> np.ndarray:
+    """``dt/dx = t0 b p x^(p-1) / c^p`` [h per veh/h]."""
+    x = np.maximum(np.asarray(flow, dtype=float), 0.0)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        d = np.where(p > 0, t0 * b * p * (x / c) ** np.maximum(p - 1.0, 0.0) / c, 0.0)
+    return np.nan_to_num(d)
+
+
+def bpr_integral(t0, b, c, p, flow) -> np.ndarray:
+    """Beckmann term ``int_0^x t(s) ds = t0 (x + b c/(p+1) (x/c)^(p+1))`` [veh h / h]."""
+    x = np.maximum(np.asarray(flow, dtype=float), 0.0)
+    return t0 * (x + b * c / (p + 1.0) * (x / c) ** (p + 1.0))
+
+
 def _py(value: object) -> object:
     """numpy scalar -> python scalar for readable error messages."""
     return value.item() if isinstance(value, np.generic) else value
@@ -232,26 +252,21 @@ class TrafficNetwork:
         return self.col("free_flow_time_h")
 
     # ------------------------------------------------------------------ BPR
+    def bpr_params(self) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+        """``(t0_h, b, capacity, power)`` arrays for :func:`bpr_time` and friends."""
+        return self.free_flow_time_h, self.col("b"), self.capacity, self.col("power")
+
     def bpr_time_h(self, flow: np.ndarray) -> np.ndarray:
         """``t0 (1 + b (x/c)^p)`` per link [h] at link flows ``x`` [veh/h]."""
-        x = np.maximum(np.asarray(flow, dtype=float), 0.0)
-        return self.free_flow_time_h * (1.0 + self.col("b") * (x / self.capacity) ** self.col("power"))
+        return bpr_time(*self.bpr_params(), flow)
 
     def bpr_derivative(self, flow: np.ndarray) -> np.ndarray:
         """``dt/dx = t0 b p x^(p-1) / c^p`` per link [h per veh/h]."""
-        x = np.maximum(np.asarray(flow, dtype=float), 0.0)
-        p = self.col("power")
-        c = self.capacity
-        with np.errstate(divide="ignore", invalid="ignore"):
-            d = self.free_flow_time_h * self.col("b") * p * np.where(p > 0, (x / c) ** np.maximum(p - 1, 0) / c, 0.0)
-        return np.nan_to_num(d)
+        return bpr_derivative(*self.bpr_params(), flow)
 
     def beckmann_integral(self, flow: np.ndarray) -> np.ndarray:
         """``int_0^x t(s) ds = t0 (x + b c/(p+1) (x/c)^(p+1))`` per link [veh h / h]."""
-        x = np.maximum(np.asarray(flow, dtype=float), 0.0)
-        c = self.capacity
-        p = self.col("power")
-        return self.free_flow_time_h * (x + self.col("b") * c / (p + 1.0) * (x / c) ** (p + 1.0))
+        return bpr_integral(*self.bpr_params(), flow)
 
     # ------------------------------------------------------------------ graph helpers
     def incidence(self) -> csr_matrix:
