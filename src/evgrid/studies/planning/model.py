@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import logging
 import time
+import warnings
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass, field
 from multiprocessing import get_context
@@ -461,6 +462,7 @@ def random_search(system: PlanningSystem, evaluator: Evaluator, n_eval: int, see
 
 
 def _fit_surrogate(kind: str, X: np.ndarray, y: np.ndarray, seed: int):
+    from sklearn.exceptions import ConvergenceWarning
     from sklearn.gaussian_process import GaussianProcessRegressor
     from sklearn.gaussian_process.kernels import ConstantKernel, Matern, WhiteKernel
 
@@ -470,9 +472,11 @@ def _fit_surrogate(kind: str, X: np.ndarray, y: np.ndarray, seed: int):
         f = RBFInterpolator(X, y, kernel="thin_plate_spline", smoothing=1e-9)
         return lambda Z: (f(Z), None)
     d = X.shape[1]
-    kernel = ConstantKernel(1.0, (1e-3, 1e3)) * Matern(np.ones(d), (1e-2, 1e2), nu=2.5) + WhiteKernel(1e-4, (1e-8, 1e-1))
+    kernel = ConstantKernel(1.0, (1e-3, 1e3)) * Matern(np.ones(d), (1e-2, 1e3), nu=2.5) + WhiteKernel(1e-4, (1e-8, 1e-1))
     gp = GaussianProcessRegressor(kernel, normalize_y=True, random_state=seed, n_restarts_optimizer=2)
-    gp.fit(X, y)
+    with warnings.catch_warnings():  # few points in 8-D: length scales often sit on a bound (irrelevant input)
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        gp.fit(X, y)
     return lambda Z: gp.predict(Z, return_std=True)
 
 

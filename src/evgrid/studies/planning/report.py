@@ -9,6 +9,7 @@ import numpy as np
 import pandas as pd
 
 from evgrid.grid.ac_validation import validate_schedule_ac
+from evgrid.optim.solver import InfeasibleModelError
 from evgrid.studies.planning.model import (
     Evaluation,
     Evaluator,
@@ -128,12 +129,18 @@ def ev_share_sweep(system: PlanningSystem, capacity_kw: np.ndarray) -> pd.DataFr
     rows = []
     w = system.periods["duration_h"]
     for share in shares:
-        ev = evaluate_plan(system, capacity_kw, ev_share=share)
+        try:
+            ev = evaluate_plan(system, capacity_kw, ev_share=share)
+        except InfeasibleModelError as err:  # station loads beyond what the feeder can carry at Vmin
+            log.warning("EV share %.2f: OPF infeasible (%s)", share, err)
+            rows.append({"ev_share": share, "mean_nodal_price_usd_per_mwh": np.nan,
+                         "station_energy_mwh_per_day": np.nan, "total_usd_per_day": np.nan, "opf_feasible": False})
+            continue
         lmp = np.array([pr.opf.lmp_usd_per_mwh.mean() for pr in ev.periods])
         st = np.array([float(pr.station_kw.sum()) for pr in ev.periods])
         rows.append({"ev_share": share, "mean_nodal_price_usd_per_mwh": float(np.average(lmp, weights=w)),
                      "station_energy_mwh_per_day": float(st @ w.to_numpy() / 1000.0),
-                     "total_usd_per_day": ev.total_usd_per_day})
+                     "total_usd_per_day": ev.total_usd_per_day, "opf_feasible": True})
     return pd.DataFrame(rows)
 
 
