@@ -29,8 +29,10 @@ def test_planning_pipeline_small():
     assert list(costs.columns[:6]) == ["method", "travel_time_usd", "energy_usd", "investment_usd", "grid_usd",
                                        "total_usd_per_day"]
     c = costs.set_index("method").total_usd_per_day
-    # the optimised plan costs no more than the uniform plan (Case 2), both evaluated on the exact lower level
-    assert c["surrogate_gp"] <= c["uniform"] + 1e-6
+    # the optimised plan costs no more than the uniform plan (Case 2), both evaluated on the exact lower level,
+    # up to that level's accuracy (UE relative gap x travel-time cost: the equilibrium is exact to the gap only)
+    tol = params["traffic"]["rel_gap"] * costs.set_index("method").travel_time_usd["uniform"]
+    assert c["surrogate_gp"] <= c["uniform"] + tol
     conv = out["planning_convergence"]
     assert (conv.groupby("method").evaluation.max() == 4).all()
     assert (np.diff(conv[conv.method == "random"].best_usd) <= 0).all()

@@ -1,6 +1,7 @@
 """Planning study: SOCP OPF exactness and prices, fixed point, social cost, bad inputs."""
 
 import numpy as np
+import pandas as pd
 import pytest
 
 from evgrid.grid.ac_validation import validate_schedule_ac
@@ -15,8 +16,8 @@ def test_socp_is_exact_on_the_base_case_and_matches_ac(system):
     g = system.grid
     opf = solve_opf(build_branch_flow(g), g.buses.p_load_kw, g.buses.q_load_kvar, 0.1)
     assert opf.relaxation_gap_rel < 1e-4  # v_i l = P^2 + Q^2 at the optimum: relaxation exact
-    p = g.buses.p_load_kw.to_frame().T
-    q = g.buses.q_load_kvar.to_frame().T
+    p = pd.DataFrame([g.buses.p_load_kw.to_numpy()], index=[0], columns=g.buses.index)
+    q = pd.DataFrame([g.buses.q_load_kvar.to_numpy()], index=[0], columns=g.buses.index)
     rep = validate_schedule_ac(g, p, q)
     v_ac = rep.v_ac_pu.iloc[0]
     assert np.max(np.abs(v_ac.loc[opf.v_pu.index].to_numpy() - opf.v_pu.to_numpy())) < 1e-3

@@ -379,6 +379,17 @@ def _feasible_samples(system: PlanningSystem, rng: np.random.Generator, n: int, 
     return out[:n]
 
 
+def project_to_budget(system: PlanningSystem, plans: np.ndarray) -> np.ndarray:
+    """Scale each plan's capacity above ``p_min`` by the largest factor keeping ``capex <= budget`` and
+    ``P <= p_max`` (the budget-exhausting ray through the plan): ``P' = p_min + alpha (P - p_min)``."""
+    up, inv, sc = system.config.upper, system.config.investment, system.config.station
+    S = system.n_stations
+    room_kw = (up.budget_usd / sc.units - S * inv.unit_fixed_usd) / max(inv.unit_usd_per_kw, 1e-12) - S * up.p_min_kw
+    extra = np.maximum(np.asarray(plans, float) - up.p_min_kw, 0.0)
+    alpha = room_kw / np.maximum(extra.sum(axis=1, keepdims=True), 1e-12)
+    return np.clip(up.p_min_kw + alpha * extra, up.p_min_kw, up.p_max_kw)
+
+
 _SYS: PlanningSystem | None = None
 _BASE: pd.Series | None = None
 
@@ -484,7 +495,8 @@ def surrogate_search(system: PlanningSystem, evaluator: Evaluator, n_eval: int, 
     """Surrogate-based optimisation: Latin-hypercube start (+ the uniform mid plan), then batches of
     ``n_jobs`` points maximising expected improvement ``EI = (f* - mu) Phi(z) + sigma phi(z)``
     (GP, Matern 5/2 ARD) over random feasible candidates; batch points by the kriging believer
-    (fantasise ``f = mu`` at a chosen point, refit). RBF surrogate: minimise the interpolant plus a
+    (fantasise ``f = mu`` at a chosen point, refit). Half of the candidates are projected onto the budget
+    surface (:func:`project_to_budget`). RBF surrogate: minimise the interpolant plus a
     distance-based exploration term. Plans are scaled to [0, 1] for the surrogate.
     """
     t0 = time.perf_counter()
@@ -507,6 +519,8 @@ def surrogate_search(system: PlanningSystem, evaluator: Evaluator, n_eval: int, 
         X = scale(np.array([plans[i] for i in ok]))
         y = np.asarray([objs[i] for i in ok])
         cand = _feasible_samples(system, rng, up.n_candidates)
+        half = len(cand) // 2  # half the candidates on the budget surface (more capacity rarely hurts)
+        cand[:half] = project_to_budget(system, cand[:half])
         chosen = []
         Xf, yf = X.copy(), y.copy()
         for _ in range(min(batch, n_eval - len(evs))):
