@@ -14,7 +14,7 @@ def small_params(**upper) -> dict:
     for k in ("net_path", "trips_path", "node_path"):
         p["transport"][k] = str(ROOT / p["transport"][k])
     p["grid"]["path"] = str(ROOT / p["grid"]["path"])
-    p["periods"] = {"night": [0, 1, 2, 3, 4, 5, 6, 23], "day": list(range(7, 23))}
+    p["periods"] = [{"name": "night", "hours": [0, 1, 2, 3, 4, 5, 6, 23]}, {"name": "day", "hours": list(range(7, 23))}]
     p["n_jobs"] = 1
     p["upper"].update({"n_evaluations": 4, "n_initial": 3, "n_candidates": 300} | upper)
     p["ev_share_sweep"] = []

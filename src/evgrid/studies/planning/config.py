@@ -219,9 +219,12 @@ class PlanningConfig:
         names = [s.name for s in stations]
         if len(set(names)) != len(names) or not stations:
             raise PlanningConfigError(f"{w}.stations: need at least one station and unique names, got {names}")
-        periods = params["periods"]
-        if not isinstance(periods, dict) or not periods:
-            raise PlanningConfigError(f"{w}.periods: expected a mapping period name -> list of hours")
+        raw = params["periods"]  # a list (not a mapping) so that a conf/paper override replaces it whole
+        if not isinstance(raw, list) or not raw or not all(isinstance(r, dict) and set(r) == {"name", "hours"} for r in raw):
+            raise PlanningConfigError(f"{w}.periods: expected a list of {{name: ..., hours: [...]}} entries")
+        periods = {str(r["name"]): list(r["hours"]) for r in raw}
+        if len(periods) != len(raw):
+            raise PlanningConfigError(f"{w}.periods: period names must be unique")
         hours = sorted(int(h) for hrs in periods.values() for h in hrs)
         if len(hours) != len(set(hours)) or any(not 0 <= h <= 23 for h in hours):
             raise PlanningConfigError(f"{w}.periods: hours must be distinct values in 0..23, got {hours}")
