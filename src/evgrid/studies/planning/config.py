@@ -89,6 +89,8 @@ class TrafficConfig:
     ev_energy_kwh_per_km: float = 0.18
     ev_home_price_usd_per_kwh: float = 0.09
     rel_gap: float = 1e-4
+    reference_rel_gap: float = 1e-5
+    final_rel_gap: float = 1e-5
     max_iter: int = 400
     algorithm: str = "bfw"
 
@@ -96,7 +98,8 @@ class TrafficConfig:
         _range(where, "ev_share", self.ev_share, 0.0, 1.0)
         _range(where, "charging_trip_share", self.charging_trip_share, 0.0, 1.0)
         _positive(where, vot_icev_usd_per_h=self.vot_icev_usd_per_h, vot_ev_usd_per_h=self.vot_ev_usd_per_h,
-                  rel_gap=self.rel_gap, max_iter=self.max_iter)
+                  rel_gap=self.rel_gap, reference_rel_gap=self.reference_rel_gap, final_rel_gap=self.final_rel_gap,
+                  max_iter=self.max_iter)
         _range(where, "icev_fuel_usd_per_km", self.icev_fuel_usd_per_km, 0.0, 10.0)
         _range(where, "ev_energy_kwh_per_km", self.ev_energy_kwh_per_km, 0.0, 5.0)
         _range(where, "ev_home_price_usd_per_kwh", self.ev_home_price_usd_per_kwh, 0.0, 10.0)
