@@ -81,3 +81,19 @@ def test_class_specific_toll_shifts_only_that_class():
     assert res.class_flows["a"][0] > res.class_flows["a"][1]
     c = res.resource_time_h
     assert c[0] == pytest.approx(c[1], rel=1e-6)  # class a indifferent between the routes
+
+
+def test_per_class_gap_drives_a_small_class_to_its_equilibrium():
+    # a tiny class b (0.1 veh/h) among 1000 veh/h: the total gap ignores it, the per-class criterion does not
+    links = pd.DataFrame({"init_node": [1, 1], "term_node": [2, 2], "capacity_veh_per_h": [500.0, 500.0],
+                          "free_flow_time_h": [1.0, 1.0], "b": [0.15, 0.15], "power": [4.0, 4.0]})
+    net = TrafficNetwork.from_links(links)
+    big, small = np.array([[0.0, 1000.0]]), np.array([[0.0, 0.1]])
+    toll = np.array([0.0, 0.05])
+    classes = [UserClass("a", net, [0], big), UserClass("b", net, [0], small, identity(2), toll)]
+    res = assign(Resources.from_network(net), classes, rel_gap=1e-6, per_class=True)
+    assert res.converged and res.history.max_class_gap.iloc[-1] <= 1e-6
+    # class b's used routes cost the same (or the unused one costs more)
+    cb, fb = res.class_costs_h["b"], res.class_flows["b"]
+    used = fb > 1e-9
+    assert cb[used].max() - cb.min() <= 1e-6 * cb.min()

@@ -164,11 +164,14 @@ def assign(
     time_limit_s: float | None = None,
     initial: dict[str, np.ndarray] | None = None,
     per_class: bool = False,
+    background: np.ndarray | None = None,
 ) -> AssignmentResult:
     """Multi-class UE by ``fw``/``cfw``/``bfw`` until ``relative gap <= rel_gap`` (see module docstring).
 
     ``per_class=True`` stops only when *every* class's own relative gap is below ``rel_gap`` (a small class,
     e.g. charging EVs among 300,000 veh/h, can be far from equilibrium while the total gap is tiny).
+    ``background`` (resource flows of classes held fixed) is added to ``x = R y``: the UE of ``classes``
+    given the others (one block of a block Gauss-Seidel on the joint UE).
     ``initial`` (class name -> link flows, e.g. a previous equilibrium) warm-starts the iterations;
     it must be feasible (satisfy the demand), else start from all-or-nothing at free-flow costs.
     """
@@ -196,6 +199,10 @@ def assign(
             sptt.append(s)
         return np.concatenate(parts), np.asarray(sptt)
 
+    bg = np.zeros(n_res) if background is None else np.asarray(background, dtype=float)
+    if bg.shape != (n_res,):
+        raise ValueError(f"background must have {n_res} resource flows, got {bg.shape}")
+
     def link_cost(x: np.ndarray) -> np.ndarray:
         return RT @ resources.time(x) + m
 
@@ -203,14 +210,14 @@ def assign(
     if initial is not None and all(c.name in initial for c in classes):
         y = np.concatenate([np.asarray(initial[c.name], float) for c in classes])
     else:
-        y, _ = aon(link_cost(np.zeros(n_res)))
+        y, _ = aon(link_cost(bg))
     rows = []
     s1 = s2 = None  # previous two target points (CFW/BFW)
     tau_prev = 0.0
     gap = np.inf
     beck = np.nan
     for it in range(1, max_iter + 1):
-        x = R @ y
+        x = R @ y + bg
         cost = link_cost(x)
         tstt_k = np.array([float(cost[bounds[k] : bounds[k + 1]] @ y[bounds[k] : bounds[k + 1]])
                            for k in range(len(classes))])
@@ -218,7 +225,7 @@ def assign(
         y_aon, sptt_k = aon(cost)
         gap = (tstt - sptt_k.sum()) / tstt if tstt > 0 else 0.0
         gap_k = np.where(tstt_k > 0, (tstt_k - sptt_k) / np.maximum(tstt_k, 1e-300), 0.0)
-        beck = float(resources.integral(x).sum() + m @ y)
+        beck = float(resources.integral(x).sum() - resources.integral(bg).sum() + m @ y)
         rows.append({"iteration": it, "relative_gap": gap, "max_class_gap": float(gap_k.max()), "beckmann": beck,
                      "total_cost_h": tstt, "step": tau_prev, "time_s": time.perf_counter() - t_start})
         crit = float(gap_k.max()) if per_class else gap
@@ -258,7 +265,7 @@ def assign(
         y = y + tau * d
         s2, s1 = s1, target
         tau_prev = tau
-    x = R @ y
+    x = R @ y + bg
     cost = link_cost(x)
     crit = rows[-1]["max_class_gap"] if per_class else gap
     class_flows = {c.name: y[bounds[k] : bounds[k + 1]] for k, c in enumerate(classes)}

@@ -303,6 +303,23 @@ def reference_flows(system: PlanningSystem, period: str, ev_share: float | None 
     return _WARM[key]
 
 
+def _block_ue(res, classes: list, start: dict, tc) -> object:
+    """Joint multi-class UE from ``start`` by one block Gauss-Seidel round, then joint BFW to the gap.
+
+    1. ``ev_charging`` alone, the other classes' flows held as background, to its own gap ``rel_gap``
+       (cheap: one small class; the stations' capacities and prices act almost only here);
+    2. all classes jointly from there until the total gap is ``<= rel_gap`` (usually 0-few iterations).
+    The background traffic therefore stays at the common reference unless the plan really moves it.
+    """
+    small = [c for c in classes if c.name == "ev_charging"]
+    others = [c for c in classes if c.name != "ev_charging"]
+    bg = sum(c.resource_map @ start[c.name] for c in others)
+    sub = assign(res, small, algorithm=tc.algorithm, rel_gap=tc.rel_gap, max_iter=20 * tc.max_iter,
+                 initial={c.name: start[c.name] for c in small}, background=bg)
+    init = dict(start) | sub.class_flows
+    return assign(res, classes, algorithm=tc.algorithm, rel_gap=tc.rel_gap, max_iter=tc.max_iter, initial=init)
+
+
 def solve_period(system: PlanningSystem, period: str, capacity_kw: np.ndarray, ev_share: float | None = None) -> PeriodResult:
     """UE <-> OPF fixed point of one period (each UE warm-started: the common reference, then the previous
     fixed-point iterate)."""
@@ -316,8 +333,7 @@ def solve_period(system: PlanningSystem, period: str, capacity_kw: np.ndarray, e
     E = cfg.station.energy_per_charge_kwh
     for it in range(1, cfg.fixed_point.max_iter + 1):
         classes = system.classes(period, price, ev_share)
-        ue = assign(res, classes, algorithm=cfg.traffic.algorithm, rel_gap=cfg.traffic.rel_gap,
-                    max_iter=cfg.traffic.max_iter, initial=start)
+        ue = _block_ue(res, classes, start, cfg.traffic)
         start = ue.class_flows
         flow_q = ue.resource_flow[system.roads.n_links :]
         station_kw = flow_q * E
