@@ -235,8 +235,9 @@ def assign(
         if algorithm != "fw" and s1 is not None:
             hdiag = resources.derivative(x)
 
-            def hdot(a: np.ndarray, b: np.ndarray) -> float:
-                return float((R @ a) @ (hdiag * (R @ b)))
+            def hdot(a: np.ndarray, b: np.ndarray, h: np.ndarray = hdiag) -> float:
+                """``a' R' diag(t'(x)) R b``: the Beckmann Hessian at the current flows."""
+                return float((R @ a) @ (h * (R @ b)))
 
             d_aon = y_aon - y
             if algorithm == "bfw" and s2 is not None and 0.0 < tau_prev < 1.0:

@@ -8,6 +8,7 @@ from kedro.runner import SequentialRunner
 
 from evgrid.pipelines.traffic_assignment import create_pipeline
 
+
 class KeptDataset(MemoryDataset):
     def _release(self) -> None:
         pass

@@ -331,7 +331,7 @@ def solve_period(system: PlanningSystem, period: str, capacity_kw: np.ndarray, e
     start = reference_flows(system, period, ev_share)
     residual = np.inf
     E = cfg.station.energy_per_charge_kwh
-    for it in range(1, cfg.fixed_point.max_iter + 1):
+    for it in range(1, cfg.fixed_point.max_iter + 1):  # noqa: B007 (it = iterations used, read below)
         classes = system.classes(period, price, ev_share)
         ue = _block_ue(res, classes, start, cfg.traffic)
         start = ue.class_flows
