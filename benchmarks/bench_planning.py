@@ -1,6 +1,6 @@
 """planning speed: static UE on Sioux Falls (FW / CFW / BFW to a relative gap of 1e-5) and one planning run.
 
-Rows: ``case, algorithm, relative_gap, iterations, wall_s`` for the UE; ``planning_lower_level`` (one exact
+Rows: ``benchmark, algorithm, relative_gap, iterations, seconds`` for the UE; ``planning_lower_level`` (one exact
 evaluation of the uniform mid plan, cold then warm-started) and ``planning_upper_level`` (the default
 conf/base search, all methods). Needs the ingest features (``kedro run --pipeline=ingest``) for the planning rows.
 """
@@ -28,8 +28,8 @@ def _ue_rows() -> list[dict]:
     for alg, limit in (("bfw", None), ("cfw", 30.0), ("fw", 30.0)):
         t0 = time.perf_counter()
         res, tab = single_class_ue(net, trips, algorithm=alg, rel_gap=1e-5, max_iter=100000, time_limit_s=limit)
-        rows.append({"case": "ue_sioux_falls", "algorithm": alg, "relative_gap": res.relative_gap,
-                     "iterations": res.iterations, "wall_s": time.perf_counter() - t0,
+        rows.append({"benchmark": "ue_sioux_falls", "algorithm": alg, "relative_gap": res.relative_gap,
+                     "iterations": res.iterations, "seconds": time.perf_counter() - t0,
                      "total_travel_time_veh_h": float((tab.flow * tab.cost).sum()), "converged": res.converged})
     return rows
 
@@ -42,7 +42,7 @@ def _planning_rows() -> list[dict]:
 
     feat = ROOT / "data" / "04_feature"
     if not (feat / "traffic_daily.parquet").exists():
-        return [{"case": "planning", "skipped": "run kedro run --pipeline=ingest first"}]
+        return [{"benchmark": "planning", "skipped": "run kedro run --pipeline=ingest first"}]
     params = yaml.safe_load((ROOT / "conf/base/parameters_planning.yml").read_text())["planning"]
     for k in ("net_path", "trips_path", "node_path"):
         params["transport"][k] = str(ROOT / params["transport"][k])
@@ -53,12 +53,12 @@ def _planning_rows() -> list[dict]:
     for label in ("cold", "warm"):
         t0 = time.perf_counter()
         ev = evaluate_plan(system, np.full(system.n_stations, 235.0))
-        rows.append({"case": f"planning_lower_level_{label}", "periods": len(system.periods),
-                     "wall_s": time.perf_counter() - t0, "total_usd_per_day": ev.total_usd_per_day})
+        rows.append({"benchmark": f"planning_lower_level_{label}", "periods": len(system.periods),
+                     "seconds": time.perf_counter() - t0, "total_usd_per_day": ev.total_usd_per_day})
     t0 = time.perf_counter()
     res = run_planning(system)
-    rows.append({"case": "planning_upper_level", "evaluations_per_method": system.config.upper.n_evaluations,
-                 "n_jobs": system.config.n_jobs, "wall_s": time.perf_counter() - t0,
+    rows.append({"benchmark": "planning_upper_level", "evaluations_per_method": system.config.upper.n_evaluations,
+                 "n_jobs": system.config.n_jobs, "seconds": time.perf_counter() - t0,
                  "total_usd_per_day": min(e.total_usd_per_day for e in res["best"].values())})
     return rows
 

@@ -1,6 +1,7 @@
 """Run the planning pipeline end to end (SequentialRunner, in-memory catalog) on a small configuration."""
 
 import numpy as np
+import pytest
 from kedro.io import DataCatalog, MemoryDataset
 from kedro.runner import SequentialRunner
 
@@ -42,4 +43,11 @@ def test_planning_pipeline_small():
     assert (out["planning_fixed_point"].socp_relaxation_gap_rel < 1e-3).all()
     assert len(out["planning_ev_share_sweep"]) == 2
     assert "saving_vs_uniform_pct" in out["planning_metrics"]
+    v2g = out["planning_v2g"].set_index("variant")
+    # V2G can only lower the grid cost (no V2G is a feasible schedule of the V2G problem), and the
+    # no-V2G multi-period OPF reproduces the per-period OPFs of the optimised plan
+    assert v2g.grid_usd_per_day["v2g"] <= v2g.grid_usd_per_day["no_v2g"] + 1e-6
+    assert v2g.grid_usd_per_day["no_v2g"] == pytest.approx(costs.set_index("method").grid_usd["surrogate_gp"], rel=1e-5)
+    sched = out["planning_v2g_schedule"]
+    assert (sched.discharge_kw <= sched.limit_kw + 1e-3).all() and (sched.charge_kw >= -1e-3).all()
     assert out["planning_fig_convergence"].data

@@ -43,6 +43,12 @@ def sweep_ev_share(system: PlanningSystem, result: dict) -> pd.DataFrame:
     return report.ev_share_sweep(system, best.capacity_kw)
 
 
+def v2g_variant(system: PlanningSystem, result: dict) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """Optimised plan with and without V2G at the stations (multi-period SOCP)."""
+    best = [ev for m, ev in result["best"].items() if m.startswith("surrogate")][0]
+    return report.v2g_variant(system, best)
+
+
 def planning_metrics(result: dict, costs: pd.DataFrame, fixed_point: pd.DataFrame, ac: dict) -> dict:
     vals = report.metrics(result, costs, fixed_point, ac)
     log.info("planning metrics: %s", {k: round(v, 4) for k, v in vals.items()})

@@ -21,6 +21,8 @@ def create_pipeline(**kwargs) -> Pipeline:
                   "planning_fixed_point", "planning_ac_summary"], name="planning_detail"),
             node(nodes.sweep_ev_share, ["planning_system", "planning_search"], "planning_ev_share_sweep",
                  name="planning_ev_share_sweep"),
+            node(nodes.v2g_variant, ["planning_system", "planning_search"],
+                 ["planning_v2g", "planning_v2g_schedule"], name="planning_v2g"),
             node(nodes.planning_metrics, ["planning_search", "planning_social_cost", "planning_fixed_point",
                                           "planning_ac_summary"], "planning_metrics", name="planning_metrics"),
             node(nodes.planning_figures,

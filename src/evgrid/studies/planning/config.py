@@ -191,6 +191,18 @@ class UpperConfig:
 
 
 @dataclass
+class V2GConfig:
+    availability: float = 0.5
+    efficiency: float = 0.92
+    degradation_usd_per_kwh: float = 0.05
+
+    def check(self, where: str) -> None:
+        _range(where, "availability", self.availability, 0.0, 1.0)
+        _range(where, "efficiency", self.efficiency, 0.5, 1.0)
+        _range(where, "degradation_usd_per_kwh", self.degradation_usd_per_kwh, 0.0, 10.0)
+
+
+@dataclass
 class PlanningConfig:
     seed: int
     n_jobs: int
@@ -205,6 +217,7 @@ class PlanningConfig:
     investment: InvestmentConfig
     upper: UpperConfig
     ev_share_sweep: list = field(default_factory=list)
+    v2g: V2GConfig = field(default_factory=V2GConfig)
 
     @classmethod
     def from_params(cls, params: dict) -> PlanningConfig:
@@ -215,7 +228,7 @@ class PlanningConfig:
         unknown = set(params) - known
         if unknown:
             raise PlanningConfigError(f"unknown parameters {sorted(f'{w}.{k}' for k in unknown)}; known: {sorted(known)}")
-        missing = known - set(params) - {"ev_share_sweep"}
+        missing = known - set(params) - {"ev_share_sweep", "v2g"}
         if missing:
             raise PlanningConfigError(f"missing parameters {sorted(f'{w}.{k}' for k in missing)}")
         stations = [_build(Station, s, f"{w}.stations[{i}]") for i, s in enumerate(params["stations"])]
@@ -251,4 +264,5 @@ class PlanningConfig:
             investment=_build(InvestmentConfig, params["investment"], f"{w}.investment"),
             upper=_build(UpperConfig, params["upper"], f"{w}.upper"),
             ev_share_sweep=sweep,
+            v2g=_build(V2GConfig, params.get("v2g", {}), f"{w}.v2g"),
         )

@@ -593,3 +593,65 @@ def _uniform_max(system: PlanningSystem) -> float:
 def uniform_plan(system: PlanningSystem, reference_kw: np.ndarray) -> np.ndarray:
     """The paper's Case 2: every station at the mean capacity of ``reference_kw`` (the optimised plan)."""
     return np.full(system.n_stations, float(np.mean(reference_kw)))
+
+
+# ============================================================================ V2G variant
+def solve_v2g_opf(model: BranchFlowOPF, loads: list[tuple[pd.Series, pd.Series]], prices_usd_per_kwh: np.ndarray,
+                  durations_h: np.ndarray, station_bus: np.ndarray, limit_kw: np.ndarray, efficiency: float,
+                  degradation_usd_per_kwh: float) -> dict:
+    """Multi-period SOCP OPF with V2G at the stations (all periods in one conic problem).
+
+    Per period ``t`` the branch-flow block of :func:`build_branch_flow` with bus loads ``p_t``; at station
+    ``s`` (bus ``j_s``) the parked EVs charge ``c_ts`` or discharge ``d_ts`` (``0 <= c, d <= limit_ts`` kW,
+    ``limit`` = idle charger power x availability) so the bus load is ``p_t,j + c - d``; daily energy
+    neutrality ``sum_t D_t (eta c_ts - d_ts / eta) = 0``; objective
+    ``sum_t D_t (price_t p0_t + deg d_ts)``. Returns cost, schedule, nodal prices ($/MWh) per period.
+    """
+    T, S = len(loads), len(station_bus)
+    g = model.grid
+    s_base = g.s_base_kva
+    n, nb = len(model.buses), model.nb
+    nz, nn = model.n_zero, model.n_nonneg
+    A = model.A.tocsr()
+    Z, N, C = A[:nz], A[nz : nz + nn], A[nz + nn :]
+    nv = model.n_var
+    ncd = 2 * T * S  # c then d, index t * S + s
+    bus_pos = {b: i for i, b in enumerate(model.buses)}
+    rows_bal = np.array([model.balance_rows_p[bus_pos[b]] for b in station_bus])
+    # zero rows: T balance/voltage blocks + S energy rows
+    cz = sparse.lil_matrix((T * nz + S, ncd))
+    for t in range(T):
+        for s in range(S):
+            cz[t * nz + rows_bal[s], t * S + s] = -1.0  # charging adds load
+            cz[t * nz + rows_bal[s], T * S + t * S + s] = 1.0
+            cz[T * nz + s, t * S + s] = durations_h[t] * efficiency
+            cz[T * nz + s, T * S + t * S + s] = -durations_h[t] / efficiency
+    Az = sparse.hstack([sparse.vstack([sparse.block_diag([Z] * T), sparse.csr_matrix((S, T * nv))]), cz.tocsr()])
+    An = sparse.vstack([
+        sparse.hstack([sparse.block_diag([N] * T), sparse.csr_matrix((T * nn, ncd))]),
+        sparse.hstack([sparse.csr_matrix((2 * ncd, T * nv)), sparse.vstack([-sparse.eye(ncd), sparse.eye(ncd)])]),
+    ])
+    Ac = sparse.hstack([sparse.block_diag([C] * T), sparse.csr_matrix((T * C.shape[0], ncd))])
+    bz, bn, bc = [], [], []
+    for p, q in loads:
+        b = model.b_static.copy()
+        b[model.balance_rows_p] = p.reindex(model.buses).fillna(0.0).to_numpy(float) / s_base
+        b[model.balance_rows_q] = q.reindex(model.buses).fillna(0.0).to_numpy(float) / s_base
+        bz.append(b[:nz])
+        bn.append(b[nz : nz + nn])
+        bc.append(b[nz + nn :])
+    lim = np.tile(np.asarray(limit_kw, float).reshape(T * S), 2) / s_base
+    b_all = np.concatenate(bz + [np.zeros(S)] + bn + [np.zeros(ncd), lim] + bc)
+    qv = np.zeros(T * nv + ncd)
+    for t in range(T):
+        qv[t * nv + 3 * nb + n] = durations_h[t] * prices_usd_per_kwh[t] * 1000.0 * g.base_mva
+    qv[T * nv + T * S :] = np.repeat(durations_h, S) * degradation_usd_per_kwh * s_base
+    res = solve_conic(ConicProblem(q=qv, A=sparse.vstack([Az, An, Ac]).tocsc(), b=b_all, zero=T * nz + S,
+                                   nonneg=T * nn + 2 * ncd, soc=[4] * (T * nb)), {"time_limit_s": 120.0})
+    x = res.x
+    c = x[T * nv : T * nv + T * S].reshape(T, S) * s_base
+    d = x[T * nv + T * S :].reshape(T, S) * s_base
+    lmp = np.array([-res.z[t * nz + model.balance_rows_p] / (g.base_mva * durations_h[t]) for t in range(T)])
+    imports = np.array([x[t * nv + 3 * nb + n] * s_base for t in range(T)])
+    return {"cost_usd": float(qv @ x), "charge_kw": c, "discharge_kw": d, "lmp_usd_per_mwh": lmp,
+            "import_kw": imports}

@@ -159,3 +159,35 @@ def metrics(result: dict, costs: pd.DataFrame, fixed_point: pd.DataFrame, ac_sum
     out["max_socp_relaxation_gap_rel"] = float(fixed_point["socp_relaxation_gap_rel"].max())
     out.update({f"ac_{k}" if not k.startswith("ac_") else k: float(v) for k, v in ac_summary.items()})
     return out
+
+
+def v2g_variant(system: PlanningSystem, ev: Evaluation) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """The plan's lower-level equilibrium with and without V2G at the stations (one multi-period SOCP each).
+
+    The EV flows and station charging loads are those of ``ev`` (no V2G); V2G discharges parked EVs at
+    idle chargers (``availability x (units P - load)``) and recharges them within the day. The nodal prices'
+    feedback on routing is not iterated for the variant (limit stated in docs/planning.md).
+    """
+    from evgrid.studies.planning.model import _opf_model, solve_v2g_opf
+
+    cfg = system.config
+    model = _opf_model(system)
+    per = system.periods
+    loads = [(pr.p_load_kw, pr.q_load_kvar) for pr in ev.periods]
+    idle = np.array([np.maximum(cfg.station.units * ev.capacity_kw - pr.station_kw, 0.0) for pr in ev.periods])
+    rows, sched = [], []
+    for variant, avail in (("no_v2g", 0.0), ("v2g", cfg.v2g.availability)):
+        out = solve_v2g_opf(model, loads, per["tou_usd_per_kwh"].to_numpy(), per["duration_h"].to_numpy(),
+                            system.stations["bus"].to_numpy(), avail * idle, cfg.v2g.efficiency,
+                            cfg.v2g.degradation_usd_per_kwh)
+        w = per["duration_h"].to_numpy()
+        rows.append({"variant": variant, "grid_usd_per_day": out["cost_usd"],
+                     "peak_import_kw": float(out["import_kw"].max()),
+                     "mean_nodal_price_usd_per_mwh": float(np.average(out["lmp_usd_per_mwh"].mean(axis=1), weights=w)),
+                     "v2g_discharged_kwh_per_day": float(out["discharge_kw"].sum(axis=1) @ w)})
+        if variant == "v2g":
+            for t, period in enumerate(per.index):
+                for s, name in enumerate(system.stations["station"]):
+                    sched.append({"period": period, "station": name, "charge_kw": out["charge_kw"][t, s],
+                                  "discharge_kw": out["discharge_kw"][t, s], "limit_kw": avail * idle[t, s]})
+    return pd.DataFrame(rows), pd.DataFrame(sched)
