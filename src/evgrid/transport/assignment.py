@@ -208,6 +208,14 @@ def assign(
 
     t_start = time.perf_counter()
     if initial is not None and all(c.name in initial for c in classes):
+        for c in classes:  # a warm start must carry this demand (flow conservation), else it is another problem
+            f = np.asarray(initial[c.name], float)
+            supply = np.zeros(c.network.n_nodes)
+            np.add.at(supply, c.origins, c.demand.sum(axis=1))
+            supply -= c.demand.sum(axis=0)
+            err = np.abs(c.network.incidence() @ f - supply).max() if f.shape == (c.network.n_links,) else np.inf
+            if err > 1e-6 * max(1.0, float(c.demand.sum())):
+                raise ValueError(f"initial flows of class {c.name!r} do not carry its demand (max imbalance {err:.3g})")
         y = np.concatenate([np.asarray(initial[c.name], float) for c in classes])
     else:
         y, _ = aon(link_cost(bg))

@@ -71,3 +71,15 @@ def test_bad_inputs_name_the_parameter():
     p = small_params(p_min_kw=400.0)
     with pytest.raises(PlanningConfigError, match=r"p_max_kw"):
         PlanningConfig.from_params(p)
+
+
+def test_infeasible_opf_names_period_buses_and_constraints(system):
+    import copy
+
+    from evgrid.optim.solver import InfeasibleModelError
+
+    heavy = copy.copy(system)
+    heavy.config = copy.deepcopy(system.config)
+    heavy.config.traffic.charging_trip_share = 0.02  # ~13x the default: several MW per station
+    with pytest.raises(InfeasibleModelError, match=r"period 'night'.*S1 \(bus 3\) \d+ kW.*voltage limits.*\[bus \d+\]"):
+        evaluate_plan(heavy, np.full(system.n_stations, 350.0))

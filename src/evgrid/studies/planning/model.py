@@ -61,6 +61,7 @@ class BranchFlowOPF:
     balance_rows_p: np.ndarray  # row of bus i's active balance (bus order)
     balance_rows_q: np.ndarray
     n_var: int
+    row_names: list = field(default_factory=list)
 
     @property
     def nb(self) -> int:
@@ -152,8 +153,17 @@ def build_branch_flow(grid: Network) -> BranchFlowOPF:
         row += 4
     A = sparse.csc_matrix((vals, (rows, cols)), shape=(row, n_var))
     b_static = np.concatenate([b, lim_b, np.zeros(4 * nb)])
+    bus_ids = [buses[j] for j in range(n)]
+    to_bus = [buses[int(j)] for j in br_to]
+    names = ([f"balance_p[bus {b}]" for b in bus_ids] + [f"balance_q[bus {b}]" for b in bus_ids]
+             + [f"voltage_drop[branch to bus {b}]" for b in to_bus] + ["slack_voltage"])
+    for b in bus_ids:
+        if b != slack:
+            names += [f"v_max[bus {b}]", f"v_min[bus {b}]"]
+    for b in to_bus:
+        names += [f"soc[branch to bus {b}]"] * 4
     return BranchFlowOPF(grid, buses, br_from, br_to, r, x, A, n_zero, n_nonneg, nb, b_static,
-                         np.arange(n), n + np.arange(n), n_var)
+                         np.arange(n), n + np.arange(n), n_var, names)
 
 
 @dataclass
@@ -185,7 +195,7 @@ def solve_opf(model: BranchFlowOPF, p_kw: pd.Series, q_kvar: pd.Series, price_us
     price_mwh = price_usd_per_kwh * 1000.0
     q[3 * nb + n] = price_mwh * g.base_mva  # $/h per p.u. of import
     res = solve_conic(ConicProblem(q=q, A=model.A, b=b, zero=model.n_zero, nonneg=model.n_nonneg,
-                                   soc=[4] * nb),
+                                   soc=[4] * nb, row_names=model.row_names or None),
                       {"time_limit_s": 60.0})
     z = res.x
     P, Q, L = z[:nb], z[nb : 2 * nb], z[2 * nb : 3 * nb]
@@ -285,13 +295,22 @@ def base_grid_cost(system: PlanningSystem) -> pd.Series:
     return pd.Series(out)
 
 
+def _warm_key(system: PlanningSystem, period: str, ev_share: float | None) -> tuple:
+    """Cache key of a period's reference equilibrium: everything that fixes its demand (content, not ids, so
+    the key is the same in worker processes)."""
+    tc = system.config.traffic
+    return (system.roads.name, float(system.trips.to_numpy().sum()), period,
+            float(system.periods.loc[period, "demand_factor"]), float(tc.ev_share if ev_share is None else ev_share),
+            float(tc.charging_trip_share), float(tc.reference_rel_gap))
+
+
 def reference_flows(system: PlanningSystem, period: str, ev_share: float | None = None) -> dict:
     """Common warm start of every plan's UE in ``period``: the equilibrium of the uniform mid plan at TOU
     prices, solved to ``traffic.reference_rel_gap`` (1e-6). Every evaluation starts from it, so a plan's result
     does not depend on which plans a process evaluated before (reproducible in parallel), and the background
     traffic (which the stations barely move) stays near-exact while each plan's UE drives every class's own gap
     below ``traffic.rel_gap``: differences between plans are then far more accurate than the gap alone allows."""
-    key = (period, ev_share)
+    key = _warm_key(system, period, ev_share)
     if key not in _WARM:
         cfg = system.config
         mid = np.full(system.n_stations, 0.5 * (cfg.upper.p_min_kw + cfg.upper.p_max_kw))
@@ -338,7 +357,13 @@ def solve_period(system: PlanningSystem, period: str, capacity_kw: np.ndarray, e
         flow_q = ue.resource_flow[system.roads.n_links :]
         station_kw = flow_q * E
         p, q = _bus_loads(system, period, station_kw)
-        opf = solve_opf(model, p, q, tou)
+        try:
+            opf = solve_opf(model, p, q, tou)
+        except InfeasibleModelError as err:
+            loads = ", ".join(f"{n} (bus {b}) {kw:.0f} kW" for n, b, kw in
+                              zip(system.stations["station"], system.stations["bus"], station_kw, strict=True))
+            raise InfeasibleModelError(f"period {period!r} (hours {system.periods.loc[period, 'hours']}): the feeder "
+                                       f"cannot carry the station loads {loads} within its voltage limits; {err}") from err
         lmp = opf.lmp_usd_per_mwh.loc[system.stations["bus"].to_numpy()].to_numpy() / 1000.0
         residual = float(np.max(np.abs(lmp - price))) * 1000.0
         if residual <= cfg.fixed_point.tol_usd_per_mwh:
@@ -456,7 +481,7 @@ class Evaluator:
         self.system = system
         self.n_jobs = n_jobs
         self.base = base_grid_cost(system)
-        warm = {(p, None): reference_flows(system, p) for p in system.periods.index}  # once, shared
+        warm = {_warm_key(system, p, None): reference_flows(system, p) for p in system.periods.index}  # shared
         self._pool = None
         if n_jobs > 1:
             self._pool = ProcessPoolExecutor(n_jobs, mp_context=get_context("spawn"),
