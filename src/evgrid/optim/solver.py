@@ -131,6 +131,98 @@ class SolveResult:
         return abs(self.objective - self.bound) / max(1e-9, abs(self.objective))
 
 
+# ---------------------------------------------------------------------------------------------------------
+# Conic path (second-order cones), owned by the planning study: Clarabel through its own API.
+# HiGHS has no cones and Pyomo has no Clarabel plugin, so conic models are passed as matrices.
+
+
+@dataclass
+class ConicProblem:
+    """``min 1/2 x'Px + q'x  s.t.  A x + s = b,  s in K`` with ``K = {0}^zero x R+^nonneg x SOC(d1) x ...``.
+
+    Rows of ``A``/``b`` are ordered: ``zero`` equality rows, ``nonneg`` inequality rows, then one block
+    per second-order cone of size ``soc[i]`` (``s_0 >= ||s_1:||``). ``row_names`` (optional, one per row)
+    is used to name the rows in error messages.
+    """
+
+    q: np.ndarray
+    A: object  # scipy.sparse matrix
+    b: np.ndarray
+    zero: int
+    nonneg: int
+    soc: list[int] = field(default_factory=list)
+    P: object | None = None
+    row_names: list[str] | None = None
+
+
+@dataclass
+class ConicResult:
+    """Primal ``x``, slacks ``s`` and duals ``z`` (Clarabel sign: ``d objective / d b = -z``)."""
+
+    x: np.ndarray
+    s: np.ndarray
+    z: np.ndarray
+    objective: float
+    status: str
+    wall_s: float
+    iterations: int
+
+
+def solve_conic(problem: ConicProblem, options: SolverOptions | Mapping | None = None) -> ConicResult:
+    """Solve a :class:`ConicProblem` with Clarabel (interior point, SOCP/QP).
+
+    Raises :class:`InfeasibleModelError` on primal infeasibility (naming the row blocks when
+    ``row_names`` is given) and :class:`SolverError` on any other non-optimal status.
+    ``options.time_limit_s`` applies; ``options.highs_options`` entries that name a Clarabel setting
+    (e.g. ``{"tol_gap_rel": 1e-9}``) are passed on.
+    """
+    import clarabel
+    from scipy import sparse
+
+    opts = SolverOptions.coerce(options)
+    n = len(problem.q)
+    A = sparse.csc_matrix(problem.A)
+    m = A.shape[0]
+    if A.shape[1] != n or len(problem.b) != m or problem.zero + problem.nonneg + sum(problem.soc) != m:
+        raise ValueError(
+            f"conic problem dimensions disagree: A {A.shape}, q {n}, b {len(problem.b)}, "
+            f"cones {problem.zero}+{problem.nonneg}+{sum(problem.soc)}"
+        )
+    P = sparse.triu(sparse.csc_matrix(problem.P), format="csc") if problem.P is not None else sparse.csc_matrix((n, n))
+    cones = []
+    if problem.zero:
+        cones.append(clarabel.ZeroConeT(problem.zero))
+    if problem.nonneg:
+        cones.append(clarabel.NonnegativeConeT(problem.nonneg))
+    cones += [clarabel.SecondOrderConeT(int(d)) for d in problem.soc]
+    settings = clarabel.DefaultSettings()
+    settings.verbose = False
+    if opts.time_limit_s is not None:
+        settings.time_limit = float(opts.time_limit_s)
+    for key, value in opts.highs_options.items():
+        if hasattr(settings, key):
+            setattr(settings, key, value)
+    t0 = time.perf_counter()
+    solver = clarabel.DefaultSolver(P, np.asarray(problem.q, float), A, np.asarray(problem.b, float), cones, settings)
+    sol = solver.solve()
+    wall = time.perf_counter() - t0
+    status = str(sol.status).split(".")[-1]
+    if status in ("PrimalInfeasible", "AlmostPrimalInfeasible"):
+        z = np.asarray(sol.z, float)
+        names = problem.row_names or [f"row {i}" for i in range(m)]
+        worst = [names[i] for i in np.argsort(-np.abs(z))[:5] if abs(z[i]) > 0]
+        raise InfeasibleModelError(f"conic model infeasible (Clarabel {status}); infeasibility certificate "
+                                   f"is largest on: {worst}")
+    if status not in ("Solved", "AlmostSolved"):
+        raise SolverError(f"Clarabel returned {status} after {sol.iterations} iterations ({wall:.2f} s)")
+    if status == "AlmostSolved":
+        log.warning("Clarabel: solved to reduced accuracy")
+    return ConicResult(
+        x=np.asarray(sol.x, float), s=np.asarray(sol.s, float), z=np.asarray(sol.z, float),
+        objective=float(sol.obj_val), status=status, wall_s=wall, iterations=int(sol.iterations),
+    )
+
+
 def is_mip(model) -> bool:
     """True if the model has an unfixed integer/binary variable."""
     return any(

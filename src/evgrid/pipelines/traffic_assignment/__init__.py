@@ -1,0 +1,5 @@
+"""``kedro run --pipeline=traffic_assignment``: single-class static UE on any TNTP network (default Sioux Falls)."""
+
+from .pipeline import create_pipeline
+
+__all__ = ["create_pipeline"]
