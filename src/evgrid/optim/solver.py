@@ -168,18 +168,14 @@ class ConicResult:
     iterations: int
 
 
-def solve_conic(problem: ConicProblem, options: SolverOptions | Mapping | None = None) -> ConicResult:
-    """Solve a :class:`ConicProblem` with Clarabel (interior point, SOCP/QP).
+def _run_clarabel(problem: ConicProblem, opts: SolverOptions):
+    """Run Clarabel on a :class:`ConicProblem`: the one place that builds its cones and settings.
 
-    Raises :class:`InfeasibleModelError` on primal infeasibility (naming the row blocks when
-    ``row_names`` is given) and :class:`SolverError` on any other non-optimal status.
-    ``options.time_limit_s`` applies; ``options.highs_options`` entries that name a Clarabel setting
-    (e.g. ``{"tol_gap_rel": 1e-9}``) are passed on.
+    Returns ``(solution, status, wall_s)`` with ``status`` Clarabel's status name (e.g. ``"Solved"``).
     """
     import clarabel
     from scipy import sparse
 
-    opts = SolverOptions.coerce(options)
     n = len(problem.q)
     A = sparse.csc_matrix(problem.A)
     m = A.shape[0]
@@ -205,8 +201,20 @@ def solve_conic(problem: ConicProblem, options: SolverOptions | Mapping | None =
     t0 = time.perf_counter()
     solver = clarabel.DefaultSolver(P, np.asarray(problem.q, float), A, np.asarray(problem.b, float), cones, settings)
     sol = solver.solve()
-    wall = time.perf_counter() - t0
-    status = str(sol.status).split(".")[-1]
+    return sol, str(sol.status).split(".")[-1], time.perf_counter() - t0
+
+
+def solve_conic(problem: ConicProblem, options: SolverOptions | Mapping | None = None) -> ConicResult:
+    """Solve a :class:`ConicProblem` with Clarabel (interior point, SOCP/QP).
+
+    Raises :class:`InfeasibleModelError` on primal infeasibility (naming the row blocks when
+    ``row_names`` is given) and :class:`SolverError` on any other non-optimal status.
+    ``options.time_limit_s`` applies; ``options.highs_options`` entries that name a Clarabel setting
+    (e.g. ``{"tol_gap_rel": 1e-9}``) are passed on.
+    """
+    opts = SolverOptions.coerce(options)
+    sol, status, wall = _run_clarabel(problem, opts)
+    m = len(problem.b)
     if status in ("PrimalInfeasible", "AlmostPrimalInfeasible"):
         z = np.asarray(sol.z, float)
         names = problem.row_names or [f"row {i}" for i in range(m)]
@@ -515,7 +523,6 @@ def _solve_qp_clarabel(model, info, lp, hess, cols, sense, obj, opts: SolverOpti
     the non-negative cone (each finite side, and each finite variable bound). Row duals are returned in
     HiGHS's convention (``d (sense*objective) / d bound``) and stored like :func:`solve` does.
     """
-    import clarabel
     from scipy import sparse
 
     n = len(cols)
@@ -536,20 +543,13 @@ def _solve_qp_clarabel(model, info, lp, hess, cols, sense, obj, opts: SolverOpti
     amat = sparse.vstack(blocks).tocsc()
     bvec = np.concatenate([hi[eq], cup[fixed], hi[up], -lo[dn], cup[cu], -clo[cl]])
     n_zero = int(eq.sum() + fixed.sum())
-    cones = [clarabel.ZeroConeT(n_zero), clarabel.NonnegativeConeT(len(bvec) - n_zero)]
     q = sparse.csc_matrix((np.asarray(hess.value_, float), np.asarray(hess.index_), np.asarray(hess.start_)),
                           shape=(n, n))
-    p_upper = q.T.tocsc()  # HiGHS keeps the lower triangle; Clarabel wants the upper triangle
-    st = clarabel.DefaultSettings()
-    st.verbose = False
-    if opts.time_limit_s is not None:
-        st.time_limit = float(opts.time_limit_s)
+    # HiGHS keeps the lower triangle; Clarabel wants the upper triangle (the options' Clarabel settings apply)
+    problem = ConicProblem(q=np.asarray(lp.col_cost_, float), A=amat, b=bvec, zero=n_zero,
+                           nonneg=len(bvec) - n_zero, P=q.T.tocsc())
     t_build = time.perf_counter() - t0
-    t1 = time.perf_counter()
-    solver = clarabel.DefaultSolver(p_upper, np.asarray(lp.col_cost_, float), amat, bvec, cones, st)
-    sol = solver.solve()
-    wall = time.perf_counter() - t1
-    status = str(sol.status)
+    sol, status, wall = _run_clarabel(problem, opts)
     log.info("Clarabel %s on '%s' (QP, %d rows x %d cols) build %.3f s, solve %.3f s (%d iterations)",
              status, model.name, lp.num_row_, n, t_build, wall, sol.iterations)
     if "Infeasible" in status and "Almost" not in status:
