@@ -177,3 +177,20 @@ def test_bad_inputs_named(net33):
     m3.grid = pyo.Block()
     with pytest.raises(ValueError, match="thermal_sides"):
         build_lindistflow(m3.grid, net33, [0], options={"thermal_sides": 5})
+
+
+def test_handles_carry_builder_state_as_fields(net33):
+    """No hidden ``block._evgrid_*`` attributes: prices/diagnostics read the handles' fields."""
+    from evgrid.optim.lindistflow import case_key
+
+    m, h = _base_model(net33.with_ratings(default_kva=6000), steps=(0, 1),
+                       options=LinDistFlowOptions(thermal_sides=8))
+    assert not [a for a in vars(m.grid) if a.startswith("_evgrid")]
+    assert len(h.thermal_dirs) == 4 and h.thermal_dirs[0] == (1.0, 0.0)
+    assert set(h.status_by_case) == {0, 1} and h.switchable == []
+    assert case_key(3) == (3,) and case_key((1, 3)) == (1, 3)
+    solve(m)
+    # vectorised read-back agrees with the scalar values of the components
+    v = h.voltage_pu()
+    assert v.loc[1, 18] == pytest.approx(pyo.value(m.grid.w[18, 1]) ** 0.5)
+    assert h.import_kw().loc[1] == pytest.approx(pyo.value(m.grid.p_import_kw[1]))

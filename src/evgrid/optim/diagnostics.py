@@ -9,8 +9,8 @@ diagnosis blames the limits that cannot all hold rather than the laws of physics
 appears when no combination of limits explains the conflict (e.g. an island with load and no source). Non-zero slacks identify the constraints that cannot all be met: the report
 lists them by constraint family (full component name, e.g. ``grid.balance_p``), index and time step.
 The time step is the last element of the constraint index when that value is one of the time steps
-registered by :func:`evgrid.optim.lindistflow.build_lindistflow` (``block._evgrid_time_index``) or given via
-``time_index``. Slack units are those of the constraint (kW for balances, p.u.^2 for voltages), so the
+of a time Set -- a Pyomo ``Set`` named ``T`` on any block, as :func:`evgrid.optim.lindistflow.build_lindistflow`
+declares (``block.T``) -- or given via ``time_index``. Slack units are those of the constraint (kW for balances, p.u.^2 for voltages), so the
 ranking across families is indicative; the *set* of non-zero slacks is the diagnosis.
 
 Example::
@@ -85,7 +85,9 @@ def _compact(steps: list) -> str:
 def _time_steps(model, time_index) -> set:
     steps = set(time_index or [])
     for blk in model.block_data_objects(active=True):
-        steps.update(getattr(blk, "_evgrid_time_index", []) or [])
+        t_set = blk.component("T")
+        if isinstance(t_set, pyo.Set):
+            steps.update(t_set)
     return steps
 
 

@@ -131,8 +131,41 @@ class LinDistFlowOptions:
 
 
 @dataclass
+class LinDistFlowTopology:
+    """Index sets and fixed data of one LinDistFlow block, computed once by :func:`define_sets`.
+
+    Every ``define_*`` family reads what it needs from here (no hidden attributes on the block).
+    """
+
+    network: Network
+    time_index: list
+    scenario_index: list | None
+    cases: list
+    """Case keys ``k``: ``t`` (no scenarios) or ``(s, t)``; ``case_key(k)`` is the index tail ``(*k)``."""
+    buses: list
+    slack: int
+    branch_ids: list
+    """Modelled branches: in service in at least one case, or switchable."""
+    status_by_case: dict
+    """``{k: bool Series by branch id}`` (the fixed status; with reconfiguration the initial one)."""
+    fixed_status: pd.Series
+    switchable: list
+    islands: dict
+    """``{k: Series bus -> island id}`` from the fixed status (all 0 with reconfiguration)."""
+    into: dict
+    """``{bus: [branch ids ending at bus]}``."""
+    out_of: dict
+    """``{bus: [branch ids starting at bus]}``."""
+    v_min_pu: pd.Series
+    v_max_pu: pd.Series
+    p_load_kw: dict
+    """``{(bus, *case_key(k)): kW}``, the initial values of the mutable load Params."""
+    q_load_kvar: dict
+
+
+@dataclass
 class LinDistFlowHandles:
-    """What :func:`build_lindistflow` returns: the block, its index sets and named components."""
+    """What :func:`build_lindistflow` returns: the block, its index sets, named components and readers."""
 
     block: Any
     network: Network
@@ -144,7 +177,16 @@ class LinDistFlowHandles:
     islands: dict
     """Island map per case (``{k: Series bus -> island id}``), computed from the fixed branch status."""
     options: LinDistFlowOptions
-    extras: dict = field(default_factory=dict)
+    status_by_case: dict = field(default_factory=dict)
+    """``{k: bool Series by branch id}``: the fixed (or, with reconfiguration, initial) branch status."""
+    fixed_status: pd.Series | None = None
+    """Branch status the model starts from (the caller's mask; first case)."""
+    switchable: list = field(default_factory=list)
+    """Branch ids with a switching binary ``y`` (reconfiguration), else empty."""
+    thermal_dirs: list = field(default_factory=list)
+    """``[(cos a_m, sin a_m)]`` of the thermal-polygon rows ``m`` (empty without thermal limits)."""
+    injection_terms: dict = field(default_factory=dict)
+    """``{name: ({bus: (p_term, q_term)}, sign)}`` as attached to the nodal balances."""
 
     # component shortcuts --------------------------------------------------------
     @property
@@ -186,69 +228,57 @@ class LinDistFlowHandles:
     @property
     def v_lim(self):
         """Ranged voltage-limit rows (dual >= 0 when the lower limit binds, <= 0 at the upper limit)."""
-        return getattr(self.block, "v_lim", None)
+        return self.block.component("v_lim")
 
     @property
     def thermal(self):
-        return getattr(self.block, "thermal", None)
+        return self.block.component("thermal")
 
     @property
     def y(self):
-        return getattr(self.block, "y", None)
+        return self.block.component("y")
 
-    # result readers --------------------------------------------------------------
-    def _positions(self):
-        if "_case_pos" not in self.extras:
-            self.extras["_case_pos"] = {_kt(k): i for i, k in enumerate(self.cases)}
-        return self.extras["_case_pos"]
+    # result readers (one pass over a component's values, reshaped) ------------------
+    def _case_index(self):
+        return _case_index(self.cases, self.scenario_index)
 
-    def _array(self, comp, keys) -> np.ndarray:
-        """(case x key) array of values of a component indexed ``(key, *case)``; NaN where absent/None."""
-        cpos = self._positions()
-        kpos = {c: j for j, c in enumerate(keys)}
-        out = np.full((len(self.cases), len(keys)), np.nan)
-        for idx, data in comp.items():
-            if not isinstance(idx, tuple):
-                continue
-            j = kpos.get(idx[0])
-            i = cpos.get(tuple(idx[1:]))
-            if i is not None and j is not None:
-                val = data.value
-                if val is not None:
-                    out[i, j] = val
-        return out
-
-    def _frame(self, comp, keys, cols) -> pd.DataFrame:
-        idx = _case_index(self.cases, self.scenario_index)
-        return pd.DataFrame(self._array(comp, keys), index=idx, columns=pd.Index(cols))
+    def _by_case(self, comp, n_keys: int) -> np.ndarray:
+        """(case x key) array of a component declared over ``(keys, K)``: its values in declaration order."""
+        return _values(comp).reshape(n_keys, len(self.cases)).T
 
     def voltage_pu(self) -> pd.DataFrame:
         """Solved voltage magnitude sqrt(w), DataFrame (case x bus)."""
-        df = self._frame(self.block.w, self.network.bus_ids, self.network.bus_ids)
-        return np.sqrt(df.clip(lower=0.0))
+        buses = self.network.bus_ids
+        w = self._by_case(self.block.w, len(buses))
+        return pd.DataFrame(np.sqrt(np.clip(w, 0.0, None)), index=self._case_index(), columns=pd.Index(buses))
+
+    def _flows(self, comp) -> pd.DataFrame:
+        all_ids = [int(i) for i in self.network.branches.index]
+        out = np.zeros((len(self.cases), len(all_ids)))
+        pos = {lid: j for j, lid in enumerate(all_ids)}
+        vals = np.nan_to_num(self._by_case(comp, len(self.branch_ids)), nan=0.0)
+        out[:, [pos[lid] for lid in self.branch_ids]] = vals
+        return pd.DataFrame(out, index=self._case_index(), columns=pd.Index(all_ids))
 
     def flows_kw(self) -> pd.DataFrame:
         """Sending-end active flow (case x every network branch id; 0 where the branch is not modelled)."""
-        all_ids = [int(i) for i in self.network.branches.index]
-        return self._frame(self.block.p_flow_kw, all_ids, all_ids).fillna(0.0)
+        return self._flows(self.block.p_flow_kw)
 
     def flows_kvar(self) -> pd.DataFrame:
-        all_ids = [int(i) for i in self.network.branches.index]
-        return self._frame(self.block.q_flow_kvar, all_ids, all_ids).fillna(0.0)
+        """Sending-end reactive flow (case x every network branch id; 0 where the branch is not modelled)."""
+        return self._flows(self.block.q_flow_kvar)
 
     def import_kw(self) -> pd.Series:
-        return pd.Series(
-            [pyo.value(self.block.p_import_kw[k]) for k in self.cases], index=_case_index(self.cases, self.scenario_index)
-        )
+        """Active import at the slack bus by case (kW)."""
+        return pd.Series(_values(self.block.p_import_kw), index=self._case_index())
 
     def branch_status(self) -> pd.Series:
         """Solved (reconfiguration) or fixed branch status of the first case, by branch id."""
         if self.y is not None:
-            st = self.extras["fixed_status"].copy()
-            for lid in self.block.SW:
-                st.loc[lid] = pyo.value(self.block.y[lid]) > 0.5
+            st = self.fixed_status.copy()
+            st.loc[list(self.block.SW)] = _values(self.block.y) > 0.5
             return st
-        return self.extras["status_by_case"][self.cases[0]].copy()
+        return self.status_by_case[self.cases[0]].copy()
 
     def net_load(self) -> tuple[pd.DataFrame, pd.DataFrame]:
         """Net nodal consumption (load - sign * injections) of the solution, kW and kVAr, (case x bus).
@@ -256,42 +286,62 @@ class LinDistFlowHandles:
         This is what :func:`evgrid.grid.ac_validation.validate_schedule_ac` needs: the branch-loss Params
         (``loss_params``) are *not* included, the AC power flow computes its own losses.
         """
-        b = self.block
         buses = self.network.bus_ids
         bpos = {bb: j for j, bb in enumerate(buses)}
-        cpos = self._positions()
-        p = self._array(b.p_load_kw, buses)
-        q = self._array(b.q_load_kvar, buses)
-        for inj, sign in self.extras["injection_terms"].values():
+        cpos = {case_key(k): i for i, k in enumerate(self.cases)}
+        p = self._by_case(self.block.p_load_kw, len(buses)).copy()
+        q = self._by_case(self.block.q_load_kvar, len(buses)).copy()
+        for inj, sign in self.injection_terms.values():
             for which, target in ((0, p), (1, q)):
                 terms = {bb: tq[which] for bb, tq in inj.items() if tq[which] is not None}
-                if not terms:
-                    continue
-                comps = {id(t): t for t in terms.values()}
-                for term in comps.values():
+                for term in {id(t): t for t in terms.values()}.values():
                     tbuses = [bb for bb, t in terms.items() if t is term]
                     if isinstance(term, Component) and term.is_indexed():
-                        tb = set(tbuses)
-                        for idx, data in term.items():
-                            if isinstance(idx, tuple) and idx[0] in tb:
-                                i = cpos.get(tuple(idx[1:]))
-                                if i is not None:
-                                    target[i, bpos[idx[0]]] -= sign * pyo.value(data)
-                    else:
-                        for bb in tbuses:
-                            for k in self.cases:
-                                v = _eval_term(term, bb, _kt(k))
-                                if v is not None:
-                                    target[cpos[_kt(k)], bpos[bb]] -= sign * pyo.value(v)
-        idx = _case_index(self.cases, self.scenario_index)
+                        _subtract_indexed(target, term, set(tbuses), sign, bpos, cpos)
+                        continue
+                    for bb in tbuses:
+                        for kt, i in cpos.items():
+                            v = _eval_term(term, bb, kt)
+                            if v is not None:
+                                target[i, bpos[bb]] -= sign * pyo.value(v)
+        idx = self._case_index()
         return pd.DataFrame(p, index=idx, columns=buses), pd.DataFrame(q, index=idx, columns=buses)
 
 
 # ---------------------------------------------------------------------------- helpers
 
 
-def _kt(k) -> tuple:
+def case_key(k) -> tuple:
+    """Index tail of case ``k``: ``(t,)`` for a time step, ``(s, t)`` for a scenario case.
+
+    Every LinDistFlow component is indexed ``(head, *case_key(k))``, e.g. ``w[(bus, *case_key(k))]``.
+    """
     return k if isinstance(k, tuple) else (k,)
+
+
+def _values(comp) -> np.ndarray:
+    """Values of an indexed component in declaration order, one pass; NaN where unset."""
+    if comp.ctype is pyo.Var:
+        it = (d.value for d in comp.values())
+    else:
+        it = (pyo.value(d, exception=False) for d in comp.values())
+    return np.fromiter((np.nan if v is None else v for v in it), dtype=float, count=len(comp))
+
+
+def _subtract_indexed(target: np.ndarray, term, buses: set, sign: float, bpos: dict, cpos: dict) -> None:
+    """``target[case, bus] -= sign * term[bus, *case]`` for every key of an indexed component, one pass."""
+    keys = list(term.keys())
+    vals = _values(term)
+    rows, cols, sel = [], [], []
+    for n, idx in enumerate(keys):
+        if isinstance(idx, tuple) and idx[0] in buses:
+            i = cpos.get(tuple(idx[1:]))
+            if i is not None:
+                rows.append(i)
+                cols.append(bpos[idx[0]])
+                sel.append(n)
+    if sel:
+        np.subtract.at(target, (np.asarray(rows), np.asarray(cols)), sign * vals[np.asarray(sel)])
 
 
 def _case_index(cases, scenario_index):
@@ -329,7 +379,7 @@ def _load_table(network: Network, values, cases, scenario_index, col: str, what:
     buses = network.bus_ids
     base = network.buses[col]
     if values is None:
-        return {(b, *_kt(k)): float(base.loc[b]) for k in cases for b in buses}
+        return {(b, *case_key(k)): float(base.loc[b]) for k in cases for b in buses}
 
     def frame_for(df: pd.DataFrame, s=None):
         unknown = sorted(set(df.columns) - set(buses))
@@ -360,12 +410,12 @@ def _load_table(network: Network, values, cases, scenario_index, col: str, what:
     arr = df.to_numpy(float)
     pos = {t: i for i, t in enumerate(df.index)}
     for k in cases:
-        key = k if (isinstance(df.index, pd.MultiIndex) and isinstance(k, tuple)) else _kt(k)[-1]
+        key = k if (isinstance(df.index, pd.MultiIndex) and isinstance(k, tuple)) else case_key(k)[-1]
         if key not in pos:
             raise ValueError(f"{what}: no row for case {k!r}")
         row = arr[pos[key]]
         for j, b in enumerate(buses):
-            out[(b, *_kt(k))] = float(row[j])
+            out[(b, *case_key(k))] = float(row[j])
     return out
 
 
@@ -378,13 +428,14 @@ def _status_by_case(network: Network, branch_in_service, cases, scenario_index) 
     out = {}
     by_scenario = scenario_index is not None and set(df.index) >= set(scenario_index)
     for k in cases:
-        key = k[0] if by_scenario else _kt(k)[-1]
+        key = k[0] if by_scenario else case_key(k)[-1]
         if key not in df.index:
             raise ValueError(f"branch_in_service: no row for {'scenario' if by_scenario else 'time step'} {key!r}")
         out[k] = network.branch_mask(df.loc[key].astype(bool))
     return out
 
 
+# ---------------------------------------------------------------------------- builder
 # ---------------------------------------------------------------------------- builder
 
 
@@ -405,20 +456,59 @@ def build_lindistflow(
     ``p_load_kw``/``q_load_kvar``: None (the network's bus loads at every step), a DataFrame (time x bus, or
     (scenario, time) MultiIndex x bus), or ``{scenario: DataFrame}``. Buses missing in a frame keep the base
     load. They become mutable Params ``block.p_load_kw[b, *k]`` for re-solves.
+
+    The model is assembled family by family (the order fixes the LP's row/column order)::
+
+        define_sets -> define_variables -> define_outages -> define_loss_term -> define_nodal_balance
+        -> define_voltage -> define_reconfiguration -> define_thermal_polygon -> define_island_voltage_reference
     """
+    options = _check_options(options)
     with PauseGC():  # tens of thousands of small objects: cyclic GC passes would double the build time
-        return _build(block, network, time_index, scenario_index, injections, options, p_load_kw, q_load_kvar,
-                      branch_in_service)
+        topo = define_sets(block, network, time_index, scenario_index, options, branch_in_service,
+                           p_load_kw, q_load_kvar)
+        define_variables(block, topo, options)
+        define_outages(block, topo, options)
+        define_loss_term(block, topo, options)
+        inj_terms = define_nodal_balance(block, topo, injections, options)
+        define_voltage(block, topo, options)
+        define_reconfiguration(block, topo, options)
+        dirs = define_thermal_polygon(block, topo, options)
+        define_island_voltage_reference(block, topo, options)
+    return LinDistFlowHandles(
+        block=block,
+        network=network,
+        time_index=topo.time_index,
+        scenario_index=topo.scenario_index,
+        cases=topo.cases,
+        branch_ids=topo.branch_ids,
+        islands=topo.islands,
+        options=options,
+        status_by_case=topo.status_by_case,
+        fixed_status=topo.fixed_status,
+        switchable=topo.switchable,
+        thermal_dirs=dirs,
+        injection_terms=inj_terms,
+    )
 
 
-def _build(block, network, time_index, scenario_index, injections, options, p_load_kw, q_load_kvar,
-           branch_in_service) -> LinDistFlowHandles:
+def _check_options(options) -> LinDistFlowOptions:
     if options is None:
         options = LinDistFlowOptions()
     elif isinstance(options, Mapping):
         options = LinDistFlowOptions(**options)
     if options.thermal_sides and (options.thermal_sides < 4 or options.thermal_sides % 2):
         raise ValueError(f"thermal_sides must be 0 or an even number >= 4, got {options.thermal_sides}")
+    return options
+
+
+def define_sets(block, network: Network, time_index, scenario_index, options: LinDistFlowOptions,
+                branch_in_service=None, p_load_kw=None, q_load_kvar=None) -> LinDistFlowTopology:
+    """Index sets ``B`` (buses), ``L`` (modelled branches), ``T``, ``S``, ``K`` (cases) and the topology.
+
+    ``K = T`` or ``K = S x T``. ``L`` = branches in service in some case (fixed status; every in-service
+    configuration must be radial, islands allowed) or, with reconfiguration, the switchable branches plus
+    those fixed on. Islands (buses cut off from the slack) are computed per distinct status.
+    """
     time_index = list(time_index)
     if not time_index:
         raise ValueError("time_index is empty")
@@ -426,8 +516,6 @@ def _build(block, network, time_index, scenario_index, injections, options, p_lo
     cases = [(s, t) for s in scen for t in time_index] if scen is not None else list(time_index)
     buses = network.bus_ids
     br = network.branches
-    s_base = network.s_base_kva
-    slack = network.slack_bus
 
     status = _status_by_case(network, branch_in_service, cases, scen)
     if options.reconfigure:
@@ -455,7 +543,6 @@ def _build(block, network, time_index, scenario_index, injections, options, p_lo
         for st in {id(v): v for v in status.values()}.values():
             network.check_radial(st, allow_islands=True)
 
-    # islands per distinct status
     islands_by_status: dict[int, pd.Series] = {}
     islands = {}
     for k in cases:
@@ -478,19 +565,11 @@ def _build(block, network, time_index, scenario_index, injections, options, p_lo
 
     fb = br["from_bus"].to_dict()
     tb = br["to_bus"].to_dict()
-    r_pu = br["r_pu"].to_dict()
-    x_pu = br["x_pu"].to_dict()
     out_of: dict[int, list[int]] = {bb: [] for bb in buses}
     into: dict[int, list[int]] = {bb: [] for bb in buses}
     for lid in branch_ids:
         out_of[fb[lid]].append(lid)
         into[tb[lid]].append(lid)
-
-    # parameters
-    p_tab = _load_table(network, p_load_kw, cases, scen, "p_load_kw", "p_load_kw")
-    q_tab = _load_table(network, q_load_kvar, cases, scen, "q_load_kvar", "q_load_kvar")
-    b.p_load_kw = pyo.Param(b.B, b.K, initialize=p_tab, mutable=True, within=pyo.Reals)
-    b.q_load_kvar = pyo.Param(b.B, b.K, initialize=q_tab, mutable=True, within=pyo.Reals)
 
     v_min = network.buses["v_min_pu"].copy()
     v_max = network.buses["v_max_pu"].copy()
@@ -499,8 +578,23 @@ def _build(block, network, time_index, scenario_index, injections, options, p_lo
     if options.v_max_pu is not None:
         v_max[:] = options.v_max_pu
 
-    # variables
-    b.w = pyo.Var(b.B, b.K, within=pyo.NonNegativeReals, initialize=network.v_slack_pu**2)
+    return LinDistFlowTopology(
+        network=network, time_index=time_index, scenario_index=scen, cases=cases, buses=buses,
+        slack=network.slack_bus, branch_ids=branch_ids, status_by_case=status,
+        fixed_status=fixed if fixed is not None else status[cases[0]], switchable=sw_ids, islands=islands,
+        into=into, out_of=out_of, v_min_pu=v_min, v_max_pu=v_max,
+        p_load_kw=_load_table(network, p_load_kw, cases, scen, "p_load_kw", "p_load_kw"),
+        q_load_kvar=_load_table(network, q_load_kvar, cases, scen, "q_load_kvar", "q_load_kvar"),
+    )
+
+
+def define_variables(block, topo: LinDistFlowTopology, options: LinDistFlowOptions) -> None:
+    """State variables: ``w[b,k] = |V_b|^2 >= 0`` (p.u.), flows ``P[l,k]`` kW / ``Q[l,k]`` kVAr, import at the slack.
+
+    ``-import_limit_kw <= p_import_kw[k] <= import_limit_kw`` (lower bound 0 when ``allow_export`` is False).
+    """
+    b = block
+    b.w = pyo.Var(b.B, b.K, within=pyo.NonNegativeReals, initialize=topo.network.v_slack_pu**2)
     b.p_flow_kw = pyo.Var(b.L, b.K, within=pyo.Reals, initialize=0.0)
     b.q_flow_kvar = pyo.Var(b.L, b.K, within=pyo.Reals, initialize=0.0)
     if options.import_limit_kw is not None:
@@ -511,25 +605,38 @@ def _build(block, network, time_index, scenario_index, injections, options, p_lo
     b.p_import_kw = pyo.Var(b.K, bounds=imp_bounds, initialize=0.0)
     b.q_import_kvar = pyo.Var(b.K, within=pyo.Reals, initialize=0.0)
 
-    # flows of branches out of service in a case are fixed at zero (fixed-status mode)
-    off_keys = []
-    if not options.reconfigure:
-        for k in cases:
-            st = status[k]
-            for lid in branch_ids:
-                if not st.at[lid]:
-                    off_keys.append((lid, *_kt(k)))
-        for key in off_keys:
-            b.p_flow_kw[key].fix(0.0)
-            b.q_flow_kvar[key].fix(0.0)
 
-    if options.loss_params:
-        b.loss_p_kw = pyo.Param(b.L, b.K, initialize=0.0, mutable=True)
-        b.loss_q_kvar = pyo.Param(b.L, b.K, initialize=0.0, mutable=True)
+def define_outages(block, topo: LinDistFlowTopology, options: LinDistFlowOptions) -> None:
+    """Branch out of service in case ``k`` (fixed status): ``P[l,k] = Q[l,k] = 0`` (variables fixed at zero).
 
-    # injections
+    Its voltage coupling is dropped by :func:`define_voltage` (no ``vdrop`` row); the buses it cuts off form
+    islands that balance on local injections only (no import outside the slack island).
+    """
+    if options.reconfigure:
+        return
+    for k in topo.cases:
+        st = topo.status_by_case[k]
+        for lid in topo.branch_ids:
+            if not st.at[lid]:
+                key = (lid, *case_key(k))
+                block.p_flow_kw[key].fix(0.0)
+                block.q_flow_kvar[key].fix(0.0)
+
+
+def define_loss_term(block, topo: LinDistFlowTopology, options: LinDistFlowOptions) -> None:
+    """Mutable loss Params ``loss_p_kw[l,k]``, ``loss_q_kvar[l,k]`` (default 0), withdrawn at the sending bus.
+
+    Only with ``options.loss_params``; :func:`set_losses_from_ac` fills them from an AC run (iterate, re-solve).
+    """
+    if not options.loss_params:
+        return
+    block.loss_p_kw = pyo.Param(block.L, block.K, initialize=0.0, mutable=True)
+    block.loss_q_kvar = pyo.Param(block.L, block.K, initialize=0.0, mutable=True)
+
+
+def _injection_terms(injections, buses, network_name: str) -> dict:
+    """``{name: ({bus: (p_term, q_term)}, sign)}``, validating buses."""
     inj_terms: dict[str, tuple[dict, float]] = {}
-    per_bus: dict[int, list[tuple[Any, Any, float]]] = {bb: [] for bb in buses}
     for name, spec in (injections or {}).items():
         if isinstance(spec, Injection):
             ibuses, tp, tq, sign = list(spec.buses), spec.p_kw, spec.q_kvar, float(spec.sign)
@@ -541,9 +648,29 @@ def _build(block, network, time_index, scenario_index, injections, options, p_lo
             raise TypeError(f"injection '{name}': expected Injection or (p, q[, sign]) tuple, got {type(spec).__name__}")
         unknown = sorted(set(ibuses) - set(buses))
         if unknown:
-            raise NetworkError(f"injection '{name}' at unknown buses {unknown} of network '{network.name}'")
+            raise NetworkError(f"injection '{name}' at unknown buses {unknown} of network '{network_name}'")
         inj_terms[name] = ({bb: (tp, tq) for bb in ibuses}, sign)
-        for bb in ibuses:
+    return inj_terms
+
+
+def define_nodal_balance(block, topo: LinDistFlowTopology, injections, options: LinDistFlowOptions) -> dict:
+    """Mutable load Params and the nodal balances (their duals are the nodal prices, see ``optim.prices``)::
+
+        balance_p[b,k]: sum_{l into b} P[l,k] - sum_{l out of b} (P[l,k] + loss_p[l,k])
+                        + [b == slack] p_import_kw[k] + sum_n sign_n inj_n_p[b,k] - p_load_kw[b,k] == 0
+        balance_q[b,k]: the same with Q, q_import_kvar, inj_n_q, q_load_kvar
+
+    Returns the injection terms ``{name: ({bus: (p, q)}, sign)}`` (kept on the handles for ``net_load``).
+    """
+    b = block
+    buses, slack, into, out_of = topo.buses, topo.slack, topo.into, topo.out_of
+    b.p_load_kw = pyo.Param(b.B, b.K, initialize=topo.p_load_kw, mutable=True, within=pyo.Reals)
+    b.q_load_kvar = pyo.Param(b.B, b.K, initialize=topo.q_load_kvar, mutable=True, within=pyo.Reals)
+
+    inj_terms = _injection_terms(injections, buses, topo.network.name)
+    per_bus: dict[int, list[tuple[Any, Any, float]]] = {bb: [] for bb in buses}
+    for terms, sign in inj_terms.values():
+        for bb, (tp, tq) in terms.items():
             per_bus[bb].append((tp, tq, sign))
 
     def _sum_inj(bb, kt, which):
@@ -580,152 +707,196 @@ def _build(block, network, time_index, scenario_index, injections, options, p_lo
 
     b.balance_p = pyo.Constraint(b.B, b.K, rule=bal_p)
     b.balance_q = pyo.Constraint(b.B, b.K, rule=bal_q)
+    return inj_terms
 
-    # voltage
-    b.slack_v = pyo.Constraint(b.K, rule=lambda blk, *kt: blk.w[(slack, *kt)] == network.v_slack_pu**2)
-    non_slack = [bb for bb in buses if bb != slack]
-    if options.enforce_voltage_limits:
-        vmin2 = {bb: float(v_min[bb]) ** 2 for bb in non_slack}
-        vmax2 = {bb: float(v_max[bb]) ** 2 for bb in non_slack}
-        b.BV = pyo.Set(initialize=non_slack, ordered=True)
-        b.v_lim = pyo.Constraint(b.BV, b.K, rule=lambda blk, bb, *kt: (vmin2[bb], blk.w[(bb, *kt)], vmax2[bb]))
 
-    coef_r = {lid: 2.0 * r_pu[lid] / s_base for lid in branch_ids}
-    coef_x = {lid: 2.0 * x_pu[lid] / s_base for lid in branch_ids}
+def _drop_rule(topo: LinDistFlowTopology):
+    """``drop(blk, l, kt) = w[j,k] - w[i,k] + 2 (r_pu P[l,k] + x_pu Q[l,k]) / s_base_kva`` for ``l = (i -> j)``."""
+    br = topo.network.branches
+    s_base = topo.network.s_base_kva
+    fb = br["from_bus"].to_dict()
+    tb = br["to_bus"].to_dict()
+    coef_r = {lid: 2.0 * br.at[lid, "r_pu"] / s_base for lid in topo.branch_ids}
+    coef_x = {lid: 2.0 * br.at[lid, "x_pu"] / s_base for lid in topo.branch_ids}
 
-    def drop_expr(blk, lid, kt):
+    def drop(blk, lid, kt):
         return LinearExpression(
             constant=0.0,
             linear_coefs=[1.0, -1.0, coef_r[lid], coef_x[lid]],
-            linear_vars=[blk.w[(tb[lid], *kt)], blk.w[(fb[lid], *kt)], blk.p_flow_kw[(lid, *kt)], blk.q_flow_kvar[(lid, *kt)]],
+            linear_vars=[blk.w[(tb[lid], *kt)], blk.w[(fb[lid], *kt)], blk.p_flow_kw[(lid, *kt)],
+                         blk.q_flow_kvar[(lid, *kt)]],
         )
 
-    sw_set = set(sw_ids)
+    return drop
+
+
+def define_voltage(block, topo: LinDistFlowTopology, options: LinDistFlowOptions) -> None:
+    """Slack voltage, voltage limits and (fixed status) the voltage drop along every branch in service::
+
+        slack_v[k]:  w[slack,k] == v_slack_pu^2
+        v_lim[b,k]:  v_min_pu[b]^2 <= w[b,k] <= v_max_pu[b]^2        (ranged row, every non-slack bus)
+        vdrop[l,k]:  w[j,k] == w[i,k] - 2 (r_pu P[l,k] + x_pu Q[l,k]) / s_base_kva   (l = i -> j in service)
+
+    With reconfiguration the drop rows are big-M relaxed by :func:`define_reconfiguration` instead.
+    """
+    b = block
+    net = topo.network
+    slack = topo.slack
+    b.slack_v = pyo.Constraint(b.K, rule=lambda blk, *kt: blk.w[(slack, *kt)] == net.v_slack_pu**2)
+    non_slack = [bb for bb in topo.buses if bb != slack]
+    if options.enforce_voltage_limits:
+        vmin2 = {bb: float(topo.v_min_pu[bb]) ** 2 for bb in non_slack}
+        vmax2 = {bb: float(topo.v_max_pu[bb]) ** 2 for bb in non_slack}
+        b.BV = pyo.Set(initialize=non_slack, ordered=True)
+        b.v_lim = pyo.Constraint(b.BV, b.K, rule=lambda blk, bb, *kt: (vmin2[bb], blk.w[(bb, *kt)], vmax2[bb]))
+    if options.reconfigure:
+        return
+    on_keys = [(lid, *case_key(k)) for k in topo.cases for lid in topo.branch_ids if topo.status_by_case[k].at[lid]]
+    drop = _drop_rule(topo)
+    b.LK_on = pyo.Set(initialize=on_keys, dimen=None, ordered=True)
+    b.vdrop = pyo.Constraint(b.LK_on, rule=lambda blk, lid, *kt: drop(blk, lid, kt) == 0)
+
+
+def _big_m_kw(topo: LinDistFlowTopology, options: LinDistFlowOptions) -> dict:
+    """Flow big-M per switchable branch: ``options.big_m_kw``, else its rating, else 2 x peak total load (kVA)."""
+    br = topo.network.branches
+    tot = float(np.hypot(topo.network.total_load_kw, topo.network.total_load_kvar))
+    big_m = {}
+    for lid in topo.switchable:
+        rating = br.at[lid, "rating_kva"]
+        big_m[lid] = options.big_m_kw or (float(rating) if pd.notna(rating) else 2.0 * max(tot, 1.0))
+    if options.big_m_kw is None:
+        # unrated branches: twice the largest total load (kVA) over all cases
+        peak = max(
+            math.hypot(
+                sum(topo.p_load_kw[(bb, *case_key(k))] for bb in topo.buses),
+                sum(topo.q_load_kvar[(bb, *case_key(k))] for bb in topo.buses),
+            )
+            for k in topo.cases
+        )
+        for lid in topo.switchable:
+            if pd.isna(br.at[lid, "rating_kva"]):
+                big_m[lid] = max(big_m[lid], 2.0 * peak)
+    return big_m
+
+
+def define_reconfiguration(block, topo: LinDistFlowTopology, options: LinDistFlowOptions) -> None:
+    """Switch binaries ``y[l]`` (one configuration for all cases), big-M flows and drops, radiality::
+
+        |P[l,k]|, |Q[l,k]| <= M_l y[l]                         (switchable l)
+        |w[j,k] - w[i,k] + 2 (r P + x Q) / s_base| <= M_v (1 - y[l]);   == 0 for branches fixed on
+        sum_l y[l] + |fixed on| == |B| - 1                         (spanning tree)
+        |f[l]| <= (|B| - 1) y[l];  sum_in f - sum_out f == 1 (b != slack), -(|B| - 1) at the slack
+        sum_l |y[l] - y0[l]| <= max_switching                      (optional)
+
+    The single-commodity flow ``f`` from the slack energises every bus: connected + tree = radial.
+    """
     if not options.reconfigure:
-        on_keys = [(lid, *_kt(k)) for k in cases for lid in branch_ids if status[k].at[lid]]
-        b.LK_on = pyo.Set(initialize=on_keys, dimen=None, ordered=True)
-        b.vdrop = pyo.Constraint(b.LK_on, rule=lambda blk, lid, *kt: drop_expr(blk, lid, kt) == 0)
-    else:
-        fixed_on = [lid for lid in branch_ids if lid not in sw_set]
-        b.SW = pyo.Set(initialize=sw_ids, ordered=True)
-        b.y = pyo.Var(b.SW, within=pyo.Binary, initialize=lambda blk, lid: 1 if fixed.at[lid] else 0)
-        big_v = float((v_max.max() ** 2 - v_min.min() ** 2) + 0.1)
-        tot = float(np.hypot(network.total_load_kw, network.total_load_kvar))
-        big_m = {}
-        for lid in sw_ids:
-            rating = br.at[lid, "rating_kva"]
-            big_m[lid] = options.big_m_kw or (float(rating) if pd.notna(rating) else 2.0 * max(tot, 1.0))
-        if options.big_m_kw is None:
-            # unrated branches: twice the largest total load (kVA) over all cases
-            peak = max(
-                math.hypot(
-                    sum(p_tab[(bb, *_kt(k))] for bb in buses), sum(q_tab[(bb, *_kt(k))] for bb in buses)
-                )
-                for k in cases
-            )
-            for lid in sw_ids:
-                if pd.isna(br.at[lid, "rating_kva"]):
-                    big_m[lid] = max(big_m[lid], 2.0 * peak)
-        b.LK_fixed = pyo.Set(initialize=[(lid, *_kt(k)) for k in cases for lid in fixed_on], dimen=None)
-        b.LK_sw = pyo.Set(initialize=[(lid, *_kt(k)) for k in cases for lid in sw_ids], dimen=None)
-        b.vdrop = pyo.Constraint(b.LK_fixed, rule=lambda blk, lid, *kt: drop_expr(blk, lid, kt) == 0)
-        b.vdrop_sw_lo = pyo.Constraint(
-            b.LK_sw, rule=lambda blk, lid, *kt: drop_expr(blk, lid, kt) >= -big_v * (1 - blk.y[lid])
-        )
-        b.vdrop_sw_hi = pyo.Constraint(
-            b.LK_sw, rule=lambda blk, lid, *kt: drop_expr(blk, lid, kt) <= big_v * (1 - blk.y[lid])
-        )
-        b.p_sw_lo = pyo.Constraint(b.LK_sw, rule=lambda blk, lid, *kt: blk.p_flow_kw[(lid, *kt)] >= -big_m[lid] * blk.y[lid])
-        b.p_sw_hi = pyo.Constraint(b.LK_sw, rule=lambda blk, lid, *kt: blk.p_flow_kw[(lid, *kt)] <= big_m[lid] * blk.y[lid])
-        b.q_sw_lo = pyo.Constraint(
-            b.LK_sw, rule=lambda blk, lid, *kt: blk.q_flow_kvar[(lid, *kt)] >= -big_m[lid] * blk.y[lid]
-        )
-        b.q_sw_hi = pyo.Constraint(
-            b.LK_sw, rule=lambda blk, lid, *kt: blk.q_flow_kvar[(lid, *kt)] <= big_m[lid] * blk.y[lid]
-        )
-        # radiality: spanning tree + single-commodity flow from the slack
-        n_b = len(buses)
-        b.radial_count = pyo.Constraint(expr=sum(b.y[lid] for lid in sw_ids) + len(fixed_on) == n_b - 1)
-        b.f_comm = pyo.Var(b.L, bounds=(-(n_b - 1), n_b - 1), initialize=0.0)
-
-        def comm_cap_lo(blk, lid):
-            return blk.f_comm[lid] >= -(n_b - 1) * blk.y[lid]
-
-        def comm_cap_hi(blk, lid):
-            return blk.f_comm[lid] <= (n_b - 1) * blk.y[lid]
-
-        b.comm_lo = pyo.Constraint(b.SW, rule=comm_cap_lo)
-        b.comm_hi = pyo.Constraint(b.SW, rule=comm_cap_hi)
-
-        def comm_bal(blk, bb):
-            net_in = sum(blk.f_comm[lid] for lid in into[bb]) - sum(blk.f_comm[lid] for lid in out_of[bb])
-            return net_in == (-(n_b - 1) if bb == slack else 1)
-
-        b.comm_balance = pyo.Constraint(b.B, rule=comm_bal)
-        if options.max_switching is not None:
-            b.switching = pyo.Constraint(
-                expr=sum((1 - b.y[lid]) if fixed.at[lid] else b.y[lid] for lid in sw_ids) <= options.max_switching
-            )
-
-    # thermal polygon
-    n_sides = int(options.thermal_sides or 0)
-    rated = [lid for lid in branch_ids if pd.notna(br.at[lid, "rating_kva"])]
-    if n_sides and rated:
-        half = n_sides // 2
-        cs = [(math.cos(2.0 * math.pi * m / n_sides), math.sin(2.0 * math.pi * m / n_sides)) for m in range(half)]
-        shrink = math.cos(math.pi / n_sides)
-        cap = {lid: float(br.at[lid, "rating_kva"]) * shrink for lid in rated}
-        b.M_SIDES = pyo.RangeSet(0, half - 1)
-        if options.reconfigure:
-            keys = [(lid, m, *_kt(k)) for k in cases for lid in rated for m in range(half)]
-        else:
-            keys = [(lid, m, *_kt(k)) for k in cases for lid in rated if status[k].at[lid] for m in range(half)]
-        b.LMK_th = pyo.Set(initialize=keys, dimen=None, ordered=True)
-        b.thermal = pyo.Constraint(
-            b.LMK_th,
-            rule=lambda blk, lid, m, *kt: (
-                -cap[lid],
-                LinearExpression(
-                    constant=0.0,
-                    linear_coefs=list(cs[m]),
-                    linear_vars=[blk.p_flow_kw[(lid, *kt)], blk.q_flow_kvar[(lid, *kt)]],
-                ),
-                cap[lid],
-            ),
-        )
-        block._evgrid_thermal_dirs = cs
-
-    # island voltage reference
-    if options.island_v_ref_pu is not None and not options.reconfigure:
-        lo, hi = options.island_v_ref_pu
-        ref_keys = []
-        for k in cases:
-            isl = islands[k]
-            for i in range(1, int(isl.max()) + 1):
-                ref_keys.append((int(isl.index[isl == i].min()), *_kt(k)))
-        if ref_keys:
-            b.ISL_REF = pyo.Set(initialize=ref_keys, dimen=None, ordered=True)
-            b.island_v_ref = pyo.Constraint(
-                b.ISL_REF, rule=lambda blk, bb, *kt: pyo.inequality(lo**2, blk.w[(bb, *kt)], hi**2)
-            )
-
-    block._evgrid_time_index = time_index
-    return LinDistFlowHandles(
-        block=b,
-        network=network,
-        time_index=time_index,
-        scenario_index=scen,
-        cases=cases,
-        branch_ids=branch_ids,
-        islands=islands,
-        options=options,
-        extras={
-            "status_by_case": status,
-            "fixed_status": fixed if fixed is not None else status[cases[0]],
-            "switchable": sw_ids,
-            "injection_terms": inj_terms,
-        },
+        return
+    b = block
+    buses, slack, into, out_of = topo.buses, topo.slack, topo.into, topo.out_of
+    sw_ids, fixed = topo.switchable, topo.fixed_status
+    sw_set = set(sw_ids)
+    fixed_on = [lid for lid in topo.branch_ids if lid not in sw_set]
+    b.SW = pyo.Set(initialize=sw_ids, ordered=True)
+    b.y = pyo.Var(b.SW, within=pyo.Binary, initialize=lambda blk, lid: 1 if fixed.at[lid] else 0)
+    big_v = float((topo.v_max_pu.max() ** 2 - topo.v_min_pu.min() ** 2) + 0.1)
+    big_m = _big_m_kw(topo, options)
+    drop = _drop_rule(topo)
+    b.LK_fixed = pyo.Set(initialize=[(lid, *case_key(k)) for k in topo.cases for lid in fixed_on], dimen=None)
+    b.LK_sw = pyo.Set(initialize=[(lid, *case_key(k)) for k in topo.cases for lid in sw_ids], dimen=None)
+    b.vdrop = pyo.Constraint(b.LK_fixed, rule=lambda blk, lid, *kt: drop(blk, lid, kt) == 0)
+    b.vdrop_sw_lo = pyo.Constraint(
+        b.LK_sw, rule=lambda blk, lid, *kt: drop(blk, lid, kt) >= -big_v * (1 - blk.y[lid])
     )
+    b.vdrop_sw_hi = pyo.Constraint(
+        b.LK_sw, rule=lambda blk, lid, *kt: drop(blk, lid, kt) <= big_v * (1 - blk.y[lid])
+    )
+    b.p_sw_lo = pyo.Constraint(b.LK_sw, rule=lambda blk, lid, *kt: blk.p_flow_kw[(lid, *kt)] >= -big_m[lid] * blk.y[lid])
+    b.p_sw_hi = pyo.Constraint(b.LK_sw, rule=lambda blk, lid, *kt: blk.p_flow_kw[(lid, *kt)] <= big_m[lid] * blk.y[lid])
+    b.q_sw_lo = pyo.Constraint(
+        b.LK_sw, rule=lambda blk, lid, *kt: blk.q_flow_kvar[(lid, *kt)] >= -big_m[lid] * blk.y[lid]
+    )
+    b.q_sw_hi = pyo.Constraint(
+        b.LK_sw, rule=lambda blk, lid, *kt: blk.q_flow_kvar[(lid, *kt)] <= big_m[lid] * blk.y[lid]
+    )
+    n_b = len(buses)
+    b.radial_count = pyo.Constraint(expr=sum(b.y[lid] for lid in sw_ids) + len(fixed_on) == n_b - 1)
+    b.f_comm = pyo.Var(b.L, bounds=(-(n_b - 1), n_b - 1), initialize=0.0)
+    b.comm_lo = pyo.Constraint(b.SW, rule=lambda blk, lid: blk.f_comm[lid] >= -(n_b - 1) * blk.y[lid])
+    b.comm_hi = pyo.Constraint(b.SW, rule=lambda blk, lid: blk.f_comm[lid] <= (n_b - 1) * blk.y[lid])
+
+    def comm_bal(blk, bb):
+        net_in = sum(blk.f_comm[lid] for lid in into[bb]) - sum(blk.f_comm[lid] for lid in out_of[bb])
+        return net_in == (-(n_b - 1) if bb == slack else 1)
+
+    b.comm_balance = pyo.Constraint(b.B, rule=comm_bal)
+    if options.max_switching is not None:
+        b.switching = pyo.Constraint(
+            expr=sum((1 - b.y[lid]) if fixed.at[lid] else b.y[lid] for lid in sw_ids) <= options.max_switching
+        )
+
+
+def define_thermal_polygon(block, topo: LinDistFlowTopology, options: LinDistFlowOptions) -> list:
+    """Inner n-gon of the apparent-power circle for every rated branch in service::
+
+        thermal[l,m,k]: -S cos(pi/n) <= cos(a_m) P[l,k] + sin(a_m) Q[l,k] <= S cos(pi/n),
+                        a_m = 2 pi m / n,  m = 0..n/2-1,  S = rating_kva
+
+    (opposite sides share one ranged row). Returns the directions ``[(cos a_m, sin a_m)]`` (empty if none).
+    """
+    n_sides = int(options.thermal_sides or 0)
+    br = topo.network.branches
+    rated = [lid for lid in topo.branch_ids if pd.notna(br.at[lid, "rating_kva"])]
+    if not (n_sides and rated):
+        return []
+    b = block
+    half = n_sides // 2
+    cs = [(math.cos(2.0 * math.pi * m / n_sides), math.sin(2.0 * math.pi * m / n_sides)) for m in range(half)]
+    shrink = math.cos(math.pi / n_sides)
+    cap = {lid: float(br.at[lid, "rating_kva"]) * shrink for lid in rated}
+    b.M_SIDES = pyo.RangeSet(0, half - 1)
+    if options.reconfigure:
+        keys = [(lid, m, *case_key(k)) for k in topo.cases for lid in rated for m in range(half)]
+    else:
+        keys = [(lid, m, *case_key(k)) for k in topo.cases for lid in rated if topo.status_by_case[k].at[lid]
+                for m in range(half)]
+    b.LMK_th = pyo.Set(initialize=keys, dimen=None, ordered=True)
+    b.thermal = pyo.Constraint(
+        b.LMK_th,
+        rule=lambda blk, lid, m, *kt: (
+            -cap[lid],
+            LinearExpression(
+                constant=0.0,
+                linear_coefs=list(cs[m]),
+                linear_vars=[blk.p_flow_kw[(lid, *kt)], blk.q_flow_kvar[(lid, *kt)]],
+            ),
+            cap[lid],
+        ),
+    )
+    return cs
+
+
+def define_island_voltage_reference(block, topo: LinDistFlowTopology, options: LinDistFlowOptions) -> None:
+    """Voltage reference of each island (no substation there): its root bus r (smallest id) is held in a band::
+
+        island_v_ref[r,k]: lo^2 <= w[r,k] <= hi^2,   (lo, hi) = options.island_v_ref_pu
+
+    Only with ``island_v_ref_pu`` and a fixed status; otherwise island voltages float within the bus limits.
+    """
+    if options.island_v_ref_pu is None or options.reconfigure:
+        return
+    lo, hi = options.island_v_ref_pu
+    ref_keys = []
+    for k in topo.cases:
+        isl = topo.islands[k]
+        for i in range(1, int(isl.max()) + 1):
+            ref_keys.append((int(isl.index[isl == i].min()), *case_key(k)))
+    if ref_keys:
+        block.ISL_REF = pyo.Set(initialize=ref_keys, dimen=None, ordered=True)
+        block.island_v_ref = pyo.Constraint(
+            block.ISL_REF, rule=lambda blk, bb, *kt: pyo.inequality(lo**2, blk.w[(bb, *kt)], hi**2)
+        )
 
 
 def set_losses_from_ac(handles: LinDistFlowHandles, loss_p_kw: pd.DataFrame, loss_q_kvar: pd.DataFrame) -> None:
@@ -734,7 +905,7 @@ def set_losses_from_ac(handles: LinDistFlowHandles, loss_p_kw: pd.DataFrame, los
     if not handles.options.loss_params:
         raise ValueError("build the model with LinDistFlowOptions(loss_params=True) to iterate on losses")
     for k in handles.cases:
-        kt = _kt(k)
+        kt = case_key(k)
         for lid in handles.branch_ids:
             blk.loss_p_kw[(lid, *kt)] = float(loss_p_kw.loc[k, lid]) if lid in loss_p_kw.columns else 0.0
             blk.loss_q_kvar[(lid, *kt)] = float(loss_q_kvar.loc[k, lid]) if lid in loss_q_kvar.columns else 0.0
@@ -752,5 +923,4 @@ def set_loads(handles: LinDistFlowHandles, p_load_kw: pd.DataFrame, q_load_kvar:
         for k in handles.cases:
             row = frame.loc[k]
             for bb, v in row.items():
-                par[(bb, *_kt(k))] = float(v)
-
+                par[(bb, *case_key(k))] = float(v)

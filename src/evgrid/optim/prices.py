@@ -40,7 +40,7 @@ import numpy as np
 import pandas as pd
 import pyomo.environ as pyo
 
-from evgrid.optim.lindistflow import LinDistFlowHandles, _kt
+from evgrid.optim.lindistflow import LinDistFlowHandles, case_key
 from evgrid.optim.solver import SolveResult, SolverOptions, solve
 
 
@@ -91,18 +91,18 @@ def nodal_prices(
     br = net.branches
     coef_r = 2.0 * br["r_pu"].to_numpy() / net.s_base_kva
     lpos = {lid: i for i, lid in enumerate(br.index)}
-    dirs = getattr(blk, "_evgrid_thermal_dirs", [])
+    dirs = handles.thermal_dirs
     has_th = handles.thermal is not None
     rows = []
     tree_cache: dict[bytes, tuple] = {}
     for k in handles.cases:
-        kt = _kt(k)
+        kt = case_key(k)
         if branch_status is not None:
             status = net.branch_mask(branch_status)
         elif handles.y is not None:
             status = handles.branch_status()
         else:
-            status = handles.extras["status_by_case"][k]
+            status = handles.status_by_case[k]
         key = status.to_numpy().tobytes()
         if key not in tree_cache:
             tr = net.tree(status)
