@@ -196,11 +196,9 @@ def add_grid(m, system: ParkingSystem, preps: list, hourly_switching: bool):
     p_load = {d: system.load_p_kw for d in days}
     q_load = {d: system.load_q_kvar for d in days}
     opts = LinDistFlowOptions(thermal_sides=cfg.model.polygon_sides, reconfigure=True,
-                              switchable=list(system.switchable),
-                              max_switching=None)
-    if hourly_switching:
-        opts.reconfigure_per_step = True
-        opts.max_switching_per_branch = cfg.model.max_switching_per_day
+                              switchable=list(system.switchable), reconfigure_per_step=hourly_switching,
+                              max_switching_per_branch=cfg.model.max_switching_per_day if hourly_switching else None,
+                              initial_status="fixed" if cfg.model.initial_state == "network" else "free")
     m.grid = pyo.Block()
     h = build_lindistflow(m.grid, system.network, list(range(T_STEPS)), scenario_index=days,
                           injections={"lots": Injection(sorted(lots_at), p_kw=m.w_p, q_kvar=m.w_q, sign=-1.0)},
@@ -210,7 +208,7 @@ def add_grid(m, system: ParkingSystem, preps: list, hourly_switching: bool):
 
 def add_feeder_losses_and_cables(m, system: ParkingSystem, handles) -> None:
     """Feeder losses ``loss_l = r_l (u + v) / S_base`` with ``u >= 2 x_j P - x_j^2``, ``v >= 2 y_j Q - y_j^2``
-    (tangent points spread over +-X_l, X_l = 1.2 x the largest flow the branch can carry: its rating), and
+    (tangent points spread evenly over +-X_l, :func:`flow_reach_kva`), and
     cable ageing ``c_l >= tangents of V_cable(x)``, ``x = (u + v) / S_rated^2``."""
     cfg = system.cfg
     net = system.network
@@ -219,8 +217,9 @@ def add_feeder_losses_and_cables(m, system: ParkingSystem, handles) -> None:
     n_t = cfg.model.loss_tangents
     m.CUTS_L = pyo.RangeSet(0, n_t - 1)
     cuts = {}
+    reach = flow_reach_kva(system)
     for lid in m.L:
-        x = np.linspace(-1.0, 1.0, n_t) * float(br.at[lid, "rating_kva"]) * 1.2
+        x = np.linspace(-1.0, 1.0, n_t) * reach[lid]
         cuts[lid] = tangent_cuts(lambda z: z**2, lambda z: 2 * z, x)
     m.u = pyo.Var(m.L, m.D, m.T, bounds=(0.0, None))
     m.v = pyo.Var(m.L, m.D, m.T, bounds=(0.0, None))
@@ -250,6 +249,30 @@ def add_feeder_losses_and_cables(m, system: ParkingSystem, handles) -> None:
     m.age_cable = pyo.Var(m.L, m.D, m.T, bounds=(0.0, None))
     m.cable_age_cut = pyo.Constraint(m.L, m.D, m.T, m.CUTS_C, rule=lambda _m, lid, d, t, j: _m.age_cable[
         lid, d, t] >= float(a_c[j]) * (_m.u[lid, d, t] + _m.v[lid, d, t]) / rating2[lid] + float(b_c[j]))
+
+
+def flow_reach_kva(system: ParkingSystem) -> dict:
+    """Tangent range X_l per branch: 1.2 x the downstream peak apparent power (base load + lots at their
+    loading limit) in the normal configuration; switchable branches: the whole feeder's. Flows beyond X_l
+    keep the outermost tangent (losses underestimated there; measured ex post)."""
+    net = system.network
+    tree = net.tree()
+    extra = pd.Series(0.0, index=net.bus_ids)
+    for _, lot in system.lots.iterrows():
+        extra[lot.bus] += lot.transformer_kva * system.cfg.transformer.loading_limit_pu
+    down = (np.hypot(net.buses["p_load_kw"], net.buses["q_load_kvar"]) + extra).astype(float)
+    for b in reversed(tree["order"]):
+        up = tree["parent_bus"][b]
+        if up is not None:
+            down[up] += down[b]
+    total = float(down[net.slack_bus])
+    out = {}
+    for lid, row in net.branches.iterrows():
+        child = int(row["to_bus"]) if tree["parent_bus"].get(int(row["to_bus"])) == int(row["from_bus"]) \
+            else int(row["from_bus"])
+        on_tree = tree["parent_branch"].get(child) == lid
+        out[int(lid)] = 1.2 * (float(down[child]) if on_tree and lid not in set(system.switchable) else total)
+    return out
 
 
 def add_objective(m, system: ParkingSystem, preps: list) -> None:
@@ -332,9 +355,9 @@ def configure(pm: ParkingModel, scenario: str, pv_scale: float = 1.0, switch_pla
     y = pm.grid.y
     normal = pm.system.network.branches["in_service"]
     for idx in y:
-        lid, t = (idx if isinstance(idx, tuple) else (idx, None))
+        lid, t = (idx if isinstance(idx, tuple) else (idx, 0))
         if switch_plan is not None:
-            y[idx].fix(1.0 if bool(switch_plan.loc[t if t is not None else 0, lid]) else 0.0)
+            y[idx].fix(1.0 if bool(switch_plan.loc[t, lid]) else 0.0)
         elif scenario == "s4":
             y[idx].unfix()
         else:
@@ -385,16 +408,147 @@ def read_schedule(pm: ParkingModel, scenario: str, pv_scale: float) -> dict:
 
 def switch_status(pm: ParkingModel) -> pd.DataFrame:
     """Branch in-service status per hour (hour x branch id, bool), from the solved (or fixed) binaries."""
-    net = pm.system.network
-    base = net.branches["in_service"].astype(bool)
-    out = pd.DataFrame(np.repeat(base.to_numpy()[None, :], T_STEPS, axis=0), columns=base.index)
-    y = pm.grid.y
-    for idx, var in y.items():
-        lid, t = (idx if isinstance(idx, tuple) else (idx, None))
-        on = (var.value or 0.0) > 0.5
-        if t is None:
-            out[lid] = on
-        else:
-            out.loc[t, lid] = on
+    out = pm.grid.branch_status_by_step()
     out.index.name = "hour"
     return out
+
+
+# ------------------------------------------------------------------------------------ S4 candidate plan
+
+
+def radial_configurations(system: ParkingSystem) -> list[pd.Series]:
+    """Every radial, connected configuration reachable with the switchable branches (bool Series by branch)."""
+    from itertools import combinations
+
+    net = system.network
+    br = net.branches
+    sw = list(system.switchable)
+    fixed_on = [lid for lid in br.index if lid not in set(sw) and bool(br.at[lid, "in_service"])]
+    n_on = len(net.buses) - 1 - len(fixed_on)
+    out = []
+    for on in combinations(sw, n_on):
+        mask = pd.Series(False, index=br.index)
+        mask.loc[fixed_on] = True
+        mask.loc[list(on)] = True
+        if net.islands(mask).max() == 0:
+            out.append(mask)
+    return out
+
+
+def distflow_losses_kw(system: ParkingSystem, mask: pd.Series, p_kw: np.ndarray, q_kvar: np.ndarray) -> np.ndarray:
+    """Feeder losses per hour ``sum_l r_l (P_l^2 + Q_l^2) / S_base`` (kW) of a radial configuration, flows =
+    downstream sums of the net loads (hours x bus arrays): a fast screening estimate (V = 1, no loss flows)."""
+    net = system.network
+    tree = net.tree(mask)
+    pos = {b: j for j, b in enumerate(net.bus_ids)}
+    p = np.array(p_kw, float, copy=True)
+    q = np.array(q_kvar, float, copy=True)
+    loss = np.zeros(p.shape[0])
+    r = net.branches["r_pu"].to_dict()
+    for b in reversed(tree["order"]):
+        up = tree["parent_bus"][b]
+        if up is None:
+            continue
+        j, k = pos[b], pos[up]
+        loss += r[tree["parent_branch"][b]] * (p[:, j] ** 2 + q[:, j] ** 2) / net.s_base_kva
+        p[:, k] += p[:, j]
+        q[:, k] += q[:, j]
+    return loss
+
+
+def screened_plan(pm: ParkingModel, schedule: dict) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """Hourly switching plan screened on a schedule's net loads (all days): every radial configuration's
+    price-weighted DistFlow loss per hour, then a dynamic programme over hours that picks one configuration
+    per hour with at most ``max_switching_per_day - 1`` configuration changes after the first hour (so no
+    switch changes more than ``max_switching_per_day`` times a day, eq. 22, counting the change from the
+    normal configuration at hour 0). Returns (plan hour x branch, screening table)."""
+    system = pm.system
+    price = system.price_usd_per_mwh
+    bus_of = system.lots["bus"].to_dict()
+    pos = {b: j for j, b in enumerate(system.network.bus_ids)}
+    loads = []
+    for d, day in enumerate(schedule["days"]):
+        p = system.load_p_kw.to_numpy(float).copy()
+        q = system.load_q_kvar.to_numpy(float).copy()
+        pv = np.array([pm.preps[d].day.pv_kw_per_kwp * system.lots.at[n, "pv_kwp"] for n in system.lots.index]).T
+        for j, n in enumerate(system.lots.index):
+            p[:, pos[bus_of[n]]] += day["p_ev_kw"][n].to_numpy() - schedule["pv_scale"] * pv[:, j]
+            q[:, pos[bus_of[n]]] -= day["q_ev_kvar"][n].to_numpy()
+        loads.append((p, q))
+    masks = radial_configurations(system)
+    cost = np.array([sum(price / 1000.0 * distflow_losses_kw(system, mk, p, q) for p, q in loads) / len(loads)
+                     for mk in masks])  # (config, hour) USD
+    n_c = len(masks)
+    budget = max(system.cfg.model.max_switching_per_day - 1, 0)
+    # DP: best[c, u] = min cost up to hour t ending in config c having used u changes
+    best = np.full((n_c, budget + 1), np.inf)
+    best[:, 0] = cost[:, 0]
+    back = np.zeros((T_STEPS, n_c, budget + 1, 2), dtype=int)
+    for t in range(1, T_STEPS):
+        new = np.full_like(best, np.inf)
+        stay = best + cost[:, t][:, None]
+        new[:] = stay
+        back[t, :, :, 0] = np.arange(n_c)[:, None]
+        back[t, :, :, 1] = np.arange(budget + 1)[None, :]
+        for u in range(1, budget + 1):
+            prev = int(np.argmin(best[:, u - 1]))
+            cand = best[prev, u - 1] + cost[:, t]
+            better = cand < new[:, u]
+            new[better, u] = cand[better]
+            back[t, better, u, 0] = prev
+            back[t, better, u, 1] = u - 1
+        best = new
+    c, u = np.unravel_index(int(np.argmin(best)), best.shape)
+    seq = [0] * T_STEPS
+    for t in range(T_STEPS - 1, -1, -1):
+        seq[t] = int(c)
+        if t > 0:
+            c, u = back[t, c, u]
+    plan = pd.DataFrame([masks[i].to_numpy() for i in seq], columns=masks[0].index)
+    plan.index.name = "hour"
+    table = pd.DataFrame({"open_switches": [",".join(str(i) for i in mk.index[~mk]) for mk in masks],
+                          "loss_cost_usd": cost.sum(axis=1)}).sort_values("loss_cost_usd").reset_index(drop=True)
+    return plan, table
+
+
+def switching_actions(plan: pd.DataFrame, initial: pd.Series | None) -> pd.Series:
+    """Status changes per branch over the day (hour 0 compared with ``initial`` if given)."""
+    arr = plan.to_numpy(bool)
+    changes = (arr[1:] != arr[:-1]).sum(axis=0)
+    if initial is not None:
+        changes = changes + (arr[0] != initial.reindex(plan.columns).to_numpy(bool))
+    return pd.Series(changes, index=plan.columns)
+
+
+def solve_s4(pm: ParkingModel, solver: dict, pv_scale: float = 1.0, start_from: dict | None = None,
+             milp_time_limit_s: float | None = None) -> dict:
+    """Scenario 4: a screened hourly plan (:func:`screened_plan` on ``start_from``'s loads, re-dispatched as an
+    LP with the plan fixed) and the hourly-switching MILP (``milp_time_limit_s``; None/0 = skip). The better of
+    the two by the model objective is returned with the MILP's dual bound and the returned plan's gap."""
+    from evgrid.optim.solver import SolverError
+
+    cand = None
+    if start_from is not None:
+        plan, _ = screened_plan(pm, start_from)
+        cand = solve_scenario(pm, "s4", solver, pv_scale, switch_plan=plan)
+        cand["solve"]["source"] = "screened_plan"
+    milp, bound, milp_status = None, None, "skipped"
+    if milp_time_limit_s:
+        try:
+            milp = solve_scenario(pm, "s4", dict(solver, time_limit_s=milp_time_limit_s), pv_scale)
+            milp["solve"]["source"] = "milp"
+            bound = milp["solve"]["objective_model_usd"] * (1 - (milp["solve"]["mip_gap"] or 0.0))
+            milp_status = milp["solve"]["status"]
+        except SolverError as exc:
+            if cand is None:
+                raise
+            log.warning("scenario 4 MILP: %s; keeping the screened plan", exc)
+            milp_status = "no incumbent within the time limit"
+    options = [r for r in (cand, milp) if r is not None]
+    best = min(options, key=lambda r: r["solve"]["objective_model_usd"])
+    obj = best["solve"]["objective_model_usd"]
+    best["solve"]["milp_status"] = milp_status
+    best["solve"]["milp_bound_usd"] = bound
+    best["solve"]["mip_gap"] = max(0.0, (obj - bound) / max(abs(obj), 1e-9)) if bound is not None else None
+    best["solve"]["is_mip"] = True
+    return best
