@@ -194,8 +194,12 @@ class ModelConfig:
     switchable: tuple = ()
     max_switching_per_day: int = 4
     initial_state: str = "network"
+    milp_time_limit_s: float = 20.0
+    milp_in_sweep: bool = False
 
     def check(self, where: str) -> None:
+        _need(self.milp_time_limit_s >= 0, where, "milp_time_limit_s", ">= 0 s (0 = screened plan only)",
+              self.milp_time_limit_s)
         _need(self.polygon_sides >= 16 and self.polygon_sides % 2 == 0, where, "polygon_sides",
               "an even number >= 16 (issue: at least 16 sides)", self.polygon_sides)
         for name in ("loss_tangents", "transformer_tangents", "cable_tangents"):
