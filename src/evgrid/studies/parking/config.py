@@ -188,7 +188,6 @@ class ModelConfig:
     polygon_sides: int = 16
     loss_tangents: int = 17
     transformer_tangents: int = 12
-    cable_tangents: int = 4
     lot_v_min_pu: float = 0.95
     lot_v_max_pu: float = 1.05
     switchable: tuple = ()
@@ -196,13 +195,14 @@ class ModelConfig:
     initial_state: str = "network"
     milp_time_limit_s: float = 20.0
     milp_in_sweep: bool = False
+    milp_in_stochastic: bool = False
 
     def check(self, where: str) -> None:
         _need(self.milp_time_limit_s >= 0, where, "milp_time_limit_s", ">= 0 s (0 = screened plan only)",
               self.milp_time_limit_s)
         _need(self.polygon_sides >= 16 and self.polygon_sides % 2 == 0, where, "polygon_sides",
               "an even number >= 16 (issue: at least 16 sides)", self.polygon_sides)
-        for name in ("loss_tangents", "transformer_tangents", "cable_tangents"):
+        for name in ("loss_tangents", "transformer_tangents"):
             _need(getattr(self, name) >= 3, where, name, ">= 3", getattr(self, name))
         _need(self.max_switching_per_day >= 0, where, "max_switching_per_day", ">= 0", self.max_switching_per_day)
         _need(self.initial_state in ("network", "free"), where, "initial_state", "network|free", self.initial_state)
