@@ -157,13 +157,15 @@ def run_pv_sweep(inputs: ParkingInputs, scenario_results: dict, cfg: ParkingConf
     return pd.DataFrame(rows), pd.concat(profiles, ignore_index=True)
 
 
-def run_stochastic(inputs: ParkingInputs, cfg: ParkingConfig, scenario_results: dict) -> tuple[pd.DataFrame, pd.DataFrame]:
+def run_stochastic(inputs: ParkingInputs, cfg: ParkingConfig, scenario_results: dict
+                   ) -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame]:
     """Stochastic day-ahead switching plan on several GAN days, evaluated on real held-out days.
 
     First stage: the hourly switch plan (shared by all GAN days); second stage: each day's P/Q dispatch.
     On each held-out day the EV dispatch is re-optimised with that day's EVs and PV (the lots' own
     scheduling) under (a) the stochastic plan, (b) the deterministic plan of the single scenario day, and
-    compared with (c) uncoordinated charging, paired by day. Held-out days never enter the plan.
+    compared with (c) uncoordinated charging, paired by day. Held-out days never enter the plan. Returns the
+    per-day table, the paired summary and the stochastic plan's open switches per hour.
     """
     system = inputs.system
     t0 = time.perf_counter()
@@ -202,4 +204,4 @@ def run_stochastic(inputs: ParkingInputs, cfg: ParkingConfig, scenario_results: 
     stoch_row = {"comparison": "stochastic plan solve", "metric": "model_objective_usd",
                  "n_days": len(inputs.stochastic_days), "mean_diff_usd": stoch["solve"]["objective_model_usd"],
                  "ci95_low_usd": np.nan, "ci95_high_usd": np.nan, "mean_rel": np.nan}
-    return per_day, pd.DataFrame(summary + [stoch_row])
+    return per_day, pd.DataFrame(summary + [stoch_row]), switching_table(plans["stochastic"], system)
