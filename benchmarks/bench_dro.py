@@ -26,10 +26,13 @@ import numpy as np
 import pandas as pd
 import yaml
 
-from evgrid.optim.dro_model import RecourseEvaluator, build_two_stage, radius_sweep
 from evgrid.optim.persistent import PersistentLP
 from evgrid.optim.robust import WassersteinBall, distance_matrix, reduce_scenarios, standardise_features
-from evgrid.pipelines.dro import nodes
+from evgrid.studies.dro.config import DroConfig, NetworkConfig
+from evgrid.studies.dro.evaluate import RecourseEvaluator
+from evgrid.studies.dro.model import build_two_stage, radius_sweep
+from evgrid.studies.dro.scenarios import prepare_scenarios
+from evgrid.studies.dro.system import feature_blocks, load_network, make_system, to_model_data
 
 ROOT = Path(__file__).resolve().parents[1]
 SIZES = (50, 100, 200, 500)
@@ -60,15 +63,16 @@ def _inputs():
 
 def run() -> list[dict]:
     f, g, params, pv_system = _inputs()
-    sets, _ = nodes.prepare_scenarios(f["traffic_daily"], f["weather_daily"], f["price_daily"], f["load_daily"],
-                                      g["traffic"], g["pv"], g["price"], params, pv_system, 15)
-    sysm = nodes.make_system(params, sets["load_profile"], 15)
-    train = nodes.to_model_data(sets["real_train"], sysm, params)
-    gan_all = nodes.to_model_data(sets["gan_support"], sysm, params)
-    w = float(params["robust"]["worst_case_weight"])
+    cfg = DroConfig.from_params(params)
+    sets, _ = prepare_scenarios(f["traffic_daily"], f["weather_daily"], f["price_daily"], f["load_daily"],
+                                g["traffic"], g["pv"], g["price"], cfg, pv_system, 15)
+    sysm = make_system(load_network(NetworkConfig(**params["network"])), cfg, sets["load_profile"], 15)
+    train, _ = to_model_data(sets["real_train"].channels, sysm, cfg)
+    gan_all, _ = to_model_data(sets["gan_support"].channels, sysm, cfg)
+    w = cfg.robust.worst_case_weight
     rows: list[dict] = []
 
-    blocks = nodes._feature_blocks(train)
+    blocks = feature_blocks(train)
     f_train, _ = standardise_features(blocks)
     red = reduce_scenarios(f_train, 10, 0)
     nominal = train.subset(red.medoids)
@@ -77,7 +81,7 @@ def run() -> list[dict]:
     per_scen = []
     for s in DIRECT:
         data = nominal.subset(np.arange(3)).concat(gan_all.subset(np.arange(s - 3)))
-        feats, _ = standardise_features(nodes._feature_blocks(data), reference=blocks)
+        feats, _ = standardise_features(feature_blocks(data), reference=blocks)
         ball = WassersteinBall(np.full(3, 1 / 3), distance_matrix(feats[:3], feats), 0.2)
         t0 = time.perf_counter()
         tsm = build_two_stage(sysm, data, method="dro", ball=ball, worst_case_weight=w, name="bench_direct")
@@ -98,7 +102,7 @@ def run() -> list[dict]:
                      "rows": int(rows[len(DIRECT) - 1]["rows"] / DIRECT[-1] * n), "extrapolated": True})
 
     # 2. reduced (the pipeline's way): k-medoids N -> 10 GAN atoms, DRO on 10 + 10 atoms, exact OOS recourse
-    f_all, _ = standardise_features(nodes._feature_blocks(gan_all), reference=blocks)
+    f_all, _ = standardise_features(feature_blocks(gan_all), reference=blocks)
     red_g = reduce_scenarios(f_all, 10, 1)
     data = nominal.concat(gan_all.subset(red_g.medoids))
     dist = distance_matrix(f_train[red.medoids], np.vstack([f_train[red.medoids], f_all[red_g.medoids]]))
@@ -120,7 +124,7 @@ def run() -> list[dict]:
         n = min(n, gan_all.n_scenarios)
         gan = gan_all.subset(np.arange(n))
         t0 = time.perf_counter()
-        f_gan, _ = standardise_features(nodes._feature_blocks(gan), reference=blocks)
+        f_gan, _ = standardise_features(feature_blocks(gan), reference=blocks)
         reduce_scenarios(f_gan, 10, 1)
         reduce_s = time.perf_counter() - t0
         t0 = time.perf_counter()

@@ -7,17 +7,9 @@ import pyomo.environ as pyo
 import pytest
 
 from evgrid.grid.ac_validation import AcPowerFlowError, base_case_ac, validate_schedule_ac
-from evgrid.grid.matpower import load_matpower_case
 from evgrid.grid.pandapower_io import from_pandapower, to_pandapower
 from evgrid.optim.lindistflow import Injection, LinDistFlowOptions, build_lindistflow, loads_from_profile
 from evgrid.optim.solver import solve
-
-from .helpers import CASE33
-
-
-@pytest.fixture(scope="module")
-def net33():
-    return load_matpower_case(CASE33)
 
 
 def test_case33_ac_base_case_reference(net33):

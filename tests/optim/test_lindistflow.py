@@ -14,12 +14,7 @@ from evgrid.optim.lindistflow import (
     set_loads,
 )
 from evgrid.optim.solver import InfeasibleModelError, SolverError, solve
-from tests.grid.helpers import CASE17, CASE33
-
-
-@pytest.fixture(scope="module")
-def net33():
-    return load_matpower_case(CASE33)
+from tests.grid.helpers import CASE17
 
 
 def _base_model(net, steps=(0,), **kw):

@@ -6,7 +6,6 @@ import pyomo.environ as pyo
 import pytest
 
 from evgrid.grid.ac_validation import validate_schedule_ac
-from evgrid.grid.matpower import load_matpower_case
 from evgrid.optim.lindistflow import (
     Injection,
     LinDistFlowOptions,
@@ -15,12 +14,6 @@ from evgrid.optim.lindistflow import (
     set_losses_from_ac,
 )
 from evgrid.optim.solver import solve
-from tests.grid.helpers import CASE33
-
-
-@pytest.fixture(scope="module")
-def net33():
-    return load_matpower_case(CASE33)
 
 
 def test_outage_cases_as_scenarios(net33):

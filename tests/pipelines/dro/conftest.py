@@ -107,10 +107,5 @@ def pv_system() -> dict:
 
 
 @pytest.fixture(scope="session")
-def dro_params() -> dict:
-    return yaml.safe_load((ROOT / "conf" / "base" / "parameters_dro.yml").read_text())["dro"]
-
-
-@pytest.fixture(scope="session")
 def gan_frames(features, pv_system) -> dict:
     return gan_like_frames(features, 60, 3, pv_system)

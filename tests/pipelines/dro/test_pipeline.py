@@ -4,6 +4,8 @@ Feature frames are cut from the raw files (conftest) and the GAN scenario frames
 built from real July weekdays with noise, so the test needs neither an ingest nor a gan run.
 """
 
+from pathlib import Path
+
 import numpy as np
 import pandas as pd
 import plotly.graph_objects as go
@@ -30,7 +32,7 @@ def small_params(dro_params):
                       "max_gan_test": 6}
     p["robust"] = {**p["robust"], "radii": [0.0, 0.3], "cv_folds": 2}
     p["evaluation"] = {"oos_batch": 6}
-    p["network"] = {**p["network"], "case_path": str(dro_nodes.Path(__file__).resolve().parents[3]
+    p["network"] = {**p["network"], "case_path": str(Path(__file__).resolve().parents[3]
                                                      / "data" / "01_raw" / "grids" / "case33bw.m")}
     return p
 
@@ -39,6 +41,7 @@ def small_params(dro_params):
 def outputs(features, gan_frames, small_params, pv_system):
     data = {**features, "traffic.scenarios": gan_frames["traffic"], "pv.scenarios": gan_frames["pv"],
             "price.scenarios": gan_frames["price"], "params:dro": small_params,
+            "params:dro.network": small_params["network"],
             "params:gan.families.pv.pv_system": pv_system, "params:step_minutes": 15}
     catalog = DataCatalog({k: MemoryDataset(v) for k, v in data.items()})
     pipe = create_pipeline()
@@ -113,8 +116,9 @@ def test_bad_parameters_and_scenarios_are_rejected(features, gan_frames, small_p
         dro_nodes.prepare_scenarios(*args, gan[0], fewer, gan[2], small_params, pv_system, 15)
     bad_lane = {**small_params, "lanes": [*small_params["lanes"][:1], {**small_params["lanes"][1], "bus": 40}]}
     sets, _ = dro_nodes.prepare_scenarios(*args, *gan, small_params, pv_system, 15)
+    network = dro_nodes.load_network(small_params["network"])
     with pytest.raises(ValueError, match=r"parameter 'lanes'.*\[40\]"):
-        dro_nodes.build_atoms(sets, bad_lane, 15)
+        dro_nodes.build_atoms(network, sets, bad_lane, 15)
 
 
 def test_missing_gan_scenarios_name_the_file_and_the_command(tmp_path):

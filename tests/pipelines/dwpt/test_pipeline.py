@@ -73,7 +73,8 @@ def params():
 
 @pytest.fixture(scope="module")
 def outputs(inputs, params):
-    catalog = DataCatalog({k: MemoryDataset(v) for k, v in inputs.items()} | {"params:dwpt": MemoryDataset(params)})
+    catalog = DataCatalog({k: MemoryDataset(v) for k, v in inputs.items()} | {"params:dwpt": MemoryDataset(params),
+                                                                      "params:dwpt.network": MemoryDataset(params["network"])})
     pipe = create_pipeline()
     for name in pipe.outputs() | {d for n in pipe.nodes for d in n.outputs}:
         catalog[name] = _KeptDataset()

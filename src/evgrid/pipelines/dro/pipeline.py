@@ -1,4 +1,4 @@
-"""dro pipeline wiring: scenarios -> atoms -> radius (CV) -> first stages -> out-of-sample -> reports, plots."""
+"""dro pipeline wiring: feeder, scenarios -> atoms -> radius (CV) -> first stages -> out-of-sample -> reports, plots."""
 
 from kedro.pipeline import Pipeline, node, pipeline
 
@@ -7,11 +7,12 @@ from evgrid.pipelines.dro import nodes
 
 def create_pipeline(**kwargs) -> Pipeline:
     return pipeline([
+        node(nodes.load_network, "params:dro.network", "dro_network", name="dro_load_network"),
         node(nodes.prepare_scenarios,
              ["traffic_daily", "weather_daily", "price_daily", "load_daily", "traffic.scenarios", "pv.scenarios",
               "price.scenarios", "params:dro", "params:gan.families.pv.pv_system", "params:step_minutes"],
              ["dro_scenario_sets", "dro_scenario_info"], name="dro_prepare_scenarios"),
-        node(nodes.build_atoms, ["dro_scenario_sets", "params:dro", "params:step_minutes"],
+        node(nodes.build_atoms, ["dro_network", "dro_scenario_sets", "params:dro", "params:step_minutes"],
              ["dro_atoms", "dro_support_atoms"], name="dro_build_atoms"),
         node(nodes.select_radius, ["dro_atoms", "params:dro"],
              ["dro_radius_selected", "dro_radius_cv", "dro_radius_cv_info"], name="dro_select_radius"),

@@ -1,4 +1,5 @@
-"""Scenario inputs of the ``dro`` model: GAN scenario files and real days -> aligned arrays (Kedro-free).
+"""Scenario inputs of the ``dro`` study: GAN scenario files and real days -> aligned arrays, and the
+support atoms of the distributionally robust model (Kedro-free).
 
 A *scenario* is one day of four uncertain channels at the 96-step grid: section traffic flow (veh/h),
 PV output per kWp, wind speed (m/s) and the substation price (LBMP, $/MWh).
@@ -14,12 +15,21 @@ PV output per kWp, wind speed (m/s) and the substation price (LBMP, $/MWh).
 
 from __future__ import annotations
 
+import logging
 from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
 
 from evgrid.data.features import daily_matrix
+from evgrid.optim.robust import distance_matrix, reduce_scenarios, standardise_features
+from evgrid.scenarios.calendar import decode_label
+from evgrid.scenarios.pv import PVSystem, pv_kw_per_kwp
+from evgrid.studies.dro.config import DroConfig
+from evgrid.studies.dro.system import feature_blocks, make_system, to_model_data
+from evgrid.timeseries import block_mean
+
+log = logging.getLogger(__name__)
 
 # expected variables and accepted unit spellings per GAN family
 GAN_VARIABLES: dict[str, dict[str, set[str]]] = {
@@ -92,25 +102,15 @@ def gan_matrix(df: pd.DataFrame, family: str, variable: str, n_steps: int = 96) 
     return wide.index.to_numpy(), arr, lab
 
 
-def parse_label(label: str) -> dict:
-    """``month=8,weekend=False`` -> {'month': 8, 'weekend': False}; unknown parts are ignored."""
-    out: dict = {}
-    for part in str(label).split(","):
-        if "=" not in part:
-            continue
-        k, v = (x.strip() for x in part.split("=", 1))
-        if k == "month" and v.isdigit():
-            out["month"] = int(v)
-        elif k == "weekend":
-            out["weekend"] = v.lower() == "true"
-    return out
-
-
 def label_matches(label: str, months: list[int], weekend: bool | None) -> bool:
-    p = parse_label(label)
-    if "month" in p and p["month"] not in months:
+    """Whether a GAN condition label (:func:`evgrid.scenarios.calendar.decode_label`) is of the day type."""
+    try:
+        month, is_weekend = decode_label(str(label))
+    except ValueError as e:
+        raise ScenarioInputError(f"GAN scenario label {label!r}: {e}") from e
+    if month is not None and month not in months:
         return False
-    return not ("weekend" in p and weekend is not None and p["weekend"] != weekend)
+    return not (is_weekend is not None and weekend is not None and is_weekend != weekend)
 
 
 def gan_scenarios(frames: dict[str, pd.DataFrame], months: list[int], weekend: bool | None,
@@ -225,16 +225,89 @@ def fill_wind(gan: RawScenarios, wind_pool: np.ndarray, seed: int) -> RawScenari
     return RawScenarios(chans, gan.labels, gan.source)
 
 
-def aggregate_steps(arr: np.ndarray, k: int) -> np.ndarray:
-    """Average consecutive blocks of ``k`` steps along the last axis (96 -> 96 / k)."""
-    a = np.asarray(arr, float)
-    if k < 1 or a.shape[-1] % k:
-        raise ValueError(f"parameter 'aggregate_steps' must divide {a.shape[-1]}, got {k}")
-    return a.reshape(*a.shape[:-1], a.shape[-1] // k, k).mean(axis=-1)
-
-
 def load_profile(load_daily: pd.DataFrame, months: list[int], weekend: bool | None, k: int) -> np.ndarray:
     """Mean NYISO system-load shape of the day type, normalised to a peak of 1, at the model's steps."""
     rows = _day_type_rows(load_daily, "load_daily", months, weekend)
-    prof = aggregate_steps(daily_matrix(rows, "load_mw").mean(axis=0), k)
+    mean = daily_matrix(rows, "load_mw").mean(axis=0)
+    prof = block_mean(mean, mean.shape[-1] // k, "dro.aggregate_steps")
     return prof / prof.max()
+
+
+def prepare_scenarios(traffic_daily: pd.DataFrame, weather_daily: pd.DataFrame, price_daily: pd.DataFrame,
+                      load_daily: pd.DataFrame, traffic_scenarios: pd.DataFrame, pv_scenarios: pd.DataFrame,
+                      price_scenarios: pd.DataFrame, cfg: DroConfig, pv_system: dict, step_minutes: int
+                      ) -> tuple[dict, dict]:
+    """Real days (train / held-out) and GAN scenarios (support / fresh test) at the model's steps."""
+    seed = int(cfg.seed)
+    dt_par = cfg.day_type
+    months = [int(m) for m in dt_par.months]
+    weekend = dt_par.weekend
+    n_steps = 24 * 60 // int(step_minutes)
+    system = PVSystem(**pv_system)
+
+    def pv_fn(ghi, temp, dates):
+        return pv_kw_per_kwp(ghi, temp, dates, system)
+
+    pools = real_day_pools(traffic_daily, weather_daily, price_daily, months, weekend, pv_fn)
+    sc = cfg.scenarios
+    real_train, real_test, info = draw_real_days(pools, int(sc.n_real_days), float(sc.real_test_fraction),
+                                                    seed)
+    gan, gan_info = gan_scenarios({"traffic": traffic_scenarios, "pv": pv_scenarios, "price": price_scenarios},
+                                     months, weekend, n_steps)
+    gan = fill_wind(gan, pools["weather"]["wind_speed_m_per_s"], seed + 1)
+    perm = np.random.default_rng(seed + 2).permutation(gan.n)
+    n_sup = min(int(sc.max_gan_support), max(1, int(round(float(sc.gan_support_fraction) * gan.n))))
+    n_test = min(int(sc.max_gan_test), gan.n - n_sup)
+    if n_test < 1:
+        raise ScenarioInputError(f"only {gan.n} GAN scenarios of the day type: need more than {n_sup} "
+                                    "(support) to keep fresh ones for the out-of-sample test")
+    gan_support, gan_test = gan.subset(np.sort(perm[:n_sup])), gan.subset(np.sort(perm[n_sup:n_sup + n_test]))
+    k = int(cfg.aggregate_steps)
+    profile = load_profile(load_daily, months, weekend, k)
+    sets = {"real_train": real_train, "real_test": real_test, "gan_support": gan_support, "gan_test": gan_test,
+            "load_profile": profile}
+    report = {**info, **gan_info, "real_train_days": real_train.n, "real_test_days": real_test.n,
+              "gan_support": gan_support.n, "gan_test": gan_test.n, "model_steps": n_steps // k,
+              "step_h": step_minutes * k / 60.0}
+    log.info("dro scenarios: %s", report)
+    return sets, report
+
+
+def build_atoms(network, sets: dict, cfg: DroConfig, step_minutes: int) -> tuple[dict, pd.DataFrame]:
+    """Nominal atoms = k-medoids of the real training days; extra support = k-medoids of the GAN set.
+
+    Features: standardised total lane demand, PV, wind and price per step (:func:`feature_blocks`);
+    ``distances[i, j]`` = ground distance of nominal atom ``i`` to support atom ``j`` (the ball's metric).
+    """
+    seed = int(cfg.seed)
+    sysm = make_system(network, cfg, sets["load_profile"], step_minutes)
+    sc = cfg.scenarios
+    train, train_traffic = to_model_data(sets["real_train"].channels, sysm, cfg)
+    gan, _ = to_model_data(sets["gan_support"].channels, sysm, cfg)
+    blocks = feature_blocks(train)
+    feats_train, scales = standardise_features(blocks)
+    feats_gan, _ = standardise_features(feature_blocks(gan), reference=blocks)
+    red_nom = reduce_scenarios(feats_train, int(sc.n_nominal), seed)
+    red_gan = reduce_scenarios(feats_gan, int(sc.n_gan_atoms), seed + 1)
+    support_feats = np.vstack([feats_train[red_nom.medoids], feats_gan[red_gan.medoids]])
+    dist = distance_matrix(feats_train[red_nom.medoids], support_feats)
+    data = train.subset(red_nom.medoids).concat(gan.subset(red_gan.medoids))
+    table = pd.DataFrame({
+        "atom": np.arange(data.n_scenarios),
+        "source": ["real"] * len(red_nom.medoids) + ["gan"] * len(red_gan.medoids),
+        "nominal_probability": np.concatenate([red_nom.probabilities, np.zeros(len(red_gan.medoids))]),
+        "cluster_mass": np.concatenate([red_nom.probabilities, red_gan.probabilities]),
+        "label": [sets["real_train"].labels[i] for i in red_nom.medoids]
+        + [sets["gan_support"].labels[i] for i in red_gan.medoids],
+        "distance_to_nearest_nominal": dist.min(axis=0),
+    })
+    atoms = {"system": sysm, "data": data, "evs_on_lane": train_traffic["evs_on_lane"][red_nom.medoids],
+             "lane_flow_veh_per_h": train_traffic["lane_flow_veh_per_h"][red_nom.medoids],
+             "n_nominal": len(red_nom.medoids), "p_nominal": red_nom.probabilities,
+             "distances": dist, "scales": scales, "train": train, "train_features": feats_train,
+             "gan_atom_features": feats_gan[red_gan.medoids],
+             "reduction": {"w1_real_to_nominal": red_nom.wasserstein_distance,
+                           "w1_gan_to_atoms": red_gan.wasserstein_distance,
+                           "mean_distance_gan_atoms_to_nominal": float(dist[:, len(red_nom.medoids):].min(axis=0).mean())}}
+    log.info("dro atoms: %d nominal + %d GAN; %s", len(red_nom.medoids), len(red_gan.medoids), atoms["reduction"])
+    return atoms, table

@@ -1,38 +1,37 @@
 """Two-stage DRO model on the shared LinDistFlow core: SAA equivalence, worst case, balance, capacity."""
 
-from pathlib import Path
 
 import numpy as np
 import pandas as pd
 import pyomo.environ as pyo
 import pytest
-import yaml
 
 from evgrid.ev.lanes import lanes_from_params
-from evgrid.grid.matpower import load_matpower_case
-from evgrid.optim.dro_model import (
-    RecourseEvaluator,
-    ScenarioData,
-    build_system,
-    build_two_stage,
-    drop_nonbinding_ratings,
-    radius_sweep,
-)
 from evgrid.optim.robust import WassersteinBall, distance_matrix, worst_case_distribution
+from evgrid.studies.dro.config import DroConfig
+from evgrid.studies.dro.evaluate import RecourseEvaluator
+from evgrid.studies.dro.model import build_two_stage, radius_sweep
+from evgrid.studies.dro.system import ScenarioData, build_system, drop_nonbinding_ratings
 
-ROOT = Path(__file__).resolve().parents[2]
-PARAMS = yaml.safe_load((ROOT / "conf" / "base" / "parameters_dro.yml").read_text())["dro"]
-NET = load_matpower_case(ROOT / "data" / "01_raw" / "grids" / "case33bw.m").with_ratings(default_kva=6000.0)
 T = 4
 PROFILE = np.array([0.6, 0.8, 1.0, 0.7])
 
 
-def _system(lanes=None, scale=None):
-    params = dict(PARAMS)
-    if scale is not None:
-        params["capacity_scale"] = scale
-    lanes = lanes_from_params(lanes or PARAMS["lanes"][:4], known_buses=NET.bus_ids)
-    return build_system(params, NET, lanes, PROFILE, step_h=6.0)
+@pytest.fixture(scope="module")
+def net(net33):
+    return net33.with_ratings(default_kva=6000.0)
+
+
+@pytest.fixture(scope="module")
+def make_system(dro_params, net):
+    def _system(lanes=None, scale=None):
+        params = dict(dro_params)
+        if scale is not None:
+            params["capacity_scale"] = scale
+        lanes = lanes_from_params(lanes or dro_params["lanes"][:4], known_buses=net.bus_ids)
+        return build_system(DroConfig.from_params(params), net, lanes, PROFILE, step_h=6.0)
+
+    return _system
 
 
 def _scenarios(sysm, n, seed):
@@ -50,8 +49,8 @@ def _features(d: ScenarioData):
 
 
 @pytest.fixture(scope="module")
-def case():
-    sysm = _system()
+def case(make_system):
+    sysm = make_system()
     data = _scenarios(sysm, 5, seed=1)  # atoms 0-2 nominal, 3-4 extra support ("GAN")
     p = np.array([0.5, 0.3, 0.2])
     f = _features(data)
@@ -118,9 +117,9 @@ def test_power_balance_and_limits_hold_in_every_kept_scenario(case):
                                                               pyo.value(m.demand[lane, s, t])) + 1e-6
 
 
-def test_lanes_beyond_feeder_capacity_report_unserved_energy_not_a_crash():
+def test_lanes_beyond_feeder_capacity_report_unserved_energy_not_a_crash(make_system):
     huge = [{"name": f"big_{b}", "bus": b, "length_km": 5.0, "rating_kw": 20000.0} for b in (18, 33)]
-    sysm = _system(lanes=huge, scale=0.01)
+    sysm = make_system(lanes=huge, scale=0.01)
     demand = np.full((2, 2, T), 15000.0)
     data = ScenarioData(demand, np.full((2, T), 0.3), np.full((2, T), 0.3), np.full((2, T), 0.05))
     tsm = build_two_stage(sysm, data, name="overload")
@@ -145,10 +144,10 @@ def test_persistent_recourse_matches_a_fresh_solve(case):
         assert out.loc[s, "recourse_cost_usd"] == pytest.approx(ref.scenario_costs()[0], rel=1e-6, abs=1e-6)
 
 
-def test_bad_inputs_name_the_parameter(case):
+def test_bad_inputs_name_the_parameter(case, net):
     sysm, data, p, dist = case
     with pytest.raises(ValueError, match=r"parameter 'lanes'.*\[99\]"):
-        lanes_from_params([{"name": "x", "bus": 99, "length_km": 1.0, "rating_kw": 100.0}], known_buses=NET.bus_ids)
+        lanes_from_params([{"name": "x", "bus": 99, "length_km": 1.0, "rating_kw": 100.0}], known_buses=net.bus_ids)
     with pytest.raises(ValueError, match="'price_usd_per_kwh' has shape"):
         ScenarioData(data.lane_demand_kw, data.pv_pu, data.wind_pu, data.price_usd_per_kwh[:, :2])
     with pytest.raises(ValueError, match="parameter 'radius'"):
@@ -160,13 +159,13 @@ def test_bad_inputs_name_the_parameter(case):
                                            data.price_usd_per_kwh))
 
 
-def test_nonbinding_thermal_limits_are_dropped_exactly():
-    p_b = NET.buses["p_load_kw"].copy()
-    q_b = NET.buses["q_load_kvar"].copy()
-    net, kept = drop_nonbinding_ratings(NET, p_b, q_b, 8)
+def test_nonbinding_thermal_limits_are_dropped_exactly(net):
+    p_b = net.buses["p_load_kw"].copy()
+    q_b = net.buses["q_load_kvar"].copy()
+    net1, kept = drop_nonbinding_ratings(net, p_b, q_b, 8)
     # 3.7 MW + 2.3 MVAr total < 6 MVA * cos(pi/8): no branch can reach its limit
-    on = net.branches["in_service"]
-    assert kept == [] and net.branches.loc[on, "rating_kva"].isna().all()  # tie switches carry no flow
-    net2, kept2 = drop_nonbinding_ratings(NET, p_b * 2, q_b * 2, 8)
-    assert 0 in kept2 and len(kept2) < len(NET.branches)
+    on = net1.branches["in_service"]
+    assert kept == [] and net1.branches.loc[on, "rating_kva"].isna().all()  # tie switches carry no flow
+    net2, kept2 = drop_nonbinding_ratings(net, p_b * 2, q_b * 2, 8)
+    assert 0 in kept2 and len(kept2) < len(net.branches)
     assert pd.notna(net2.branches.loc[kept2, "rating_kva"]).all()

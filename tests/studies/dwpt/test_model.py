@@ -1,6 +1,5 @@
 """DWPT MILP (paper 002 II-C) on the IEEE 33-bus feeder: invariants of the solved schedules."""
 
-from pathlib import Path
 
 import numpy as np
 import pyomo.environ as pyo
@@ -8,7 +7,9 @@ import pytest
 
 from evgrid.der.battery import BatteryParams, size_battery
 from evgrid.grid.matpower import load_matpower_case
-from evgrid.optim.dwpt_model import (
+from evgrid.optim.lindistflow import LinDistFlowOptions, loads_from_profile
+from evgrid.optim.solver import solve
+from evgrid.studies.dwpt.model import (
     DGUnit,
     DwptCase,
     DwptDay,
@@ -18,10 +19,8 @@ from evgrid.optim.dwpt_model import (
     run_cases,
     split_der_power,
 )
-from evgrid.optim.lindistflow import LinDistFlowOptions, loads_from_profile
-from evgrid.optim.solver import solve
+from tests.grid.helpers import CASE33
 
-CASE33 = Path(__file__).resolve().parents[2] / "data" / "01_raw" / "grids" / "case33bw.m"
 HOURS = np.arange(24)
 # a summer-like day: load profile (p.u. of peak), EV load (kW), PV (kW), price ($/MWh)
 PROFILE = 0.65 + 0.35 * np.exp(-((HOURS - 17) / 5.0) ** 2)

@@ -26,110 +26,22 @@ fixed first stage can be evaluated on any scenario.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field, replace
+import logging
+import time
+from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
 import pyomo.environ as pyo
 
-from evgrid.ev.lanes import LaneSet
-from evgrid.grid.network import Network
-from evgrid.optim.lindistflow import Injection, LinDistFlowHandles, LinDistFlowOptions, build_lindistflow
+from evgrid.optim.lindistflow import Injection, LinDistFlowHandles, build_lindistflow
 from evgrid.optim.persistent import PersistentLP
-from evgrid.optim.robust import WassersteinBall, add_wasserstein_dro
+from evgrid.optim.robust import WassersteinBall, add_wasserstein_dro, worst_case_distribution
 from evgrid.optim.solver import SolveResult, SolverOptions, solve
+from evgrid.studies.dro.config import DroConfig
+from evgrid.studies.dro.system import DroSystem, FirstStage, ScenarioData
 
-
-@dataclass
-class CostParams:
-    """Cost coefficients (see conf/base/parameters_dro.yml for sources and assumptions)."""
-
-    lane_operation_usd_per_kwh: float = 0.05
-    battery_degradation_usd_per_kwh: float = 0.02
-    unserved_lane_usd_per_kwh: float = 0.10 / 0.18
-    load_shedding_usd_per_kwh: float = 5.0
-    redispatch_penalty_usd_per_kwh: float = 0.03
-    renewable_share_target: float = 0.6
-    renewable_shortfall_usd_per_kwh: float = 0.05
-    lane_fixed_usd_per_day: float = 0.0
-    lane_maintenance_usd_per_day: float = 0.0
-
-
-@dataclass
-class DroSystem:
-    """Static system: feeder, lanes, units, base-load profile and costs."""
-
-    network: Network
-    lanes: LaneSet
-    conventional: pd.DataFrame  # index unit: bus, p_max_kw, p_min_kw, fixed_usd_per_h, var_usd_per_kwh, co2_kg_per_kwh
-    renewables: pd.DataFrame    # index unit: bus, kind ('pv' | 'wind'), p_max_kw, var_usd_per_kwh
-    load_profile: np.ndarray    # (T,) multiplier of the case's (peak) bus loads
-    step_h: float
-    costs: CostParams = field(default_factory=CostParams)
-    grid_options: LinDistFlowOptions = field(default_factory=LinDistFlowOptions)
-    integer_commitment: bool = False
-
-    @property
-    def n_steps(self) -> int:
-        return len(self.load_profile)
-
-    def bus_load_kw(self) -> tuple[pd.DataFrame, pd.DataFrame]:
-        """(T x bus) active and reactive loads."""
-        prof = np.asarray(self.load_profile, float)
-        b = self.network.buses
-        idx = pd.RangeIndex(len(prof), name="step")
-        return (pd.DataFrame(np.outer(prof, b["p_load_kw"]), index=idx, columns=b.index),
-                pd.DataFrame(np.outer(prof, b["q_load_kvar"]), index=idx, columns=b.index))
-
-
-@dataclass
-class ScenarioData:
-    """Uncertain inputs per support atom, at the model's steps."""
-
-    lane_demand_kw: np.ndarray   # (S, L, T)
-    pv_pu: np.ndarray            # (S, T) available PV per kWp
-    wind_pu: np.ndarray          # (S, T) available wind per unit of rating
-    price_usd_per_kwh: np.ndarray  # (S, T) substation energy price incl. carbon cost of imports
-
-    def __post_init__(self) -> None:
-        s, _, t = self.lane_demand_kw.shape
-        for name in ("pv_pu", "wind_pu", "price_usd_per_kwh"):
-            arr = getattr(self, name)
-            if arr.shape != (s, t):
-                raise ValueError(f"scenario array {name!r} has shape {arr.shape}, expected {(s, t)} "
-                                 "(scenarios x steps, same as the lane demand)")
-            if not np.all(np.isfinite(arr)):
-                raise ValueError(f"scenario array {name!r} has non-finite values")
-        if np.any(self.lane_demand_kw < 0) or np.any(self.pv_pu < 0) or np.any(self.wind_pu < 0):
-            raise ValueError("lane demand and renewable availability must be >= 0")
-
-    @property
-    def n_scenarios(self) -> int:
-        return self.lane_demand_kw.shape[0]
-
-    def subset(self, idx) -> ScenarioData:
-        idx = np.asarray(idx)
-        return ScenarioData(self.lane_demand_kw[idx], self.pv_pu[idx], self.wind_pu[idx],
-                            self.price_usd_per_kwh[idx])
-
-    def concat(self, other: ScenarioData) -> ScenarioData:
-        return ScenarioData(*(np.concatenate([a, b]) for a, b in zip(
-            (self.lane_demand_kw, self.pv_pu, self.wind_pu, self.price_usd_per_kwh),
-            (other.lane_demand_kw, other.pv_pu, other.wind_pu, other.price_usd_per_kwh), strict=True)))
-
-    def mean(self, probabilities: np.ndarray | None = None) -> ScenarioData:
-        p = np.full(self.n_scenarios, 1 / self.n_scenarios) if probabilities is None else np.asarray(probabilities)
-        return ScenarioData(*(np.tensordot(p, a, axes=1)[None] for a in (
-            self.lane_demand_kw, self.pv_pu, self.wind_pu, self.price_usd_per_kwh)))
-
-
-@dataclass
-class FirstStage:
-    """A first-stage decision (the day-ahead schedule)."""
-
-    commitment: np.ndarray  # (G, T)
-    p_conv_kw: np.ndarray   # (G, T)
-    alloc_kw: np.ndarray    # (L, T)
+log = logging.getLogger(__name__)
 
 
 @dataclass
@@ -147,7 +59,7 @@ class TwoStageModel:
         m, sysm = self.model, self.system
         if data.n_scenarios != self.n_support:
             raise ValueError(f"model has {self.n_support} scenario slots, got {data.n_scenarios} scenarios")
-        avail = _availability(sysm, data)
+        avail = availability_kw(sysm, data)
         for (li, lane) in enumerate(sysm.lanes.names):
             for s in range(self.n_support):
                 for t in range(sysm.n_steps):
@@ -163,21 +75,14 @@ class TwoStageModel:
     def fix_first_stage(self, fs: FirstStage) -> None:
         """Fix the first-stage variables; solver round-off is projected back onto the unit limits."""
         m, sysm = self.model, self.system
-        conv = sysm.conventional
-        u = np.clip(np.asarray(fs.commitment, float), 0.0, 1.0)
-        if sysm.integer_commitment:
-            u = np.round(u)
-        pmax = conv["p_max_kw"].to_numpy(float)[:, None] * u
-        pmin = conv["p_min_kw"].to_numpy(float)[:, None] * u
-        pg = np.clip(np.asarray(fs.p_conv_kw, float), pmin, pmax)
-        alloc = np.clip(np.asarray(fs.alloc_kw, float), 0.0, sysm.lanes.rating_kw[:, None])
-        for gi, g in enumerate(conv.index):
+        f = fs.clipped(sysm)
+        for gi, g in enumerate(sysm.conventional.index):
             for t in range(sysm.n_steps):
-                m.u[g, t].fix(float(u[gi, t]))
-                m.pg[g, t].fix(float(pg[gi, t]))
+                m.u[g, t].fix(float(f.commitment[gi, t]))
+                m.pg[g, t].fix(float(f.p_conv_kw[gi, t]))
         for li, lane in enumerate(sysm.lanes.names):
             for t in range(sysm.n_steps):
-                m.alloc[lane, t].fix(float(alloc[li, t]))
+                m.alloc[lane, t].fix(float(f.alloc_kw[li, t]))
 
     def solve(self, options: SolverOptions | dict | None = None) -> SolveResult:
         self.result = solve(self.model, options)
@@ -278,7 +183,7 @@ def radius_sweep(tsm: TwoStageModel, radii, worst_case_weight: float, solver: di
         yield float(r)
 
 
-def _availability(sysm: DroSystem, data: ScenarioData) -> np.ndarray:
+def availability_kw(sysm: DroSystem, data: ScenarioData) -> np.ndarray:
     """(S, R, T) available renewable power in kW."""
     ren = sysm.renewables
     is_pv = (ren["kind"] == "pv").to_numpy()
@@ -321,7 +226,7 @@ def build_two_stage(sysm: DroSystem, data: ScenarioData, probabilities: np.ndarr
     m.L = pyo.Set(initialize=lanes.names, ordered=True)
 
     # ---- scenario parameters (mutable: persistent re-solves on new scenarios)
-    avail = _availability(sysm, data)
+    avail = availability_kw(sysm, data)
     m.demand = pyo.Param(m.L, m.S, m.T, mutable=True, within=pyo.NonNegativeReals, initialize={
         (lane, s, t): float(data.lane_demand_kw[s, li, t]) for li, lane in enumerate(lanes.names) for s in S for t in T})
     m.avail = pyo.Param(m.R, m.S, m.T, mutable=True, within=pyo.NonNegativeReals, initialize={
@@ -426,179 +331,47 @@ def build_two_stage(sysm: DroSystem, data: ScenarioData, probabilities: np.ndarr
     return TwoStageModel(m, grid, sysm, n_s, method)
 
 
-class RecourseEvaluator:
-    """Out-of-sample evaluation: one persistent LP with ``batch`` scenario slots and a fixed first stage.
-
-    Built and compiled once (:class:`evgrid.optim.persistent.PersistentLP`); per batch only the numbers
-    that carry scenario data change -- upper bounds of ``pr`` (availability) and ``served`` (demand), the
-    import price (objective coefficient) -- plus the first-stage columns (``lb = ub = value``), and HiGHS
-    re-solves warm instead of the Pyomo model being rebuilt per scenario.
-    """
-
-    def __init__(self, sysm: DroSystem, batch: int, template: ScenarioData, solver: dict | None = None):
-        self.batch = int(batch)
-        if self.batch < 1:
-            raise ValueError(f"parameter 'oos_batch' must be >= 1, got {batch}")
-        idx = np.resize(np.arange(template.n_scenarios), self.batch)
-        lp_sys = replace(sysm, integer_commitment=False)  # the first stage is fixed: an LP
-        self.tsm = build_two_stage(lp_sys, template.subset(idx), method="expected", name="dro_recourse")
-        m = self.tsm.model
-        opts = solver or {}
-        self.lp = PersistentLP(m, time_limit_s=opts.get("time_limit_s"))
-        G, L, R = list(m.G), list(m.L), list(m.R)
-        S, T = range(self.batch), range(sysm.n_steps)
-        self.c_u = self.lp.columns([m.u[g, t] for g in G for t in T])
-        self.c_pg = self.lp.columns([m.pg[g, t] for g in G for t in T])
-        self.c_alloc = self.lp.columns([m.alloc[lane, t] for lane in L for t in T])
-        self.c_pr = self.lp.columns([m.pr[r, s, t] for s in S for r in R for t in T])
-        self.c_served = self.lp.columns([m.served[lane, s, t] for s in S for lane in L for t in T])
-        self.c_import = self.lp.columns([self.tsm.grid.p_import_kw[s, t] for s in S for t in T])
-        self.sysm = lp_sys
-
-    def _load(self, fs: FirstStage, data: ScenarioData) -> None:
-        sysm, conv = self.sysm, self.sysm.conventional
-        u = np.clip(np.asarray(fs.commitment, float), 0.0, 1.0)
-        if sysm.integer_commitment:
-            u = np.round(u)
-        pg = np.clip(np.asarray(fs.p_conv_kw, float), conv["p_min_kw"].to_numpy(float)[:, None] * u,
-                     conv["p_max_kw"].to_numpy(float)[:, None] * u)
-        alloc = np.clip(np.asarray(fs.alloc_kw, float), 0.0, sysm.lanes.rating_kw[:, None])
-        for cols, val in ((self.c_u, u), (self.c_pg, pg), (self.c_alloc, alloc)):
-            self.lp.set_bounds(cols, val.ravel(), val.ravel())
-        self.tsm.set_scenarios(data)  # Pyomo Params: keeps pyo.value(Q) etc. consistent for the reports
-        avail = _availability(sysm, data)  # (S, R, T)
-        self.lp.set_bounds(self.c_pr, np.zeros(avail.size), avail.ravel())
-        self.lp.set_bounds(self.c_served, np.zeros(data.lane_demand_kw.size), data.lane_demand_kw.ravel())
-        self.lp.set_costs(self.c_import, (sysm.step_h / self.batch) * data.price_usd_per_kwh.ravel())
-
-    def evaluate(self, fs: FirstStage, data: ScenarioData, detail: bool = False) -> dict:
-        """Recourse of ``fs`` on every scenario of ``data``.
-
-        Returns ``{"table": per-scenario recourse table}`` and, with ``detail=True``, also ``steps``,
-        ``lanes`` (see :meth:`TwoStageModel.step_detail`) and the net bus loads ``p_net_kw``/``q_net_kvar``
-        ((scenario, step) x bus) and LinDistFlow voltages ``v_lin_pu`` for the AC check.
-        """
-        parts: dict[str, list] = {"table": [], "steps": [], "lanes": [], "p_net_kw": [], "q_net_kvar": [],
-                                  "v_lin_pu": []}
-        for start in range(0, data.n_scenarios, self.batch):
-            idx = np.arange(start, min(start + self.batch, data.n_scenarios))
-            self._load(fs, data.subset(np.resize(idx, self.batch)))
-            self.lp.solve()
-            n = len(idx)
-            tab = self.tsm.recourse_table().iloc[:n].copy()
-            v = self.tsm.grid.voltage_pu()
-            tab["v_min_pu"] = v.groupby(level="scenario").min().min(axis=1).to_numpy()[:n]
-            tab["v_max_pu"] = v.groupby(level="scenario").max().max(axis=1).to_numpy()[:n]
-            tab["atom"] = idx
-            parts["table"].append(tab)
-            if detail:
-                st, ln = self.tsm.step_detail()
-                st, ln = st[st["atom"] < n].copy(), ln[ln["atom"] < n].copy()
-                st["atom"] = idx[st["atom"]]
-                ln["atom"] = idx[ln["atom"]]
-                parts["steps"].append(st)
-                parts["lanes"].append(ln)
-                p, q = self.tsm.grid.net_load()
-                keep = p.index.get_level_values("scenario") < n
-                remap = pd.MultiIndex.from_arrays([idx[p.index.get_level_values("scenario")[keep]],
-                                                   p.index.get_level_values("step")[keep]], names=["scenario", "step"])
-                for key, frame in (("p_net_kw", p), ("q_net_kvar", q), ("v_lin_pu", v)):
-                    f = frame[keep].copy()
-                    f.index = remap
-                    parts[key].append(f)
-        out = {"table": pd.concat(parts["table"], ignore_index=True)}
-        out["table"]["first_stage_cost_usd"] = float(pyo.value(self.tsm.model.c1))
-        out["table"]["total_cost_usd"] = out["table"]["first_stage_cost_usd"] + out["table"]["recourse_cost_usd"]
-        if detail:
-            for key in ("steps", "lanes"):
-                out[key] = pd.concat(parts[key], ignore_index=True)
-            for key in ("p_net_kw", "q_net_kvar", "v_lin_pu"):
-                out[key] = pd.concat(parts[key])
-        return out
-
-
-def build_system(params: dict, network: Network, lanes: LaneSet, load_profile: np.ndarray, step_h: float,
-                 lane_fixed_usd_per_day: float = 0.0, lane_maintenance_usd_per_day: float = 0.0) -> DroSystem:
-    """Assemble a :class:`DroSystem` from the ``dro`` parameters (fleet scaled by ``capacity_scale``)."""
-    scale = float(params["capacity_scale"])
-    if scale <= 0:
-        raise ValueError(f"parameter 'capacity_scale' must be > 0, got {scale}")
-    cp = params["conventional"]
-    carbon = float(params.get("carbon_price_usd_per_t", 0.0)) / 1000.0  # $/kg
-    conv = pd.DataFrame({"bus": [int(b) for b in cp["buses"]]})
-    conv.index = [f"conv_{i + 1}" for i in range(len(conv))]
-    conv["p_max_kw"] = float(cp["unit_mw_paper"]) * 1000.0 * scale
-    conv["p_min_kw"] = conv["p_max_kw"] * float(cp["p_min_fraction"])
-    conv["fixed_usd_per_h"] = float(cp["fixed_cost_usd_per_h"])
-    conv["co2_kg_per_kwh"] = float(cp["co2_kg_per_kwh"])
-    conv["var_usd_per_kwh"] = float(cp["variable_cost_usd_per_kwh"]) + carbon * conv["co2_kg_per_kwh"]
-    rp = params["renewables"]
-    ren_rows = [{"bus": int(b), "kind": "pv", "p_max_kw": float(rp["pv_unit_mw_paper"]) * 1000.0 * scale}
-                for b in rp["pv_buses"]]
-    ren_rows += [{"bus": int(b), "kind": "wind", "p_max_kw": float(rp["wind_unit_mw_paper"]) * 1000.0 * scale}
-                 for b in rp["wind_buses"]]
-    ren = pd.DataFrame(ren_rows)
-    ren.index = [f"{k}_{i + 1}" for i, k in enumerate(ren["kind"])]
-    ren["var_usd_per_kwh"] = float(rp["variable_cost_usd_per_kwh"])
-    cost = params["costs"]
-    ev = params["ev"]
-    costs = CostParams(
-        lane_operation_usd_per_kwh=float(cost["lane_operation_usd_per_kwh"]),
-        battery_degradation_usd_per_kwh=float(cost["battery_degradation_usd_per_kwh"]),
-        unserved_lane_usd_per_kwh=float(cost["driver_saving_usd_per_km"]) / float(ev["consumption_kwh_per_km"]),
-        load_shedding_usd_per_kwh=float(cost["load_shedding_usd_per_kwh"]),
-        redispatch_penalty_usd_per_kwh=float(cp["redispatch_penalty_usd_per_kwh"]),
-        renewable_share_target=float(cost["renewable_share_target"]),
-        renewable_shortfall_usd_per_kwh=float(cost["renewable_shortfall_usd_per_kwh"]),
-        lane_fixed_usd_per_day=lane_fixed_usd_per_day,
-        lane_maintenance_usd_per_day=lane_maintenance_usd_per_day,
-    )
-    npar = params["network"]
-    margin = float(npar.get("linearisation_margin_pu", 0.0))
-    if not 0 <= margin < 0.5 * (float(npar["v_max_pu"]) - float(npar["v_min_pu"])):
-        raise ValueError(f"parameter 'network.linearisation_margin_pu' must be >= 0 and leave a voltage band, "
-                         f"got {margin}")
-    opts = LinDistFlowOptions(thermal_sides=int(npar["thermal_sides"]), v_min_pu=float(npar["v_min_pu"]) + margin,
-                              v_max_pu=float(npar["v_max_pu"]) - margin, import_limit_kw=npar.get("import_limit_kw"))
-    return DroSystem(network=network, lanes=lanes, conventional=conv, renewables=ren,
-                     load_profile=np.asarray(load_profile, float), step_h=step_h, costs=costs,
-                     grid_options=opts, integer_commitment=bool(cp.get("integer_commitment", False)))
-
-
-def drop_nonbinding_ratings(network: Network, p_bound_kw: pd.Series, q_bound_kvar: pd.Series,
-                            thermal_sides: int) -> tuple[Network, list[int]]:
-    """Remove thermal limits that no feasible operating point can reach (an exact model reduction).
-
-    ``p_bound_kw[b]`` / ``q_bound_kvar[b]`` bound ``|net injection|`` at bus ``b`` over all steps and
-    scenarios (max of withdrawal and generation). A radial branch carries at most the sum of the bounds
-    of the buses downstream of it; where ``hypot(sum P, sum Q)`` stays below the polygon's inscribed radius
-    ``rating * cos(pi / n)`` the limit can never bind, so it is dropped (rating set to NaN). Returns the
-    reduced network and the ids of the branches whose limits are kept.
-    """
-    net = network.copy()
-    if not thermal_sides:
-        return net, []
-    tree = net.tree()
-    parent = tree["parent_bus"]
-    pb = p_bound_kw.reindex(net.bus_ids).fillna(0.0).abs()
-    qb = q_bound_kvar.reindex(net.bus_ids).fillna(0.0).abs()
-    down_p = pb.copy()
-    down_q = qb.copy()
-    for bus in reversed(tree["order"]):  # leaves first
-        up = parent.get(bus)
-        if up is not None:
-            down_p[up] += down_p[bus]
-            down_q[up] += down_q[bus]
-    kept = []
-    shrink = np.cos(np.pi / thermal_sides)
-    for bus, bid in tree["parent_branch"].items():
-        if bid is None:
-            continue
-        rating = net.branches.at[bid, "rating_kva"]
-        if pd.isna(rating):
-            continue
-        if np.hypot(down_p[bus], down_q[bus]) <= rating * shrink:
-            net.branches.at[bid, "rating_kva"] = np.nan
-        else:
-            kept.append(int(bid))
-    return net, sorted(kept)
+def solve_methods(atoms: dict, radius: float, cfg: DroConfig) -> tuple[dict, pd.DataFrame, pd.DataFrame]:
+    """First stages of: deterministic (mean forecast), SAA, DRO at every radius and at the chosen one."""
+    robust = cfg.robust
+    w = float(robust.worst_case_weight)
+    sysm, data, n_nom, p = atoms["system"], atoms["data"], atoms["n_nominal"], atoms["p_nominal"]
+    nominal = data.subset(np.arange(n_nom))
+    solver = cfg.solver.options()
+    out: dict[str, dict] = {}
+    rows = []
+    t0 = time.perf_counter()
+    det = build_two_stage(sysm, nominal.mean(p), name="deterministic")
+    det.solve(solver)
+    out["deterministic"] = {"first_stage": det.first_stage(), "radius": np.nan, "objective": det.result.objective}
+    saa = build_two_stage(sysm, nominal, probabilities=p, name="saa")
+    saa.solve(solver)
+    out["saa"] = {"first_stage": saa.first_stage(), "radius": np.nan, "objective": saa.result.objective}
+    radii = sorted({float(r) for r in robust.radii} | {float(radius)})
+    ball = WassersteinBall(p, atoms["distances"], radii[0])
+    dro_m = build_two_stage(sysm, data, method="dro", ball=ball, worst_case_weight=w, name="dro",
+                            lambda_max=float(robust.lambda_max_usd))
+    wc_rows = []
+    for r in radius_sweep(dro_m, radii, w, solver):
+        lam = float(pyo.value(dro_m.model.dro.dro_lambda))
+        if lam >= 0.999 * float(robust.lambda_max_usd) and r > 0:
+            log.warning("dro radius %.3g: transport multiplier at its bound lambda_max_usd=%g; raise it",
+                        r, float(robust.lambda_max_usd))
+        costs = np.array([dro_m.first_stage_cost() + q for q in dro_m.scenario_costs()])
+        wc = worst_case_distribution(costs, WassersteinBall(p, atoms["distances"], r))
+        name = f"dro_r{r:g}"
+        obj = float(pyo.value(dro_m.model.obj))
+        out[name] = {"first_stage": dro_m.first_stage(), "radius": r, "objective": obj, "worst_case_cost": wc.value,
+                     "lambda": lam}
+        for j in range(data.n_scenarios):
+            wc_rows.append({"method": name, "radius": r, "atom": j, "source": "real" if j < n_nom else "gan",
+                            "nominal_probability": p[j] if j < n_nom else 0.0, "worst_case_weight": wc.weights[j],
+                            "cost_usd": costs[j]})
+        rows.append({"method": name, "radius": r, "objective": obj, "lambda_usd_per_unit_distance": lam,
+                     "expected_cost_nominal": float(p @ costs[:n_nom]), "worst_case_cost": wc.value,
+                     "transport_cost": wc.transport_cost})
+    out["dro_auto"] = dict(out[f"dro_r{float(radius):g}"])
+    for name in ("deterministic", "saa"):
+        rows.insert(0, {"method": name, "radius": np.nan, "objective": out[name]["objective"]})
+    log.info("dro: %d first stages solved in %.1f s", len(out), time.perf_counter() - t0)
+    return out, pd.DataFrame(rows), pd.DataFrame(wc_rows)

@@ -30,82 +30,10 @@ import numpy as np
 import pandas as pd
 import pyomo.environ as pyo
 
-from evgrid.der.battery import BatteryParams, add_battery_block
+from evgrid.der.battery import add_battery_block
 from evgrid.grid.network import Network
 from evgrid.optim.lindistflow import Injection, LinDistFlowOptions, build_lindistflow
-
-
-@dataclass(frozen=True)
-class DGUnit:
-    """A dispatchable distributed generator (paper Table I)."""
-
-    name: str
-    bus: int
-    p_max_kw: float
-    p_min_kw: float
-    q_max_kvar: float
-    q_min_kvar: float
-    cost_usd_per_mwh: float
-
-    def __post_init__(self) -> None:
-        if not (0 <= self.p_min_kw <= self.p_max_kw and self.q_min_kvar <= self.q_max_kvar):
-            raise ValueError(f"DG {self.name}: need 0 <= p_min_kw <= p_max_kw and q_min_kvar <= q_max_kvar, got {self}")
-
-
-@dataclass(frozen=True)
-class DwptCase:
-    """One study case: which of EV / PV / battery are present and which lines are out."""
-
-    name: str
-    ev: bool = True
-    pv: bool = False
-    battery: bool = False
-    outages: tuple[tuple[int, int], ...] = ()
-
-    def __post_init__(self) -> None:
-        if self.battery and not self.pv:
-            raise ValueError(f"case {self.name}: the battery charges only from PV, so battery=True needs pv=True")
-
-
-@dataclass(frozen=True)
-class MarketParams:
-    """Upstream trade, shedding and commitment settings (paper eq. 16-20)."""
-
-    p_buy_max_kw: float = 5000.0
-    p_sell_max_kw: float = 5000.0
-    voll_usd_per_mwh: float = 200.0
-    shed_max_frac: float = 0.5
-    emergency_shed_penalty_usd_per_mwh: float = 2000.0
-    dg_commitment: bool = False
-    ev_power_factor: float = 1.0
-
-
-@dataclass
-class DwptDay:
-    """Time series of one day at the model step: loads (step x bus), EV, PV availability, price."""
-
-    step_h: float
-    load_p_kw: pd.DataFrame
-    load_q_kvar: pd.DataFrame
-    ev_kw: np.ndarray
-    pv_kw: np.ndarray
-    price_usd_per_mwh: np.ndarray
-    der_bus: int
-    battery: BatteryParams | None = None
-
-    def __post_init__(self) -> None:
-        n = len(self.load_p_kw)
-        for name in ("ev_kw", "pv_kw", "price_usd_per_mwh"):
-            arr = np.asarray(getattr(self, name), dtype=float)
-            if arr.shape != (n,):
-                raise ValueError(f"DwptDay.{name} needs {n} values (one per step), got shape {arr.shape}")
-            if not np.all(np.isfinite(arr)):
-                raise ValueError(f"DwptDay.{name} has non-finite values at steps {np.flatnonzero(~np.isfinite(arr)).tolist()}")
-            setattr(self, name, arr)
-        if not self.load_q_kvar.shape == self.load_p_kw.shape:
-            raise ValueError("DwptDay.load_q_kvar must have the shape of load_p_kw")
-        if self.der_bus not in self.load_p_kw.columns:
-            raise ValueError(f"DwptDay.der_bus {self.der_bus} is not a bus of the load table")
+from evgrid.studies.dwpt.system import DGUnit, DwptCase, DwptDay, MarketParams
 
 
 @dataclass
@@ -332,14 +260,6 @@ def extract_results(m: pyo.ConcreteModel, case: DwptCase, dgs: list[DGUnit], day
                       branch_in_service=d["mask"])
 
 
-def block_mean(values: np.ndarray, n_steps: int) -> np.ndarray:
-    """Average a day series of ``k * n_steps`` equal steps down to ``n_steps`` (e.g. 96 x 15 min -> 24 h)."""
-    arr = np.asarray(values, dtype=float)
-    if arr.size % n_steps:
-        raise ValueError(f"cannot average {arr.size} steps into {n_steps} equal model steps")
-    return arr.reshape(n_steps, -1).mean(axis=1)
-
-
 def solve_case(network: Network, day: DwptDay, case: DwptCase, dgs: list[DGUnit], market: MarketParams,
                pf_options: LinDistFlowOptions | None = None, solver_options=None) -> DwptResult:
     """Build, solve (shared HiGHS wrapper, proven optimum within the MIP gap) and extract one case."""
@@ -477,3 +397,24 @@ def solve_case_ac_corrected(network: Network, day: DwptDay, case: DwptCase, dgs:
     hist["chosen"] = False
     hist.loc[hist["objective_usd"].sub(chosen.costs["total_cost_usd"]).abs().idxmin(), "chosen"] = True
     return chosen, hist, reports
+
+
+def solve_cases(network: Network, day: DwptDay, cfg) -> tuple[pd.DataFrame, ...]:
+    """Solve every case of ``dwpt.cases`` (paper II-C) on the shared LinDistFlow + HiGHS wrapper.
+
+    Returns the system, DG, bus schedules, the cost table and the net loads (long tables, ``case`` column);
+    raises if a case did not reach the configured MIP gap.
+    """
+    import logging
+
+    out = run_cases(network, day, list(cfg.cases), list(cfg.dgs), cfg.market, cfg.power_flow, cfg.solver,
+                    n_jobs=cfg.n_jobs)
+    gap = cfg.solver["mip_gap"]
+    bad = out["costs"][out["costs"]["mip_gap"].fillna(0) > gap + 1e-12]
+    if len(bad):
+        raise RuntimeError(f"cases {bad['case'].tolist()} did not reach the MIP gap {gap}")
+    log = logging.getLogger(__name__)
+    for _, r in out["costs"].iterrows():
+        log.info("case %-24s total %9.0f $  shed %6.2f MWh  solve %.2f s", r["case"], r["total_cost_usd"],
+                 r["shed_mwh"], r["solve_s"])
+    return out["system"], out["dg"], out["bus"], out["costs"], out["net_load"]

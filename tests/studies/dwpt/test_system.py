@@ -1,10 +1,13 @@
-"""dwpt nodes: input selection errors name the dataset, day and what was expected."""
+"""dwpt study system: input selection errors name the dataset, day and what was expected; EV load and DER sizing."""
 
 import numpy as np
 import pandas as pd
 import pytest
 
-from evgrid.pipelines.dwpt.nodes import _day_channel, _day_prices, simulate_ev_load, size_der
+from evgrid.studies.dwpt.config import BatteryConfig, DwptConfig, PvConfig
+from evgrid.studies.dwpt.system import day_channel as _day_channel
+from evgrid.studies.dwpt.system import day_prices as _day_prices
+from evgrid.studies.dwpt.system import simulate_ev_load, size_der
 
 
 def _wide(day, channel, values):
@@ -36,20 +39,34 @@ def test_der_sizing_matches_ev_energy():
     ghi = np.clip(900 * np.sin(np.pi * (np.arange(96) / 4 - 6) / 14), 0, None)
     day = pd.DataFrame({"ghi_w_per_m2": ghi})
     ev = pd.DataFrame({"step": range(24), "hour": range(24), "ev_kw": np.full(24, 1000.0)})
-    params = {"pv": {"efficiency": 0.2, "energy_ratio": 1.0},
-              "battery": {"eta_charge": 0.95, "soc_min_frac": 0.1, "soc_max_frac": 1.0, "capacity_scale": 1.0,
-                          "power_scale": 1.0}}
-    profile, sizing = size_der(day, ev, params)
+    battery = BatteryConfig(eta_charge=0.95, soc_min_frac=0.1, soc_max_frac=1.0, capacity_scale=1.0, power_scale=1.0)
+    profile, sizing = size_der(day, ev, PvConfig(efficiency=0.2, energy_ratio=1.0), battery)
     assert profile["pv_kw"].sum() == pytest.approx(24000.0)
     assert sizing["battery_capacity_kwh"] > 0 and sizing["battery_power_kw"] >= profile["pv_kw"].max() - 1000 - 1e-9
 
 
-def test_ev_redraw_band_brackets_the_load():
+def test_ev_redraw_band_brackets_the_load(dwpt_params):
     hours = np.arange(96) / 4
     flow = 1500 + 3500 * np.exp(-((hours - 16) / 3) ** 2)
-    params = {"seed": 42, "model_step_minutes": 60, "ev": {"bus": 10, "pad_power_kw": 25.0, "band_draws": 20}}
-    out, fleet = simulate_ev_load(pd.DataFrame({"flow_veh_per_h": flow}), params)
+    params = dwpt_params | {"seed": 42, "model_step_minutes": 60,
+                            "ev": {"bus": 10, "pad_power_kw": 25.0, "band_draws": 20}}
+    out, fleet = simulate_ev_load(pd.DataFrame({"flow_veh_per_h": flow}), DwptConfig.from_params(params))
     assert (out["ev_kw_p05"] <= out["ev_kw_p50"]).all() and (out["ev_kw_p50"] <= out["ev_kw_p95"]).all()
     peak = out["ev_kw"].idxmax()
     assert out.loc[peak, "ev_kw_p95"] - out.loc[peak, "ev_kw_p05"] < 0.15 * out.loc[peak, "ev_kw"]
     assert out["n_ev_entering"].sum() == len(fleet)
+
+
+def test_config_rejects_unknown_and_out_of_range_parameters(dwpt_params):
+    from evgrid.typed_params import ParameterError
+
+    cfg = DwptConfig.from_params(dwpt_params)
+    assert cfg.n_model_steps == 24 and cfg.ev.inmotion.pad_power_kw == 25.0 and len(cfg.cases) == 16
+    with pytest.raises(ParameterError, match=r"dwpt.market: unknown parameters \['voll'\]"):
+        DwptConfig.from_params(dwpt_params | {"market": {"voll": 100.0}})
+    with pytest.raises(ParameterError, match=r"dwpt.ev: .*pad_power_kw must be > 0"):
+        DwptConfig.from_params(dwpt_params | {"ev": dwpt_params["ev"] | {"pad_power_kw": -1.0}})
+    with pytest.raises(ParameterError, match="does not divide a day"):
+        DwptConfig.from_params(dwpt_params | {"model_step_minutes": 7})
+    with pytest.raises(ParameterError, match=r"dwpt.network is missing"):
+        DwptConfig.from_params({k: v for k, v in dwpt_params.items() if k != "network"})
