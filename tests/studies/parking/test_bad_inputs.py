@@ -9,6 +9,7 @@ from evgrid.grid.matpower import load_matpower_case
 from evgrid.grid.network import NetworkError
 from evgrid.pipelines.parking.nodes import load_network
 from evgrid.studies.parking.config import ParkingConfig, ParkingConfigError
+from evgrid.typed_params import ParameterError
 from evgrid.studies.parking.system import ParkingInputError, build_system, gan_days, workplace_sessions
 from tests.grid.helpers import CASE33
 from tests.studies.parking import fixtures as fx
@@ -22,7 +23,7 @@ def _params(**changes):
 
 
 def test_unknown_parameter_and_bad_rating_are_named():
-    with pytest.raises(ParkingConfigError, match=r"parking: unknown parameters \['colour'\]"):
+    with pytest.raises(ParameterError, match=r"parking: unknown parameters \['colour'\]"):
         ParkingConfig.from_params(_params(colour=1))
     p = _params()
     p["lots"][1]["transformer_kva"] = 0

@@ -11,25 +11,24 @@ import dataclasses
 from dataclasses import dataclass, field
 from typing import Any
 
+from evgrid.typed_params import ParameterError, typed
+
 SCENARIOS = ("base", "s1", "s2", "s3", "s4")
 """Paper 004 section V-C: base = uncoordinated; s1 = P only, full objective; s2 = P + Q, DSO + EV users;
 s3 = P + Q, full objective; s4 = s3 + hourly reconfiguration."""
 
 
-class ParkingConfigError(ValueError):
+class ParkingConfigError(ParameterError):
     """A ``parking`` parameter is missing, unknown or out of range (the message names it)."""
 
 
 def _build(cls, params: Any, where: str):
-    """Instantiate dataclass ``cls`` from a dict, rejecting unknown keys; nested dataclasses recurse."""
+    """Instantiate dataclass ``cls`` from a dict with :func:`evgrid.typed_params.typed` (unknown keys rejected,
+    errors name ``where``); nested blocks and lists of blocks recurse, plain lists become tuples."""
     if params is None:
         params = {}
     if not isinstance(params, dict):
         raise ParkingConfigError(f"{where}: expected a mapping, got {type(params).__name__}")
-    fields = {f.name: f for f in dataclasses.fields(cls)}
-    unknown = sorted(set(params) - set(fields))
-    if unknown:
-        raise ParkingConfigError(f"{where}: unknown parameters {unknown}; known: {sorted(fields)}")
     kwargs = {}
     for name, val in params.items():
         sub = _NESTED.get((cls.__name__, name))
@@ -40,12 +39,8 @@ def _build(cls, params: Any, where: str):
                 kwargs[name] = _build(sub, val, f"{where}.{name}")
         elif isinstance(val, list):
             kwargs[name] = tuple(val)
-        else:
-            kwargs[name] = val
-    try:
-        obj = cls(**kwargs)
-    except TypeError as exc:
-        raise ParkingConfigError(f"{where}: {exc}") from exc
+    raw = {k: v for k, v in params.items() if k not in kwargs}
+    obj = typed(cls, raw, where, **kwargs)
     check = getattr(obj, "check", None)
     if check is not None:
         check(where)
@@ -267,3 +262,9 @@ _NESTED = {
     ("ParkingConfig", "study"): StudyConfig,
     ("CableConfig", "types"): CableType,
 }
+
+
+def validate_params(params: dict) -> None:
+    """Parse the ``parking`` block before any node runs (the error names the parameter)."""
+    if "parking" in params:
+        ParkingConfig.from_params(params["parking"])
