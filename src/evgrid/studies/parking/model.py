@@ -209,7 +209,8 @@ def add_grid(m, system: ParkingSystem, preps: list, hourly_switching: bool):
 def add_feeder_losses(m, system: ParkingSystem, handles) -> None:
     """Feeder losses ``loss_l = r_l X_l^2 (u + v) / S_base`` (kW) with scaled flows ``P / X_l``, ``Q / X_l`` and
     ``u >= 2 z_j P / X_l - z_j^2``, ``v >= 2 z_j Q / X_l - z_j^2`` for ``z_j`` evenly in [-1, 1]
-    (``X_l`` = :func:`flow_reach_kva`; the scaling keeps the matrix coefficients within [1e-4, 2]).
+    (``X_l`` = :func:`flow_reach_kva`; the scaling keeps the matrix coefficients within [1e-4, 2]), times the
+    AC correction of :func:`loss_correction`.
 
     Cable ageing is *not* in the optimisation: at the measured conductor temperatures (< 65 C against the
     90 C design point, Arrhenius B = 12430 K) it costs well under a cent a day (ex-post evaluator), and its
@@ -229,9 +230,27 @@ def add_feeder_losses(m, system: ParkingSystem, handles) -> None:
         2 * z[j] / reach[lid]) * pf[lid, d, t] - float(z[j] ** 2))
     m.loss_v = pyo.Constraint(m.L, m.D, m.T, m.CUTS_L, rule=lambda _m, lid, d, t, j: _m.v[lid, d, t] >= float(
         2 * z[j] / reach[lid]) * qf[lid, d, t] - float(z[j] ** 2))
-    coef = {lid: float(br.at[lid, "r_pu"]) * reach[lid] ** 2 / net.s_base_kva for lid in m.L}
+    corr = loss_correction(system)
+    coef = {lid: corr[lid] * float(br.at[lid, "r_pu"]) * reach[lid] ** 2 / net.s_base_kva for lid in m.L}
     m.loss_line = pyo.Expression(m.L, m.D, m.T, rule=lambda _m, lid, d, t: coef[lid] * (_m.u[lid, d, t]
                                                                                         + _m.v[lid, d, t]))
+
+
+def loss_correction(system: ParkingSystem) -> dict:
+    """Per-branch factor ``AC loss / (r (P^2 + Q^2) / S_base)`` from one AC power flow of the feeder at its peak
+    base load (normal configuration): corrects the ``V = 1`` of the loss term by ``~1/V^2`` and the
+    sending-end flows that carry the downstream losses. Branches out of service there get the median factor."""
+    from evgrid.grid.ac_validation import base_case_ac
+
+    net = system.network
+    ac = base_case_ac(net)
+    s2 = ac.branch_s_kva.iloc[0].to_numpy(float) ** 2
+    lin = net.branches["r_pu"].to_numpy(float) * s2 / net.s_base_kva
+    loss = ac.branch_loss_kw.iloc[0].to_numpy(float)
+    ok = lin > 1e-9
+    fac = np.where(ok, loss / np.where(ok, lin, 1.0), np.nan)
+    med = float(np.nanmedian(fac))
+    return {int(lid): (float(f) if np.isfinite(f) else med) for lid, f in zip(net.branches.index, fac, strict=True)}
 
 
 def flow_reach_kva(system: ParkingSystem) -> dict:
