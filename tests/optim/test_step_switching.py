@@ -38,7 +38,7 @@ def test_every_step_radial_connected_and_switching_limited(limit):
     res = solve(m, {"mip_gap": 1e-4, "time_limit_s": 60})
     assert res.status in ("optimal", "feasible")  # every incumbent must satisfy the properties below
     plan = h.branch_status_by_step()
-    for t, st in plan.iterrows():
+    for _, st in plan.iterrows():
         net.check_radial(st)  # raises if meshed or disconnected
         assert st.sum() == len(net.buses) - 1
     arr = plan.to_numpy(bool)

@@ -14,7 +14,6 @@ import yaml
 
 from evgrid.data.ev import parse_acn_json
 from evgrid.pipelines.ingest import nodes as ingest
-
 from evgrid.scenarios.pv import PVSystem, pv_kw_per_kwp
 
 ROOT = Path(__file__).resolve().parents[3]

@@ -9,8 +9,8 @@ from evgrid.grid.matpower import load_matpower_case
 from evgrid.grid.network import NetworkError
 from evgrid.pipelines.parking.nodes import load_network
 from evgrid.studies.parking.config import ParkingConfig, ParkingConfigError
-from evgrid.typed_params import ParameterError
 from evgrid.studies.parking.system import ParkingInputError, build_system, gan_days, workplace_sessions
+from evgrid.typed_params import ParameterError
 from tests.grid.helpers import CASE33
 from tests.studies.parking import fixtures as fx
 

@@ -23,6 +23,7 @@ import logging
 import math
 import time
 from dataclasses import dataclass, field
+from functools import partial
 
 import numpy as np
 import pandas as pd
@@ -124,6 +125,18 @@ def add_lot_balance(m, system: ParkingSystem, preps: list) -> None:
         _m.p_ev[k] for k in members.get((n, d, t), [])) + fixed[(n, d, t)] - _m.pv_scale * _m.pv_kw[n, d, t])
 
 
+def _ageing_rate(k, th, ambient_c):
+    """Steady-state IEC relative ageing rate V(theta_h(K, theta_a)) (hours of life per hour)."""
+    return th.relative_ageing(th.steady_hot_spot_c(k, ambient_c))
+
+
+def _ageing_slope(k, th, ambient_c, eps: float = 1e-6):
+    """dV/dK by a central difference (one-sided at K = 0)."""
+    lo = np.maximum(np.asarray(k, float) - eps, 0.0)
+    hi = np.asarray(k, float) + eps
+    return (_ageing_rate(hi, th, ambient_c) - _ageing_rate(lo, th, ambient_c)) / (hi - lo)
+
+
 def add_transformers(m, system: ParkingSystem, preps: list) -> None:
     """Transformer loading, hot spot, losses, ageing (eq. 17-18, Table II, IEC 60076-7).
 
@@ -147,12 +160,8 @@ def add_transformers(m, system: ParkingSystem, preps: list) -> None:
                 kl = th.max_load_factor(amb, cfg.transformer.hot_spot_limit_c, cfg.transformer.loading_limit_pu)
                 klim[(n, d, t)] = kl
                 apts = np.linspace(0.0, max(kl, 1e-3), cfg.model.transformer_tangents)
-                h = 1e-6
-                age_cuts[(n, d, t)] = tangent_cuts(
-                    lambda k, a=amb, th=th: th.relative_ageing(th.steady_hot_spot_c(k, a)),
-                    lambda k, a=amb, th=th: (th.relative_ageing(th.steady_hot_spot_c(k + h, a))
-                                             - th.relative_ageing(th.steady_hot_spot_c(np.maximum(k - h, 0), a)))
-                    / (k + h - np.maximum(k - h, 0)), apts)
+                age_cuts[(n, d, t)] = tangent_cuts(partial(_ageing_rate, th=th, ambient_c=amb),
+                                                   partial(_ageing_slope, th=th, ambient_c=amb), apts)
     s_r = system.lots["transformer_kva"].to_dict()
     m.SIDES_TR = pyo.RangeSet(0, len(dirs) - 1)
     m.K = pyo.Var(m.N, m.D, m.T, bounds=(0.0, cfg.transformer.loading_limit_pu / shrink))

@@ -95,11 +95,13 @@ def evaluate_day(system: ParkingSystem, prep: PreparedDay, day_sched: dict, plan
     detail = []
     loss_tr = np.zeros_like(k)
     lol_h = np.zeros(len(lots))
+    lol_step = np.zeros_like(k)
     hs_max = np.zeros_like(k)
     for j, n in enumerate(lots):
         th = system.thermal[n].simulate(k[:, j], prep.day.ambient_c, step_min=60.0 * STEP_H, substeps=60)
         loss_tr[:, j] = th.losses_kw
         lol_h[j] = th.total_loss_of_life_h
+        lol_step[:, j] = th.loss_of_life_h
         hs_max[:, j] = th.hot_spot_max_c
     # AC power flow, hour by hour, with the hour's configuration
     pos = {b: i for i, b in enumerate(system.network.bus_ids)}
@@ -161,6 +163,7 @@ def evaluate_day(system: ParkingSystem, prep: PreparedDay, day_sched: dict, plan
     for j, n in enumerate(lots):
         detail.append(pd.DataFrame({"hour": np.arange(T_STEPS), "lot": n, "p_ev_kw": p_ev[:, j], "q_ev_kvar": q_ev[:, j],
                                     "pv_kw": pv[:, j], "load_factor_pu": k[:, j], "hot_spot_max_c": hs_max[:, j],
+                                    "transformer_loss_of_life_h": lol_step[:, j],
                                     "transformer_loss_kw": loss_tr[:, j], "feeder_loss_kw": ac_loss,
                                     "ac_v_min_pu": ac.steps["v_min_pu"].to_numpy(float)}))
     return row, pd.concat(detail, ignore_index=True)
@@ -169,7 +172,7 @@ def evaluate_day(system: ParkingSystem, prep: PreparedDay, day_sched: dict, plan
 def evaluate_schedule(system: ParkingSystem, preps: list, sched: dict) -> tuple[pd.DataFrame, pd.DataFrame, dict]:
     """Evaluate every day of a schedule: (one cost row per day, hourly detail, disaggregation check summed)."""
     rows, details, check = [], [], {}
-    for d, (prep, day) in enumerate(zip(preps, sched["days"], strict=True)):
+    for prep, day in zip(preps, sched["days"], strict=True):
         row, det = evaluate_day(system, prep, day, sched["branch_status"], sched["pv_scale"])
         rows.append({"day": prep.day.name} | row)
         details.append(det.assign(day=prep.day.name))
