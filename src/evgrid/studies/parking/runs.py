@@ -170,8 +170,8 @@ def run_stochastic(inputs: ParkingInputs, cfg: ParkingConfig, scenario_results: 
     system = inputs.system
     t0 = time.perf_counter()
     pm = M.build_model(system, inputs.stochastic_days)
-    # first stage screened on every GAN day's uncoordinated loads (expected loss cost), then the 2nd-stage LP
-    start = {"pv_scale": 1.0, "days": [R.base_schedule(system, p)["days"][0] for p in inputs.stochastic_days]}
+    # first stage screened on every GAN day's scenario-3 dispatch (expected loss cost), then the 2nd-stage LP
+    start = M.solve_scenario(pm, "s3", cfg.solver)
     stoch = M.solve_s4(pm, cfg.solver, start_from=start,
                        milp_time_limit_s=cfg.model.milp_time_limit_s if cfg.model.milp_in_stochastic else None)
     plans = {"stochastic": stoch["branch_status"], "deterministic": scenario_results["s4"]["branch_status"]}
