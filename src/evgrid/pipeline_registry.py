@@ -4,7 +4,7 @@ from kedro.framework.project import find_pipelines
 from kedro.pipeline import Pipeline
 
 # The default `kedro run` (and `make run`): the main job on the embedded real data.
-DEFAULT_PIPELINES = ("ingest", "grid", "gan", "dwpt", "dro", "tariff", "planning")
+DEFAULT_PIPELINES = ("ingest", "grid", "gan", "dwpt", "dro", "tariff", "parking", "planning")
 
 
 def register_pipelines() -> dict[str, Pipeline]:

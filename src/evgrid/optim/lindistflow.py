@@ -36,6 +36,10 @@ Reconfiguration (``options.reconfigure=True``)
     all scenarios. Big-M on flows and on vdrop; radiality by spanning tree (``sum y = |B| - 1``) plus a
     single-commodity flow from the slack (every bus energised, hence connected and radial);
     ``options.max_switching`` limits the number of status changes vs ``branch_in_service``.
+    With ``options.reconfigure_per_step=True`` the binaries are ``block.y[l, t]`` (one configuration per time
+    step, shared by all scenarios: a day-ahead switching plan), radial and connected at every step, and
+    ``options.max_switching_per_branch`` bounds each switch's status changes over the horizon (paper 004
+    eq. 22); ``handles.branch_status_by_step()`` reads the plan back.
 
 Injections (attached by the caller)
     ``injections`` maps a name to an :class:`Injection` ``(buses, p_kw, q_kvar, sign)`` or to a plain tuple
@@ -125,6 +129,15 @@ class LinDistFlowOptions:
     reconfigure: bool = False
     switchable: Sequence[int] | None = None
     max_switching: int | None = None
+    reconfigure_per_step: bool = False
+    """With ``reconfigure``: one switch state per time step ``y[l,t]`` (shared by all scenarios), radial and
+    connected at every step (:func:`define_step_switching`)."""
+    max_switching_per_branch: int | None = None
+    """Per-step reconfiguration: at most this many status changes of each switch over the horizon (paper 004
+    eq. 22); the first step is compared with ``initial_status``."""
+    initial_status: str = "fixed"
+    """``fixed``: the state before the first step is the network's (or ``branch_in_service``'s) status;
+    ``free``: the first step's changes are not counted."""
     big_m_kw: float | None = None
     """Flow big-M for switchable branches; default 2 x total load (kVA) or the rating."""
     loss_params: bool = False
@@ -275,10 +288,28 @@ class LinDistFlowHandles:
     def branch_status(self) -> pd.Series:
         """Solved (reconfiguration) or fixed branch status of the first case, by branch id."""
         if self.y is not None:
+            if self.options.reconfigure_per_step:
+                return self.branch_status_by_step().iloc[0].rename(None)
             st = self.fixed_status.copy()
             st.loc[list(self.block.SW)] = _values(self.block.y) > 0.5
             return st
         return self.status_by_case[self.cases[0]].copy()
+
+    def branch_status_by_step(self) -> pd.DataFrame:
+        """Branch status per time step (step x every network branch id, bool): the solved switching plan with
+        per-step reconfiguration, else the (fixed or whole-horizon) status repeated."""
+        all_ids = [int(i) for i in self.network.branches.index]
+        steps = list(self.time_index)
+        if self.y is not None and self.options.reconfigure_per_step:
+            base = self.fixed_status.reindex(all_ids).to_numpy(bool)
+            out = np.repeat(base[None, :], len(steps), axis=0)
+            vals = _values(self.block.y).reshape(len(self.switchable), len(steps)) > 0.5
+            pos = {lid: j for j, lid in enumerate(all_ids)}
+            out[:, [pos[lid] for lid in self.switchable]] = vals.T
+        else:
+            st = self.branch_status().reindex(all_ids).to_numpy(bool)
+            out = np.repeat(st[None, :], len(steps), axis=0)
+        return pd.DataFrame(out, index=pd.Index(steps, name="step"), columns=pd.Index(all_ids, name="branch_id"))
 
     def net_load(self) -> tuple[pd.DataFrame, pd.DataFrame]:
         """Net nodal consumption (load - sign * injections) of the solution, kW and kVAr, (case x bus).
@@ -781,13 +812,14 @@ def _big_m_kw(topo: LinDistFlowTopology, options: LinDistFlowOptions) -> dict:
 
 
 def define_reconfiguration(block, topo: LinDistFlowTopology, options: LinDistFlowOptions) -> None:
-    """Switch binaries ``y[l]`` (one configuration for all cases), big-M flows and drops, radiality::
+    """Switch binaries ``y[l]`` (one configuration for all cases) or ``y[l,t]`` (per step, see
+    :func:`define_step_switching`), big-M flows and drops, radiality::
 
-        |P[l,k]|, |Q[l,k]| <= M_l y[l]                         (switchable l)
-        |w[j,k] - w[i,k] + 2 (r P + x Q) / s_base| <= M_v (1 - y[l]);   == 0 for branches fixed on
-        sum_l y[l] + |fixed on| == |B| - 1                         (spanning tree)
-        |f[l]| <= (|B| - 1) y[l];  sum_in f - sum_out f == 1 (b != slack), -(|B| - 1) at the slack
-        sum_l |y[l] - y0[l]| <= max_switching                      (optional)
+        |P[l,k]|, |Q[l,k]| <= M_l y[l(,t)]                         (switchable l)
+        |w[j,k] - w[i,k] + 2 (r P + x Q) / s_base| <= M_v (1 - y[l(,t)]);   == 0 for branches fixed on
+        sum_l y[l(,t)] + |fixed on| == |B| - 1                          (spanning tree, per step)
+        |f[l(,t)]| <= (|B| - 1) y[l(,t)];  sum_in f - sum_out f == 1 (b != slack), -(|B| - 1) at the slack
+        sum_l |y[l] - y0[l]| <= max_switching                           (optional, whole-horizon mode)
 
     The single-commodity flow ``f`` from the slack energises every bus: connected + tree = radial.
     """
@@ -798,8 +830,18 @@ def define_reconfiguration(block, topo: LinDistFlowTopology, options: LinDistFlo
     sw_ids, fixed = topo.switchable, topo.fixed_status
     sw_set = set(sw_ids)
     fixed_on = [lid for lid in topo.branch_ids if lid not in sw_set]
+    per_step = bool(options.reconfigure_per_step)
     b.SW = pyo.Set(initialize=sw_ids, ordered=True)
-    b.y = pyo.Var(b.SW, within=pyo.Binary, initialize=lambda blk, lid: 1 if fixed.at[lid] else 0)
+    if per_step:
+        b.y = pyo.Var(b.SW, b.T, within=pyo.Binary, initialize=lambda blk, lid, t: 1 if fixed.at[lid] else 0)
+
+        def yk(blk, lid, kt):
+            return blk.y[lid, kt[-1]]
+    else:
+        b.y = pyo.Var(b.SW, within=pyo.Binary, initialize=lambda blk, lid: 1 if fixed.at[lid] else 0)
+
+        def yk(blk, lid, kt):
+            return blk.y[lid]
     big_v = float((topo.v_max_pu.max() ** 2 - topo.v_min_pu.min() ** 2) + 0.1)
     big_m = _big_m_kw(topo, options)
     drop = _drop_rule(topo)
@@ -807,19 +849,24 @@ def define_reconfiguration(block, topo: LinDistFlowTopology, options: LinDistFlo
     b.LK_sw = pyo.Set(initialize=[(lid, *case_key(k)) for k in topo.cases for lid in sw_ids], dimen=None)
     b.vdrop = pyo.Constraint(b.LK_fixed, rule=lambda blk, lid, *kt: drop(blk, lid, kt) == 0)
     b.vdrop_sw_lo = pyo.Constraint(
-        b.LK_sw, rule=lambda blk, lid, *kt: drop(blk, lid, kt) >= -big_v * (1 - blk.y[lid])
+        b.LK_sw, rule=lambda blk, lid, *kt: drop(blk, lid, kt) >= -big_v * (1 - yk(blk, lid, kt))
     )
     b.vdrop_sw_hi = pyo.Constraint(
-        b.LK_sw, rule=lambda blk, lid, *kt: drop(blk, lid, kt) <= big_v * (1 - blk.y[lid])
+        b.LK_sw, rule=lambda blk, lid, *kt: drop(blk, lid, kt) <= big_v * (1 - yk(blk, lid, kt))
     )
-    b.p_sw_lo = pyo.Constraint(b.LK_sw, rule=lambda blk, lid, *kt: blk.p_flow_kw[(lid, *kt)] >= -big_m[lid] * blk.y[lid])
-    b.p_sw_hi = pyo.Constraint(b.LK_sw, rule=lambda blk, lid, *kt: blk.p_flow_kw[(lid, *kt)] <= big_m[lid] * blk.y[lid])
+    b.p_sw_lo = pyo.Constraint(
+        b.LK_sw, rule=lambda blk, lid, *kt: blk.p_flow_kw[(lid, *kt)] >= -big_m[lid] * yk(blk, lid, kt))
+    b.p_sw_hi = pyo.Constraint(
+        b.LK_sw, rule=lambda blk, lid, *kt: blk.p_flow_kw[(lid, *kt)] <= big_m[lid] * yk(blk, lid, kt))
     b.q_sw_lo = pyo.Constraint(
-        b.LK_sw, rule=lambda blk, lid, *kt: blk.q_flow_kvar[(lid, *kt)] >= -big_m[lid] * blk.y[lid]
+        b.LK_sw, rule=lambda blk, lid, *kt: blk.q_flow_kvar[(lid, *kt)] >= -big_m[lid] * yk(blk, lid, kt)
     )
     b.q_sw_hi = pyo.Constraint(
-        b.LK_sw, rule=lambda blk, lid, *kt: blk.q_flow_kvar[(lid, *kt)] <= big_m[lid] * blk.y[lid]
+        b.LK_sw, rule=lambda blk, lid, *kt: blk.q_flow_kvar[(lid, *kt)] <= big_m[lid] * yk(blk, lid, kt)
     )
+    if per_step:
+        define_step_switching(b, topo, options, fixed_on)
+        return
     n_b = len(buses)
     b.radial_count = pyo.Constraint(expr=sum(b.y[lid] for lid in sw_ids) + len(fixed_on) == n_b - 1)
     b.f_comm = pyo.Var(b.L, bounds=(-(n_b - 1), n_b - 1), initialize=0.0)
@@ -835,6 +882,64 @@ def define_reconfiguration(block, topo: LinDistFlowTopology, options: LinDistFlo
         b.switching = pyo.Constraint(
             expr=sum((1 - b.y[lid]) if fixed.at[lid] else b.y[lid] for lid in sw_ids) <= options.max_switching
         )
+
+
+def define_step_switching(block, topo: LinDistFlowTopology, options: LinDistFlowOptions, fixed_on: list) -> None:
+    """Radiality at every step and the daily switching limit of each switch (paper 004 eq. 21-22)::
+
+        sum_l y[l,t] + |fixed on| == |B| - 1                                  (spanning tree at step t)
+        |f[l,t]| <= (|B| - 1) y[l,t];  sum_in f[.,t] - sum_out f[.,t] == 1 (b != slack), -(|B| - 1) at the slack
+        a[l,t] >= y[l,t] - y[l,t-1],  a[l,t] >= y[l,t-1] - y[l,t]             (switching action, a >= 0)
+        sum_t a[l,t] <= max_switching_per_branch                              (eq. 22)
+
+    ``y[l, t_0 - 1]`` is the fixed status (``initial_status='fixed'``) or free (``'free'``: no action counted at
+    the first step). The commodity flow ``f`` energises every bus at every step, so each step's configuration
+    is connected and, with ``|B| - 1`` branches, a spanning tree (radial).
+    """
+    b = block
+    buses, slack, into, out_of = topo.buses, topo.slack, topo.into, topo.out_of
+    sw_ids, fixed = topo.switchable, topo.fixed_status
+    n_b = len(buses)
+    steps = list(topo.time_index)
+    if options.initial_status not in ("fixed", "free"):
+        raise ValueError(f"initial_status must be 'fixed' or 'free', got {options.initial_status!r}")
+    b.radial_count = pyo.Constraint(b.T, rule=lambda blk, t: sum(blk.y[lid, t] for lid in sw_ids) + len(fixed_on)
+                                    == n_b - 1)
+    b.f_comm = pyo.Var(b.L, b.T, bounds=(-(n_b - 1), n_b - 1), initialize=0.0)
+    b.comm_lo = pyo.Constraint(b.SW, b.T, rule=lambda blk, lid, t: blk.f_comm[lid, t] >= -(n_b - 1) * blk.y[lid, t])
+    b.comm_hi = pyo.Constraint(b.SW, b.T, rule=lambda blk, lid, t: blk.f_comm[lid, t] <= (n_b - 1) * blk.y[lid, t])
+
+    def comm_bal(blk, bb, t):
+        net_in = sum(blk.f_comm[lid, t] for lid in into[bb]) - sum(blk.f_comm[lid, t] for lid in out_of[bb])
+        return net_in == (-(n_b - 1) if bb == slack else 1)
+
+    b.comm_balance = pyo.Constraint(b.B, b.T, rule=comm_bal)
+    if options.max_switching_per_branch is None:
+        return
+    prev = {t: steps[i - 1] for i, t in enumerate(steps) if i > 0}
+    first = steps[0]
+    b.switch_action = pyo.Var(b.SW, b.T, bounds=(0.0, 1.0), initialize=0.0)
+
+    def before(blk, lid, t):
+        if t != first:
+            return blk.y[lid, prev[t]]
+        if options.initial_status == "fixed":
+            return 1.0 if fixed.at[lid] else 0.0
+        return None
+
+    def act_up(blk, lid, t):
+        y0 = before(blk, lid, t)
+        return pyo.Constraint.Skip if y0 is None else blk.switch_action[lid, t] >= blk.y[lid, t] - y0
+
+    def act_down(blk, lid, t):
+        y0 = before(blk, lid, t)
+        return pyo.Constraint.Skip if y0 is None else blk.switch_action[lid, t] >= y0 - blk.y[lid, t]
+
+    b.switch_action_up = pyo.Constraint(b.SW, b.T, rule=act_up)
+    b.switch_action_down = pyo.Constraint(b.SW, b.T, rule=act_down)
+    n_max = int(options.max_switching_per_branch)
+    b.switching_per_branch = pyo.Constraint(
+        b.SW, rule=lambda blk, lid: sum(blk.switch_action[lid, t] for t in steps) <= n_max)
 
 
 def define_thermal_polygon(block, topo: LinDistFlowTopology, options: LinDistFlowOptions) -> list:

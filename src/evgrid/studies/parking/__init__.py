@@ -1,0 +1,1 @@
+"""parking study (paper 004 sections IV-V): config, system, model, report, runs, plots."""

@@ -1,0 +1,221 @@
+"""Exact ex-post evaluator of every schedule (all scenarios on the same footing) and the result tables.
+
+For one day and one schedule (lot P/Q, hourly switch states): transformer load factor from the exact
+apparent power, IEC 60076-7 exponential-equation hot spot and loss of life (:mod:`evgrid.der.transformer`),
+exact transformer losses, a pandapower Newton-Raphson power flow per hour with that hour's configuration
+(:func:`evgrid.grid.ac_validation.validate_schedule_ac`) for feeder losses, voltages and cable loading,
+steady-state cable conductor temperature and Arrhenius ageing, then the cost terms of eq. 7-8.
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pandas as pd
+
+from evgrid.grid.ac_validation import validate_schedule_ac
+from evgrid.studies.parking.system import STEP_H, T_STEPS, ParkingSystem, PreparedDay, uncoordinated_kw
+
+COST_COLUMNS = ["loss_cost_usd", "equipment_cost_usd", "ev_degradation_cost_usd", "emission_equipment_usd",
+                "emission_ev_usd", "dso_total_usd", "environment_total_usd", "objective_usd",
+                "pv_share_of_ev_energy", "mean_loss_kw_charging"]
+
+PAPER_TABLE_V = {  # paper 004 Table V (USD) and section V-C figures
+    "base": {"dso_total_usd": 1559.78, "environment_total_usd": 1724.02, "objective_usd": 5074.67,
+             "mean_loss_kw_charging": 82.13, "pv_share_of_ev_energy": 0.2932},
+    "s1": {"dso_total_usd": 1504.34, "environment_total_usd": 1680.38, "objective_usd": 4975.59},
+    "s2": {"dso_total_usd": 1376.95, "environment_total_usd": 1702.82, "objective_usd": 4870.64},
+    "s3": {"dso_total_usd": 1387.89, "environment_total_usd": 1667.15, "objective_usd": 4845.90,
+           "pv_share_of_ev_energy": 0.3832},
+    "s4": {"dso_total_usd": 1373.17, "environment_total_usd": 1665.86, "objective_usd": 4829.90,
+           "mean_loss_kw_charging": 68.25, "pv_share_of_ev_energy": 0.3832},
+}
+PAPER_TABLE_VII_OBJECTIVE = {60: 4925.70, 80: 4877.69, 100: 4829.90, 120: 4784.44, 140: 4739.14}
+
+
+def base_schedule(system: ParkingSystem, prep: PreparedDay) -> dict:
+    """Uncoordinated charging (paper's base scenario): every EV at the rated power from arrival until full."""
+    ev = prep.evs
+    kw = uncoordinated_kw(ev["arrival_h"], ev["departure_h"], ev["energy_kwh"], system.cfg.ev.charger_kva)
+    lots = list(system.lots.index)
+    p = pd.DataFrame({n: kw[(ev["lot"] == n).to_numpy()].sum(axis=0) for n in lots})
+    status = system.network.branches["in_service"].astype(bool)
+    plan = pd.DataFrame(np.repeat(status.to_numpy()[None, :], T_STEPS, axis=0), columns=status.index)
+    plan.index.name = "hour"
+    return {"scenario": "base", "pv_scale": 1.0, "branch_status": plan,
+            "days": [{"p_ev_kw": p, "q_ev_kvar": p * 0.0, "p_class_kw": None, "q_class_kvar": None}],
+            "solve": {"status": "not optimised", "mip_gap": 0.0}}
+
+
+def disaggregation_check(system: ParkingSystem, prep: PreparedDay, day_sched: dict, tol: float = 1e-6) -> dict:
+    """Split each class equally over its EVs (exact: the EVs of a class are identical) and check every EV's own
+    constraints: power within ``S_ev a_t`` (eq. 16; the model's N-gon is inscribed), full at departure (eq. 15),
+    no discharge, SOC within [SOC_L, SOC_U] (eq. 14)."""
+    ev = system.cfg.ev
+    cls = prep.classes
+    if day_sched.get("p_class_kw") is None or len(cls) == 0:
+        return {"evs_checked": 0, "evs_not_full": 0, "ev_hours_over_rating": 0, "max_apparent_over_rating": 0.0,
+                "evs_soc_out_of_bounds": 0}
+    n = cls["n"].to_numpy(float)[:, None]
+    p = day_sched["p_class_kw"] / n
+    q = day_sched["q_class_kvar"] / n
+    cap = ev.charger_kva * prep.avail_h
+    s = np.hypot(p, q)
+    over = s > cap * (1 + tol) + tol
+    ratio = np.where(cap > 0, s / np.maximum(cap, 1e-12), np.where(s > tol, np.inf, 0.0))
+    delivered = p.sum(axis=1) * STEP_H
+    need = cls["energy_kwh"].to_numpy(float)
+    not_full = np.abs(delivered - need) > 1e-4 * np.maximum(need, 1.0)
+    soc0 = ev.soc_upper - need / ev.battery_kwh
+    soc = soc0[:, None] + np.cumsum(p, axis=1) * STEP_H / ev.battery_kwh
+    soc_bad = ((soc < ev.soc_lower - 1e-6) | (soc > ev.soc_upper + 1e-6)).any(axis=1) | (soc0 < ev.soc_lower - 1e-9)
+    w = cls["n"].to_numpy(int)
+    return {"evs_checked": int(w.sum()), "evs_not_full": int((w * not_full).sum()),
+            "ev_hours_over_rating": int((w[:, None] * over).sum()),
+            "max_apparent_over_rating": float(max(ratio.max(initial=0.0) - 1.0, 0.0)),
+            "evs_discharging": int((w * (p < -tol).any(axis=1)).sum()),
+            "evs_soc_out_of_bounds": int((w * soc_bad).sum())}
+
+
+def evaluate_day(system: ParkingSystem, prep: PreparedDay, day_sched: dict, plan: pd.DataFrame,
+                 pv_scale: float = 1.0) -> tuple[dict, pd.DataFrame]:
+    """Exact cost terms (one row) and the hourly detail (per lot P, Q, K, hot spot, loss of life, AC losses)."""
+    cfg = system.cfg
+    tc, cc, ev, co = cfg.transformer, cfg.cables, cfg.ev, cfg.costs
+    lots = list(system.lots.index)
+    price = system.price_usd_per_mwh / 1000.0
+    p_ev = day_sched["p_ev_kw"][lots].to_numpy(float)
+    q_ev = day_sched["q_ev_kvar"][lots].to_numpy(float)
+    pv = pv_scale * np.outer(prep.day.pv_kw_per_kwp, system.lots["pv_kwp"].to_numpy(float))
+    p_tr = p_ev - pv
+    q_tr = -q_ev
+    s_r = system.lots["transformer_kva"].to_numpy(float)
+    k = np.hypot(p_tr, q_tr) / s_r
+    detail = []
+    loss_tr = np.zeros_like(k)
+    lol_h = np.zeros(len(lots))
+    lol_step = np.zeros_like(k)
+    hs_max = np.zeros_like(k)
+    for j, n in enumerate(lots):
+        th = system.thermal[n].simulate(k[:, j], prep.day.ambient_c, step_min=60.0 * STEP_H, substeps=60)
+        loss_tr[:, j] = th.losses_kw
+        lol_h[j] = th.total_loss_of_life_h
+        lol_step[:, j] = th.loss_of_life_h
+        hs_max[:, j] = th.hot_spot_max_c
+    # AC power flow, hour by hour, with the hour's configuration
+    pos = {b: i for i, b in enumerate(system.network.bus_ids)}
+    p_bus = system.load_p_kw.to_numpy(float).copy()
+    q_bus = system.load_q_kvar.to_numpy(float).copy()
+    for j, n in enumerate(lots):
+        b = pos[int(system.lots.at[n, "bus"])]
+        p_bus[:, b] += p_tr[:, j] + loss_tr[:, j]
+        q_bus[:, b] += q_tr[:, j]
+    idx = pd.Index(range(T_STEPS), name="step")
+    status = plan.copy()
+    status.index = idx
+    ac = validate_schedule_ac(system.network, pd.DataFrame(p_bus, index=idx, columns=system.network.bus_ids),
+                              pd.DataFrame(q_bus, index=idx, columns=system.network.bus_ids),
+                              branch_in_service=status)
+    ac_loss = ac.steps["loss_kw"].to_numpy(float)
+    # cables: steady conductor temperature and Arrhenius ageing (hours of design life per hour)
+    cab = system.cables
+    ratio = ac.branch_s_kva[cab.index].to_numpy(float) / cab["rating_kva"].to_numpy(float)
+    theta = cc.theta_soil_c + (cc.theta_max_c - cc.theta_soil_c) * ratio**2
+    on = status[cab.index].to_numpy(bool)
+    v_cab = np.where(on, np.exp(cc.activation_b_k * (1 / (cc.theta_max_c + 273.15) - 1 / (theta + 273.15))), 0.0)
+    age_cab = v_cab.sum(axis=0) * STEP_H
+    # costs (eq. 7-8)
+    loss_energy = (ac_loss + loss_tr.sum(axis=1)) * STEP_H
+    delivered = float(p_ev.sum() * STEP_H)
+    wear = ev.battery_price_usd_per_kwh / ev.cycle_life_full_cycles
+    batt_kg = ev.battery_embodied_kgco2e_per_kwh / ev.cycle_life_full_cycles
+    tr_life = lol_h / tc.normal_life_h
+    cab_life = age_cab / cc.design_life_h
+    row = {
+        "loss_cost_usd": float((price * loss_energy).sum()),
+        "equipment_cost_usd": float((tc.price_usd_per_kva * s_r * tr_life).sum()
+                                    + (cab["price_usd_per_km"] * cab["length_km"] * cab_life).sum()),
+        "ev_degradation_cost_usd": wear * delivered,
+        "emission_equipment_usd": co.emission_price_usd_per_kg * float(
+            co.grid_kgco2e_per_kwh * loss_energy.sum() + (tc.embodied_kgco2e_per_kva * s_r * tr_life).sum()
+            + (cab["embodied_kgco2e_per_km"] * cab["length_km"] * cab_life).sum()),
+        "emission_ev_usd": co.emission_price_usd_per_kg * (
+            co.grid_kgco2e_per_kwh * float(np.maximum(p_ev - pv, 0.0).sum() * STEP_H) + batt_kg * delivered),
+    }
+    row["dso_total_usd"] = row["loss_cost_usd"] + row["equipment_cost_usd"]
+    row["environment_total_usd"] = row["emission_equipment_usd"] + row["emission_ev_usd"]
+    row["objective_usd"] = row["dso_total_usd"] + row["environment_total_usd"] + row["ev_degradation_cost_usd"]
+    row["pv_share_of_ev_energy"] = float(np.minimum(pv, p_ev).sum() / max(p_ev.sum(), 1e-9))
+    charging = p_ev.sum(axis=1) > 1e-6
+    row["mean_loss_kw_charging"] = float((ac_loss + loss_tr.sum(axis=1))[charging].mean()) if charging.any() else 0.0
+    row |= {
+        "ev_energy_kwh": delivered, "feeder_loss_kwh": float(ac_loss.sum() * STEP_H),
+        "transformer_loss_kwh": float(loss_tr.sum() * STEP_H), "transformer_loss_of_life_h": float(lol_h.sum()),
+        "hot_spot_max_c": float(hs_max.max()), "load_factor_max_pu": float(k.max()),
+        "n_transformer_overload_h": int((k > tc.loading_limit_pu + 1e-6).sum()),
+        "n_hot_spot_violation_h": int((hs_max > tc.hot_spot_limit_c + 1e-6).sum()),
+        "n_voltage_violations": int(ac.steps["n_voltage_violations"].sum()),
+        "n_cable_overload": int(ac.steps["n_thermal_violations"].sum()),
+        "cable_temperature_max_c": float(np.where(on, theta, cc.theta_soil_c).max()),
+        "ac_v_min_pu": float(ac.steps["v_min_pu"].min()),
+    }
+    for j, n in enumerate(lots):
+        detail.append(pd.DataFrame({"hour": np.arange(T_STEPS), "lot": n, "p_ev_kw": p_ev[:, j], "q_ev_kvar": q_ev[:, j],
+                                    "pv_kw": pv[:, j], "load_factor_pu": k[:, j], "hot_spot_max_c": hs_max[:, j],
+                                    "transformer_loss_of_life_h": lol_step[:, j],
+                                    "transformer_loss_kw": loss_tr[:, j], "feeder_loss_kw": ac_loss,
+                                    "ac_v_min_pu": ac.steps["v_min_pu"].to_numpy(float)}))
+    return row, pd.concat(detail, ignore_index=True)
+
+
+def evaluate_schedule(system: ParkingSystem, preps: list, sched: dict) -> tuple[pd.DataFrame, pd.DataFrame, dict]:
+    """Evaluate every day of a schedule: (one cost row per day, hourly detail, disaggregation check summed)."""
+    rows, details, check = [], [], {}
+    for prep, day in zip(preps, sched["days"], strict=True):
+        row, det = evaluate_day(system, prep, day, sched["branch_status"], sched["pv_scale"])
+        rows.append({"day": prep.day.name} | row)
+        details.append(det.assign(day=prep.day.name))
+        for key, val in disaggregation_check(system, prep, day).items():
+            check[key] = max(check.get(key, 0), val) if key.startswith("max") else check.get(key, 0) + val
+    return pd.DataFrame(rows), pd.concat(details, ignore_index=True), check
+
+
+def relative_change(new: float, ref: float) -> float:
+    return (new - ref) / ref if ref else math.nan
+
+
+def paper_comparison(costs: pd.DataFrame, sweep: pd.DataFrame) -> pd.DataFrame:
+    """Our relative changes beside the paper's (Table V, section V-C, Table VII)."""
+    c = costs.set_index("scenario")
+    pb, p4 = PAPER_TABLE_V["base"], PAPER_TABLE_V["s4"]
+    rows = []
+    for col in ("dso_total_usd", "environment_total_usd", "objective_usd"):
+        for sc in ("s1", "s2", "s3", "s4"):
+            if sc in c.index and "base" in c.index:
+                rows.append({"metric": f"{col} {sc} vs base", "ours": relative_change(c.at[sc, col], c.at["base", col]),
+                             "paper": relative_change(PAPER_TABLE_V[sc][col], pb[col])})
+    for col in ("mean_loss_kw_charging", "pv_share_of_ev_energy"):
+        if {"base", "s4"} <= set(c.index):
+            rows.append({"metric": f"{col} base", "ours": c.at["base", col], "paper": pb[col]})
+            rows.append({"metric": f"{col} s4", "ours": c.at["s4", col], "paper": p4[col]})
+    if len(sweep) >= 2:
+        s = sweep.set_index("pv_penetration_pct")
+        lo, hi = s.index.min(), s.index.max()
+        paper = (relative_change(PAPER_TABLE_VII_OBJECTIVE[hi], PAPER_TABLE_VII_OBJECTIVE[lo])
+                 if lo in PAPER_TABLE_VII_OBJECTIVE and hi in PAPER_TABLE_VII_OBJECTIVE else math.nan)
+        rows.append({"metric": f"objective_usd pv {lo}% -> {hi}%",
+                     "ours": relative_change(s.at[hi, "objective_usd"], s.at[lo, "objective_usd"]), "paper": paper})
+    return pd.DataFrame(rows)
+
+
+def paired_ci(diff: np.ndarray, level: float = 0.95) -> tuple[float, float, float]:
+    """Mean of paired differences and its two-sided t confidence interval (NaN width for one pair)."""
+    from scipy import stats
+
+    d = np.asarray(diff, float)
+    mean = float(d.mean())
+    if len(d) < 2:
+        return mean, math.nan, math.nan
+    half = float(stats.t.ppf(0.5 + level / 2, len(d) - 1) * d.std(ddof=1) / math.sqrt(len(d)))
+    return mean, mean - half, mean + half
