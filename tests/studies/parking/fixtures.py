@@ -13,6 +13,7 @@ import pandas as pd
 import yaml
 
 from evgrid.data.ev import parse_acn_json
+from evgrid.data.options import resolve_format
 from evgrid.pipelines.ingest import nodes as ingest
 from evgrid.scenarios.pv import PVSystem, pv_kw_per_kwp
 
@@ -62,7 +63,7 @@ def real_inputs() -> dict:
     load, _ = ingest.ingest_load([RAW / "nyiso/nyiso_total_load_5min_2016.csv"], p["load"])
     weather, _ = ingest.ingest_weather([RAW / "irradiance/1173581_43.05_-76.18_2016.csv",
                                         RAW / "irradiance/1173581_43.05_-76.18_2017.csv"], p["weather"])
-    acn = {k: v for k, v in p["ev_sessions"]["acn"].items() if k != "format"}
+    _, _, acn = resolve_format({"acn_json": parse_acn_json}, p["ev_sessions"]["acn"], "ingest.ev_sessions.acn")
     sessions = parse_acn_json([RAW / "ev_sessions/acn_caltech_sessions_2021-05_to_2021-09.json"], **acn)
     load_daily = ingest.load_features(load, p["load"], step)
     weather_daily = ingest.weather_features(weather, p["weather"], step)
