@@ -85,3 +85,38 @@ def autocorrelation_error(real: np.ndarray, gen: np.ndarray, max_lag: int) -> fl
 def ks_statistic(real: np.ndarray, gen: np.ndarray) -> float:
     """Two-sample Kolmogorov-Smirnov statistic (sup distance between the empirical CDFs)."""
     return float(ks_2samp(np.ravel(real), np.ravel(gen)).statistic)
+
+
+# -- per-day scores of an ensemble per target day (temporal holdout), through scoringrules ---------------
+def es_per_day(obs: np.ndarray, ens: np.ndarray) -> np.ndarray:
+    """Energy score per day: obs (k, d), ens (k, m, d); ES = E||X - y|| - 1/2 E||X - X'|| (scoringrules
+    ``es_ensemble``, estimator ``nrg``: 1/(2 m^2) over all ordered pairs, as ``energy_score`` above)."""
+    import scoringrules as sr
+
+    return np.asarray(sr.es_ensemble(np.asarray(obs, float), np.asarray(ens, float), estimator="nrg"))
+
+
+def vs_per_day(obs: np.ndarray, ens: np.ndarray, p: float = 0.5, chunk: int = 16) -> np.ndarray:
+    """Variogram score of order p per day (Scheuerer & Hamill 2015, unit weights):
+    VS_p = sum_{i,j} (|y_i - y_j|^p - E|X_i - X_j|^p)^2 (scoringrules ``vs_ensemble``), in chunks of days."""
+    import scoringrules as sr
+
+    obs, ens = np.asarray(obs, float), np.asarray(ens, float)
+    return np.concatenate([np.asarray(sr.vs_ensemble(obs[i:i + chunk], ens[i:i + chunk], p=p))
+                           for i in range(0, len(obs), chunk)])
+
+
+def crps_per_day(obs: np.ndarray, ens: np.ndarray) -> np.ndarray:
+    """CRPS of each step's marginal ensemble, averaged over steps, per day (scoringrules ``crps_ensemble``,
+    estimator ``nrg``: E|X - y| - 1/2 E|X - X'|, the 1-D energy score)."""
+    import scoringrules as sr
+
+    c = sr.crps_ensemble(np.asarray(obs, float), np.asarray(ens, float), m_axis=-2, estimator="nrg")
+    return np.asarray(c).mean(axis=-1)
+
+
+def coverage_per_day(obs: np.ndarray, ens: np.ndarray, level: float = 0.9) -> np.ndarray:
+    """Share of steps whose observation lies in the ensemble's central ``level`` interval, per day."""
+    a = (1.0 - level) / 2.0
+    lo, hi = np.quantile(ens, [a, 1.0 - a], axis=1)
+    return np.mean((obs >= lo) & (obs <= hi), axis=-1)
