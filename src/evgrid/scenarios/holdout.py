@@ -142,7 +142,7 @@ def score_phase(fitted: FittedSet, data: FamilyData, cond: Conditions, cfg: Hold
             e = gen[view].reshape(k, n, -1)[inv]  # each unit against its day's ensemble
             per_unit = {"energy_score": S.es_per_day(obs, e), "crps_mean_step": S.crps_per_day(obs, e),
                         f"coverage_{int(round(100 * cfg.interval))}": S.coverage_per_day(obs, e, cfg.interval)}
-            if obs.shape[1] > 2:
+            if obs.shape[1] > 2 and phase == "test":  # validation chooses on the energy score only
                 per_unit["variogram_score"] = S.vs_per_day(obs, e, cfg.variogram_p)
             for metric, v in per_unit.items():
                 per_day = np.bincount(inv, weights=v, minlength=len(uniq)) / np.bincount(inv, minlength=len(uniq))

@@ -56,7 +56,7 @@ def cutoff_date(dates, fraction: float, fixed: str | None = None) -> np.datetime
     return uniq[-n_test]
 
 
-def test_start(dates, cfg: SplitConfig, record: str) -> np.datetime64:
+def first_test_day(dates, cfg: SplitConfig, record: str) -> np.datetime64:
     """Cut-off (first test day) of ``record`` given its dates."""
     return cutoff_date(dates, cfg.test_fraction, cfg.test_start.get(record))
 
@@ -64,7 +64,7 @@ def test_start(dates, cfg: SplitConfig, record: str) -> np.datetime64:
 def temporal_split(dates, cfg: SplitConfig, record: str) -> tuple[np.ndarray, np.ndarray]:
     """(train_mask, test_mask) over ``dates``: train strictly before the record's cut-off, test on/after."""
     days = _days(dates)
-    cut = test_start(days, cfg, record)
+    cut = first_test_day(days, cfg, record)
     test = days >= cut
     if test.all() or not test.any():
         raise ValueError(f"split of record {record!r} at {cut} leaves no {'training' if test.all() else 'test'} day")

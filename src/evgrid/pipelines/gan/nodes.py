@@ -29,7 +29,7 @@ from evgrid.scenarios.holdout import HoldoutConfig, choose, fit_all, paired_tabl
 from evgrid.scenarios.plots import histogram_figure, joint_figure, loss_figure, profile_figure
 from evgrid.scenarios.report import holdout_report
 from evgrid.scenarios.sampling import ScenarioBundle, sample_label, scenarios_frame
-from evgrid.scenarios.split import SplitConfig, temporal_split, test_start, validation_mask
+from evgrid.scenarios.split import SplitConfig, first_test_day, temporal_split, validation_mask
 from evgrid.scenarios.training import TrainConfig
 from evgrid.scenarios.transforms import FamilyTransform
 
@@ -130,7 +130,7 @@ def evaluate_generators(data: FamilyData, family_params: dict, gan_params: dict,
     day = lambda m: str(np.asarray(data.dates)[m].min())[:10], lambda m: str(np.asarray(data.dates)[m].max())[:10]
     info: dict[str, Any] = {
         "family": data.family, "record": record, "chosen_by_validation": chosen, "selected": selected,
-        "test_start": str(test_start(data.dates, SplitConfig.from_params(split_params), record)),
+        "test_start": str(first_test_day(data.dates, SplitConfig.from_params(split_params), record)),
         "train_days": [day[0](train), day[1](train)], "validation_days": [day[0](val), day[1](val)],
         "test_days": [day[0](test), day[1](test)], "n_units": {"before_conditioning": n_before,
         "train": int(train.sum()), "validation": int(val.sum()), "test": int(test.sum())},
