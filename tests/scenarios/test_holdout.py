@@ -184,3 +184,19 @@ def test_unknown_holdout_and_flow_parameters_are_named():
         HoldoutConfig.from_params({"generator": "vae"})
     with pytest.raises(ValueError, match="unknown gan.flow parameters"):
         FlowConfig.from_params({"layers": 3})
+
+
+def test_cross_validation_holds_out_whole_days():
+    from evgrid.scenarios.holdout import cross_validate_days
+
+    data, cond = _regime_family(120)
+    data = data.subset(np.flatnonzero(cond.keep))
+    idx = np.repeat(np.arange(data.n_units), 2)  # two units per day, like sessions
+    data2, cond2 = data.subset(idx), cond.subset(idx)
+    data2.unit_ids = np.array([f"u{i}" for i in range(len(idx))], dtype=object)
+    cfg = HoldoutConfig(models=("analog", "bootstrap"), cv_folds=4, samples_per_day=10)
+    df = cross_validate_days(data2, cond2, cfg, (cfg, None, lambda: FamilyTransform(), FlowConfig(),
+                                                  ConditioningConfig(), 0), 0)
+    per_day = df[df.metric == "energy_score"].groupby("date")["phase"].nunique()
+    assert (per_day == 1).all() and len(per_day) == data.n_units  # every day in exactly one fold
+    assert set(df.phase) == {"cv0", "cv1", "cv2", "cv3"}

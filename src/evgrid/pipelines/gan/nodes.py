@@ -25,7 +25,8 @@ from evgrid.scenarios.dayahead import DayAheadConfig, family_conditions
 from evgrid.scenarios.families import build_family_data, score_views, variable_units
 from evgrid.scenarios.gan import GanScenarioModel
 from evgrid.scenarios.generators import FlowConfig
-from evgrid.scenarios.holdout import HoldoutConfig, choose, fit_all, paired_table, score_phase, spread_check
+from evgrid.scenarios.holdout import (HoldoutConfig, choose, cross_validate_days, fit_all, paired_table,
+                                     score_phase, spread_check)
 from evgrid.scenarios.plots import histogram_figure, joint_figure, loss_figure, profile_figure
 from evgrid.scenarios.report import holdout_report
 from evgrid.scenarios.sampling import ScenarioBundle, sample_label, scenarios_frame
@@ -125,6 +126,9 @@ def evaluate_generators(data: FamilyData, family_params: dict, gan_params: dict,
     fitted = fit_all(data.subset(ti), cond.subset(ti), *args, progress=progress, desc="final")
     test_scores, extra = score_phase(fitted, data.subset(te), cond.subset(te), cfg, seed, "test")
     scores = pd.concat([val_scores, test_scores], ignore_index=True)
+    if cfg.cv_folds > 1:  # K-fold CV over the training days only (never the test days)
+        scores = pd.concat([scores, cross_validate_days(data.subset(ti), cond.subset(ti), cfg, args, seed)],
+                           ignore_index=True)
     paired = paired_table(scores, selected, cfg, seed)
     spread = spread_check(extra, cond.subset(te), data.subset(te))
     day = lambda m: str(np.asarray(data.dates)[m].min())[:10], lambda m: str(np.asarray(data.dates)[m].max())[:10]
@@ -137,6 +141,8 @@ def evaluate_generators(data: FamilyData, family_params: dict, gan_params: dict,
         "no_previous_day_removed": int(n_before - data.n_units), "condition_features": cond.names,
         "validation": val_table.to_dict("records"), "paired": paired.to_dict("records"),
         "spread": spread.to_dict("records"), "fit_seconds": fitted.seconds,
+        "cv_energy_score": scores[scores.phase.str.startswith("cv") & (scores.metric == "energy_score")]
+        .groupby(["variable", "model"])["value"].mean().reset_index().to_dict("records"),
         "seconds": time.perf_counter() - t0, "run_id": None,
     }
     if _tracking():
