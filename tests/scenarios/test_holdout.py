@@ -140,10 +140,11 @@ def _regime_family(n_days=900, seed=0):
 
 def _fit(data, cond, models, seed=0, iterations=600):
     cfg = HoldoutConfig(models=tuple(models), analog_k=30)
-    make_gan = lambda tr: GanScenarioModel("x", TrainConfig(loss="wgan-gp", iterations=iterations, n_critic=2,
-                                                           noise_dim=8, g_width=64, d_width=64,
-                                                           adam_beta2=0.9, ema_decay=0.99), tr,
-                                           ConditioningConfig(), seed)
+    def make_gan(tr):
+        return GanScenarioModel("x", TrainConfig(loss="wgan-gp", iterations=iterations, n_critic=2,
+                                                               noise_dim=8, g_width=64, d_width=64,
+                                                               adam_beta2=0.9, ema_decay=0.99), tr,
+                                               ConditioningConfig(), seed)
     data = data.subset(np.flatnonzero(cond.keep))
     return fit_all(data, cond, cfg, make_gan, lambda: FamilyTransform(scaling="step"),
                    FlowConfig(iterations=iterations, max_dim=8), ConditioningConfig(), seed)

@@ -24,8 +24,14 @@ from evgrid.scenarios.calendar import ConditioningConfig, label_strings
 from evgrid.scenarios.data import FamilyData
 from evgrid.scenarios.dayahead import Conditions
 from evgrid.scenarios.families import score_views
-from evgrid.scenarios.generators import (AnalogSampler, ConditionalCopulaSampler, FlowConfig, FlowSampler,
-                                         LabelBaseline, Query)
+from evgrid.scenarios.generators import (
+    AnalogSampler,
+    ConditionalCopulaSampler,
+    FlowConfig,
+    FlowSampler,
+    LabelBaseline,
+    Query,
+)
 
 log = logging.getLogger(__name__)
 
@@ -47,6 +53,8 @@ class HoldoutConfig:
     models: tuple[str, ...] = MODELS
     generator: str = "auto"  # which generator feeds the studies: auto = lowest validation energy score
     cv_folds: int = 0  # > 1: also K-fold cross-validation by whole day over the training days (paper env)
+    bins: dict = field(default_factory=lambda: {"arrival_h": [0, 24, 1], "departure_h": [0, 48, 1],
+                                                "duration_h": [0, 48, 1], "distance_km": [0, 600, 20]})
 
     def __post_init__(self) -> None:
         bad = set(self.models) - set(MODELS)
@@ -248,3 +256,21 @@ def cross_validate_days(data: FamilyData, cond: Conditions, cfg: HoldoutConfig, 
         fitted = fit_all(data.subset(tr), cond.subset(tr), *fit_args, desc=f"cv fold {k + 1}/{cfg.cv_folds}")
         out.append(score_phase(fitted, data.subset(te), cond.subset(te), cfg, seed + k, f"cv{k}")[0])
     return pd.concat(out, ignore_index=True)
+
+
+def paper_metrics(extra: dict, cfg: HoldoutConfig) -> pd.DataFrame:
+    """Paper 004 eqs. 23-24 for the scalar EV variables on the test period: R2 and NRMSE (%) of the
+    percentage distribution over ``bins`` of all generated samples (each test session's day ensemble,
+    pooled) against that of the real test sessions."""
+    rows = []
+    inv = extra["inv"]
+    for (model, view), ens in extra["spread_ens"].items():
+        if view not in cfg.bins or ens.shape[2] != 1:
+            continue
+        start, stop, width = cfg.bins[view]
+        edges = np.arange(start, stop + 0.5 * width, width)
+        k_real = S.percentage_distribution(extra["real"][view][:, 0], edges)
+        k_gen = S.percentage_distribution(ens[inv].reshape(-1), edges)
+        rows.append({"model": model, "variable": view, "r2_paper": S.paper_r2(k_real, k_gen),
+                     "nrmse_paper_pct": 100.0 * S.paper_nrmse(k_real, k_gen)})
+    return pd.DataFrame(rows)

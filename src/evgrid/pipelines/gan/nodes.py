@@ -25,8 +25,16 @@ from evgrid.scenarios.dayahead import DayAheadConfig, family_conditions
 from evgrid.scenarios.families import build_family_data, score_views, variable_units
 from evgrid.scenarios.gan import GanScenarioModel
 from evgrid.scenarios.generators import FlowConfig
-from evgrid.scenarios.holdout import (HoldoutConfig, choose, cross_validate_days, fit_all, paired_table,
-                                     score_phase, spread_check)
+from evgrid.scenarios.holdout import (
+    HoldoutConfig,
+    choose,
+    cross_validate_days,
+    fit_all,
+    paired_table,
+    paper_metrics,
+    score_phase,
+    spread_check,
+)
 from evgrid.scenarios.plots import histogram_figure, joint_figure, loss_figure, profile_figure
 from evgrid.scenarios.report import holdout_report
 from evgrid.scenarios.sampling import ScenarioBundle, sample_label, scenarios_frame
@@ -141,6 +149,7 @@ def evaluate_generators(data: FamilyData, family_params: dict, gan_params: dict,
         "no_previous_day_removed": int(n_before - data.n_units), "condition_features": cond.names,
         "validation": val_table.to_dict("records"), "paired": paired.to_dict("records"),
         "spread": spread.to_dict("records"), "fit_seconds": fitted.seconds,
+        "paper_metrics": paper_metrics(extra, cfg).to_dict("records"),
         "cv_energy_score": scores[scores.phase.str.startswith("cv") & (scores.metric == "energy_score")]
         .groupby(["variable", "model"])["value"].mean().reset_index().to_dict("records"),
         "seconds": time.perf_counter() - t0, "run_id": None,
