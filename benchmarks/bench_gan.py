@@ -34,8 +34,8 @@ def run() -> list[dict]:
     import numpy as np
 
     from evgrid.pipelines.gan.nodes import _make_gan, _make_transform, _settings
-    from evgrid.scenarios.dayahead import DayAheadConfig, family_conditions
     from evgrid.pipelines.gan.pipeline import FAMILIES
+    from evgrid.scenarios.dayahead import DayAheadConfig, family_conditions
     from evgrid.scenarios.families import build_family_data
 
     rows: list[dict] = []
