@@ -139,12 +139,16 @@ def evaluate_generators(data: FamilyData, family_params: dict, gan_params: dict,
                            ignore_index=True)
     paired = paired_table(scores, selected, cfg, seed)
     spread = spread_check(extra, cond.subset(te), data.subset(te))
-    day = lambda m: str(np.asarray(data.dates)[m].min())[:10], lambda m: str(np.asarray(data.dates)[m].max())[:10]
+    dates = np.asarray(data.dates).astype("datetime64[D]")
+
+    def span(mask: np.ndarray) -> list[str]:
+        return [str(dates[mask].min()), str(dates[mask].max())]
+
     info: dict[str, Any] = {
         "family": data.family, "record": record, "chosen_by_validation": chosen, "selected": selected,
         "test_start": str(first_test_day(data.dates, SplitConfig.from_params(split_params), record)),
-        "train_days": [day[0](train), day[1](train)], "validation_days": [day[0](val), day[1](val)],
-        "test_days": [day[0](test), day[1](test)], "n_units": {"before_conditioning": n_before,
+        "train_days": span(train), "validation_days": span(val), "test_days": span(test),
+        "n_units": {"before_conditioning": n_before,
         "train": int(train.sum()), "validation": int(val.sum()), "test": int(test.sum())},
         "no_previous_day_removed": int(n_before - data.n_units), "condition_features": cond.names,
         "validation": val_table.to_dict("records"), "paired": paired.to_dict("records"),
