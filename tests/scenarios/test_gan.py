@@ -4,10 +4,12 @@ import numpy as np
 import pytest
 
 from evgrid.scenarios.calendar import ConditioningConfig, label_strings
+from evgrid.scenarios.dayahead import DayAheadConfig, family_conditions
 from evgrid.scenarios.families import build_family_data
 from evgrid.scenarios.gan import GanScenarioModel
+from evgrid.scenarios.holdout import FittedSet
 from evgrid.scenarios.pv import PVSystem, pv_kw_per_kwp
-from evgrid.scenarios.sampling import sample_label, scenarios_frame
+from evgrid.scenarios.sampling import ScenarioBundle, sample_label, scenarios_frame
 from evgrid.scenarios.scores import energy_score
 from evgrid.scenarios.training import TrainConfig
 from evgrid.scenarios.transforms import FamilyTransform
@@ -19,9 +21,26 @@ TIMES = {"kind": "ev_times", "dataset": "ev_session_features", "sources": ["acn"
 SMALL = dict(iterations=300, batch_size=64, noise_dim=8, g_layers=2, g_width=64, d_layers=2, d_width=64)
 
 
-def _model(family, rep="identity", night=(), seed=0, **kw):
-    return GanScenarioModel(family, TrainConfig(**{**SMALL, **kw}),
-                            FamilyTransform(representation=rep, night_variables=night), ConditioningConfig(), seed)
+class _Fitted:
+    """A GAN fitted on ``data`` with its day-ahead conditions, sampled through the studies' bundle."""
+
+    def __init__(self, family, data, rep="identity", night=(), seed=0, **kw):
+        cond = family_conditions(data, DayAheadConfig())
+        data = data.subset(np.flatnonzero(cond.keep))
+        self.gan = GanScenarioModel(family, TrainConfig(**{**SMALL, **kw}),
+                                    FamilyTransform(representation=rep, night_variables=night),
+                                    ConditioningConfig(), seed).fit(data, cond, progress=False)
+        labels, counts = np.unique(label_strings(data.months, data.is_weekend, ConditioningConfig()),
+                                   return_counts=True)
+        self.bundle = ScenarioBundle(family, FittedSet({"gan": self.gan}, self.gan.transform, ConditioningConfig()),
+                                     "gan", data, cond, dict(zip(labels, counts, strict=True)))
+
+    def sample(self, label, n, rng):
+        return self.bundle.sample(label, n, rng)
+
+
+def _model(family, data, rep="identity", night=(), seed=0, **kw):
+    return _Fitted(family, data, rep, night, seed, **kw)
 
 
 @pytest.fixture(scope="module")
@@ -31,8 +50,7 @@ def pv_data():
 
 @pytest.fixture(scope="module")
 def pv_model(pv_data):
-    return _model("pv", night=("ghi_w_per_m2",), loss="wgan-gp", n_critic=2, adam_beta2=0.9).fit(
-        pv_data, progress=False)
+    return _model("pv", pv_data, night=("ghi_w_per_m2",), loss="wgan-gp", n_critic=2, adam_beta2=0.9)
 
 
 @pytest.fixture(scope="module")
@@ -41,8 +59,8 @@ def times_data():
 
 
 def test_same_seed_same_samples(times_data):
-    a = _model("ev_times", "arrival_logduration", iterations=40).fit(times_data, progress=False)
-    b = _model("ev_times", "arrival_logduration", iterations=40).fit(times_data, progress=False)
+    a = _model("ev_times", times_data, "arrival_logduration", iterations=40)
+    b = _model("ev_times", times_data, "arrival_logduration", iterations=40)
     label = "month=6,weekend=False"
     np.testing.assert_array_equal(a.sample(label, 50, np.random.default_rng(1)),
                                   b.sample(label, 50, np.random.default_rng(1)))
@@ -51,7 +69,7 @@ def test_same_seed_same_samples(times_data):
 
 
 def test_short_training_beats_untrained_generator_on_energy_score(pv_data, pv_model):
-    untrained = _model("pv", night=("ghi_w_per_m2",), iterations=1).fit(pv_data, progress=False)
+    untrained = _model("pv", pv_data, night=("ghi_w_per_m2",), iterations=1)
     label = "month=6,weekend=False"
     labels = label_strings(pv_data.months, pv_data.is_weekend, ConditioningConfig())
     real = pv_data.values[labels == label]
@@ -62,7 +80,7 @@ def test_short_training_beats_untrained_generator_on_energy_score(pv_data, pv_mo
 
 
 def test_pv_samples_respect_physical_bounds(pv_data, pv_model):
-    samples = sample_label(pv_model, pv_data, "month=12,weekend=False", 100, seed=3)
+    samples = sample_label(pv_model.bundle, pv_data, "month=12,weekend=False", 100, seed=3)
     ghi, pv = samples["ghi_w_per_m2"], samples["pv_kw_per_kwp"]
     assert ghi.min() >= 0.0 and pv.min() >= 0.0 and pv.max() <= 1.2
     dark = np.all(pv_data.values[pv_data.months == 12][:, :96] <= 0, axis=0)
@@ -74,8 +92,8 @@ def test_pv_samples_respect_physical_bounds(pv_data, pv_model):
 
 
 def test_departure_after_arrival_and_arrival_within_day(times_data):
-    m = _model("ev_times", "arrival_logduration", iterations=100).fit(times_data, progress=False)
-    s = sample_label(m, times_data, "month=7,weekend=False", 500, seed=1)
+    m = _model("ev_times", times_data, "arrival_logduration", iterations=100)
+    s = sample_label(m.bundle, times_data, "month=7,weekend=False", 500, seed=1)
     arr, dep = s["arrival_h"][:, 0], s["departure_h"][:, 0]
     assert np.all(dep > arr) and arr.min() >= 0.0 and arr.max() < 24.0
     df = scenarios_frame(s, times_data, "month=7,weekend=False")
@@ -83,9 +101,9 @@ def test_departure_after_arrival_and_arrival_within_day(times_data):
 
 
 def test_label_without_data_is_refused_with_family_and_label(times_data):
-    m = _model("ev_times", "arrival_logduration", iterations=5).fit(times_data, progress=False)
+    m = _model("ev_times", times_data, "arrival_logduration", iterations=5)
     with pytest.raises(ValueError, match=r"family 'ev_times': no training data for calendar label 'month=11"):
-        sample_label(m, times_data, "month=11,weekend=False", 10, seed=0)
+        sample_label(m.bundle, times_data, "month=11,weekend=False", 10, seed=0)
 
 
 def test_nan_training_matrix_stops_training():

@@ -1,8 +1,9 @@
-"""A fitted conditional GAN scenario model: transform + generator + calendar conditioning.
+"""A fitted conditional GAN scenario model: transform + generator + day-ahead conditioning.
 
-``GanScenarioModel.fit`` fits the scaling on the given (training) data only, trains the generator, and
-``sample`` draws physical-unit samples for a calendar label with the physical bounds enforced. The model
-pickles (state dict + transform) for the Kedro catalog and MLflow.
+``GanScenarioModel.fit`` fits the scaling and the condition standardisation on the given (training) data
+only and trains the generator; ``sample_many`` draws physical-unit samples (before bounds) for a batch of
+day-ahead conditions (``generators.Query``). The model pickles (state dict + transform) for the Kedro
+catalog and MLflow.
 """
 
 from __future__ import annotations
@@ -12,19 +13,14 @@ from dataclasses import dataclass, field
 import numpy as np
 import torch
 
-from evgrid.scenarios.calendar import ConditioningConfig, decode_label, encode_condition, label_strings
+from evgrid.scenarios.calendar import ConditioningConfig, label_strings
 from evgrid.scenarios.data import FamilyData
+from evgrid.scenarios.dayahead import Conditions
 from evgrid.scenarios.errors import ScenarioDataError
+from evgrid.scenarios.generators import CondScaler, Query
 from evgrid.scenarios.models import Generator
 from evgrid.scenarios.training import TrainConfig, generate, train_gan
 from evgrid.scenarios.transforms import FamilyTransform
-
-
-def label_condition(label: str, n: int, cond: ConditioningConfig) -> np.ndarray:
-    """Condition matrix (n, cond.dim) for one label string."""
-    month, weekend = decode_label(label)
-    months = np.full(n, month if month is not None else 1)
-    return encode_condition(months, np.full(n, bool(weekend)), cond)
 
 
 @dataclass
@@ -37,17 +33,23 @@ class GanScenarioModel:
     generator_state: dict | None = None
     label_counts: dict[str, int] = field(default_factory=dict)
     history: dict = field(default_factory=dict)
+    cond_scaler: CondScaler | None = None
+    cond_names: list = field(default_factory=list)
     train_seconds: float = 0.0
     iterations_per_s: float = 0.0
     _generator: Generator | None = field(default=None, repr=False)
 
     name = "gan"
 
-    def fit(self, data: FamilyData, progress: bool = True, desc: str | None = None) -> GanScenarioModel:
-        """Fit the transform on ``data`` and train the generator on it."""
-        self.transform.fit(data)
+    def fit(self, data: FamilyData, cond: Conditions, progress: bool = True,
+            desc: str | None = None) -> GanScenarioModel:
+        """Fit the transform and condition scaling on ``data`` and train the generator on it."""
+        if self.transform.lo_ is None:
+            self.transform.fit(data)
         x = self.transform.transform(data.values)
-        c = encode_condition(data.months, data.is_weekend, self.conditioning)
+        self.cond_scaler = CondScaler().fit(cond.values)
+        self.cond_names = list(cond.names)
+        c = self.cond_scaler(cond.values)
         labels, counts = np.unique(label_strings(data.months, data.is_weekend, self.conditioning),
                                    return_counts=True)
         self.label_counts = {str(k): int(v) for k, v in zip(labels, counts, strict=True)}
@@ -65,7 +67,7 @@ class GanScenarioModel:
             if self.generator_state is None:
                 raise RuntimeError(f"GAN model of family {self.family!r} is not fitted")
             cfg = self.train_config
-            g = Generator(cfg.noise_dim, self.conditioning.dim, self.transform.channel_of_col_.size,
+            g = Generator(cfg.noise_dim, len(self.cond_names), self.transform.channel_of_col_.size,
                           cfg.g_layers, cfg.g_width)
             g.load_state_dict(self.generator_state)
             g.eval()
@@ -80,13 +82,12 @@ class GanScenarioModel:
                 f"{sorted(self.label_counts)}"
             )
 
-    def sample(self, label: str, n: int, rng: np.random.Generator) -> np.ndarray:
-        """``n`` physical-unit samples for ``label`` (bounds enforced), seeded from ``rng``."""
+    def sample_many(self, q: Query, n: int, rng: np.random.Generator) -> np.ndarray:
+        """(k, n, d) physical-unit samples (before bounds) for the k day-ahead conditions of ``q``."""
         seed = int(rng.integers(0, 2**31 - 1))
-        scaled = generate(self.generator, label_condition(label, n, self.conditioning), seed)
-        month, _ = decode_label(label)
-        months = np.full(n, month if month is not None else 0)
-        return self.transform.enforce_bounds(self.transform.inverse(scaled), months)
+        c = np.repeat(self.cond_scaler(q.cond), n, axis=0)
+        scaled = generate(self.generator, c, seed)
+        return self.transform.inverse(scaled).reshape(len(q), n, -1)
 
     def __getstate__(self) -> dict:
         state = self.__dict__.copy()
@@ -99,7 +100,8 @@ class GanScenarioModel:
             "family": self.family,
             "state_dict": self.generator_state,
             "train_config": self.train_config.to_dict(),
-            "conditioning": {"month": self.conditioning.month, "weekend": self.conditioning.weekend},
+            "conditioning": {"names": self.cond_names, "mean": torch.as_tensor(self.cond_scaler.mean_),
+                             "sd": torch.as_tensor(self.cond_scaler.sd_)},
             "scaler": {"representation": self.transform.representation,
                        "lo": torch.as_tensor(self.transform.lo_), "hi": torch.as_tensor(self.transform.hi_),
                        "channel_of_col": torch.as_tensor(self.transform.channel_of_col_)},

@@ -2,8 +2,9 @@
 
 Both networks are plain multilayer perceptrons whose depth and width are parameters per family (the paper
 stacks 2, 6 and 8 fully connected layers for weather, EV times and distance). The calendar condition
-vector (one-hot month, weekend flag) is concatenated to the noise for the generator and to the sample for
-the discriminator. Weights use Glorot (Xavier) uniform initialisation and zero biases, as the paper.
+vector (day-ahead features, ``dayahead.py``, standardised) is concatenated to the input of *every* layer
+of both networks (generator and critic), so the condition can shape the spread and not only the first
+layer's offset (issue 18). Weights use Glorot (Xavier) uniform initialisation and zero biases, as the paper.
 """
 
 from __future__ import annotations
@@ -12,22 +13,30 @@ import torch
 from torch import nn
 
 
-def _mlp(n_in: int, n_out: int, n_layers: int, width: int, negative_slope: float) -> nn.Sequential:
-    """``n_layers`` fully connected layers in total (hidden layers use LeakyReLU), linear output layer."""
-    if n_layers < 1:
-        raise ValueError(f"n_layers must be >= 1, got {n_layers}")
-    layers: list[nn.Module] = []
-    dim = n_in
-    for _ in range(n_layers - 1):
-        layers += [nn.Linear(dim, width), nn.LeakyReLU(negative_slope)]
-        dim = width
-    layers.append(nn.Linear(dim, n_out))
-    net = nn.Sequential(*layers)
-    for module in net.modules():
-        if isinstance(module, nn.Linear):
+class CondMLP(nn.Module):
+    """``n_layers`` fully connected layers (LeakyReLU hidden), the condition concatenated to every layer's
+    input: h_{l+1} = act(W_l [h_l, c] + b_l)."""
+
+    def __init__(self, n_in: int, cond_dim: int, n_out: int, n_layers: int, width: int,
+                 negative_slope: float) -> None:
+        super().__init__()
+        if n_layers < 1:
+            raise ValueError(f"n_layers must be >= 1, got {n_layers}")
+        dims = [n_in] + [width] * (n_layers - 1)
+        outs = [width] * (n_layers - 1) + [n_out]
+        self.layers = nn.ModuleList(nn.Linear(d + cond_dim, o) for d, o in zip(dims, outs, strict=True))
+        self.act = nn.LeakyReLU(negative_slope)
+        self.cond_dim = cond_dim
+        for module in self.layers:
             nn.init.xavier_uniform_(module.weight)
             nn.init.zeros_(module.bias)
-    return net
+
+    def forward(self, h: torch.Tensor, c: torch.Tensor) -> torch.Tensor:
+        for i, layer in enumerate(self.layers):
+            h = layer(torch.cat([h, c], dim=1) if self.cond_dim else h)
+            if i < len(self.layers) - 1:
+                h = self.act(h)
+        return h
 
 
 class Generator(nn.Module):
@@ -39,11 +48,10 @@ class Generator(nn.Module):
         self.noise_dim = noise_dim
         self.cond_dim = cond_dim
         self.out_dim = out_dim
-        self.net = _mlp(noise_dim + cond_dim, out_dim, n_layers, width, negative_slope)
+        self.net = CondMLP(noise_dim, cond_dim, out_dim, n_layers, width, negative_slope)
 
     def forward(self, z: torch.Tensor, c: torch.Tensor) -> torch.Tensor:
-        h = torch.cat([z, c], dim=1) if self.cond_dim else z
-        return torch.tanh(self.net(h))
+        return torch.tanh(self.net(z, c))
 
 
 class Discriminator(nn.Module):
@@ -53,8 +61,7 @@ class Discriminator(nn.Module):
                  negative_slope: float = 0.2) -> None:
         super().__init__()
         self.cond_dim = cond_dim
-        self.net = _mlp(in_dim + cond_dim, 1, n_layers, width, negative_slope)
+        self.net = CondMLP(in_dim, cond_dim, 1, n_layers, width, negative_slope)
 
     def forward(self, x: torch.Tensor, c: torch.Tensor) -> torch.Tensor:
-        h = torch.cat([x, c], dim=1) if self.cond_dim else x
-        return self.net(h).squeeze(1)
+        return self.net(x, c).squeeze(1)

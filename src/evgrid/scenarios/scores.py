@@ -85,3 +85,45 @@ def autocorrelation_error(real: np.ndarray, gen: np.ndarray, max_lag: int) -> fl
 def ks_statistic(real: np.ndarray, gen: np.ndarray) -> float:
     """Two-sample Kolmogorov-Smirnov statistic (sup distance between the empirical CDFs)."""
     return float(ks_2samp(np.ravel(real), np.ravel(gen)).statistic)
+
+
+# -- per-day scores of an ensemble per target day (temporal holdout), through scoringrules ---------------
+def es_per_day(obs: np.ndarray, ens: np.ndarray) -> np.ndarray:
+    """Energy score per day: obs (k, d), ens (k, m, d); ES = E||X - y|| - 1/2 E||X - X'|| with 1/(2 m^2)
+    over all ordered pairs (``energy_score`` above, day by day with scipy distances: 80x faster than
+    scoringrules' broadcast ``es_ensemble`` estimator ``nrg``, which the tests check it against)."""
+    obs, ens = np.asarray(obs, float), np.asarray(ens, float)
+    m = ens.shape[1]
+    return np.array([cdist(obs[i:i + 1], ens[i]).mean() - pdist(ens[i]).sum() / (m * m)
+                     for i in range(len(obs))])
+
+
+def vs_per_day(obs: np.ndarray, ens: np.ndarray, p: float = 0.5) -> np.ndarray:
+    """Variogram score of order p per day (Scheuerer & Hamill 2015, unit weights):
+    VS_p = sum_{i != j} (|y_i - y_j|^p - (1/m) sum_k |x_ki - x_kj|^p)^2, over the pairs i < j doubled
+    (3x faster than scoringrules ``vs_ensemble``, which the tests check it against)."""
+    obs, ens = np.asarray(obs, float), np.asarray(ens, float)
+    iu, ju = np.triu_indices(obs.shape[1], 1)
+    power = np.sqrt if p == 0.5 else (lambda a: a ** p)
+    out = np.empty(len(obs))
+    for i in range(len(obs)):
+        e = ens[i].astype(np.float32)
+        g = power(np.abs(e[:, iu] - e[:, ju])).mean(axis=0, dtype=np.float64)
+        out[i] = 2.0 * np.sum((power(np.abs(obs[i, iu] - obs[i, ju])) - g) ** 2)
+    return out
+
+
+def crps_per_day(obs: np.ndarray, ens: np.ndarray) -> np.ndarray:
+    """CRPS of each step's marginal ensemble, averaged over steps, per day (scoringrules ``crps_ensemble``,
+    estimator ``qd``: equal to E|X - y| - 1/2 E|X - X'|, the 1-D energy score, in O(m log m))."""
+    import scoringrules as sr
+
+    c = sr.crps_ensemble(np.asarray(obs, float), np.asarray(ens, float), m_axis=-2, estimator="qd")
+    return np.asarray(c).mean(axis=-1)
+
+
+def coverage_per_day(obs: np.ndarray, ens: np.ndarray, level: float = 0.9) -> np.ndarray:
+    """Share of steps whose observation lies in the ensemble's central ``level`` interval, per day."""
+    a = (1.0 - level) / 2.0
+    lo, hi = np.quantile(ens, [a, 1.0 - a], axis=1)
+    return np.mean((obs >= lo) & (obs <= hi), axis=-1)

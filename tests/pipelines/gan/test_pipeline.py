@@ -11,6 +11,7 @@ from pathlib import Path
 import matplotlib.pyplot as plt
 import mlflow
 import numpy as np
+import pandas as pd
 import pytest
 import yaml
 from kedro.io import DataCatalog, MemoryDataset
@@ -35,6 +36,8 @@ def _params() -> dict:
     gan = copy.deepcopy(gan)
     gan["progress_bar"] = False
     gan["training"].update(iterations=25, batch_size=32)
+    gan["flow"].update(iterations=25, hidden=16, max_dim=6)
+    gan["holdout"].update(samples_per_day=20, n_boot=50)
     gan["sampling"].update(n_scenarios=20, month=7)
     for fam in gan["families"].values():
         fam.setdefault("training", {}).update(iterations=25, g_width=32, d_width=32)
@@ -54,6 +57,8 @@ def _catalog(gan: dict, price_days: int = 240) -> DataCatalog:
     datasets = {k: MemoryDataset(v) for k, v in feats.items()}
     datasets["params:gan"] = MemoryDataset(gan)
     datasets["params:step_minutes"] = MemoryDataset(15)
+    datasets["params:split"] = MemoryDataset(
+        yaml.safe_load((ROOT / "conf" / "base" / "parameters.yml").read_text())["split"])
     for fam, cfg in gan["families"].items():
         datasets[f"params:gan.families.{fam}"] = MemoryDataset(cfg)
     pipe = create_pipeline()
@@ -94,20 +99,38 @@ def test_scenarios_follow_the_architecture_schema(run_outputs):
     assert flows.min() >= 0.0
 
 
-def test_cv_scores_cover_every_fold_model_and_paper_metric(run_outputs):
+def test_holdout_scores_every_model_on_the_dated_split(run_outputs):
     catalog, gan = run_outputs
-    scores = catalog.load("ev_times.gan_cv_scores")
-    assert set(scores["fold"]) == set(range(gan["cv"]["n_folds"]))
-    assert set(scores["model"]) == {"gan", "bootstrap", "gaussian"}
-    arrival = scores[scores["variable"] == "arrival_h"]
-    assert {"r2_paper", "nrmse_paper_pct", "energy_score", "ks", "wasserstein"} <= set(arrival["metric"])
-    summary = catalog.load("gan_cv_summary")
-    row = summary[(summary.family == "pv") & (summary.variable == "pv_kw_per_kwp")
-                  & (summary.metric == "r2_paper")].iloc[0]
-    assert row["paper_table_iv"] == 0.98
-    assert {"gan_mean", "gan_std", "bootstrap_mean", "gaussian_mean", "best_model"} <= set(summary.columns)
-    report = catalog.load("gan_cv_report")
-    assert "## ev_distance" in report and "Gaussian" in report
+    for fam in ("pv", "traffic", "price", "ev_times", "ev_distance"):
+        scores = catalog.load(f"{fam}.gan_holdout_scores")
+        info = catalog.load(f"{fam}.gan_holdout_info")
+        assert set(scores["model"]) == set(gan["holdout"]["models"])
+        assert set(scores["phase"]) == {"validation", "test"}
+        cut = np.datetime64(info["test_start"])
+        test = scores[scores.phase == "test"]
+        assert (test["date"].to_numpy() >= cut).all()
+        assert (scores.loc[scores.phase == "validation", "date"].to_numpy() < cut).all()
+        assert info["selected"] == info["chosen_by_validation"]  # generator: auto
+        paired = pd.DataFrame(info["paired"])
+        es = paired[paired.metric == "energy_score"]
+        assert es["ci_lo_pct"].notna().sum() == len(set(es.model)) * es.variable.nunique() - es.variable.nunique()
+    summary = catalog.load("gan_holdout_summary")
+    assert {"family", "variable", "metric", "model", "mean", "rel_diff_pct", "ci_lo_pct"} <= set(summary.columns)
+    report = catalog.load("gan_holdout_report")
+    assert "## ev_distance" in report and "Spread vs condition" in report
+
+
+def test_no_training_date_of_any_generator_is_a_test_date(run_outputs):
+    catalog, _ = run_outputs
+    for fam in ("pv", "traffic", "price", "ev_times", "ev_distance"):
+        bundle = catalog.load(f"{fam}.gan_model")
+        info = catalog.load(f"{fam}.gan_holdout_info")
+        test_days = set(catalog.load(f"{fam}.gan_holdout_scores").query("phase == 'test'")["date"])
+        train_days = set(pd.to_datetime(bundle.train_data.dates).normalize())
+        assert train_days and not train_days & {pd.Timestamp(d) for d in test_days}
+        assert max(train_days) < pd.Timestamp(info["test_start"])
+        analog = bundle.fitted.models["analog"]
+        assert len(analog.values_) == len(bundle.train_data.values)  # the analog pool is the training days
 
 
 def test_plots_and_models(run_outputs):
@@ -116,8 +139,9 @@ def test_plots_and_models(run_outputs):
     assert {"pv_profiles.png", "pv_histograms.png", "pv_loss_curves.png"} <= set(figs)
     assert all(isinstance(f, plt.Figure) for f in figs.values())
     assert "ev_times_joint.png" in catalog.load("ev_times.gan_plots")
-    model = catalog.load("traffic.gan_model")
-    assert model.generator_state is not None and len(model.history["d_loss"]) > 0
+    bundle = catalog.load("traffic.gan_model")
+    assert bundle.fitted.models["gan"].generator_state is not None
+    assert len(bundle.fitted.models["gan"].history["d_loss"]) > 0
     plt.close("all")
 
 

@@ -1,8 +1,9 @@
 """The ``gan`` pipeline: one modular template per scenario family (Kedro namespace = family name).
 
 Template (inputs ``features``, ``params:family``; outputs ``<family>.<name>``):
-build_training_data -> cross_validate_family -> fit_final_model -> sample_scenarios -> plot_family.
-A final node gathers every family's CV scores into ``gan_cv_summary`` and ``gan_cv_report``.
+build_training_data -> evaluate_generators (dated split, validation choice, temporal holdout) ->
+sample_scenarios -> plot_family. A final node gathers every family's holdout info into
+``gan_holdout_summary`` and ``gan_holdout_report``.
 """
 
 import warnings
@@ -10,14 +11,7 @@ from functools import partial, update_wrapper
 
 from kedro.pipeline import Node, Pipeline, node, pipeline
 
-from .nodes import (
-    build_training_data,
-    cross_validate_family,
-    fit_final_model,
-    plot_family,
-    sample_scenarios,
-    summarise_cv,
-)
+from .nodes import build_training_data, evaluate_generators, plot_family, sample_scenarios, summarise_holdout
 
 # family -> feature dataset it is trained on (the DAG's structure; the settings live in parameters_gan.yml)
 FAMILIES = {
@@ -39,13 +33,11 @@ def family_template(family: str) -> Pipeline:
     return Pipeline([
         node(_bind_family(family), ["features", "params:family", "params:gan", "params:step_minutes"],
              "gan_training_data", name="build_training_data"),
-        node(cross_validate_family, ["gan_training_data", "params:family", "params:gan"],
-             ["gan_cv_scores", "gan_cv_info"], name="cross_validate"),
-        node(fit_final_model, ["gan_training_data", "params:family", "params:gan", "gan_cv_info"],
-             "gan_model", name="fit_final_model"),
+        node(evaluate_generators, ["gan_training_data", "params:family", "params:gan", "params:split"],
+             ["gan_holdout_scores", "gan_holdout_info", "gan_model"], name="evaluate_generators"),
         node(sample_scenarios, ["gan_model", "gan_training_data", "params:family", "params:gan"],
              "scenarios", name="sample_scenarios"),
-        node(plot_family, ["gan_training_data", "gan_model", "scenarios", "gan_cv_info"],
+        node(plot_family, ["gan_training_data", "gan_model", "scenarios", "gan_holdout_info"],
              "gan_plots", name="plot_family"),
     ])
 
@@ -59,13 +51,11 @@ def create_pipeline(**kwargs) -> Pipeline:
             namespace=family,
             inputs={"features": dataset},
             parameters={"params:family": f"params:gan.families.{family}", "params:gan": "params:gan",
-                        "params:step_minutes": "params:step_minutes"},
+                        "params:step_minutes": "params:step_minutes", "params:split": "params:split"},
         )
-    summary_inputs = ["params:gan"]
-    for family in families:
-        summary_inputs += [f"{family}.gan_cv_scores", f"{family}.gan_cv_info"]
-    with warnings.catch_warnings():  # the namespaced inputs "<family>.gan_cv_scores" are meant to be dotted
+    summary_inputs = [f"{family}.gan_holdout_info" for family in families]
+    with warnings.catch_warnings():  # the namespaced inputs "<family>.gan_holdout_info" are meant to be dotted
         warnings.filterwarnings("ignore", message="One or more dataset names contain")
-        pipes += Pipeline([Node(summarise_cv, summary_inputs, ["gan_cv_summary", "gan_cv_report"],
-                                name="gan_summarise_cv")])
+        pipes += Pipeline([Node(summarise_holdout, summary_inputs, ["gan_holdout_summary", "gan_holdout_report"],
+                                name="gan_summarise_holdout")])
     return pipes

@@ -1,23 +1,26 @@
 """``validate_params`` for the gan pipeline: run by the project hook before any node (evgrid.hooks), so
 ``gan.sampling.n_scenarios: 0`` or a family the pipeline does not build fails before any training.
-(Added by the reliability helper, issue 15; the gan owner may fold it into a typed config.)"""
+(Added by the reliability helper, issue 15; updated by the gan owner, issue 18, to the holdout/flow/
+day-ahead parameters. Needs ``evgrid.runtime.validation`` from the reliability branch.)"""
 
 from __future__ import annotations
 
 from dataclasses import fields
 
 from evgrid.runtime.validation import Problems
-from evgrid.scenarios.cv import CVConfig
+from evgrid.scenarios.dayahead import DayAheadConfig
+from evgrid.scenarios.generators import FlowConfig
+from evgrid.scenarios.holdout import HoldoutConfig
 from evgrid.scenarios.training import TrainConfig
 
 from .nodes import _settings
 from .pipeline import FAMILIES
 
-GAN_KEYS = {"seed", "torch_threads", "progress_bar", "scale_margin", "min_units_per_fold", "conditioning",
-            "training", "cv", "sampling", "families"}
-FAMILY_KEYS = {"kind", "dataset", "variables", "night_variables", "representation", "scaling", "training", "cv",
-               "sampling", "pv_max_kw_per_kwp", "representative_year", "pv_system", "sources", "filters",
-               "min_km", "max_km"}
+GAN_KEYS = {"seed", "torch_threads", "progress_bar", "scale_margin", "min_folds", "min_units_per_fold",
+            "conditioning", "calendar_labels", "training", "holdout", "flow", "sampling", "families"}
+FAMILY_KEYS = {"kind", "dataset", "variables", "night_variables", "representation", "scaling", "training",
+               "holdout", "flow", "sampling", "pv_max_kw_per_kwp", "representative_year", "pv_system", "sources",
+               "filters", "min_km", "max_km"}
 TRAIN_KEYS = {f.name for f in fields(TrainConfig)}
 SAMPLING_KEYS = {"n_scenarios", "seed", "month", "is_weekend"}
 
@@ -26,7 +29,8 @@ def validate_params(params: dict) -> None:
     gan = params.get("gan") or {}
     p = Problems("gan")
     p.known_keys(gan, GAN_KEYS)
-    p.known_keys(gan.get("conditioning"), {"enabled", "month", "weekend"}, "conditioning")
+    p.check("conditioning", lambda: DayAheadConfig.from_params(gan.get("conditioning")))
+    p.known_keys(gan.get("calendar_labels"), {"enabled", "month", "weekend"}, "calendar_labels")
     families = gan.get("families") or {}
     p.subset("families", families, FAMILIES, what="family")
     for fam in FAMILIES:
@@ -48,8 +52,8 @@ def validate_params(params: dict) -> None:
         if p.known_keys(gan.get("training"), TRAIN_KEYS, "training") & p.known_keys(fp.get("training"),
                                                                                      TRAIN_KEYS, tw):
             p.check(tw, lambda s=s: TrainConfig.from_params(s["training"]))
-        cvw = "cv" if "cv" not in fp else f"families.{fam}.cv"
-        if p.known_keys(s["cv"], {f.name for f in fields(CVConfig)}, cvw):
-            p.in_range(f"{cvw}.n_folds", s["cv"].get("n_folds", 5), lo=2, integer=True)
+        p.check("holdout" if "holdout" not in fp else f"families.{fam}.holdout",
+                lambda s=s: HoldoutConfig.from_params(s["holdout"]))
+        p.check("flow" if "flow" not in fp else f"families.{fam}.flow", lambda s=s: FlowConfig.from_params(s["flow"]))
     p.items[:] = list(dict.fromkeys(p.items))  # a common-block problem is seen once per family
     p.raise_if_any()
