@@ -57,3 +57,40 @@ def test_solves_with_different_thread_counts_in_one_process():
     m.obj = pyo.Objective(expr=3 * m.x)
     values = [solve(m, SolverOptions(threads=t)).objective for t in (1, 2, 1, None)]
     assert values == pytest.approx([3.0] * 4)
+
+
+def _knapsack(n: int = 30):
+    import numpy as np
+
+    rng = np.random.default_rng(3)
+    w = rng.integers(10, 40, n).astype(float)
+    c = w + rng.integers(0, 5, n)
+    m = pyo.ConcreteModel(name="knapsack")
+    m.I = pyo.RangeSet(0, n - 1)
+    m.x = pyo.Var(m.I, domain=pyo.Binary)
+    m.cap = pyo.Constraint(expr=sum(w[i] * m.x[i] for i in m.I) <= 0.5 * w.sum() + 0.5)
+    m.obj = pyo.Objective(expr=sum(c[i] * m.x[i] for i in m.I), sense=pyo.maximize)
+    return m, w, c
+
+
+def test_mip_start_gives_an_incumbent_when_the_search_finds_none():
+    """A node-limited MILP with heuristics off finds no incumbent alone; with warm_start it keeps (at least)
+    the start, and reports a gap against its bound."""
+    stop = {"mip_max_nodes": 0, "mip_heuristic_effort": 0.0, "presolve": "off"}
+    m, w, c = _knapsack()
+    with pytest.raises(SolverError):
+        solve(m, {"highs_options": stop, "diagnose_infeasible": False})
+    m, w, c = _knapsack()
+    order = sorted(range(len(w)), key=lambda i: -c[i] / w[i])  # greedy start, feasible by construction
+    used, start_value = 0.0, 0.0
+    for i in m.I:
+        m.x[i].set_value(0)
+    for i in order:
+        if used + w[i] <= 0.5 * w.sum() + 0.5:
+            m.x[i].set_value(1)
+            used += w[i]
+            start_value += c[i]
+    res = solve(m, {"highs_options": stop, "warm_start": True})
+    assert res.status in ("feasible", "optimal")
+    assert res.objective >= start_value - 1e-6
+    assert res.bound >= res.objective - 1e-6  # maximisation: the bound is above the incumbent

@@ -95,6 +95,10 @@ class SolverOptions:
     """Backend for a quadratic objective: ``auto``, ``highs`` or ``clarabel`` (see module docstring)."""
     qp_highs_max_cols: int = 1500
     """``auto`` uses HiGHS's active-set QP up to this many columns and Clarabel above."""
+    warm_start: bool = False
+    """MIP start: pass the current values of the integer variables (those whose Pyomo value is set) to HiGHS
+    as a partial solution; HiGHS completes it (LP over the continuous columns) into its first incumbent, so
+    a time-limited MILP has an incumbent and a gap to report instead of nothing."""
 
     @classmethod
     def coerce(cls, options: SolverOptions | Mapping | None) -> SolverOptions:
@@ -445,6 +449,8 @@ def solve(model, options: SolverOptions | Mapping | None = None, *, duals: bool 
         passed = h.passModel(lp)
     if passed == highspy.HighsStatus.kError:
         raise SolverError(f"HiGHS rejected model '{model.name}' (passModel error)")
+    if opts.warm_start and mip:
+        _set_mip_start(h, cols, integer, model.name)
     t1 = time.perf_counter()
     run_highs(h, opts.threads)
     wall = time.perf_counter() - t1
@@ -513,6 +519,19 @@ def solve(model, options: SolverOptions | Mapping | None = None, *, duals: bool 
 
 
 # ----------------------------------------------------------------------------- QP by interior point
+
+
+def _set_mip_start(h: highspy.Highs, cols: list, integer: np.ndarray, name: str) -> None:
+    """Give HiGHS the integer columns' current Pyomo values as a sparse partial MIP start."""
+    idx = [i for i in np.flatnonzero(integer) if cols[i].value is not None]
+    if not idx:
+        log.warning("model '%s': warm_start requested but no integer variable has a value", name)
+        return
+    values = np.array([round(float(cols[i].value)) for i in idx], dtype=float)
+    if h.setSolution(len(idx), np.asarray(idx, dtype=np.int32), values) == highspy.HighsStatus.kError:
+        log.warning("model '%s': HiGHS rejected the MIP start (%d integer values)", name, len(idx))
+    else:
+        log.info("model '%s': MIP start with %d of %d integer values", name, len(idx), int(integer.sum()))
 
 
 def _solve_qp_clarabel(model, info, lp, hess, cols, sense, obj, opts: SolverOptions, duals: bool, t0: float

@@ -541,7 +541,10 @@ def solve_s4(pm: ParkingModel, solver: dict, pv_scale: float = 1.0, start_from: 
     milp, bound, milp_status = None, None, "skipped"
     if milp_time_limit_s:
         try:
-            milp = solve_scenario(pm, "s4", dict(solver, time_limit_s=milp_time_limit_s), pv_scale)
+            # MIP start from the screened plan (y still holds it): the MILP then always has an incumbent
+            # at least as good as the plan, and its dual bound gives the plan's gap
+            milp = solve_scenario(pm, "s4", dict(solver, time_limit_s=milp_time_limit_s,
+                                                 warm_start=cand is not None), pv_scale)
             milp["solve"]["source"] = "milp"
             bound = milp["solve"]["objective_model_usd"] * (1 - (milp["solve"]["mip_gap"] or 0.0))
             milp_status = milp["solve"]["status"]
