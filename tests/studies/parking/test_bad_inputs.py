@@ -7,7 +7,6 @@ import pytest
 
 from evgrid.grid.matpower import load_matpower_case
 from evgrid.grid.network import NetworkError
-from evgrid.pipelines.parking.nodes import load_network
 from evgrid.studies.parking.config import ParkingConfig, ParkingConfigError
 from evgrid.studies.parking.system import ParkingInputError, build_system, gan_days, workplace_sessions
 from evgrid.typed_params import ParameterError
@@ -63,9 +62,20 @@ def test_departure_before_arrival_in_scenario_file(real_inputs):
 
 
 def test_missing_gan_scenarios_name_the_gan_pipeline(tmp_path):
-    missing = tmp_path / "ev_times.parquet"
-    with pytest.raises(FileNotFoundError, match=r"ev_times\.parquet is missing: .*kedro run --pipeline=gan"):
-        load_network({"path": str(CASE33), "scenario_files": [str(missing)]})
+    """Refused before any node runs (project hook), naming the file and `kedro run --pipeline=gan`; the check
+    is not a node, so in the default chain the parking nodes simply run after gan."""
+    from kedro.io import DataCatalog, MemoryDataset
+    from kedro_datasets.pandas import ParquetDataset
+
+    from evgrid.hooks import MissingUpstreamInputError, UpstreamInputsHook
+    from evgrid.pipelines.parking.pipeline import create_pipeline
+
+    pipe = create_pipeline()
+    catalog = DataCatalog({name: MemoryDataset(pd.DataFrame()) for name in pipe.inputs()
+                           if not name.startswith("params:") and name != "ev_times.scenarios"})
+    catalog["ev_times.scenarios"] = ParquetDataset(filepath=str(tmp_path / "ev_times.parquet"))
+    with pytest.raises(MissingUpstreamInputError, match=r"ev_times.scenarios.*ev_times.parquet.*--pipeline=gan"):
+        UpstreamInputsHook().before_pipeline_run({}, pipe, catalog)
 
 
 def test_price_day_not_in_data(real_inputs):

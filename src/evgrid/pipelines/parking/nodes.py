@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import logging
-from pathlib import Path
 
 import pandas as pd
 
@@ -17,13 +16,8 @@ log = logging.getLogger(__name__)
 
 
 def load_network(feeder: dict) -> Network:
-    """The feeder of ``parking_feeder.path`` (IEEE 33-bus with its tie switches by default); first checks that
-    the GAN scenario files the pipeline reads exist (``parking_feeder.scenario_files``), naming the maker."""
-    for path in feeder.get("scenario_files", []):
-        if not Path(path).exists():
-            raise FileNotFoundError(f"{path} is missing: the parking pipeline reads the GAN scenarios made by "
-                                    "`kedro run --pipeline=gan` (run it first, or copy its "
-                                    "data/07_model_output/scenarios/)")
+    """The feeder of ``parking_feeder.path`` (IEEE 33-bus with its tie switches by default). Missing GAN
+    scenario files are refused before any node runs by the project's upstream-input hook, naming `gan`."""
     return load_feeder(feeder["path"], require_radial=True)
 
 
