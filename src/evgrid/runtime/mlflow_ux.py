@@ -38,7 +38,7 @@ def run_name(pipelines: Iterable[str], env: str | None, default_chain: Iterable[
 
 def tag_value(value: Any) -> str | None:
     """A readable tag value, or None for values that are not worth a tag."""
-    if value in (None, "", [], {}, ()):
+    if value in (None, "", "None", [], {}, ()):
         return None
     if isinstance(value, (list, tuple, set)):
         return ",".join(map(str, value))

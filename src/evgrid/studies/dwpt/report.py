@@ -112,3 +112,23 @@ def ev_metrics(ev_load: pd.DataFrame, der_sizing: dict) -> dict:
             "pv_area_m2": der_sizing["pv_area_m2"], "battery_capacity_kwh": der_sizing["battery_capacity_kwh"],
             "battery_power_kw": der_sizing["battery_power_kw"]}
     return {k: {"value": float(v), "step": 0} for k, v in vals.items()}
+
+
+def summary_rows(load) -> list[dict]:
+    """End-of-run summary rows (:mod:`evgrid.runtime.summary`): daily costs and outage gains beside Tables I-II."""
+    from evgrid.runtime.summary import row
+
+    out = []
+    normal = load("dwpt_normal_comparison")
+    if normal is not None:
+        for _, r in normal.iterrows():
+            out.append(row(f"daily cost, {r['setting']}", r["ours_k_usd"], r["paper_k_usd"], "k$"))
+        last = normal.iloc[-1]
+        out.append(row(f"cost reduction, {last['setting']}", last["ours_reduction_pct"],
+                       last["paper_reduction_pct"], "%"))
+    outage = load("dwpt_outage_comparison")
+    if outage is not None:
+        for _, r in outage.iterrows():
+            out.append(row(f"outage {r['outage']}: gain of EV+PV+BSS", r["ours_improvement_pct"],
+                           r["paper_improvement_pct"], "%"))
+    return out
