@@ -88,7 +88,7 @@ def to_markdown(table: pd.DataFrame, title: str = "evgrid run summary") -> str:
         return f"## {title}\n\n(no pipeline that ran reports headline figures)\n"
     cells = [[_fmt(v) for v in row] for row in table[COLUMNS].itertuples(index=False)]
     widths = [max(len(h), *(len(c[i]) for c in cells)) for i, h in enumerate(COLUMNS)]
-    line = lambda vals: "| " + " | ".join(v.ljust(w) for v, w in zip(vals, widths)) + " |"  # noqa: E731
+    line = lambda vals: "| " + " | ".join(v.ljust(w) for v, w in zip(vals, widths, strict=True)) + " |"  # noqa: E731
     out = [f"## {title}", "", line(COLUMNS), "|" + "|".join("-" * (w + 2) for w in widths) + "|"]
     out += [line(c) for c in cells]
     return "\n".join(out) + "\n"

@@ -9,8 +9,8 @@ import logging
 
 import pandas as pd
 
-from evgrid.grid.network import Network
 from evgrid import compute
+from evgrid.grid.network import Network
 from evgrid.runtime.sanity import reduction_pct
 from evgrid.studies.dwpt.model import solve_case_ac_corrected
 from evgrid.studies.dwpt.system import DwptDay
