@@ -125,3 +125,19 @@ def test_a_broken_contributor_is_one_row_not_a_failed_run():
 
     table = summary.collect(["ux_test_broken"], lambda n: None)
     assert table["figure"].tolist() == ["summary unavailable"] and "KeyError" in table["ours"].iloc[0]
+
+
+def test_grid_voltage_profile_draws_laterals_and_flat_limits(grid_run):
+    _, catalog = grid_run
+    prof = catalog.load("grid_voltage_profile")
+    fig = catalog.load("grid_voltage_profile_plot")
+    has_parent = prof["parent_bus"].notna()
+    edges = set(zip(prof["parent_bus"][has_parent].astype(int), prof["bus"][has_parent].astype(int), strict=True))
+    ac = [t for t in fig.data if t.legendgroup == "AC (pandapower NR)"]
+    assert len(ac) == 4  # case33bw: main feeder 1-18 and the laterals 2-22, 3-25, 6-33
+    for t in fig.data:  # consecutive points are always a branch of the feeder (no line from bus 18 to 19)
+        buses = list(t.customdata)
+        assert all((a, b) in edges for a, b in zip(buses, buses[1:])), buses
+    assert sorted(b for t in ac for b in t.customdata[1:]) == sorted(prof["bus"][has_parent])
+    limits = [s for s in fig.layout.shapes if s.type == "line"]
+    assert limits and all(s.y0 == s.y1 == 0.9 for s in limits)  # v_min flat at 0.9 p.u.
