@@ -141,3 +141,19 @@ def test_grid_voltage_profile_draws_laterals_and_flat_limits(grid_run):
     assert sorted(b for t in ac for b in t.customdata[1:]) == sorted(prof["bus"][has_parent])
     limits = [s for s in fig.layout.shapes if s.type == "line"]
     assert limits and all(s.y0 == s.y1 == 0.9 for s in limits)  # v_min flat at 0.9 p.u.
+
+
+def test_study_validators_get_their_own_parameter_block():
+    """`kedro run --pipeline=dwpt` validates params['dwpt'] (not the whole parameters dict) before any node."""
+    from evgrid.hooks import _all_pipelines, validate_parameters, validators_for
+    from evgrid.runtime.validation import ConfigError
+
+    params = {}
+    for f in ("parameters.yml", "parameters_dwpt.yml"):
+        params |= yaml.safe_load((ROOT / "conf" / "base" / f).read_text())
+    pipes = _all_pipelines()
+    checks = validators_for(pipes["dwpt"], pipes)
+    validate_parameters(params, checks)  # the shipped parameters pass
+    params["dwpt"] = {**params["dwpt"], "max_shed_share": 2.0}
+    with pytest.raises(ConfigError, match="max_shed_share"):
+        validate_parameters(params, checks)

@@ -146,10 +146,19 @@ def validators_for(pipeline, pipes: dict) -> dict[str, Any]:
         fn = getattr(importlib.import_module(f"evgrid.pipelines.{name}"), "validate_params", None)
         if fn is None:
             with contextlib.suppress(ImportError):
-                fn = getattr(importlib.import_module(f"evgrid.studies.{name}.config"), "validate_params", None)
+                study_fn = getattr(importlib.import_module(f"evgrid.studies.{name}.config"), "validate_params", None)
+                if study_fn is not None:  # a study's config validates its own block (as its nodes parse it)
+                    fn = _block_validator(name, study_fn)
         if fn is not None:
             out[name] = fn
     return out
+
+
+def _block_validator(name: str, fn):
+    def validate(params: dict) -> None:
+        fn((params or {}).get(name) or {})
+    validate.__name__ = f"{name}.validate_params"
+    return validate
 
 
 def validate_parameters(params: dict, validators: dict[str, Any]) -> None:
