@@ -348,7 +348,7 @@ class RunGuardHook:
 
 
 # -- what a user sees (issue 16) ----------------------------------------------------------------------
-SOLVER_LOGGERS = ("evgrid.optim.highs",)
+SOLVER_LOGGERS = ("evgrid.optim.highs", "evgrid.optim.solver")  # HiGHS output; one build/solve line per model
 
 
 def _ran_pipelines(pipeline, run_params: dict) -> list[str]:
