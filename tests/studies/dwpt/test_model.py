@@ -213,7 +213,7 @@ def test_a_case_without_any_supply_is_flagged_and_compares_to_nothing(day):
                           "pv_energy_mwh": [0.0, 0.0], "solve_s": [1.0, 1.0]})
     flags = case_flags(day, cases, [], costs, max_shed_share=0.5)
     assert flags[0] == "" and "of load shed" in flags[1] and "all supply is zero" in flags[1]
-    costs["flags"] = flags
+    costs["flags"] = [f or float("nan") for f in flags]  # as read back from dwpt_costs.csv
     ac = pd.DataFrame({"case": ["base", "dark"], "chosen": True, "iteration": 0, "objective_usd": [1000.0, 900.0],
                        "ac_v_min_pu": 0.95})
     paper = {"normal": [{"label": "a", "case": "base", "paper_k_usd": 1.0},

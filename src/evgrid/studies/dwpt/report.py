@@ -79,7 +79,8 @@ def compare_with_paper(costs: pd.DataFrame, ac_corrected: pd.DataFrame, paper: d
 
     normal = pd.DataFrame([{"setting": row["label"], "case": row["case"], "ours_k_usd": k(row["case"]),
                             "paper_k_usd": row["paper_k_usd"]} for row in paper["normal"]])
-    flags = c["flags"] if "flags" in c.columns else pd.Series("", index=c.index)
+    # (an empty flag text reads back from the CSV as NaN: both mean "not flagged")
+    flags = c["flags"].fillna("").astype(str) if "flags" in c.columns else pd.Series("", index=c.index)
     base = normal["case"].iloc[0]
     normal["ours_reduction_pct"] = [reduction_pct(normal["ours_k_usd"].iloc[0], v, flags.get(base, ""),
                                                   flags.get(case, ""))
