@@ -383,7 +383,9 @@ class UxHook:
     def after_catalog_created(self, catalog) -> None:
         self._catalog = catalog
 
-    @hook_impl(trylast=True)
+    # normal priority: after kedro-mlflow opened the run (plugins register later, so run first) and before
+    # RunGuardHook (trylast) may refuse the run: a refused run carries its name too
+    @hook_impl
     def before_pipeline_run(self, run_params: dict, pipeline, catalog) -> None:
         import mlflow
 
