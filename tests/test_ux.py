@@ -137,7 +137,7 @@ def test_grid_voltage_profile_draws_laterals_and_flat_limits(grid_run):
     assert len(ac) == 4  # case33bw: main feeder 1-18 and the laterals 2-22, 3-25, 6-33
     for t in fig.data:  # consecutive points are always a branch of the feeder (no line from bus 18 to 19)
         buses = list(t.customdata)
-        assert all((a, b) in edges for a, b in zip(buses, buses[1:])), buses
+        assert all((a, b) in edges for a, b in zip(buses, buses[1:], strict=False)), buses
     assert sorted(b for t in ac for b in t.customdata[1:]) == sorted(prof["bus"][has_parent])
     limits = [s for s in fig.layout.shapes if s.type == "line"]
     assert limits and all(s.y0 == s.y1 == 0.9 for s in limits)  # v_min flat at 0.9 p.u.
