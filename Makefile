@@ -6,7 +6,7 @@ STAMP := $(VENV)/.installed
 export KEDRO_DISABLE_TELEMETRY ?= true
 export MPLBACKEND ?= Agg
 
-.PHONY: setup run test bench lint viz viz-build mlflow-ui clean
+.PHONY: setup run test bench lint viz viz-build mlflow-ui notebook clean
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV) || python3 -m venv $(VENV)
@@ -35,7 +35,11 @@ viz-build: $(STAMP)
 	$(BIN)/kedro viz build
 
 mlflow-ui: $(STAMP)
+	@$(BIN)/python -c "import mlflow; e = mlflow.MlflowClient('sqlite:///mlflow.db').get_experiment_by_name('evgrid'); print('MLflow runs table: http://127.0.0.1:5000/#/experiments/%s/runs' % (e.experiment_id if e else '0'), '' if e else '(no evgrid run yet: make run first)')"
 	$(BIN)/mlflow ui --backend-store-uri sqlite:///mlflow.db --host 127.0.0.1 --port 5000
+
+notebook: $(STAMP)
+	$(BIN)/kedro jupyter notebook --no-browser --ip 127.0.0.1 --notebook-dir notebooks
 
 clean:
 	rm -rf $(VENV) mlruns mlflow.db .viz build

@@ -65,7 +65,9 @@ def run() -> list[dict]:
     params = yaml.safe_load((ROOT / "conf" / "base" / "parameters_dwpt.yml").read_text())["dwpt"]
     params["network"]["path"] = str(ROOT / params["network"]["path"])
     catalog = DataCatalog({k: MemoryDataset(v) for k, v in _raw_inputs(pd.Timestamp(params["dates"]["load"])).items()}
-                          | {"params:dwpt": MemoryDataset(params), "params:dwpt.network": MemoryDataset(params["network"])})
+                          | {"params:dwpt": MemoryDataset(params), "params:dwpt.network": MemoryDataset(params["network"]),
+                             "params:compute": MemoryDataset(yaml.safe_load(
+                                 (ROOT / "conf" / "base" / "parameters.yml").read_text())["compute"])})
     pipe = create_pipeline()
     for name in pipe.all_outputs():
         catalog[name] = _KeptDataset()

@@ -140,7 +140,7 @@ def test_sigterm_kills_cleanly_and_sigkill_is_closed_and_refused_downstream(proj
         with pytest.raises(UpstreamIncompleteError, match=r"re-run `kedro run --pipeline=ingest`"):
             session.run(pipeline_names=["gan"])
     assert _run_of_pid(project, ingest.pid).info.status == "FAILED"
-    gan_runs = [r for r in _runs(project) if r.info.run_name == "gan"]
+    gan_runs = [r for r in _runs(project) if r.info.run_name == "gan (local)"]
     assert [r.info.status for r in gan_runs] == ["FAILED"]  # the refusal was recorded FINISHED before
 
     # parameters are refused before any node (and before the upstream check): n_scenarios 0, a new family

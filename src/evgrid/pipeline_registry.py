@@ -10,6 +10,8 @@ DEFAULT_PIPELINES = ("ingest", "grid", "gan", "dwpt", "dro", "tariff", "parking"
 def register_pipelines() -> dict[str, Pipeline]:
     """Register the project's pipelines; ``__default__`` chains the main job in dependency order."""
     pipelines = find_pipelines(raise_errors=True)
+    # one kedro-viz / `kedro run --tags` tag per study on every node of its pipeline
+    pipelines = {name: Pipeline(pipe, tags=[name]) for name, pipe in pipelines.items()}
     default = Pipeline([])
     for name in DEFAULT_PIPELINES:
         if name in pipelines:

@@ -13,6 +13,7 @@ CONFIG_LOADER_ARGS = {
 # Run integrity (docs/reliability.md): MLflow store prepared once under a lock, orphaned runs closed,
 # parameters validated and upstream files/manifests checked before any node runs, atomic writes, output
 # lock, run manifest in data/09_manifests/, MLflow status FAILED/KILLED on errors, refusals and signals.
-from evgrid.hooks import RunGuardHook  # noqa: E402
+from evgrid.hooks import RunGuardHook, UxHook  # noqa: E402
 
-HOOKS = (RunGuardHook(),)
+# UxHook (issue 16): MLflow run name/tags, HTML twins of plotly figures, end-of-run summary, quiet solver logs.
+HOOKS = (RunGuardHook(), UxHook())

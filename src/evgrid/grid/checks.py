@@ -56,6 +56,7 @@ def compare_voltage_profiles(network: Network, ac: pd.DataFrame, lin: pd.DataFra
     df = ac.merge(lin[["bus", "v_lindistflow_pu"]], on="bus")
     df["dv_pu"] = df["v_lindistflow_pu"] - df["v_ac_pu"]
     df["r_from_slack_ohm"] = df["bus"].map(dist)
+    df["parent_bus"] = df["bus"].map(tree["parent_bus"]).astype("Int64")  # upstream neighbour (<NA> at a root)
     df["v_min_pu"] = df["bus"].map(network.buses["v_min_pu"])
     df["v_max_pu"] = df["bus"].map(network.buses["v_max_pu"])
     df.insert(0, "feeder", network.name)
@@ -91,15 +92,50 @@ def check_ac_of_lindistflow(network: Network, profile: pd.DataFrame) -> pd.DataF
     return rep.violations.astype({"missed_by_linear": "boolean"}) if len(rep.violations) else rep.violations
 
 
+def laterals(profile: pd.DataFrame) -> list[list[int]]:
+    """The feeder cut into laterals (bus paths that never cross a branch point), main feeder first.
+
+    From the ``parent_bus`` column: each leaf is walked up to the first bus already drawn (or a root), so
+    every lateral starts at the bus it branches from and consecutive buses are always connected.
+    """
+    parent = profile.set_index("bus")["parent_bus"]
+    dist = profile.set_index("bus")["r_from_slack_ohm"]
+    children = set(parent.dropna().astype(int))
+    leaves = sorted((b for b in parent.index if b not in children), key=lambda b: -float(dist[b]))
+    drawn: set[int] = set()
+    out = []
+    for leaf in leaves:
+        path = [int(leaf)]
+        while pd.notna(parent[path[-1]]) and path[-1] not in drawn:
+            path.append(int(parent[path[-1]]))
+        drawn.update(path)
+        out.append(path[::-1])
+    return out
+
+
 def plot_voltage_profiles(profile: pd.DataFrame) -> go.Figure:
-    """Voltage vs bus: AC (pandapower) and LinDistFlow, with the voltage limits."""
-    df = profile.sort_values("bus")
+    """|V| along the feeder (x: resistance from the slack), one line per lateral for AC (pandapower) and
+    LinDistFlow; the voltage limits as flat lines."""
+    df = profile.set_index("bus")
     fig = go.Figure()
-    fig.add_scatter(x=df["bus"], y=df["v_ac_pu"], mode="lines+markers", name="AC (pandapower NR)")
-    fig.add_scatter(x=df["bus"], y=df["v_lindistflow_pu"], mode="lines+markers", name="LinDistFlow",
-                    line={"dash": "dash"})
-    fig.add_scatter(x=df["bus"], y=df["v_min_pu"], mode="lines", name="v_min", line={"color": "grey", "width": 1})
-    feeder = df["feeder"].iloc[0] if len(df) else ""
-    fig.update_layout(title=f"Base-case voltage profile: {feeder}", xaxis_title="bus id",
-                      yaxis_title="|V| (p.u.)", template="plotly_white")
+    styles = [("v_ac_pu", "AC (pandapower NR)", {"color": "#1f77b4"}),
+              ("v_lindistflow_pu", "LinDistFlow", {"color": "#ff7f0e", "dash": "dash"})]
+    for col, name, line in styles:
+        for i, path in enumerate(laterals(profile) if "parent_bus" in profile else [sorted(df.index)]):
+            sub = df.loc[path]
+            fig.add_scatter(x=sub["r_from_slack_ohm"], y=sub[col], mode="lines+markers", name=name, line=line,
+                            legendgroup=name, showlegend=i == 0, customdata=list(path),
+                            hovertemplate="bus %{customdata}<br>|V| %{y:.4f} p.u.<extra>" + name + "</extra>")
+    v_top = float(df[["v_ac_pu", "v_lindistflow_pu"]].max().max())
+    for col, label in (("v_min_pu", "v_min"), ("v_max_pu", "v_max")):
+        if col == "v_max_pu" and v_top <= 1.0:
+            continue  # no bus above nominal: the upper limit would only squash the plot
+        lim = df[df["parent_bus"].notna()] if "parent_bus" in df else df  # the slack's own 1.0 is no limit
+        for v in sorted(lim[col].dropna().unique()) if col in df else []:
+            fig.add_hline(y=float(v), line={"color": "grey", "width": 1, "dash": "dot"},
+                          annotation_text=f"{label} {v:g} p.u.", annotation_position="bottom right")
+    feeder = profile["feeder"].iloc[0] if len(profile) else ""
+    fig.update_layout(title=f"Base-case voltage profile: {feeder} (one line per lateral)",
+                      xaxis_title="resistance from the slack bus (ohm)", yaxis_title="|V| (p.u.)",
+                      template="plotly_white")
     return fig

@@ -74,7 +74,8 @@ def params():
 @pytest.fixture(scope="module")
 def outputs(inputs, params):
     catalog = DataCatalog({k: MemoryDataset(v) for k, v in inputs.items()} | {"params:dwpt": MemoryDataset(params),
-                                                                      "params:dwpt.network": MemoryDataset(params["network"])})
+                                                                      "params:dwpt.network": MemoryDataset(params["network"]),
+                                                                      "params:compute": MemoryDataset({"scheduler": "sync"})})
     pipe = create_pipeline()
     for name in pipe.outputs() | {d for n in pipe.nodes for d in n.outputs}:
         catalog[name] = _KeptDataset()
@@ -89,6 +90,7 @@ def test_pipeline_reproduces_paper_cost_level_and_order(outputs):
     costs = outputs["dwpt_costs"].set_index("case")
     assert costs.loc["normal_ev", "total_cost_usd"] > costs.loc["normal_no_ev", "total_cost_usd"]
     assert (costs["mip_gap"].fillna(0) <= 1e-4).all() and costs["status"].eq("optimal").all()
+    assert costs["flags"].eq("").all()  # outage shedding is within dwpt.max_shed_share: no case is flagged
 
 
 def test_pipeline_outage_shedding_grows_with_ev(outputs):

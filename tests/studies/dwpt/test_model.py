@@ -192,6 +192,37 @@ def test_parallel_cases_after_highs_ran_in_the_parent_match_serial(network, day)
     """`kedro run` chains grid (HiGHS in-process) before dwpt: worker processes must still solve."""
     cases = [DwptCase("no_ev", ev=False), DwptCase("ev", ev=True)]
     # threads=2 starts HiGHS's global thread pool in this process, as the grid pipeline's solve does.
-    serial = run_cases(network, day, cases, DGS, MarketParams(), PF, {**SOLVER, "threads": 2}, n_jobs=1)
-    parallel = run_cases(network, day, cases, DGS, MarketParams(), PF, SOLVER, n_jobs=2)
+    serial = run_cases(network, day, cases, DGS, MarketParams(), PF, {**SOLVER, "threads": 2},
+                       compute_settings={"scheduler": "sync"})
+    parallel = run_cases(network, day, cases, DGS, MarketParams(), PF, SOLVER,
+                         compute_settings={"scheduler": "local", "n_workers": 2, "progress": False})
     np.testing.assert_allclose(parallel["costs"]["total_cost_usd"], serial["costs"]["total_cost_usd"], rtol=1e-6)
+
+
+def test_a_case_without_any_supply_is_flagged_and_compares_to_nothing(day):
+    """evgrid.runtime.sanity: all sources at zero / most load shed -> a `flags` text, reductions NaN."""
+    import pandas as pd
+
+    from evgrid.studies.dwpt.model import case_flags
+    from evgrid.studies.dwpt.report import compare_with_paper
+
+    cases = [DwptCase("base", ev=True), DwptCase("dark", ev=True)]
+    load_mwh = float(day.load_p_kw.to_numpy().sum() * day.step_h) / 1000
+    costs = pd.DataFrame({"case": ["base", "dark"], "total_cost_usd": [1000.0, 900.0], "shed_mwh": [0.0, load_mwh],
+                          "emergency_shed_mwh": [0.0, 0.0], "ev_energy_mwh": [1.0, 1.0], "bought_mwh": [5.0, 0.0],
+                          "pv_energy_mwh": [0.0, 0.0], "solve_s": [1.0, 1.0]})
+    flags = case_flags(day, cases, [], costs, max_shed_share=0.5)
+    assert flags[0] == "" and "of load shed" in flags[1] and "all supply is zero" in flags[1]
+    costs["flags"] = [f or float("nan") for f in flags]  # as read back from dwpt_costs.csv
+    ac = pd.DataFrame({"case": ["base", "dark"], "chosen": True, "iteration": 0, "objective_usd": [1000.0, 900.0],
+                       "ac_v_min_pu": 0.95})
+    paper = {"normal": [{"label": "a", "case": "base", "paper_k_usd": 1.0},
+                        {"label": "b", "case": "dark", "paper_k_usd": 0.9}],
+             "outages": [{"outage": "x", "with": "base", "without": "dark", "paper_with_k_usd": 1.0,
+                          "paper_without_k_usd": 1.2}],
+             "shedding": [{"outage": "x", "no_ev": "base", "ev": "dark", "paper_no_ev_mw": 0.0, "paper_ev_mw": 1.0}]}
+    normal, outage = compare_with_paper(costs, ac, paper)[:2]
+    normal = normal.set_index("case")
+    assert pd.isna(outage["ours_improvement_pct"].iloc[0])
+    assert normal.at["base", "ours_reduction_pct"] == 0.0
+    assert pd.isna(normal.at["dark", "ours_reduction_pct"])  # not a 10 % "saving"

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import pandas as pd
 
+from evgrid.compute import ComputeSettings
 from evgrid.grid.network import Network
 from evgrid.studies.dwpt import model, plots, report, system
 from evgrid.studies.dwpt.config import DwptConfig, NetworkConfig
@@ -41,15 +42,16 @@ def build_day(network: Network, day_inputs: pd.DataFrame, ev_load: pd.DataFrame,
     return system.build_day(network, day_inputs, ev_load, der_profile, der_sizing, DwptConfig.from_params(params))
 
 
-def solve_cases(network: Network, day: DwptDay, params: dict) -> tuple[pd.DataFrame, ...]:
-    """Every case of ``dwpt.cases`` (paper II-C) on the shared LinDistFlow + HiGHS wrapper."""
-    return model.solve_cases(network, day, DwptConfig.from_params(params))
+def solve_cases(network: Network, day: DwptDay, params: dict, params_compute: dict) -> tuple[pd.DataFrame, ...]:
+    """Every case of ``dwpt.cases`` (paper II-C) on the shared LinDistFlow + HiGHS wrapper (evgrid.compute)."""
+    return model.solve_cases(network, day, DwptConfig.from_params(params), ComputeSettings.from_params(params_compute))
 
 
-def validate_and_correct_ac(network: Network, day: DwptDay, costs: pd.DataFrame, params: dict
-                            ) -> tuple[pd.DataFrame, dict, pd.DataFrame, pd.DataFrame]:
-    """AC check (pandapower) of the chosen cases and the AC-corrected re-solve."""
-    return report.ac_check(network, day, costs, DwptConfig.from_params(params))
+def validate_and_correct_ac(network: Network, day: DwptDay, costs: pd.DataFrame, params: dict,
+                            params_compute: dict) -> tuple[pd.DataFrame, dict, pd.DataFrame, pd.DataFrame]:
+    """AC check (pandapower) of the chosen cases and the AC-corrected re-solve (evgrid.compute)."""
+    return report.ac_check(network, day, costs, DwptConfig.from_params(params),
+                           ComputeSettings.from_params(params_compute))
 
 
 def compare_with_paper(costs: pd.DataFrame, ac_corrected: pd.DataFrame, params: dict

@@ -167,3 +167,15 @@ def log_metrics(oos_metrics: pd.DataFrame, kpis: pd.DataFrame, radius: float, sc
     out["cv_seconds"] = float(cv_info.get("cv_seconds", 0.0))
     out["oos_seconds"] = float(oos_info["oos_seconds"])
     return {k: {"value": v, "step": 0} for k, v in out.items() if np.isfinite(v)}
+
+
+def summary_rows(load) -> list[dict]:
+    """End-of-run summary rows (:mod:`evgrid.runtime.summary`): the KPIs the paper reports (its value at our
+    scale beside ours), then the AC check."""
+    from evgrid.runtime.summary import row
+
+    kpis = load("dro_kpis")
+    if kpis is None:
+        return []
+    keep = kpis[kpis["paper_at_our_scale"].notna()]
+    return [row(r["kpi"], r["ours"], r["paper_at_our_scale"], "") for _, r in keep.iterrows()]

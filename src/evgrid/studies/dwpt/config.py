@@ -174,7 +174,9 @@ class DwptConfig:
     dgs: tuple[DGUnit, ...]
     cases: tuple[DwptCase, ...]
     seed: int = 42
-    n_jobs: int = 1
+    max_shed_share: float = 0.5
+    """Sanity flag (evgrid.runtime.sanity): a case shedding more than this share of its load energy is
+    optimal but meaningless and compares to nothing (reductions NaN)."""
     model_step_minutes: int = 60
     load: LoadConfig = field(default_factory=LoadConfig)
     pv: PvConfig = field(default_factory=PvConfig)
@@ -191,8 +193,8 @@ class DwptConfig:
     def __post_init__(self) -> None:
         if self.model_step_minutes < 1 or 1440 % self.model_step_minutes:
             raise ValueError(f"model_step_minutes={self.model_step_minutes} does not divide a day")
-        if self.n_jobs < 1:
-            raise ValueError(f"n_jobs must be >= 1, got {self.n_jobs}")
+        if not 0.0 < self.max_shed_share <= 1.0:
+            raise ValueError(f"max_shed_share must be in (0, 1], got {self.max_shed_share}")
         names = [c.name for c in self.cases]
         dup = sorted({n for n in names if names.count(n) > 1})
         if dup:

@@ -277,43 +277,34 @@ def solve_case(network: Network, day: DwptDay, case: DwptCase, dgs: list[DGUnit]
     return result
 
 
-def map_cases(fn, cases: list, n_jobs: int = 1) -> list:
-    """``[fn(case) for case in cases]``, in ``n_jobs`` worker processes when ``n_jobs > 1``.
+def _timed_solve(case: DwptCase, shared) -> DwptResult:
+    """One case on an evgrid.compute worker: ``shared = (network, day, dgs, market, pf_options, solver_options)``."""
+    from evgrid import compute
 
-    Cases are independent models, so they parallelise perfectly; results come back in input order.
-    Workers start from a ``forkserver``, not a plain ``fork``: HiGHS keeps a global thread pool, and a child
-    forked from a process that already ran HiGHS (e.g. after the ``grid`` pipeline in the same
-    ``kedro run``) inherits it without its threads and returns ``kNotset``.
-    """
-    if n_jobs <= 1 or len(cases) <= 1:
-        return [fn(c) for c in cases]
-    import multiprocessing as mp
-    from concurrent.futures import ProcessPoolExecutor
-
-    with ProcessPoolExecutor(max_workers=min(n_jobs, len(cases)), mp_context=mp.get_context("forkserver")) as ex:
-        return list(ex.map(fn, cases))
-
-
-def _timed_solve(args):
-    network, day, case, dgs, market, pf_options, solver_options = args
+    network, day, dgs, market, pf_options, solver_options = shared
+    opts = dict(solver_options or {})
+    opts["threads"] = compute.solver_threads(opts.get("threads"))
     t0 = time.perf_counter()
-    r = solve_case(network, day, case, dgs, market, pf_options, solver_options)
+    r = solve_case(network, day, case, dgs, market, pf_options, opts)
     r.solve["total_s"] = time.perf_counter() - t0
     return r
 
 
 def run_cases(network: Network, day: DwptDay, cases: list[DwptCase], dgs: list[DGUnit], market: MarketParams,
               pf_options: LinDistFlowOptions | None = None, solver_options=None,
-              n_jobs: int = 1) -> dict[str, pd.DataFrame]:
-    """Solve every case (``n_jobs`` processes); return long tables (a ``case`` column each) for schedules,
-    costs and net loads."""
+              compute_settings=None) -> dict[str, pd.DataFrame]:
+    """Solve every case (one :func:`evgrid.compute.map_tasks` task each, keyed by the case name); return long
+    tables (a ``case`` column each) for schedules, costs and net loads."""
+    from evgrid import compute
+
     names = [c.name for c in cases]
     dup = sorted({n for n in names if names.count(n) > 1})
     if dup:
         raise ValueError(f"case names must be unique, repeated: {dup}")
     systems, dgs_t, buses_t, costs, net = [], [], [], [], []
-    results = map_cases(_timed_solve, [(network, day, c, dgs, market, pf_options, solver_options) for c in cases],
-                        n_jobs)
+    results = compute.map_tasks(_timed_solve, list(cases), compute_settings, keys=names,
+                                shared=(network, day, list(dgs), market, pf_options, solver_options),
+                                desc="dwpt cases")
     for case, r in zip(cases, results, strict=True):
         info = r.solve
         costs.append({**r.costs, "build_s": info["build_s"], "solve_s": info["solve_s"],
@@ -399,7 +390,29 @@ def solve_case_ac_corrected(network: Network, day: DwptDay, case: DwptCase, dgs:
     return chosen, hist, reports
 
 
-def solve_cases(network: Network, day: DwptDay, cfg) -> tuple[pd.DataFrame, ...]:
+def case_flags(day: DwptDay, cases: list[DwptCase], dgs: list[DGUnit], costs: pd.DataFrame,
+               max_shed_share: float) -> list[str]:
+    """:func:`evgrid.runtime.sanity.flag_result` per solved case (in the parent process): load energy =
+    base load + EV energy, shed = shed + emergency shed, supply = DG capacity, mean import and mean PV."""
+    from evgrid.runtime.sanity import flag_result
+
+    base_kwh = float(day.load_p_kw.to_numpy().sum() * day.step_h)
+    dg_kw = float(sum(g.p_max_kw for g in dgs))
+    out = []
+    for case, (_, r) in zip(cases, costs.iterrows(), strict=True):
+        hours = len(day.ev_kw) * day.step_h
+        flags = flag_result(
+            case.name, load_kwh=base_kwh + 1000 * float(r["ev_energy_mwh"]),
+            shed_kwh=1000 * float(r["shed_mwh"] + r.get("emergency_shed_mwh", 0.0)), max_shed_share=max_shed_share,
+            supply_kw={"dg_capacity_kw": dg_kw, "mean_import_kw": 1000 * float(r["bought_mwh"]) / hours,
+                       "mean_pv_kw": 1000 * float(r["pv_energy_mwh"]) / hours},
+            objective=float(r["total_cost_usd"]))
+        flags.log_to_mlflow()
+        out.append(flags.text())
+    return out
+
+
+def solve_cases(network: Network, day: DwptDay, cfg, compute_settings=None) -> tuple[pd.DataFrame, ...]:
     """Solve every case of ``dwpt.cases`` (paper II-C) on the shared LinDistFlow + HiGHS wrapper.
 
     Returns the system, DG, bus schedules, the cost table and the net loads (long tables, ``case`` column);
@@ -408,13 +421,14 @@ def solve_cases(network: Network, day: DwptDay, cfg) -> tuple[pd.DataFrame, ...]
     import logging
 
     out = run_cases(network, day, list(cfg.cases), list(cfg.dgs), cfg.market, cfg.power_flow, cfg.solver,
-                    n_jobs=cfg.n_jobs)
+                    compute_settings=compute_settings)
     gap = cfg.solver["mip_gap"]
     bad = out["costs"][out["costs"]["mip_gap"].fillna(0) > gap + 1e-12]
     if len(bad):
         raise RuntimeError(f"cases {bad['case'].tolist()} did not reach the MIP gap {gap}")
     log = logging.getLogger(__name__)
+    out["costs"]["flags"] = case_flags(day, list(cfg.cases), list(cfg.dgs), out["costs"], cfg.max_shed_share)
     for _, r in out["costs"].iterrows():
-        log.info("case %-24s total %9.0f $  shed %6.2f MWh  solve %.2f s", r["case"], r["total_cost_usd"],
-                 r["shed_mwh"], r["solve_s"])
+        log.info("case %-24s total %9.0f $  shed %6.2f MWh  solve %.2f s%s", r["case"], r["total_cost_usd"],
+                 r["shed_mwh"], r["solve_s"], f"  FLAGGED: {r['flags']}" if r["flags"] else "")
     return out["system"], out["dg"], out["bus"], out["costs"], out["net_load"]

@@ -1,0 +1,16 @@
+"""Headline rows of the ``ingest`` pipeline for the end-of-run summary (:mod:`evgrid.runtime.summary`)."""
+
+from __future__ import annotations
+
+from evgrid.runtime.summary import row
+
+
+def summary_rows(load) -> list[dict]:
+    """Per source: rows written, rows removed and days dropped (nothing is dropped silently)."""
+    q = load("ingest_data_quality")
+    if not q:
+        return []
+    return [row(f"{name}: rows written / removed / days dropped",
+                f"{rep.get('rows_written', 0):,} / {rep.get('rows_removed_total', 0):,} / "
+                f"{rep.get('days_dropped_total', 0):,}", None, "rows")
+            for name, rep in q.items() if isinstance(rep, dict) and "rows_written" in rep]
