@@ -219,3 +219,24 @@ def paired_ci(diff: np.ndarray, level: float = 0.95) -> tuple[float, float, floa
         return mean, math.nan, math.nan
     half = float(stats.t.ppf(0.5 + level / 2, len(d) - 1) * d.std(ddof=1) / math.sqrt(len(d)))
     return mean, mean - half, mean + half
+
+
+def summary_rows(load) -> list[dict]:
+    """End-of-run summary rows (:mod:`evgrid.runtime.summary`): scenario 4 vs base and the PV sweep (Table V, VII)."""
+    from evgrid.runtime.summary import row
+
+    comp = load("parking_paper_comparison")
+    if comp is None:
+        return []
+    wanted = {"dso_total_usd s4 vs base": ("DSO cost, S4 vs base", 100.0, "%"),
+              "environment_total_usd s4 vs base": ("environment cost, S4 vs base", 100.0, "%"),
+              "objective_usd s4 vs base": ("objective, S4 vs base", 100.0, "%"),
+              "mean_loss_kw_charging s4": ("mean loss while charging, S4", 1.0, "kW"),
+              "pv_share_of_ev_energy s4": ("PV share of EV energy, S4", 100.0, "%"),
+              "objective_usd pv 60% -> 140%": ("objective, PV 60 -> 140 %", 100.0, "%")}
+    out = []
+    for _, r in comp.iterrows():
+        if r["metric"] in wanted:
+            name, scale, unit = wanted[r["metric"]]
+            out.append(row(name, float(r["ours"]) * scale, float(r["paper"]) * scale, unit))
+    return out

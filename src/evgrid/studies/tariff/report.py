@@ -289,3 +289,23 @@ def out_of_sample(system: TariffSystem, cases: dict) -> tuple[pd.DataFrame, pd.D
                         "expected_cost_usd": float(diff.mean()),
                         "cost_ci_half_usd": float(z * diff.std(ddof=1) / np.sqrt(n)) if n > 1 else np.nan})
     return per, pd.DataFrame(summary)
+
+
+def summary_rows(load) -> list[dict]:
+    """End-of-run summary rows (:mod:`evgrid.runtime.summary`): F2 tariff range and the cost ratio beside paper 001."""
+    from evgrid.runtime.summary import row
+
+    comp = load("tariff_paper_comparison")
+    if comp is None:
+        return []
+    out = []
+    for case in ("deterministic", "robust"):
+        f2 = comp[(comp["quantity"] == "tariff_F2_usd_per_kwh") & (comp["case"] == case)]
+        if len(f2):
+            out.append(row(f"F2 tariff 10-19 h, {case}, max", float(f2["ours"].max()), float(f2["paper"].max()),
+                           "$/kWh"))
+    ratio = comp[comp["quantity"] == "cost_ratio_robust_over_deterministic"]
+    if len(ratio):
+        out.append(row("total cost robust / deterministic", float(ratio["ours"].iloc[0]),
+                       float(ratio["paper"].iloc[0]), "x"))
+    return out
