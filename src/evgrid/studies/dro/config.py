@@ -245,15 +245,20 @@ class SolverConfig:
     """HiGHS settings: relative MIP gap and time limit (s)."""
 
     mip_rel_gap: float = 1e-3
-    time_limit_s: float = 120.0
+    time_limit_s: float = 600.0
+    mip_time_limit_s: float = 20.0
 
     def __post_init__(self) -> None:
-        if self.mip_rel_gap < 0 or self.time_limit_s <= 0:
-            raise ValueError("need mip_rel_gap >= 0 and time_limit_s > 0")
+        if self.mip_rel_gap < 0 or self.time_limit_s <= 0 or self.mip_time_limit_s <= 0:
+            raise ValueError("need mip_rel_gap >= 0, time_limit_s > 0 and mip_time_limit_s > 0")
 
     def options(self) -> dict:
-        """Options of :func:`evgrid.optim.solver.solve`."""
+        """Options of :func:`evgrid.optim.solver.solve` for LPs (and the persistent recourse LPs)."""
         return {"time_limit_s": float(self.time_limit_s), "mip_gap": float(self.mip_rel_gap)}
+
+    def mip_options(self) -> dict:
+        """Options for the integer first stages: the MILP time limit (incumbent + gap reported)."""
+        return {"time_limit_s": float(self.mip_time_limit_s), "mip_gap": float(self.mip_rel_gap)}
 
 
 _BLOCKS = {"day_type": DayTypeConfig, "network": NetworkConfig, "ev": EvConfig, "conventional": ConventionalConfig,

@@ -347,7 +347,7 @@ def solve_methods(atoms: dict, radius: float, cfg: DroConfig) -> tuple[dict, pd.
     w = float(robust.worst_case_weight)
     sysm, data, n_nom, p = atoms["system"], atoms["data"], atoms["n_nominal"], atoms["p_nominal"]
     nominal = data.subset(np.arange(n_nom))
-    solver = cfg.solver.options()
+    solver = cfg.solver.mip_options() if sysm.integer_commitment else cfg.solver.options()
     out: dict[str, dict] = {}
     rows = []
     t0 = time.perf_counter()
@@ -372,7 +372,7 @@ def solve_methods(atoms: dict, radius: float, cfg: DroConfig) -> tuple[dict, pd.
                             lambda_max=float(robust.lambda_max_usd))
     from evgrid.studies.dro.evaluate import RecourseEvaluator  # evaluate imports this module
 
-    evaluator = RecourseEvaluator(sysm, data.n_scenarios, data, solver)
+    evaluator = RecourseEvaluator(sysm, data.n_scenarios, data, cfg.solver.options())
     wc_rows = []
     for r in radius_sweep(dro_m, radii, w, solver):
         lam = float(pyo.value(dro_m.model.dro.dro_lambda))
