@@ -249,8 +249,8 @@ class SolverConfig:
     mip_time_limit_s: float = 20.0
 
     def __post_init__(self) -> None:
-        if self.mip_rel_gap < 0 or self.time_limit_s <= 0 or self.mip_time_limit_s <= 0:
-            raise ValueError("need mip_rel_gap >= 0, time_limit_s > 0 and mip_time_limit_s > 0")
+        if self.mip_rel_gap < 0 or self.time_limit_s <= 0 or self.mip_time_limit_s < 0:
+            raise ValueError("need mip_rel_gap >= 0, time_limit_s > 0 and mip_time_limit_s >= 0")
 
     def options(self) -> dict:
         """Options of :func:`evgrid.optim.solver.solve` for LPs (and the persistent recourse LPs)."""

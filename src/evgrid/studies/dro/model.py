@@ -88,6 +88,49 @@ class TwoStageModel:
         self.result = solve(self.model, options)
         return self.result
 
+    def solve_integer(self, lp_options: dict, mip_options: dict) -> SolveResult:
+        """Integer commitment: LP relaxation (its objective is a valid lower bound), round every committed
+        fraction up (``u = 1`` where ``u_LP > 1e-6``; feasible since the recourse is complete), re-solve
+        with ``u`` fixed; the gap is ``(obj - LP bound) / obj``. If that gap exceeds ``mip_gap`` and
+        ``mip_options['time_limit_s'] > 0``, HiGHS branch and bound runs too and the better schedule is kept.
+        ``self.result.bound`` = the best bound known, ``status`` = ``optimal`` when the gap is met."""
+        m = self.model
+        u = list(m.u.values())
+        for v in u:
+            v.unfix()
+            v.domain = pyo.UnitInterval
+        relaxed = solve(m, lp_options)
+        bound = float(relaxed.objective)
+        rounded = [1.0 if (pyo.value(v) or 0.0) > 1e-6 else 0.0 for v in u]
+        for v, val in zip(u, rounded, strict=True):
+            v.domain = pyo.Binary
+            v.fix(val)
+        res = solve(m, lp_options)
+        best = res
+        gap_target = float(mip_options.get("mip_gap") or 0.0)
+        if (res.objective - bound) / max(abs(res.objective), 1e-9) > gap_target and float(
+                mip_options.get("time_limit_s") or 0) > 0:
+            for v in u:
+                v.unfix()
+            milp = solve(m, mip_options)
+            bound = max(bound, float(milp.bound)) if milp.bound is not None else bound
+            if milp.objective < res.objective - 1e-9:
+                best = milp
+            else:  # reload the rounded schedule
+                for v, val in zip(u, rounded, strict=True):
+                    v.fix(val)
+                best = solve(m, lp_options)
+        for v in u:
+            v.fix(round(pyo.value(v)))
+        gap = (best.objective - bound) / max(abs(best.objective), 1e-9)
+        self.result = SolveResult(status="optimal" if gap <= gap_target + 1e-9 else "feasible",
+                                  termination=best.termination, objective=best.objective, bound=bound,
+                                  wall_s=relaxed.wall_s + res.wall_s + (best.wall_s if best is not res else 0.0),
+                                  is_mip=True)
+        for v in u:
+            v.unfix()
+        return self.result
+
     # ------------------------------------------------------------------ results
     def first_stage(self) -> FirstStage:
         m, sysm = self.model, self.system
@@ -178,10 +221,15 @@ def radius_sweep(tsm: TwoStageModel, radii, worst_case_weight: float, solver: di
     if tsm.method != "dro":
         raise ValueError("radius_sweep needs a model built with method='dro'")
     m = tsm.model
-    if tsm.system.integer_commitment:  # MILP: no persistent LP, a full solve per radius
+    if tsm.system.integer_commitment:  # integer: relax, round, fix, re-solve per radius
+        opts = dict(solver or {})
+        lp_opts = {k: v for k, v in opts.items() if k != "mip_time_limit_s"}
+        lp_opts["time_limit_s"] = opts.get("lp_time_limit_s", 600.0)
+        lp_opts.pop("lp_time_limit_s", None)
+        mip = {"time_limit_s": opts.get("mip_time_limit_s", 0.0), "mip_gap": opts.get("mip_gap")}
         for r in radii:
             m.dro.dro_radius = float(r)
-            tsm.solve(solver)
+            tsm.solve_integer(lp_opts, mip)
             yield float(r)
         return
     lp = PersistentLP(m, time_limit_s=(solver or {}).get("time_limit_s"))
@@ -347,22 +395,31 @@ def solve_methods(atoms: dict, radius: float, cfg: DroConfig) -> tuple[dict, pd.
     w = float(robust.worst_case_weight)
     sysm, data, n_nom, p = atoms["system"], atoms["data"], atoms["n_nominal"], atoms["p_nominal"]
     nominal = data.subset(np.arange(n_nom))
-    solver = cfg.solver.mip_options() if sysm.integer_commitment else cfg.solver.options()
+    solver = {**cfg.solver.options(), "mip_time_limit_s": cfg.solver.mip_time_limit_s,
+              "lp_time_limit_s": cfg.solver.time_limit_s}
+    lp_opts, mip_opts = cfg.solver.options(), cfg.solver.mip_options()
+
+    def solve_fs(tsm: TwoStageModel) -> None:
+        if sysm.integer_commitment:
+            tsm.solve_integer(lp_opts, mip_opts)
+        else:
+            tsm.solve(lp_opts)
+
     out: dict[str, dict] = {}
     rows = []
     t0 = time.perf_counter()
     det = build_two_stage(sysm, nominal.mean(p), name="deterministic")
-    det.solve(solver)
+    solve_fs(det)
     out["deterministic"] = {"first_stage": det.first_stage(), "radius": np.nan, "objective": det.result.objective,
                             **solve_stats(det.result)}
     saa = build_two_stage(sysm, nominal, probabilities=p, name="saa")
-    saa.solve(solver)
+    solve_fs(saa)
     out["saa"] = {"first_stage": saa.first_stage(), "radius": np.nan, "objective": saa.result.objective,
                   **solve_stats(saa.result)}
     if "train_all" in atoms:  # SAA on every (drawn) training day, not only the k-medoids atoms
         full = atoms["train_all"]
         saa_all = build_two_stage(sysm, full, name="saa_all_days")
-        saa_all.solve(solver)
+        solve_fs(saa_all)
         out["saa_all_days"] = {"first_stage": saa_all.first_stage(), "radius": np.nan,
                                "objective": saa_all.result.objective, **solve_stats(saa_all.result)}
     # the final (integer) models: the CV radius and the few fixed radii of the report
