@@ -12,6 +12,7 @@ from __future__ import annotations
 import pandas as pd
 
 from evgrid.grid.network import Network
+from evgrid.scenarios.split import SplitConfig
 from evgrid.studies.dro import evaluate, model, plots, report, scenarios, system
 from evgrid.studies.dro.config import DroConfig, NetworkConfig
 from evgrid.typed_params import typed
@@ -24,12 +25,14 @@ def load_network(network: dict) -> Network:
 
 def prepare_scenarios(traffic_daily: pd.DataFrame, weather_daily: pd.DataFrame, price_daily: pd.DataFrame,
                       load_daily: pd.DataFrame, traffic_scenarios: pd.DataFrame, pv_scenarios: pd.DataFrame,
-                      price_scenarios: pd.DataFrame, params: dict, pv_system: dict, step_minutes: int
-                      ) -> tuple[dict, dict]:
-    """Real days (train / held-out) and GAN scenarios (support / fresh test) at the model's steps."""
-    return scenarios.prepare_scenarios(traffic_daily, weather_daily, price_daily, load_daily, traffic_scenarios,
-                                       pv_scenarios, price_scenarios, DroConfig.from_params(params), pv_system,
-                                       step_minutes)
+                      price_scenarios: pd.DataFrame, params: dict, pv_system: dict, step_minutes: int,
+                      split: dict) -> tuple[dict, dict, pd.DataFrame]:
+    """Real days split by date (``split``, shared with ``gan``) and, if used, GAN scenarios."""
+    sets, info = scenarios.prepare_scenarios(traffic_daily, weather_daily, price_daily, load_daily,
+                                             traffic_scenarios, pv_scenarios, price_scenarios,
+                                             DroConfig.from_params(params), pv_system, step_minutes,
+                                             SplitConfig.from_params(split))
+    return sets, info, sets["dates"]
 
 
 def build_atoms(network: Network, sets: dict, params: dict, step_minutes: int) -> tuple[dict, pd.DataFrame]:

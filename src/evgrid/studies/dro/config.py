@@ -84,9 +84,20 @@ class WindConfig:
     cut_in_m_per_s: float
     rated_m_per_s: float
     cut_out_m_per_s: float
+    model: str = "paper_band"
+    band_min_pu: float = 0.4
+    band_max_pu: float = 0.8
+    speed_low_m_per_s: float = 0.2
+    speed_high_m_per_s: float = 2.0
 
     def __post_init__(self) -> None:
         _positive(self, ("ref_height_m", "hub_height_m"))
+        if self.model not in ("paper_band", "power_curve"):
+            raise ValueError(f"model must be 'paper_band' or 'power_curve', got {self.model!r}")
+        if not 0 <= self.band_min_pu <= self.band_max_pu <= 1:
+            raise ValueError(f"need 0 <= band_min_pu <= band_max_pu <= 1, got {self.band_min_pu}, {self.band_max_pu}")
+        if not 0 <= self.speed_low_m_per_s < self.speed_high_m_per_s:
+            raise ValueError("need 0 <= speed_low_m_per_s < speed_high_m_per_s")
         if not 0 <= self.cut_in_m_per_s < self.rated_m_per_s < self.cut_out_m_per_s:
             raise ValueError("need 0 <= cut_in_m_per_s < rated_m_per_s < cut_out_m_per_s")
 
@@ -161,22 +172,24 @@ class CostsConfig:
 class ScenariosConfig:
     """Real-day and GAN scenario counts and splits."""
 
-    n_real_days: int
-    real_test_fraction: float
+    n_train_days: int
+    max_test_days: int
     gan_support_fraction: float
     max_gan_support: int
     max_gan_test: int
     n_nominal: int
     n_gan_atoms: int
-    families: tuple[str, ...] = ("traffic", "pv", "price")
+    generator: str = "none"
 
     def __post_init__(self) -> None:
-        object.__setattr__(self, "families", tuple(self.families))
-        for key in ("n_nominal", "n_gan_atoms", "n_real_days"):
+        for key in ("n_nominal", "n_gan_atoms", "n_train_days", "max_test_days"):
             if int(getattr(self, key)) < 1:
                 raise ValueError(f"parameter 'dro.scenarios.{key}' must be >= 1, got {getattr(self, key)}")
-        if not 0 < self.real_test_fraction < 1:
-            raise ValueError(f"parameter 'real_test_fraction' must be in (0, 1), got {self.real_test_fraction}")
+        if self.n_nominal > self.n_train_days:
+            raise ValueError(f"parameter 'dro.scenarios.n_nominal' ({self.n_nominal}) must be <= n_train_days "
+                             f"({self.n_train_days})")
+        if self.generator not in ("none", "gan"):
+            raise ValueError(f"parameter 'dro.scenarios.generator' must be 'none' or 'gan', got {self.generator!r}")
         if not 0 < self.gan_support_fraction <= 1:
             raise ValueError(f"gan_support_fraction must lie in (0, 1], got {self.gan_support_fraction}")
 
@@ -192,9 +205,13 @@ class RobustConfig:
     cv_score: str = "mean"
     cvar_alpha: float = 0.95
     lambda_max_usd: float = 1e5
+    report_radii: tuple[float, ...] = ()
+    cv_one_se: bool = True
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "radii", tuple(check_radius(r, "dro.robust.radii") for r in self.radii))
+        object.__setattr__(self, "report_radii",
+                           tuple(check_radius(r, "dro.robust.report_radii") for r in self.report_radii))
         r = self.radius
         if isinstance(r, str):
             if r.strip().lower() != "auto":
@@ -228,15 +245,20 @@ class SolverConfig:
     """HiGHS settings: relative MIP gap and time limit (s)."""
 
     mip_rel_gap: float = 1e-3
-    time_limit_s: float = 120.0
+    time_limit_s: float = 600.0
+    mip_time_limit_s: float = 20.0
 
     def __post_init__(self) -> None:
-        if self.mip_rel_gap < 0 or self.time_limit_s <= 0:
-            raise ValueError("need mip_rel_gap >= 0 and time_limit_s > 0")
+        if self.mip_rel_gap < 0 or self.time_limit_s <= 0 or self.mip_time_limit_s < 0:
+            raise ValueError("need mip_rel_gap >= 0, time_limit_s > 0 and mip_time_limit_s >= 0")
 
     def options(self) -> dict:
-        """Options of :func:`evgrid.optim.solver.solve`."""
+        """Options of :func:`evgrid.optim.solver.solve` for LPs (and the persistent recourse LPs)."""
         return {"time_limit_s": float(self.time_limit_s), "mip_gap": float(self.mip_rel_gap)}
+
+    def mip_options(self) -> dict:
+        """Options for the integer first stages: the MILP time limit (incumbent + gap reported)."""
+        return {"time_limit_s": float(self.mip_time_limit_s), "mip_gap": float(self.mip_rel_gap)}
 
 
 _BLOCKS = {"day_type": DayTypeConfig, "network": NetworkConfig, "ev": EvConfig, "conventional": ConventionalConfig,
@@ -300,5 +322,22 @@ class DroConfig:
 
 
 def validate_params(params: dict) -> None:
-    """Check the ``dro`` parameter block before any node runs (raises :class:`ParameterError`)."""
-    DroConfig.from_params(params)
+    """Check the ``dro`` block of the run's parameters before any node runs (the project hook calls it
+    with ALL parameters). Every problem names its full parameter path (``dro.network.v_min_pu`` ...);
+    raises :class:`evgrid.runtime.validation.ConfigError`."""
+    from evgrid.runtime.validation import Problems
+
+    p = Problems("dro")
+    block = params.get("dro") if isinstance(params, dict) else None
+    if not isinstance(block, dict):
+        p.add("", "missing: the dro parameter block (conf/base/parameters_dro.yml)")
+        p.raise_if_any()
+    net = block.get("network") or {}
+    if isinstance(net, dict) and "v_min_pu" in net and "v_max_pu" in net:
+        p.less("network.v_min_pu", net["v_min_pu"], "network.v_max_pu", net["v_max_pu"], unit="p.u.")
+    rob = block.get("robust") or {}
+    if isinstance(rob, dict) and isinstance(rob.get("radii"), list) and len(rob["radii"]) < 3:
+        p.add("robust.radii", f"needs >= 3 radii so the CV grid can bracket its optimum, got {rob['radii']}")
+    if not p.items:
+        p.check("", lambda: DroConfig.from_params(block))
+    p.raise_if_any()

@@ -20,6 +20,18 @@ from evgrid.studies.dro.system import DroSystem, FirstStage, ScenarioData, to_mo
 log = logging.getLogger(__name__)
 
 
+def branch_losses_kw(grid, network) -> pd.Series:
+    """Series losses of the solved LinDistFlow flows, per (scenario, step) in kW (the DistFlow term that
+    LinDistFlow drops): ``loss = sum_l r_l (P_l^2 + Q_l^2) / V_from^2`` with P kW, Q kvar, V kV, r ohm.
+    Checked against the pandapower AC losses of the nominal atoms in the report (``dro_kpis``)."""
+    p, q = grid.flows_kw(), grid.flows_kvar()
+    v = grid.voltage_pu()
+    br = network.branches.loc[p.columns]
+    v_from = v[br["from_bus"].to_numpy()].to_numpy() * float(network.base_kv)
+    loss = (p.to_numpy() ** 2 + q.to_numpy() ** 2) * br["r_ohm"].to_numpy()[None, :] / np.maximum(v_from, 1e-6) ** 2
+    return pd.Series(loss.sum(axis=1) / 1000.0, index=p.index)
+
+
 class RecourseEvaluator:
     """Out-of-sample evaluation: one persistent LP with ``batch`` scenario slots and a fixed first stage.
 
@@ -79,6 +91,13 @@ class RecourseEvaluator:
             tab["v_min_pu"] = v.groupby(level="scenario").min().min(axis=1).to_numpy()[:n]
             tab["v_max_pu"] = v.groupby(level="scenario").max().max(axis=1).to_numpy()[:n]
             tab["atom"] = idx
+            loss_kw = branch_losses_kw(self.tsm.grid, self.sysm.network)  # (scenario, step) index
+            lk = loss_kw.groupby(level="scenario").sum().to_numpy()[:n] * self.sysm.step_h
+            price = np.array([[pyo.value(self.tsm.model.price[s, t]) for t in range(self.sysm.n_steps)]
+                              for s in range(n)])
+            lc = (loss_kw.to_numpy().reshape(self.batch, self.sysm.n_steps)[:n] * price).sum(axis=1) * self.sysm.step_h
+            tab["loss_kwh"] = lk
+            tab["loss_cost_usd"] = lc
             parts["table"].append(tab)
             if detail:
                 st, ln = self.tsm.step_detail()
@@ -97,7 +116,9 @@ class RecourseEvaluator:
                     parts[key].append(f)
         out = {"table": pd.concat(parts["table"], ignore_index=True)}
         out["table"]["first_stage_cost_usd"] = float(pyo.value(self.tsm.model.c1))
-        out["table"]["total_cost_usd"] = out["table"]["first_stage_cost_usd"] + out["table"]["recourse_cost_usd"]
+        # AC losses charged ex post at the scenario's price (the LP's import is lossless; issue 13 item 7)
+        out["table"]["total_cost_usd"] = (out["table"]["first_stage_cost_usd"] + out["table"]["recourse_cost_usd"]
+                                          + out["table"]["loss_cost_usd"])
         if detail:
             for key in ("steps", "lanes"):
                 out[key] = pd.concat(parts[key], ignore_index=True)
@@ -121,16 +142,41 @@ def _score(costs: np.ndarray, robust) -> float:
     raise ValueError(f"parameter 'dro.robust.cv_score' must be 'mean' or 'cvar', got {how!r}")
 
 
+def one_se_choice(per_day: dict[float, list], robust) -> tuple[float, str]:
+    """Radius by a paired one-standard-error rule over the pooled held-out days of all folds.
+
+    score(r) = mean (or CVaR) of the held-out costs; r* = argmin score. The days are the same for every
+    radius, so the rule is paired: d_r = cost_r - cost_r* per day, SE_r = std(d_r) / sqrt(n). Choose the
+    LARGEST radius (the most regularised model) with mean(d_r) <= SE_r, i.e. not worse than the best by
+    more than one standard error. ``cv_one_se: false`` -> r* (smallest radius on ties).
+    """
+    radii = sorted(per_day)
+    costs = {r: np.concatenate(per_day[r]) for r in radii}
+    score = np.array([_score(costs[r], robust) for r in radii])
+    r_best = radii[int(np.argmin(score))]
+    if not robust.cv_one_se:
+        return float(r_best), "min"
+    ok = []
+    for r in radii:
+        d = costs[r] - costs[r_best]
+        se = float(np.std(d, ddof=1) / np.sqrt(len(d))) if len(d) > 1 else 0.0
+        if float(np.mean(d)) <= se + 1e-9:
+            ok.append(r)
+    return float(max(ok)), "one-standard-error (paired)"
+
+
 def select_radius(atoms: dict, cfg: DroConfig) -> tuple[float, pd.DataFrame, dict]:
     """``radius: auto`` -> K-fold CV over the real training days (fit on K-1 folds, score held-out)."""
     robust = cfg.robust
     if robust.radius != "auto":
         return float(robust.radius), pd.DataFrame(columns=["radius", "fold", "score"]), {"radius_source": "parameter"}
     t0 = time.perf_counter()
-    sysm, train, seed = atoms["system"], atoms["train"], int(cfg.seed)
+    # CV runs on the LP relaxation of the commitment (radius choice only); the final models are MILPs
+    sysm, train, seed = replace(atoms["system"], integer_commitment=False), atoms["train"], int(cfg.seed)
     n_gan = atoms["data"].n_scenarios - atoms["n_nominal"]
     gan_data = atoms["data"].subset(np.arange(atoms["n_nominal"], atoms["data"].n_scenarios))
-    k_fold = max(2, int(cfg.scenarios.n_nominal) // 2)
+    k_fold = int(cfg.scenarios.n_nominal)  # same atom count as the final model (issue 13 item 5)
+    per_day: dict[float, list] = {}
     evaluator = _evaluator(atoms, cfg)
     radii = [float(r) for r in robust.radii]
     cache: dict = {}
@@ -152,21 +198,51 @@ def select_radius(atoms: dict, cfg: DroConfig) -> tuple[float, pd.DataFrame, dic
             log.info("dro CV fold with %d training days: %d radii solved in %.1f s", len(tr), len(radii),
                      time.perf_counter() - t_fold)
         res = evaluator.evaluate(cache[key][radius], train.subset(te))
-        return _score(res["table"]["total_cost_usd"].to_numpy(), robust)
+        costs = res["table"]["total_cost_usd"].to_numpy()
+        per_day.setdefault(radius, []).append(costs)
+        return _score(costs, robust)
 
-    best, table = select_radius_cv(radii, train.n_scenarios, int(robust.cv_folds), seed, fit_and_score)
+    best_mean, table = select_radius_cv(radii, train.n_scenarios, int(robust.cv_folds), seed, fit_and_score)
+    best, rule = one_se_choice(per_day, robust)
+    edge = best in (min(radii), max(radii)) and len(radii) > 1 and best != 0.0
+    if best == max(radii):
+        log.warning("dro CV radius %.3g is the largest of the grid dro.robust.radii: widen the grid", best)
     info = {"radius_source": "cross-validation", "cv_seconds": time.perf_counter() - t0, "cv_gan_atoms": n_gan,
-            "cv_nominal_atoms_per_fold": k_fold}
+            "cv_nominal_atoms_per_fold": k_fold, "cv_relaxed_commitment": True, "cv_rule": rule,
+            "cv_best_mean_radius": best_mean, "cv_radius_at_grid_edge": bool(edge and best == max(radii)),
+            "cv_held_out_days": int(sum(len(c) for c in per_day.get(radii[0], [])))}
     log.info("dro radius by %d-fold CV: %.3f (%.1f s)", int(robust.cv_folds), best, info["cv_seconds"])
     return best, table, info
+
+
+def paired_vs(met: pd.DataFrame, summary: pd.DataFrame, base: str, level: float = 0.95) -> pd.DataFrame:
+    """Paired per-day comparison with method ``base`` on the same test days: mean of
+    ``d_i = cost_i(method) - cost_i(base)``, its standard error and a t confidence interval."""
+    from scipy import stats
+
+    out = met.copy()
+    for col in ("diff_vs_saa_usd", "diff_vs_saa_se_usd", "diff_vs_saa_ci_lo_usd", "diff_vs_saa_ci_hi_usd"):
+        out[col] = np.nan
+    for i, r in out.iterrows():
+        a = summary[(summary["method"] == r["method"]) & (summary["test_set"] == r["test_set"])]
+        b = summary[(summary["method"] == base) & (summary["test_set"] == r["test_set"])]
+        if b.empty or len(a) != len(b) or len(a) < 2:
+            continue
+        d = a["total_cost_usd"].to_numpy() - b["total_cost_usd"].to_numpy()
+        se = float(d.std(ddof=1) / np.sqrt(len(d)))
+        h = float(stats.t.ppf(0.5 + level / 2, len(d) - 1)) * se
+        out.loc[i, ["diff_vs_saa_usd", "diff_vs_saa_se_usd", "diff_vs_saa_ci_lo_usd", "diff_vs_saa_ci_hi_usd"]] = [
+            float(d.mean()), se, float(d.mean()) - h, float(d.mean()) + h]
+    return out
 
 
 def evaluate_out_of_sample(first_stages: dict, atoms: dict, sets: dict, cfg: DroConfig
                            ) -> tuple[pd.DataFrame, pd.DataFrame, dict]:
     """Fix each method's first stage; solve the recourse on held-out real days and fresh GAN samples."""
     sysm = atoms["system"]
-    tests = {"real_heldout": to_model_data(sets["real_test"].channels, sysm, cfg)[0],
-             "gan_fresh": to_model_data(sets["gan_test"].channels, sysm, cfg)[0]}
+    tests = {"real_heldout": to_model_data(sets["real_test"].channels, sysm, cfg)[0]}
+    if "gan_test" in sets:
+        tests["gan_fresh"] = to_model_data(sets["gan_test"].channels, sysm, cfg)[0]
     evaluator = _evaluator(atoms, cfg)
     alpha = float(cfg.robust.cvar_alpha)
     rows, metrics = [], []
@@ -181,16 +257,30 @@ def evaluate_out_of_sample(first_stages: dict, atoms: dict, sets: dict, cfg: Dro
             tab["radius"] = fs["radius"]
             rows.append(tab)
             cost = tab["total_cost_usd"].to_numpy()
+            gen = tab["renewable_used_kwh"] + tab["conventional_kwh"] + tab["import_kwh"]
+            rating_kwh = float(sysm.lanes.rating_kw.sum()) * sysm.step_h * sysm.n_steps
             metrics.append({
                 "method": method, "radius": fs["radius"], "test_set": test_name, "n_scenarios": len(tab),
-                "expected_cost_usd": float(cost.mean()), "cvar95_cost_usd": cvar(cost, alpha),
+                "integer_commitment": bool(np.all(np.isclose(fs["first_stage"].commitment,
+                                                             np.round(fs["first_stage"].commitment)))),
+                "solver_status": fs.get("solver_status", ""), "mip_gap": fs.get("mip_gap", np.nan),
+                "expected_cost_usd": float(cost.mean()),
+                "se_cost_usd": float(cost.std(ddof=1) / np.sqrt(len(cost))) if len(cost) > 1 else np.nan,
+                "cvar95_cost_usd": cvar(cost, alpha),
+                "loss_cost_usd": float(tab["loss_cost_usd"].mean()), "loss_kwh": float(tab["loss_kwh"].mean()),
                 "p_limit_violation": float((tab["load_shed_kwh"] > 1e-6).mean()),
                 "lane_unserved_kwh": float(tab["lane_unserved_kwh"].mean()),
                 "curtailed_kwh": float(tab["curtailed_kwh"].mean()),
                 "load_shed_kwh": float(tab["load_shed_kwh"].mean()),
+                # KPIs out of sample (issue 13 item 6); the bounding parameter is named in docs/dro.md
+                "renewable_share_paper": float((tab["renewable_used_kwh"] / gen.clip(lower=1e-9)).mean()),
+                "lane_served_share": float((tab["lane_served_kwh"] / tab["lane_demand_kwh"].clip(lower=1e-9)).mean()),
+                "lane_utilisation_daily": float((tab["lane_served_kwh"] / rating_kwh).mean()),
             })
     summary = pd.concat(rows, ignore_index=True)
-    met = pd.DataFrame(metrics)
+    met = paired_vs(pd.DataFrame(metrics), summary, "saa")
+    r_cv = float(first_stages["dro_auto"]["radius"]) if "dro_auto" in first_stages else np.nan
+    met.insert(2, "is_cv_radius", met["method"].str.startswith("dro_") & np.isclose(met["radius"], r_cv))
     info = {"oos_seconds": time.perf_counter() - t0}
     log.info("dro out-of-sample evaluation: %d recourse problems in %.1f s", len(summary), info["oos_seconds"])
     return summary, met, info

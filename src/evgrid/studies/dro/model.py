@@ -88,6 +88,49 @@ class TwoStageModel:
         self.result = solve(self.model, options)
         return self.result
 
+    def solve_integer(self, lp_options: dict, mip_options: dict) -> SolveResult:
+        """Integer commitment: LP relaxation (its objective is a valid lower bound), round every committed
+        fraction up (``u = 1`` where ``u_LP > 1e-6``; feasible since the recourse is complete), re-solve
+        with ``u`` fixed; the gap is ``(obj - LP bound) / obj``. If that gap exceeds ``mip_gap`` and
+        ``mip_options['time_limit_s'] > 0``, HiGHS branch and bound runs too and the better schedule is kept.
+        ``self.result.bound`` = the best bound known, ``status`` = ``optimal`` when the gap is met."""
+        m = self.model
+        u = list(m.u.values())
+        for v in u:
+            v.unfix()
+            v.domain = pyo.UnitInterval
+        relaxed = solve(m, lp_options)
+        bound = float(relaxed.objective)
+        rounded = [1.0 if (pyo.value(v) or 0.0) > 1e-6 else 0.0 for v in u]
+        for v, val in zip(u, rounded, strict=True):
+            v.domain = pyo.Binary
+            v.fix(val)
+        res = solve(m, lp_options)
+        best = res
+        gap_target = float(mip_options.get("mip_gap") or 0.0)
+        if (res.objective - bound) / max(abs(res.objective), 1e-9) > gap_target and float(
+                mip_options.get("time_limit_s") or 0) > 0:
+            for v in u:
+                v.unfix()
+            milp = solve(m, mip_options)
+            bound = max(bound, float(milp.bound)) if milp.bound is not None else bound
+            if milp.objective < res.objective - 1e-9:
+                best = milp
+            else:  # reload the rounded schedule
+                for v, val in zip(u, rounded, strict=True):
+                    v.fix(val)
+                best = solve(m, lp_options)
+        for v in u:
+            v.fix(round(pyo.value(v)))
+        gap = (best.objective - bound) / max(abs(best.objective), 1e-9)
+        self.result = SolveResult(status="optimal" if gap <= gap_target + 1e-9 else "feasible",
+                                  termination=best.termination, objective=best.objective, bound=bound,
+                                  wall_s=relaxed.wall_s + res.wall_s + (best.wall_s if best is not res else 0.0),
+                                  is_mip=True)
+        for v in u:
+            v.unfix()
+        return self.result
+
     # ------------------------------------------------------------------ results
     def first_stage(self) -> FirstStage:
         m, sysm = self.model, self.system
@@ -162,16 +205,31 @@ class TwoStageModel:
         return pd.DataFrame(rows)
 
 
+def solve_stats(res: SolveResult | None) -> dict:
+    """Solver outcome reported beside every first stage: status (``optimal`` or ``feasible`` = time limit
+    hit with an incumbent), relative MIP gap, HiGHS seconds, integer commitment or not."""
+    if res is None:  # persistent LP re-solve (relaxed commitment)
+        return {"solver_status": "optimal", "mip_gap": 0.0, "solve_s": np.nan, "integer": False}
+    gap = res.mip_gap if res.is_mip else 0.0
+    return {"solver_status": res.status, "mip_gap": float(gap) if gap is not None else np.nan,
+            "solve_s": float(res.wall_s), "integer": bool(res.is_mip)}
+
+
 def radius_sweep(tsm: TwoStageModel, radii, worst_case_weight: float, solver: dict | None = None):
     """Solve a ``dro`` model for each radius on one persistent LP (only the cost of ``lambda`` changes:
     ``w * radius``); yields the radius after loading each solution into the Pyomo model."""
     if tsm.method != "dro":
         raise ValueError("radius_sweep needs a model built with method='dro'")
     m = tsm.model
-    if tsm.system.integer_commitment:  # MILP: no persistent LP, a full solve per radius
+    if tsm.system.integer_commitment:  # integer: relax, round, fix, re-solve per radius
+        opts = dict(solver or {})
+        lp_opts = {k: v for k, v in opts.items() if k != "mip_time_limit_s"}
+        lp_opts["time_limit_s"] = opts.get("lp_time_limit_s", 600.0)
+        lp_opts.pop("lp_time_limit_s", None)
+        mip = {"time_limit_s": opts.get("mip_time_limit_s", 0.0), "mip_gap": opts.get("mip_gap")}
         for r in radii:
             m.dro.dro_radius = float(r)
-            tsm.solve(solver)
+            tsm.solve_integer(lp_opts, mip)
             yield float(r)
         return
     lp = PersistentLP(m, time_limit_s=(solver or {}).get("time_limit_s"))
@@ -337,41 +395,70 @@ def solve_methods(atoms: dict, radius: float, cfg: DroConfig) -> tuple[dict, pd.
     w = float(robust.worst_case_weight)
     sysm, data, n_nom, p = atoms["system"], atoms["data"], atoms["n_nominal"], atoms["p_nominal"]
     nominal = data.subset(np.arange(n_nom))
-    solver = cfg.solver.options()
+    solver = {**cfg.solver.options(), "mip_time_limit_s": cfg.solver.mip_time_limit_s,
+              "lp_time_limit_s": cfg.solver.time_limit_s}
+    lp_opts, mip_opts = cfg.solver.options(), cfg.solver.mip_options()
+
+    def solve_fs(tsm: TwoStageModel) -> None:
+        if sysm.integer_commitment:
+            tsm.solve_integer(lp_opts, mip_opts)
+        else:
+            tsm.solve(lp_opts)
+
     out: dict[str, dict] = {}
     rows = []
     t0 = time.perf_counter()
     det = build_two_stage(sysm, nominal.mean(p), name="deterministic")
-    det.solve(solver)
-    out["deterministic"] = {"first_stage": det.first_stage(), "radius": np.nan, "objective": det.result.objective}
+    solve_fs(det)
+    out["deterministic"] = {"first_stage": det.first_stage(), "radius": np.nan, "objective": det.result.objective,
+                            **solve_stats(det.result)}
     saa = build_two_stage(sysm, nominal, probabilities=p, name="saa")
-    saa.solve(solver)
-    out["saa"] = {"first_stage": saa.first_stage(), "radius": np.nan, "objective": saa.result.objective}
-    radii = sorted({float(r) for r in robust.radii} | {float(radius)})
+    solve_fs(saa)
+    out["saa"] = {"first_stage": saa.first_stage(), "radius": np.nan, "objective": saa.result.objective,
+                  **solve_stats(saa.result)}
+    if "train_all" in atoms:  # SAA on every (drawn) training day, not only the k-medoids atoms
+        full = atoms["train_all"]
+        saa_all = build_two_stage(sysm, full, name="saa_all_days")
+        solve_fs(saa_all)
+        out["saa_all_days"] = {"first_stage": saa_all.first_stage(), "radius": np.nan,
+                               "objective": saa_all.result.objective, **solve_stats(saa_all.result)}
+    # the final (integer) models: the CV radius and the few fixed radii of the report
+    radii = sorted({float(r) for r in (robust.report_radii or robust.radii)} | {float(radius)})
     ball = WassersteinBall(p, atoms["distances"], radii[0])
     dro_m = build_two_stage(sysm, data, method="dro", ball=ball, worst_case_weight=w, name="dro",
                             lambda_max=float(robust.lambda_max_usd))
+    from evgrid.studies.dro.evaluate import RecourseEvaluator  # evaluate imports this module
+
+    evaluator = RecourseEvaluator(sysm, data.n_scenarios, data, cfg.solver.options())
     wc_rows = []
     for r in radius_sweep(dro_m, radii, w, solver):
         lam = float(pyo.value(dro_m.model.dro.dro_lambda))
         if lam >= 0.999 * float(robust.lambda_max_usd) and r > 0:
             log.warning("dro radius %.3g: transport multiplier at its bound lambda_max_usd=%g; raise it",
                         r, float(robust.lambda_max_usd))
-        costs = np.array([dro_m.first_stage_cost() + q for q in dro_m.scenario_costs()])
+        # the LP's recourse values of non-binding atoms are not guaranteed minimal: re-solve every atom's
+        # recourse with the first stage fixed (issue 13 item 8) and take the worst case of those costs
+        fs_r = dro_m.first_stage()
+        res = evaluator.evaluate(fs_r, data)["table"]
+        costs = (res["first_stage_cost_usd"] + res["recourse_cost_usd"]).to_numpy()
+        costs_lp = np.array([dro_m.first_stage_cost() + q for q in dro_m.scenario_costs()])
         wc = worst_case_distribution(costs, WassersteinBall(p, atoms["distances"], r))
         name = f"dro_r{r:g}"
         obj = float(pyo.value(dro_m.model.obj))
-        out[name] = {"first_stage": dro_m.first_stage(), "radius": r, "objective": obj, "worst_case_cost": wc.value,
-                     "lambda": lam}
+        out[name] = {"first_stage": fs_r, "radius": r, "objective": obj, "worst_case_cost": wc.value,
+                     "lambda": lam, **solve_stats(dro_m.result)}
         for j in range(data.n_scenarios):
             wc_rows.append({"method": name, "radius": r, "atom": j, "source": "real" if j < n_nom else "gan",
                             "nominal_probability": p[j] if j < n_nom else 0.0, "worst_case_weight": wc.weights[j],
-                            "cost_usd": costs[j]})
+                            "cost_usd": costs[j], "cost_in_model_usd": costs_lp[j]})
         rows.append({"method": name, "radius": r, "objective": obj, "lambda_usd_per_unit_distance": lam,
+                     **solve_stats(dro_m.result),
                      "expected_cost_nominal": float(p @ costs[:n_nom]), "worst_case_cost": wc.value,
                      "transport_cost": wc.transport_cost})
     out["dro_auto"] = dict(out[f"dro_r{float(radius):g}"])
-    for name in ("deterministic", "saa"):
-        rows.insert(0, {"method": name, "radius": np.nan, "objective": out[name]["objective"]})
+    for name in ("saa_all_days", "saa", "deterministic"):
+        if name in out:
+            rows.insert(0, {"method": name, "radius": np.nan, "objective": out[name]["objective"],
+                            **{k: out[name][k] for k in ("solver_status", "mip_gap", "solve_s", "integer")}})
     log.info("dro: %d first stages solved in %.1f s", len(out), time.perf_counter() - t0)
     return out, pd.DataFrame(rows), pd.DataFrame(wc_rows)

@@ -25,6 +25,7 @@ from evgrid.data.features import daily_matrix
 from evgrid.optim.robust import distance_matrix, reduce_scenarios, standardise_features
 from evgrid.scenarios.calendar import decode_label
 from evgrid.scenarios.pv import PVSystem, pv_kw_per_kwp
+from evgrid.scenarios.split import SplitConfig, first_test_day, temporal_split
 from evgrid.studies.dro.config import DroConfig
 from evgrid.studies.dro.system import feature_blocks, make_system, to_model_data
 from evgrid.timeseries import block_mean
@@ -184,37 +185,70 @@ def real_day_pools(traffic_daily: pd.DataFrame, weather_daily: pd.DataFrame, pri
     return pools
 
 
-def draw_real_days(pools: dict, n_days: int, test_fraction: float, seed: int) -> tuple[RawScenarios, RawScenarios,
-                                                                                      dict]:
-    """Split each source's days into train / test pools, then draw joint days from each side."""
-    if not 0 < test_fraction < 1:
-        raise ValueError(f"parameter 'real_test_fraction' must be in (0, 1), got {test_fraction}")
+RECORDS = {"traffic": "traffic_daily", "weather": "weather_daily", "price": "price_daily"}
+
+
+def dated_real_days(pools: dict, cutoffs: dict[str, np.datetime64], n_train: int, max_test: int, seed: int
+                    ) -> tuple[RawScenarios, RawScenarios, pd.DataFrame, dict]:
+    """Joint real days split by date (issue 13 items 3-5).
+
+    Traffic and weather overlap in time, so a joint day takes both from the SAME date (co-temporal).
+    Train: date before the cut-off of both records; test: date on/after the cut-off of both (days
+    between the two cut-offs are dropped: one channel would be a test day). Prices do not overlap
+    (2019-2020): each joint day takes a price day of the same side of the price cut-off and the same
+    month where that side has one (seeded draw), else any month of that side; that independence is
+    stated in docs/dro.md. ``n_train`` training days are drawn (seeded) from the training pool; the
+    test set is every test day (a seeded subsample of ``max_test`` if larger).
+    Returns train, test, a date table (set, channel, date) and counts.
+    """
     rng = np.random.default_rng(seed)
-    split = {}
-    for src, d in pools.items():
-        n = len(d["date"])
-        perm = rng.permutation(n)
-        n_test = max(1, int(round(test_fraction * n)))
-        split[src] = (np.sort(perm[n_test:]), np.sort(perm[:n_test]))
-    n_test_days = max(1, int(round(test_fraction * n_days)))
-    sizes = {"train": n_days - n_test_days, "test": n_test_days}
-    out = {}
-    for part, k in (("train", 0), ("test", 1)):
-        n = sizes[part]
-        picks = {src: rng.choice(split[src][k], size=n, replace=len(split[src][k]) < n) for src in pools}
+    tr_dates = pd.to_datetime(pools["traffic"]["date"]).to_numpy("datetime64[D]")
+    we_dates = pd.to_datetime(pools["weather"]["date"]).to_numpy("datetime64[D]")
+    pr_dates = pd.to_datetime(pools["price"]["date"]).to_numpy("datetime64[D]")
+    common, i_tr, i_we = np.intersect1d(tr_dates, we_dates, return_indices=True)
+    lo = min(cutoffs["traffic"], cutoffs["weather"])
+    hi = max(cutoffs["traffic"], cutoffs["weather"])
+    sides = {"train": np.flatnonzero(common < lo), "test": np.flatnonzero(common >= hi)}
+    price_side = {"train": np.flatnonzero(pr_dates < cutoffs["price"]),
+                  "test": np.flatnonzero(pr_dates >= cutoffs["price"])}
+    out, rows, info = {}, [], {}
+    for part, want in (("train", n_train), ("test", max_test)):
+        pool = sides[part]
+        if len(pool) < 2 or len(price_side[part]) < 1:
+            raise ScenarioInputError(
+                f"dated split leaves {len(pool)} joint traffic+weather {part} days and {len(price_side[part])} "
+                f"price {part} days of the day type: widen parameter 'dro.day_type' or change 'split'")
+        pick = np.sort(rng.choice(pool, size=min(want, len(pool)), replace=False))
+        months = common[pick].astype("datetime64[M]").astype(int) % 12 + 1
+        p_pool = price_side[part]
+        p_months = pr_dates[p_pool].astype("datetime64[M]").astype(int) % 12 + 1
+        p_pick, matched = [], 0
+        for mth in months:
+            same = p_pool[p_months == mth]
+            matched += bool(len(same))
+            p_pick.append(rng.choice(same if len(same) else p_pool))
+        p_pick = np.asarray(p_pick, int)
+        a, b = i_tr[pick], i_we[pick]
         chans = {
-            "flow_veh_per_h": pools["traffic"]["flow_veh_per_h"][picks["traffic"]],
-            "pv_kw_per_kwp": pools["weather"]["pv_kw_per_kwp"][picks["weather"]],
-            "wind_speed_m_per_s": pools["weather"]["wind_speed_m_per_s"][picks["weather"]],
-            "lbmp_usd_per_mwh": pools["price"]["lbmp_usd_per_mwh"][picks["price"]],
+            "flow_veh_per_h": pools["traffic"]["flow_veh_per_h"][a],
+            "pv_kw_per_kwp": pools["weather"]["pv_kw_per_kwp"][b],
+            "wind_speed_m_per_s": pools["weather"]["wind_speed_m_per_s"][b],
+            "lbmp_usd_per_mwh": pools["price"]["lbmp_usd_per_mwh"][p_pick],
         }
-        labels = [f"traffic={pd.Timestamp(pools['traffic']['date'][a]).date()},"
-                  f"weather={pd.Timestamp(pools['weather']['date'][b]).date()},"
-                  f"price={pd.Timestamp(pools['price']['date'][c]).date()}"
-                  for a, b, c in zip(picks["traffic"], picks["weather"], picks["price"], strict=True)]
+        labels = [f"date={pd.Timestamp(d).date()},price={pd.Timestamp(pr_dates[c]).date()}"
+                  for d, c in zip(common[pick], p_pick, strict=True)]
         out[part] = RawScenarios(chans, labels, f"real_{part}")
-    info = {f"{src}_days_{p}": int(len(split[src][i])) for src in pools for i, p in enumerate(("train", "test"))}
-    return out["train"], out["test"], info
+        for i, (d, c) in enumerate(zip(common[pick], p_pick, strict=True)):
+            rows += [{"set": f"real_{part}", "day": i, "channel": ch, "record": RECORDS[src], "date": pd.Timestamp(dd)}
+                     for ch, src, dd in (("flow_veh_per_h", "traffic", d), ("pv_kw_per_kwp", "weather", d),
+                                         ("wind_speed_m_per_s", "weather", d),
+                                         ("lbmp_usd_per_mwh", "price", pr_dates[c]))]
+        info[f"real_{part}_pool_days"] = int(len(pool))
+        info[f"price_{part}_pool_days"] = int(len(p_pool))
+        info[f"real_{part}_price_same_month"] = int(matched)
+    info.update({f"cutoff_{RECORDS[k]}": str(v) for k, v in cutoffs.items()})
+    info["joint_days_dropped_between_cutoffs"] = int(((common >= lo) & (common < hi)).sum())
+    return out["train"], out["test"], pd.DataFrame(rows), info
 
 
 def fill_wind(gan: RawScenarios, wind_pool: np.ndarray, seed: int) -> RawScenarios:
@@ -235,9 +269,16 @@ def load_profile(load_daily: pd.DataFrame, months: list[int], weekend: bool | No
 
 def prepare_scenarios(traffic_daily: pd.DataFrame, weather_daily: pd.DataFrame, price_daily: pd.DataFrame,
                       load_daily: pd.DataFrame, traffic_scenarios: pd.DataFrame, pv_scenarios: pd.DataFrame,
-                      price_scenarios: pd.DataFrame, cfg: DroConfig, pv_system: dict, step_minutes: int
-                      ) -> tuple[dict, dict]:
-    """Real days (train / held-out) and GAN scenarios (support / fresh test) at the model's steps."""
+                      price_scenarios: pd.DataFrame, cfg: DroConfig, pv_system: dict, step_minutes: int,
+                      split: SplitConfig | None = None) -> tuple[dict, dict]:
+    """Real days (dated train / held-out), and GAN scenarios (support / fresh test) when
+    ``dro.scenarios.generator`` is ``gan``, at the model's steps.
+
+    The cut-off of each record is :func:`evgrid.scenarios.split.first_test_day` over the record's full
+    dates (the same call the ``gan`` pipeline makes), so a generator trained by ``gan`` on its training
+    dates never saw a ``dro`` test day. ``sets["dates"]`` lists every date used, per set and channel.
+    """
+    split = split or SplitConfig()
     seed = int(cfg.seed)
     dt_par = cfg.day_type
     months = [int(m) for m in dt_par.months]
@@ -248,33 +289,41 @@ def prepare_scenarios(traffic_daily: pd.DataFrame, weather_daily: pd.DataFrame, 
     def pv_fn(ghi, temp, dates):
         return pv_kw_per_kwp(ghi, temp, dates, system)
 
+    cutoffs = {src: first_test_day(df["date"], split, RECORDS[src])
+               for src, df in (("traffic", traffic_daily), ("weather", weather_daily), ("price", price_daily))}
     pools = real_day_pools(traffic_daily, weather_daily, price_daily, months, weekend, pv_fn)
     sc = cfg.scenarios
-    real_train, real_test, info = draw_real_days(pools, int(sc.n_real_days), float(sc.real_test_fraction),
-                                                    seed)
-    gan, gan_info = gan_scenarios({"traffic": traffic_scenarios, "pv": pv_scenarios, "price": price_scenarios},
-                                     months, weekend, n_steps)
-    gan = fill_wind(gan, pools["weather"]["wind_speed_m_per_s"], seed + 1)
-    perm = np.random.default_rng(seed + 2).permutation(gan.n)
-    n_sup = min(int(sc.max_gan_support), max(1, int(round(float(sc.gan_support_fraction) * gan.n))))
-    n_test = min(int(sc.max_gan_test), gan.n - n_sup)
-    if n_test < 1:
-        raise ScenarioInputError(f"only {gan.n} GAN scenarios of the day type: need more than {n_sup} "
-                                    "(support) to keep fresh ones for the out-of-sample test")
-    gan_support, gan_test = gan.subset(np.sort(perm[:n_sup])), gan.subset(np.sort(perm[n_sup:n_sup + n_test]))
+    real_train, real_test, dates, info = dated_real_days(pools, cutoffs, int(sc.n_train_days),
+                                                         int(sc.max_test_days), seed)
     k = int(cfg.aggregate_steps)
-    profile = load_profile(load_daily, months, weekend, k)
-    sets = {"real_train": real_train, "real_test": real_test, "gan_support": gan_support, "gan_test": gan_test,
-            "load_profile": profile}
-    report = {**info, **gan_info, "real_train_days": real_train.n, "real_test_days": real_test.n,
-              "gan_support": gan_support.n, "gan_test": gan_test.n, "model_steps": n_steps // k,
-              "step_h": step_minutes * k / 60.0}
+    load_train, _ = temporal_split(load_daily["date"], split, "load_daily")
+    profile = load_profile(load_daily[load_train], months, weekend, k)
+    sets = {"real_train": real_train, "real_test": real_test, "load_profile": profile, "dates": dates}
+    report = {**info, "real_train_days": real_train.n, "real_test_days": real_test.n, "model_steps": n_steps // k,
+              "step_h": step_minutes * k / 60.0, "generator": sc.generator,
+              "load_profile_days_before": str(first_test_day(load_daily["date"], split, "load_daily"))}
+    if sc.generator == "gan":
+        gan, gan_info = gan_scenarios({"traffic": traffic_scenarios, "pv": pv_scenarios, "price": price_scenarios},
+                                      months, weekend, n_steps)
+        train_wind = pools["weather"]["wind_speed_m_per_s"][
+            pd.to_datetime(pools["weather"]["date"]).to_numpy("datetime64[D]") < cutoffs["weather"]]
+        gan = fill_wind(gan, train_wind, seed + 1)
+        perm = np.random.default_rng(seed + 2).permutation(gan.n)
+        n_sup = min(int(sc.max_gan_support), max(1, int(round(float(sc.gan_support_fraction) * gan.n))))
+        n_test = min(int(sc.max_gan_test), gan.n - n_sup)
+        if n_test < 1:
+            raise ScenarioInputError(f"only {gan.n} GAN scenarios of the day type: need more than {n_sup} "
+                                     "(support) to keep fresh ones for the out-of-sample test")
+        sets["gan_support"] = gan.subset(np.sort(perm[:n_sup]))
+        sets["gan_test"] = gan.subset(np.sort(perm[n_sup:n_sup + n_test]))
+        report.update({**gan_info, "gan_support": n_sup, "gan_test": n_test})
     log.info("dro scenarios: %s", report)
     return sets, report
 
 
 def build_atoms(network, sets: dict, cfg: DroConfig, step_minutes: int) -> tuple[dict, pd.DataFrame]:
-    """Nominal atoms = k-medoids of the real training days; extra support = k-medoids of the GAN set.
+    """Nominal atoms = k-medoids of the real training days; extra support = k-medoids of the GAN set
+    (only with ``dro.scenarios.generator: gan``; otherwise the ball's support is the nominal atoms).
 
     Features: standardised total lane demand, PV, wind and price per step (:func:`feature_blocks`);
     ``distances[i, j]`` = ground distance of nominal atom ``i`` to support atom ``j`` (the ball's metric).
@@ -283,31 +332,46 @@ def build_atoms(network, sets: dict, cfg: DroConfig, step_minutes: int) -> tuple
     sysm = make_system(network, cfg, sets["load_profile"], step_minutes)
     sc = cfg.scenarios
     train, train_traffic = to_model_data(sets["real_train"].channels, sysm, cfg)
-    gan, _ = to_model_data(sets["gan_support"].channels, sysm, cfg)
     blocks = feature_blocks(train)
     feats_train, scales = standardise_features(blocks)
-    feats_gan, _ = standardise_features(feature_blocks(gan), reference=blocks)
     red_nom = reduce_scenarios(feats_train, int(sc.n_nominal), seed)
-    red_gan = reduce_scenarios(feats_gan, int(sc.n_gan_atoms), seed + 1)
-    support_feats = np.vstack([feats_train[red_nom.medoids], feats_gan[red_gan.medoids]])
-    dist = distance_matrix(feats_train[red_nom.medoids], support_feats)
-    data = train.subset(red_nom.medoids).concat(gan.subset(red_gan.medoids))
+    nom_feats = feats_train[red_nom.medoids]
+    data = train.subset(red_nom.medoids)
+    labels = [sets["real_train"].labels[i] for i in red_nom.medoids]
+    n_gan = 0
+    gan_feats = np.zeros((0, nom_feats.shape[1]))
+    gan_probs = np.zeros(0)
+    red_gan_w1 = np.nan
+    if "gan_support" in sets:
+        gan, _ = to_model_data(sets["gan_support"].channels, sysm, cfg)
+        feats_gan, _ = standardise_features(feature_blocks(gan), reference=blocks)
+        red_gan = reduce_scenarios(feats_gan, int(sc.n_gan_atoms), seed + 1)
+        gan_feats, gan_probs, red_gan_w1 = feats_gan[red_gan.medoids], red_gan.probabilities, red_gan.wasserstein_distance
+        data = data.concat(gan.subset(red_gan.medoids))
+        labels += [sets["gan_support"].labels[i] for i in red_gan.medoids]
+        n_gan = len(red_gan.medoids)
+    support_feats = np.vstack([nom_feats, gan_feats])
+    dist = distance_matrix(nom_feats, support_feats)
+    n_nom = len(red_nom.medoids)
     table = pd.DataFrame({
         "atom": np.arange(data.n_scenarios),
-        "source": ["real"] * len(red_nom.medoids) + ["gan"] * len(red_gan.medoids),
-        "nominal_probability": np.concatenate([red_nom.probabilities, np.zeros(len(red_gan.medoids))]),
-        "cluster_mass": np.concatenate([red_nom.probabilities, red_gan.probabilities]),
-        "label": [sets["real_train"].labels[i] for i in red_nom.medoids]
-        + [sets["gan_support"].labels[i] for i in red_gan.medoids],
+        "source": ["real"] * n_nom + ["gan"] * n_gan,
+        "nominal_probability": np.concatenate([red_nom.probabilities, np.zeros(n_gan)]),
+        "cluster_mass": np.concatenate([red_nom.probabilities, gan_probs]),
+        "label": labels,
+        "train_day": np.concatenate([red_nom.medoids, np.full(n_gan, -1)]),
         "distance_to_nearest_nominal": dist.min(axis=0),
     })
+    if sysm.renewables["kind"].eq("wind").any() and float(train.wind_pu.max()) <= 0.0:
+        log.warning("dro: wind availability is zero on every training day (power curve below cut-in): the "
+                    "wind units can never run; use dro.renewables.wind.model: paper_band or real wind data")
     atoms = {"system": sysm, "data": data, "evs_on_lane": train_traffic["evs_on_lane"][red_nom.medoids],
              "lane_flow_veh_per_h": train_traffic["lane_flow_veh_per_h"][red_nom.medoids],
-             "n_nominal": len(red_nom.medoids), "p_nominal": red_nom.probabilities,
+             "n_nominal": n_nom, "p_nominal": red_nom.probabilities,
              "distances": dist, "scales": scales, "train": train, "train_features": feats_train,
-             "gan_atom_features": feats_gan[red_gan.medoids],
-             "reduction": {"w1_real_to_nominal": red_nom.wasserstein_distance,
-                           "w1_gan_to_atoms": red_gan.wasserstein_distance,
-                           "mean_distance_gan_atoms_to_nominal": float(dist[:, len(red_nom.medoids):].min(axis=0).mean())}}
-    log.info("dro atoms: %d nominal + %d GAN; %s", len(red_nom.medoids), len(red_gan.medoids), atoms["reduction"])
+             "gan_atom_features": gan_feats, "train_all": train,
+             "reduction": {"w1_real_to_nominal": red_nom.wasserstein_distance, "w1_gan_to_atoms": red_gan_w1,
+                           "mean_distance_gan_atoms_to_nominal":
+                               float(dist[:, n_nom:].min(axis=0).mean()) if n_gan else np.nan}}
+    log.info("dro atoms: %d nominal + %d GAN; %s", n_nom, n_gan, atoms["reduction"])
     return atoms, table

@@ -253,6 +253,23 @@ def lane_traffic(flow_veh_per_h: np.ndarray, sysm: DroSystem, cfg: DroConfig) ->
                           ev.congestion_rho_free, ev.congestion_rho_max)
 
 
+def wind_availability_pu(speed_m_per_s: np.ndarray, w) -> np.ndarray:
+    """Available wind power per unit of rating from the measured wind speed (``dro.renewables.wind``).
+
+    ``paper_band`` (default; paper 000 section 5: wind units available at 40-80 % of capacity, varying
+    with the weather): ``a = a_min + (a_max - a_min) * clip((v - v_lo) / (v_hi - v_lo), 0, 1)`` with
+    ``v_lo``/``v_hi`` the 5th/95th percentiles of the NSRDB speed on the training days. ``power_curve``:
+    shear to hub height and a cut-in/rated/cut-out curve (the embedded 2 m NSRDB speeds never reach
+    cut-in: zero wind, the run warns).
+    """
+    if w.model == "paper_band":
+        x = np.clip((np.asarray(speed_m_per_s, float) - w.speed_low_m_per_s)
+                    / (w.speed_high_m_per_s - w.speed_low_m_per_s), 0.0, 1.0)
+        return w.band_min_pu + (w.band_max_pu - w.band_min_pu) * x
+    v_hub = hub_height_speed(speed_m_per_s, w.ref_height_m, w.hub_height_m, w.shear_exponent)
+    return wind_power_pu(v_hub, w.cut_in_m_per_s, w.rated_m_per_s, w.cut_out_m_per_s)
+
+
 def to_model_data(channels: dict[str, np.ndarray], sysm: DroSystem, cfg: DroConfig
                   ) -> tuple[ScenarioData, dict[str, np.ndarray]]:
     """96-step channels -> model-step lane demand, PV / wind availability and price ($/kWh incl. carbon).
@@ -261,9 +278,7 @@ def to_model_data(channels: dict[str, np.ndarray], sysm: DroSystem, cfg: DroConf
     """
     n = channels["flow_veh_per_h"].shape[-1] // cfg.aggregate_steps
     traffic = lane_traffic(channels["flow_veh_per_h"], sysm, cfg)
-    w = cfg.renewables.wind
-    v_hub = hub_height_speed(channels["wind_speed_m_per_s"], w.ref_height_m, w.hub_height_m, w.shear_exponent)
-    wind = block_mean(wind_power_pu(v_hub, w.cut_in_m_per_s, w.rated_m_per_s, w.cut_out_m_per_s), n)
+    wind = block_mean(wind_availability_pu(channels["wind_speed_m_per_s"], cfg.renewables.wind), n)
     pv = block_mean(np.clip(channels["pv_kw_per_kwp"], 0.0, None), n)
     price = block_mean(channels["lbmp_usd_per_mwh"], n) / 1000.0 + cfg.import_carbon_usd_per_kwh
     return ScenarioData(traffic["demand_kw"], pv, wind, price), traffic
