@@ -464,17 +464,7 @@ def solve(model, options: SolverOptions | Mapping | None = None, *, duals: bool 
     )
 
     if tc in ("infeasible", "infeasible_or_unbounded"):
-        diagnosis = None
-        msg = f"model '{model.name}' is infeasible (HiGHS: {status_name})"
-        if opts.diagnose_infeasible:
-            from evgrid.optim.diagnostics import diagnose_infeasibility
-
-            try:
-                diagnosis = diagnose_infeasibility(model, options=opts)
-                msg += ". " + diagnosis.message()
-            except SolverError as exc:  # pragma: no cover - diagnosis itself failed
-                msg += f" (diagnosis failed: {exc})"
-        raise InfeasibleModelError(msg, diagnosis)
+        _raise_infeasible(model, opts, f"HiGHS: {status_name}")
     if tc == "optimal":
         status = "optimal"
     elif tc in ("time_limit", "iteration_limit", "solution_limit", "objective_limit") and feasible:
@@ -519,6 +509,21 @@ def solve(model, options: SolverOptions | Mapping | None = None, *, duals: bool 
 
 
 # ----------------------------------------------------------------------------- QP by interior point
+
+
+def _raise_infeasible(model, opts: SolverOptions, solver_status: str):
+    """Raise :class:`InfeasibleModelError`, with the diagnosis (which constraints and time steps) if enabled."""
+    diagnosis = None
+    msg = f"model '{model.name}' is infeasible ({solver_status})"
+    if opts.diagnose_infeasible:
+        from evgrid.optim.diagnostics import diagnose_infeasibility
+
+        try:
+            diagnosis = diagnose_infeasibility(model, options=opts)
+            msg += ". " + diagnosis.message()
+        except SolverError as exc:  # pragma: no cover - diagnosis itself failed
+            msg += f" (diagnosis failed: {exc})"
+    raise InfeasibleModelError(msg, diagnosis)
 
 
 def _set_mip_start(h: highspy.Highs, cols: list, integer: np.ndarray, name: str) -> None:
@@ -572,17 +577,7 @@ def _solve_qp_clarabel(model, info, lp, hess, cols, sense, obj, opts: SolverOpti
     log.info("Clarabel %s on '%s' (QP, %d rows x %d cols) build %.3f s, solve %.3f s (%d iterations)",
              status, model.name, lp.num_row_, n, t_build, wall, sol.iterations)
     if "Infeasible" in status and "Almost" not in status:
-        diagnosis = None
-        msg = f"model '{model.name}' is infeasible (Clarabel: {status})"
-        if opts.diagnose_infeasible:
-            from evgrid.optim.diagnostics import diagnose_infeasibility
-
-            try:
-                diagnosis = diagnose_infeasibility(model, options=opts)
-                msg += ". " + diagnosis.message()
-            except SolverError as exc:  # pragma: no cover - diagnosis itself failed
-                msg += f" (diagnosis failed: {exc})"
-        raise InfeasibleModelError(msg, diagnosis)
+        _raise_infeasible(model, opts, f"Clarabel: {status}")
     if status not in ("Solved", "AlmostSolved"):
         raise SolverError(f"model '{model.name}': Clarabel returned {status} without a usable solution")
     if status == "AlmostSolved":
