@@ -91,10 +91,7 @@ def test_pipelines_import_only_their_study_and_core():
 
 
 def _pipeline_packages() -> list:
-    names = sorted(p.name for p in (SRC / "pipelines").iterdir() if (p / "__init__.py").exists())
-    pending = {"gan": "gan/nodes.py still imports matplotlib (figures belong in scenarios/plots.py; issue 18)"}
-    return [pytest.param(n, marks=pytest.mark.xfail(strict=True, reason=pending[n])) if n in pending else n
-            for n in names]
+    return sorted(p.name for p in (SRC / "pipelines").iterdir() if (p / "__init__.py").exists())
 
 
 @pytest.mark.parametrize("name", _pipeline_packages())

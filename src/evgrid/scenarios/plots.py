@@ -79,3 +79,35 @@ def loss_figure(history: dict[str, list[float]], title: str) -> plt.Figure:
     ax.set_title(title)
     fig.tight_layout()
     return fig
+
+
+def family_figures(data, bundle, scenarios) -> dict[str, plt.Figure]:
+    """The gan pipeline's figures of one family: real training days/sessions of the sampled label vs the
+    scenarios (histograms; profiles or the arrival/departure joint), and the GAN's loss curves if fitted."""
+    from evgrid.scenarios.calendar import label_strings
+    from evgrid.scenarios.families import score_views, variable_units
+
+    label = str(scenarios["label"].iloc[0])
+    tr = bundle.train_data
+    sel = label_strings(tr.months, tr.is_weekend, bundle.fitted.label_cfg) == label
+    real = score_views(tr, tr.values[sel], tr.months[sel], None if tr.dates is None else tr.dates[sel])
+    units = variable_units(data)
+    if data.kind == "profile":
+        gen = {v: g.pivot(index="scenario_id", columns="step", values="value").to_numpy()
+               for v, g in scenarios.groupby("variable", sort=False)}
+    else:
+        gen = {c: scenarios[[c]].to_numpy() for c in scenarios.columns if c not in ("scenario_id", "label")}
+    real = {k: real[k] for k in gen}
+    title = (f"{data.family}: real ({int(sel.sum())}) vs {bundle.selected} ({len(next(iter(gen.values())))}), "
+             f"{label}")
+    figs = {f"{data.family}_histograms.png": histogram_figure(real, gen, units, title)}
+    if "gan" in bundle.fitted.models:
+        figs[f"{data.family}_loss_curves.png"] = loss_figure(bundle.fitted.models["gan"].history,
+                                                            f"{data.family}: GAN training losses")
+    if data.kind == "profile":
+        figs[f"{data.family}_profiles.png"] = profile_figure(real, gen, units, title,
+                                                            step_hours=data.info.get("step_minutes", 15) / 60)
+    elif "departure_h" in gen:
+        figs[f"{data.family}_joint.png"] = joint_figure(np.column_stack([real["arrival_h"], real["departure_h"]]),
+                                                    np.column_stack([gen["arrival_h"], gen["departure_h"]]), title)
+    return figs

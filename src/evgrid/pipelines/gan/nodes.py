@@ -12,7 +12,6 @@ import logging
 import time
 from typing import Any
 
-import matplotlib.pyplot as plt
 import mlflow
 import numpy as np
 import pandas as pd
@@ -22,7 +21,7 @@ from mlflow.entities import Metric
 from evgrid.scenarios.calendar import ConditioningConfig, label_strings, requested_label
 from evgrid.scenarios.data import FamilyData, validate_family_data
 from evgrid.scenarios.dayahead import DayAheadConfig, family_conditions
-from evgrid.scenarios.families import build_family_data, score_views, variable_units
+from evgrid.scenarios.families import build_family_data
 from evgrid.scenarios.gan import GanScenarioModel
 from evgrid.scenarios.generators import FlowConfig
 from evgrid.scenarios.holdout import (
@@ -35,7 +34,7 @@ from evgrid.scenarios.holdout import (
     score_phase,
     spread_check,
 )
-from evgrid.scenarios.plots import histogram_figure, joint_figure, loss_figure, profile_figure
+from evgrid.scenarios.plots import family_figures
 from evgrid.scenarios.report import holdout_report
 from evgrid.scenarios.sampling import ScenarioBundle, sample_label, scenarios_frame
 from evgrid.scenarios.split import SplitConfig, first_test_day, temporal_split, validation_mask
@@ -189,32 +188,9 @@ def sample_scenarios(bundle: ScenarioBundle, data: FamilyData, family_params: di
     return scenarios_frame(samples, data, label)
 
 
-def plot_family(data: FamilyData, bundle: ScenarioBundle, scenarios: pd.DataFrame,
-                info: dict) -> dict[str, plt.Figure]:
+def plot_family(data: FamilyData, bundle: ScenarioBundle, scenarios: pd.DataFrame, info: dict) -> dict:
     """Real training days/sessions of the sampled label vs the scenarios; the GAN's loss curves."""
-    label = str(scenarios["label"].iloc[0])
-    tr = bundle.train_data
-    sel = label_strings(tr.months, tr.is_weekend, bundle.fitted.label_cfg) == label
-    real = score_views(tr, tr.values[sel], tr.months[sel], None if tr.dates is None else tr.dates[sel])
-    units = variable_units(data)
-    if data.kind == "profile":
-        gen = {v: g.pivot(index="scenario_id", columns="step", values="value").to_numpy()
-               for v, g in scenarios.groupby("variable", sort=False)}
-    else:
-        gen = {c: scenarios[[c]].to_numpy() for c in scenarios.columns if c not in ("scenario_id", "label")}
-    real = {k: real[k] for k in gen}
-    title = (f"{data.family}: real ({int(sel.sum())}) vs {bundle.selected} ({len(next(iter(gen.values())))}), "
-             f"{label}")
-    figs = {f"{data.family}_histograms.png": histogram_figure(real, gen, units, title)}
-    if "gan" in bundle.fitted.models:
-        figs[f"{data.family}_loss_curves.png"] = loss_figure(bundle.fitted.models["gan"].history,
-                                                            f"{data.family}: GAN training losses")
-    if data.kind == "profile":
-        figs[f"{data.family}_profiles.png"] = profile_figure(real, gen, units, title,
-                                                            step_hours=data.info.get("step_minutes", 15) / 60)
-    elif "departure_h" in gen:
-        figs[f"{data.family}_joint.png"] = joint_figure(np.column_stack([real["arrival_h"], real["departure_h"]]),
-                                                    np.column_stack([gen["arrival_h"], gen["departure_h"]]), title)
+    figs = family_figures(data, bundle, scenarios)
     with _family_run(info) as run:
         if run is not None:
             for name, fig in figs.items():
