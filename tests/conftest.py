@@ -9,6 +9,18 @@ import yaml
 ROOT = Path(__file__).resolve().parents[1]
 
 
+@pytest.fixture(autouse=True)
+def _no_leaked_mlflow_run():
+    """End any MLflow run a test left active: kedro-mlflow reuses an active run (and its tracking URI and
+    experiment) in the next KedroSession of the same process, so one leaked run sends later tests' runs to
+    another project's database."""
+    yield
+    mlflow = sys.modules.get("mlflow")
+    if mlflow is not None:
+        while mlflow.active_run() is not None:
+            mlflow.end_run()
+
+
 @pytest.fixture(autouse=True, scope="session")
 def _one_torch_thread():
     """Small fully connected nets train fastest single-threaded (and do not fight other jobs for cores).

@@ -4,18 +4,23 @@ from pathlib import Path
 
 import pytest
 import yaml
-from kedro.framework.session import KedroSession
 from kedro.framework.startup import bootstrap_project
 
 PROJECT_ROOT = Path(__file__).resolve().parents[1]
-EXPECTED_PIPELINES = ("ingest", "grid", "gan", "dwpt", "dro")
+EXPECTED_PIPELINES = ("ingest", "grid", "gan", "dwpt", "dro", "tariff", "parking", "planning")
 
 
 @pytest.fixture(scope="module")
-def context():
-    bootstrap_project(PROJECT_ROOT)
-    with KedroSession.create(project_path=PROJECT_ROOT) as session:
-        yield session.load_context()
+def catalog():
+    """The project's catalog from its config loader (settings.py), without a KedroSession: a session runs
+    the MLflow hooks, whose process-wide state (tracking URI, experiment) leaks into later tests' sessions."""
+    from kedro.config import OmegaConfigLoader
+    from kedro.io import DataCatalog
+
+    from evgrid import settings
+
+    loader = OmegaConfigLoader(str(PROJECT_ROOT / "conf"), **settings.CONFIG_LOADER_ARGS)
+    return DataCatalog.from_config(loader["catalog"])
 
 
 @pytest.fixture(scope="module")
@@ -35,9 +40,8 @@ def test_all_pipelines_registered_and_default_chains_them(pipelines):
         assert {n.name for n in pipelines[name].nodes} <= default_nodes
 
 
-def test_every_free_input_is_catalogued_or_a_parameter(context, pipelines):
+def test_every_free_input_is_catalogued_or_a_parameter(catalog, pipelines):
     """A pipeline input that is neither produced upstream, catalogued, nor a parameter would fail at run."""
-    catalog = context.catalog
     for name, pipe in pipelines.items():
         for ds in sorted(pipe.inputs()):
             if ds == "parameters" or ds.startswith("params:"):
@@ -49,10 +53,16 @@ def test_every_free_input_is_catalogued_or_a_parameter(context, pipelines):
 
 
 def test_parameters_load_for_base_and_paper_envs():
-    bootstrap_project(PROJECT_ROOT)
-    for env in (None, "paper"):
-        with KedroSession.create(project_path=PROJECT_ROOT, env=env) as session:
-            params = session.load_context().params
+    """Both environments' parameters load through the project's config loader (settings.py), as a run does.
+    No KedroSession here: sessions run the MLflow hooks, whose process-wide state would leak into later tests."""
+    from kedro.config import OmegaConfigLoader
+
+    from evgrid import settings
+
+    for env in ("local", "paper"):
+        args = dict(settings.CONFIG_LOADER_ARGS, default_run_env=env)
+        loader = OmegaConfigLoader(str(PROJECT_ROOT / "conf"), **args)
+        params = loader["parameters"]
         assert params["step_minutes"] == 15
         assert isinstance(params["seed"], int)
 

@@ -57,6 +57,10 @@ def grid_run(tmp_path_factory):
     p = tmp_path_factory.mktemp("evgrid_ux")
     shutil.copytree(ROOT / "conf", p / "conf", ignore=shutil.ignore_patterns("local"))
     (p / "conf" / "local").mkdir()
+    # an absolute store: MLflow caches a store per URI string in the process, so the relative
+    # sqlite:///mlflow.db of an earlier test's project would otherwise receive this run
+    (p / "conf" / "local" / "mlflow.yml").write_text(
+        (ROOT / "conf" / "base" / "mlflow.yml").read_text().replace("sqlite:///mlflow.db", f"sqlite:///{p / 'mlflow.db'}"))
     shutil.copy(ROOT / "pyproject.toml", p / "pyproject.toml")
     (p / "src").mkdir()
     (p / "data").mkdir()
