@@ -229,3 +229,66 @@ def ev_session_features(sessions: pd.DataFrame) -> pd.DataFrame:
         "distance_km": sessions["distance_km"].astype(float),
     })
     return out.reset_index(drop=True)
+
+
+def joint_daily(records: dict[str, tuple[pd.DataFrame, Sequence[str]]], step_minutes: int,
+                log: QualityLog | None = None) -> pd.DataFrame:
+    """Co-temporal daily matrix: the dates on which EVERY record has a complete day, with the chosen
+    channels of each record side by side (key columns, then ``<channel>_tNNN`` per channel, in order).
+
+    ``records``: ``{record name: (its daily wide matrix, channels taken from it)}``. Nothing is dropped
+    silently: over the overlap span (the latest first date to the earliest last date of the records) every
+    calendar day without a complete day in some record is counted in ``log`` under
+    ``missing or incomplete in <record>`` (a day missing from several records is counted once, under the
+    combined reason); complete days of a record outside the overlap span are counted per record as
+    ``outside the overlap span (<record>)``. A channel twice, or missing from its record, raises naming both.
+    """
+    log = log or QualityLog("joint")
+    if len(records) < 2:
+        raise ValueError(f"a joint daily matrix needs at least 2 records, got {sorted(records)}")
+    n_steps = 1440 // step_minutes
+    seen: dict[str, str] = {}
+    dated: dict[str, pd.DataFrame] = {}
+    for name, (df, channels) in records.items():
+        if "date" not in df.columns:
+            raise KeyError(f"record {name!r}: no key column 'date'")
+        if not channels:
+            raise ValueError(f"record {name!r}: no channel chosen for the joint matrix")
+        for ch in channels:
+            if ch in seen:
+                raise ValueError(f"channel {ch!r} chosen from both {seen[ch]!r} and {name!r}")
+            seen[ch] = name
+            daily_matrix(df, ch)  # raises naming the available channels
+        d = pd.to_datetime(df["date"]).dt.normalize()
+        if d.duplicated().any():
+            raise ValueError(f"record {name!r}: date {d[d.duplicated()].iloc[0].date()} appears twice")
+        cols = [c for ch in channels for c in step_columns(ch, n_steps)]
+        missing = [c for c in cols if c not in df.columns]
+        if missing:
+            raise KeyError(f"record {name!r}: lacks step column {missing[0]!r} (expected {n_steps} steps per day)")
+        dated[name] = df[cols].set_axis(pd.DatetimeIndex(d), axis=0)
+    first = max(v.index.min() for v in dated.values())
+    last = min(v.index.max() for v in dated.values())
+    if first > last:
+        raise ValueError("the records do not overlap in time: "
+                         + ", ".join(f"{k} {v.index.min().date()}..{v.index.max().date()}" for k, v in dated.items()))
+    span = pd.date_range(first, last, freq="D")
+    present = pd.DataFrame({k: span.isin(v.index) for k, v in dated.items()}, index=span)
+    complete = present.all(axis=1)
+    for pattern, n in present[~complete].value_counts().items():
+        absent = [k for k, ok in zip(present.columns, pattern, strict=True) if not ok]
+        log.drop_days(f"missing or incomplete in {' and '.join(absent)}", int(n))
+    for k, v in dated.items():
+        outside = int(((v.index < first) | (v.index > last)).sum())
+        log.drop_days(f"outside the overlap span ({k})", outside)
+    days = span[complete.to_numpy()]
+    log.kept_days(len(days))
+    log.dates["overlap_span"] = {"first": str(first.date()), "last": str(last.date()), "calendar_days": len(span)}
+    out = pd.DataFrame({
+        "date": days.astype("datetime64[ns]"),
+        "month": days.month.astype("int64"),
+        "day_of_week": days.dayofweek.astype("int64"),
+        "is_weekend": days.dayofweek >= 5,
+    })
+    parts = [out] + [dated[k].loc[days].reset_index(drop=True) for k in dated]
+    return pd.concat(parts, axis=1)

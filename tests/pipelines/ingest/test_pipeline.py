@@ -19,7 +19,7 @@ from evgrid.pipelines.ingest.datasets import RawFilesDataset
 ROOT = Path(__file__).resolve().parents[3]
 RAW = ROOT / "data" / "01_raw"
 OUTPUTS = ["prices_primary", "load_primary", "ev_sessions_primary", "traffic_primary", "weather_primary",
-           "price_daily", "load_daily", "traffic_daily", "weather_daily", "ev_session_features",
+           "price_daily", "load_daily", "traffic_daily", "weather_daily", "joint_daily", "ev_session_features",
            "ingest_data_quality", "ingest_quality_metrics"]
 
 
@@ -48,7 +48,7 @@ def _catalog(params, **overrides) -> DataCatalog:
     datasets = {k: RawFilesDataset(filepath=str(v)) for k, v in raw.items()}
     datasets |= {o: KeptDataset() for o in OUTPUTS}
     datasets["params:step_minutes"] = MemoryDataset(15)
-    for key in ("prices", "load", "ev_sessions", "traffic", "weather"):
+    for key in ("prices", "load", "ev_sessions", "traffic", "weather", "joint"):
         datasets[f"params:ingest.{key}"] = MemoryDataset(overrides.get(key, params[key]))
     return DataCatalog(datasets=datasets)
 
@@ -78,6 +78,25 @@ def test_feature_contract(run):
     assert ghi[:, 0].max() == 0 and 40 <= ghi.mean(axis=0).argmax() <= 54
 
 
+def test_joint_daily_is_co_temporal_and_counts_dropped_days(run):
+    """joint_daily (issue 13 item 4): exactly the dates with a complete traffic AND weather day, each
+    channel equal to its record's values of that date; the overlap days one record lacks are counted."""
+    j, t, w = run["joint_daily"], run["traffic_daily"], run["weather_daily"]
+    common = sorted(set(t["date"]) & set(w["date"]))
+    assert list(j["date"]) == common and len(common) > 200  # the test reads weather of 2016 only
+    tj = t.set_index("date").loc[common]
+    wj = w.set_index("date").loc[common]
+    assert np.array_equal(daily_matrix(j, "flow_veh_per_h"), daily_matrix(tj, "flow_veh_per_h"))
+    for ch in ("ghi_w_per_m2", "temp_air_c", "wind_speed_m_per_s"):
+        assert np.array_equal(daily_matrix(j, ch), daily_matrix(wj, ch)), ch
+    assert "load_mw_t000" not in j.columns and "dni_w_per_m2_t000" not in j.columns
+    q = run["ingest_data_quality"]["joint"]
+    span = q["dates"]["overlap_span"]
+    assert (span["first"], span["last"]) == ("2016-01-01", "2016-12-31")
+    assert q["days_kept"] == len(j) and q["days_dropped"]["missing or incomplete in traffic_daily"] == 366 - len(j)
+    assert q["days_dropped"]["outside the overlap span (traffic_daily)"] == len(t) - len(j)
+
+
 def test_ev_session_features(run):
     f = run["ev_session_features"]
     assert set(f["source"]) == {"acn", "dundee"}
@@ -88,7 +107,7 @@ def test_ev_session_features(run):
 
 def test_quality_report_counts_everything(run):
     q = run["ingest_data_quality"]
-    assert set(q) == {"prices", "load", "ev_sessions", "traffic", "weather"}
+    assert set(q) == {"prices", "load", "ev_sessions", "traffic", "weather", "joint"}
     assert q["prices"]["rows_read"] == 8432 + 360
     assert q["load"]["rows_removed"]["duplicate_stamp_averaged"] == 269
     assert q["load"]["days_dropped"]["incomplete"] == 1

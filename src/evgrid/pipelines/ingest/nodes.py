@@ -10,7 +10,7 @@ import pandas as pd
 
 from evgrid.data import ev, load, prices, schemas, traffic, weather
 from evgrid.data.errors import IngestError
-from evgrid.data.features import build_daily, ev_session_features
+from evgrid.data.features import build_daily, ev_session_features, joint_daily
 from evgrid.data.options import resolve_format, validate_ingest_params
 from evgrid.data.quality import QualityLog, merge_quality
 
@@ -128,6 +128,26 @@ WEATHER_CHANNELS = ["ghi_w_per_m2", "dni_w_per_m2", "dhi_w_per_m2", "temp_air_c"
 def weather_features(df: pd.DataFrame, params: dict[str, Any], step_minutes: int):
     """``weather_daily``: irradiance, temperature and wind on the site's local *standard* time grid."""
     return _daily("weather", df, WEATHER_CHANNELS, params["daily"], step_minutes)
+
+
+def joint_features(traffic_daily: pd.DataFrame, weather_daily: pd.DataFrame, params: dict[str, Any],
+                   step_minutes: int) -> tuple[pd.DataFrame, dict[str, Any]]:
+    """``joint_daily``: the dates with a complete traffic AND weather day, their chosen channels side by
+    side (``ingest.joint``); every day of the overlap span that one record lacks is counted as dropped."""
+    qlog = QualityLog("joint")
+    chosen = params.get("channels") or {}
+    frames = {"traffic_daily": traffic_daily, "weather_daily": weather_daily}
+    unknown = sorted(set(chosen) - set(frames))
+    if unknown or not chosen:
+        raise IngestError(None, f"ingest.joint.channels: records {unknown or '(none)'} not available",
+                          expected=f"a mapping of records among {sorted(frames)} to channel lists")
+    try:
+        out = joint_daily({rec: (frames[rec], list(chs)) for rec, chs in chosen.items()}, step_minutes, log=qlog)
+    except (KeyError, ValueError) as exc:
+        raise IngestError(None, f"ingest.joint.channels: {exc}") from exc
+    channels = [c for chs in chosen.values() for c in chs]
+    log.info("joint: %d co-temporal days, dropped %s", len(out), dict(qlog.days_dropped))
+    return schemas.validate_daily(out, channels, 1440 // step_minutes, "joint daily"), qlog.as_dict()
 
 
 def ev_features(df: pd.DataFrame) -> pd.DataFrame:
