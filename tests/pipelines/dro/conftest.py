@@ -48,6 +48,27 @@ def gan_like_frames(features: dict, n: int, seed: int, pv_system: dict) -> dict[
     }
 
 
+def joint_features(features: dict) -> pd.DataFrame:
+    """``joint_daily`` (the ingest function) from the test's traffic and weather matrices."""
+    from evgrid.data.features import joint_daily
+
+    return joint_daily({"traffic_daily": (features["traffic_daily"], ["flow_veh_per_h"]),
+                        "weather_daily": (features["weather_daily"], ["ghi_w_per_m2", "temp_air_c",
+                                                                      "wind_speed_m_per_s"])}, 15)
+
+
+def joint_like_frame(joint: pd.DataFrame, n: int, seed: int) -> pd.DataFrame:
+    """A ``joint.scenarios`` frame in the GAN schema: n July weekdays of ``joint`` (all four channels of the
+    SAME day) with 5 % noise."""
+    rng = np.random.default_rng(seed)
+    sel = joint[(joint["month"] == 7) & ~joint["is_weekend"].astype(bool)]
+    days = sel.iloc[rng.integers(0, len(sel), n)]
+    units = {"flow_veh_per_h": "veh/h", "ghi_w_per_m2": "W/m2", "temp_air_c": "degC", "wind_speed_m_per_s": "m/s"}
+    arrs = {v: np.clip(daily_matrix(days, v) * (1 + 0.05 * rng.standard_normal((n, 96))), 0 if v != "temp_air_c"
+                       else None, None) for v in units}
+    return _long(arrs, units, "month=7,weekend=False")
+
+
 def _wide(dates: pd.Series, values: np.ndarray, channels: dict[str, np.ndarray] | None = None,
           channel: str | None = None) -> pd.DataFrame:
     """Daily wide matrix in the ingest contract (key columns + ``<channel>_t000..t095``)."""

@@ -15,6 +15,7 @@ from kedro.runner import SequentialRunner
 
 from evgrid.pipelines.dro import create_pipeline
 from evgrid.pipelines.dro import nodes as dro_nodes
+from tests.pipelines.dro.conftest import joint_features, joint_like_frame
 
 
 class _KeptDataset(MemoryDataset):
@@ -45,8 +46,11 @@ SPLIT = {"test_fraction": 0.2, "test_start": {"traffic_daily": "2016-08-01", "we
 
 @pytest.fixture(scope="module")
 def outputs(features, gan_frames, small_params, pv_system):
+    joint = joint_features(features)
     data = {**features, "traffic.scenarios": gan_frames["traffic"], "pv.scenarios": gan_frames["pv"],
             "price.scenarios": gan_frames["price"], "params:dro": small_params,
+            "joint_daily": joint, "joint.scenarios": joint_like_frame(joint, 60, 5),
+            "joint.gan_holdout_info": {"test_start": "2016-08-01"}, "price.gan_holdout_info": {"test_start": "2019-08-12"},
             "params:dro.network": small_params["network"],
             "params:gan.families.pv.pv_system": pv_system, "params:step_minutes": 15, "params:split": SPLIT}
     catalog = DataCatalog({k: MemoryDataset(v) for k, v in data.items()})

@@ -17,6 +17,7 @@ import yaml
 from kedro.io import DataCatalog, MemoryDataset
 from kedro.runner import SequentialRunner
 
+from evgrid.data.features import joint_daily
 from evgrid.pipelines.gan import create_pipeline
 from evgrid.scenarios.errors import ScenarioDataError
 from tests.scenarios import synthetic
@@ -48,8 +49,16 @@ def _params() -> dict:
 def _catalog(gan: dict, price_days: int = 240) -> DataCatalog:
     price = synthetic.profile_daily("lbmp_usd_per_mwh", price_days, 40.0, seed=2, start="2019-01-01")
     price.insert(4, "zone", "N.Y.C.")
+    weather = synthetic.weather_daily("2014-01-01", "2014-12-31")
+    wind = np.random.default_rng(4).gamma(2.0, 0.5, (len(weather), 96))
+    weather = pd.concat([weather, pd.DataFrame(wind, columns=[f"wind_speed_m_per_s_t{i:03d}" for i in range(96)])],
+                        axis=1)
+    joint = joint_daily({"traffic_daily": (synthetic.profile_daily("flow_veh_per_h", 365, 3000.0, seed=5,
+                                                                   start="2014-01-01"), ["flow_veh_per_h"]),
+                         "weather_daily": (weather, ["ghi_w_per_m2", "temp_air_c", "wind_speed_m_per_s"])}, 15)
     feats = {
-        "weather_daily": synthetic.weather_daily("2014-01-01", "2014-12-31"),
+        "weather_daily": weather,
+        "joint_daily": joint,
         "traffic_daily": synthetic.profile_daily("flow_veh_per_h", 365, 3000.0, seed=1),
         "price_daily": price,
         "ev_session_features": synthetic.ev_sessions(500),
@@ -81,7 +90,8 @@ def test_scenarios_follow_the_architecture_schema(run_outputs):
     catalog, gan = run_outputs
     n = gan["sampling"]["n_scenarios"]
     expected_vars = {"pv": {"ghi_w_per_m2", "temp_air_c", "pv_kw_per_kwp"}, "traffic": {"flow_veh_per_h"},
-                     "price": {"lbmp_usd_per_mwh"}}
+                     "price": {"lbmp_usd_per_mwh"},
+                     "joint": {"flow_veh_per_h", "ghi_w_per_m2", "temp_air_c", "wind_speed_m_per_s"}}
     for fam, variables in expected_vars.items():
         df = catalog.load(f"{fam}.scenarios")
         assert list(df.columns) == ["scenario_id", "step", "variable", "value", "unit", "label"]
@@ -101,10 +111,11 @@ def test_scenarios_follow_the_architecture_schema(run_outputs):
 
 def test_holdout_scores_every_model_on_the_dated_split(run_outputs):
     catalog, gan = run_outputs
-    for fam in ("pv", "traffic", "price", "ev_times", "ev_distance"):
+    for fam in ("pv", "traffic", "price", "joint", "ev_times", "ev_distance"):
         scores = catalog.load(f"{fam}.gan_holdout_scores")
         info = catalog.load(f"{fam}.gan_holdout_info")
-        assert set(scores["model"]) == set(gan["holdout"]["models"])
+        models = (gan["families"][fam].get("holdout") or {}).get("models", gan["holdout"]["models"])
+        assert set(scores["model"]) == set(models)
         assert set(scores["phase"]) == {"validation", "test"}
         cut = np.datetime64(info["test_start"])
         test = scores[scores.phase == "test"]
@@ -122,7 +133,7 @@ def test_holdout_scores_every_model_on_the_dated_split(run_outputs):
 
 def test_no_training_date_of_any_generator_is_a_test_date(run_outputs):
     catalog, _ = run_outputs
-    for fam in ("pv", "traffic", "price", "ev_times", "ev_distance"):
+    for fam in ("pv", "traffic", "price", "joint", "ev_times", "ev_distance"):
         bundle = catalog.load(f"{fam}.gan_model")
         info = catalog.load(f"{fam}.gan_holdout_info")
         test_days = set(catalog.load(f"{fam}.gan_holdout_scores").query("phase == 'test'")["date"])

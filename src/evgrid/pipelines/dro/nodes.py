@@ -26,12 +26,16 @@ def load_network(network: dict) -> Network:
 def prepare_scenarios(traffic_daily: pd.DataFrame, weather_daily: pd.DataFrame, price_daily: pd.DataFrame,
                       load_daily: pd.DataFrame, traffic_scenarios: pd.DataFrame, pv_scenarios: pd.DataFrame,
                       price_scenarios: pd.DataFrame, params: dict, pv_system: dict, step_minutes: int,
-                      split: dict) -> tuple[dict, dict, pd.DataFrame]:
-    """Real days split by date (``split``, shared with ``gan``) and, if used, GAN scenarios."""
+                      split: dict, joint_daily: pd.DataFrame | None = None, joint_scenarios: pd.DataFrame | None = None,
+                      joint_info: dict | None = None, price_info: dict | None = None) -> tuple[dict, dict, pd.DataFrame]:
+    """Real days split by date (``split``, shared with ``gan``) and, if used, generated scenarios (the joint
+    ones only with ``dro.scenarios.generator: joint``, never before the generators' own first test day)."""
+    gen_info = {k: v for k, v in (("joint", joint_info), ("price", price_info)) if v is not None}
     sets, info = scenarios.prepare_scenarios(traffic_daily, weather_daily, price_daily, load_daily,
                                              traffic_scenarios, pv_scenarios, price_scenarios,
                                              DroConfig.from_params(params), pv_system, step_minutes,
-                                             SplitConfig.from_params(split))
+                                             SplitConfig.from_params(split), joint_daily=joint_daily,
+                                             joint_scenarios=joint_scenarios, generator_info=gen_info or None)
     return sets, info, sets["dates"]
 
 

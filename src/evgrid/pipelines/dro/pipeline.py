@@ -11,7 +11,7 @@ def create_pipeline(**kwargs) -> Pipeline:
         node(nodes.prepare_scenarios,
              ["traffic_daily", "weather_daily", "price_daily", "load_daily", "traffic.scenarios", "pv.scenarios",
               "price.scenarios", "params:dro", "params:gan.families.pv.pv_system", "params:step_minutes",
-              "params:split"],
+              "params:split", "joint_daily", "joint.scenarios", "joint.gan_holdout_info", "price.gan_holdout_info"],
              ["dro_scenario_sets", "dro_scenario_info", "dro_split_dates"], name="dro_prepare_scenarios"),
         node(nodes.build_atoms, ["dro_network", "dro_scenario_sets", "params:dro", "params:step_minutes"],
              ["dro_atoms", "dro_support_atoms"], name="dro_build_atoms"),

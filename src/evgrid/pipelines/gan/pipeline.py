@@ -18,6 +18,7 @@ FAMILIES = {
     "pv": "weather_daily",
     "traffic": "traffic_daily",
     "price": "price_daily",
+    "joint": "joint_daily",
     "ev_times": "ev_session_features",
     "ev_distance": "ev_session_features",
 }

@@ -168,6 +168,11 @@ class CostsConfig:
             raise ValueError(f"renewable_share_target must lie in [0, 1], got {self.renewable_share_target}")
 
 
+# none: the ball is supported on the nominal atoms; gan: the separate traffic / pv / price families paired by
+# scenario_id; joint: the co-temporal traffic + weather family `joint` with the price family
+GENERATORS = ("none", "gan", "joint")
+
+
 @dataclass(frozen=True)
 class ScenariosConfig:
     """Real-day and GAN scenario counts and splits."""
@@ -180,6 +185,9 @@ class ScenariosConfig:
     n_nominal: int
     n_gan_atoms: int
     generator: str = "none"
+    # joint generator: the solar geometry of a generated day is that of the 15th of its label's month in
+    # this year (as gan.families.pv.representative_year does for the pv family)
+    generated_day_year: int = 2015
 
     def __post_init__(self) -> None:
         for key in ("n_nominal", "n_gan_atoms", "n_train_days", "max_test_days"):
@@ -188,8 +196,9 @@ class ScenariosConfig:
         if self.n_nominal > self.n_train_days:
             raise ValueError(f"parameter 'dro.scenarios.n_nominal' ({self.n_nominal}) must be <= n_train_days "
                              f"({self.n_train_days})")
-        if self.generator not in ("none", "gan"):
-            raise ValueError(f"parameter 'dro.scenarios.generator' must be 'none' or 'gan', got {self.generator!r}")
+        if self.generator not in GENERATORS:
+            raise ValueError(f"parameter 'dro.scenarios.generator' must be one of {list(GENERATORS)}, "
+                             f"got {self.generator!r}")
         if not 0 < self.gan_support_fraction <= 1:
             raise ValueError(f"gan_support_fraction must lie in (0, 1], got {self.gan_support_fraction}")
 

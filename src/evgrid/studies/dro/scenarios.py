@@ -4,13 +4,19 @@ support atoms of the distributionally robust model (Kedro-free).
 A *scenario* is one day of four uncertain channels at the 96-step grid: section traffic flow (veh/h),
 PV output per kWp, wind speed (m/s) and the substation price (LBMP, $/MWh).
 
-* GAN scenarios come from ``traffic.scenarios``, ``pv.scenarios`` and ``price.scenarios`` (long format,
-  see docs/architecture.md). They are paired by ``scenario_id``. The GAN has no wind family, so each GAN
-  scenario takes the wind speed of a real weather day of the same day type (seeded draw).
-* Real days come from the ingest feature matrices. The embedded sources cover different years
-  (traffic 2012-2017, weather 2010-2017, prices 2019-2020), so a *joint real day* combines a traffic
-  day, a weather day and a price day of the same day type drawn independently. Each source's days are
-  split into train / held-out pools first, so held-out joint days share no component day with training.
+* ``dro.scenarios.generator: gan``: GAN scenarios come from ``traffic.scenarios``, ``pv.scenarios`` and
+  ``price.scenarios`` (long format, see docs/architecture.md), paired by ``scenario_id`` (independent
+  families). They have no wind, so each GAN scenario takes the wind speed of a real weather day of the
+  training side (seeded draw).
+* ``generator: joint`` (issue 13 item 4): traffic flow, GHI, air temperature and wind speed come from ONE
+  multi-channel scenario of the ``joint`` family (``joint.scenarios``, trained on co-temporal days of
+  ``joint_daily``); PV from its GHI + temperature through the same pvlib chain as the real days; prices
+  from ``price.scenarios`` paired by ``scenario_id``: independent of traffic and weather given the
+  calendar label (no price data overlaps the traffic/weather years).
+* Real days come from the ingest feature matrices. Traffic (2012-2017) and weather (2010-2017) overlap,
+  so a *joint real day* takes both from the SAME date (``joint_daily`` with the joint generator, else
+  the dates common to ``traffic_daily`` and ``weather_daily``: the same days); prices (2019-2020) overlap
+  neither and are drawn from the same side of the price cut-off (see :func:`dated_real_days`).
 """
 
 from __future__ import annotations
@@ -24,7 +30,7 @@ import pandas as pd
 from evgrid.data.features import daily_matrix
 from evgrid.optim.robust import distance_matrix, reduce_scenarios, standardise_features
 from evgrid.scenarios.calendar import decode_label
-from evgrid.scenarios.pv import PVSystem, pv_kw_per_kwp
+from evgrid.scenarios.pv import PVSystem, pv_kw_per_kwp, representative_dates
 from evgrid.scenarios.split import SplitConfig, first_test_day, temporal_split
 from evgrid.studies.dro.config import DroConfig
 from evgrid.studies.dro.system import feature_blocks, make_system, to_model_data
@@ -37,7 +43,10 @@ GAN_VARIABLES: dict[str, dict[str, set[str]]] = {
     "traffic": {"flow_veh_per_h": {"veh/h", "veh_per_h", "vehicles/h"}},
     "pv": {"pv_kw_per_kwp": {"kw/kwp", "kw_per_kwp"}},
     "price": {"lbmp_usd_per_mwh": {"usd/mwh", "$/mwh", "usd_per_mwh"}},
+    "joint": {"flow_veh_per_h": {"veh/h", "veh_per_h", "vehicles/h"}, "ghi_w_per_m2": {"w/m2", "w_per_m2"},
+              "temp_air_c": {"degc", "c", "°c"}, "wind_speed_m_per_s": {"m/s", "m_per_s"}},
 }
+JOINT_VARIABLES = ("flow_veh_per_h", "ghi_w_per_m2", "temp_air_c", "wind_speed_m_per_s")
 CHANNELS = ("flow_veh_per_h", "pv_kw_per_kwp", "wind_speed_m_per_s", "lbmp_usd_per_mwh")
 
 
@@ -148,6 +157,56 @@ def gan_scenarios(frames: dict[str, pd.DataFrame], months: list[int], weekend: b
     return RawScenarios(chans, [labels[i] for i in idx], "gan"), info
 
 
+def joint_gan_scenarios(joint: pd.DataFrame, price: pd.DataFrame, months: list[int], weekend: bool | None,
+                        pv_fn, year: int, n_steps: int = 96) -> tuple[RawScenarios, dict]:
+    """Scenarios of the ``joint`` family (traffic flow, GHI, air temperature, wind speed of one generated
+    co-temporal day) paired by ``scenario_id`` with the ``price`` family; keep those of the day type.
+
+    PV per kWp is ``pv_fn(ghi, temp, dates)`` at the 15th of the label's month of ``year`` (the solar
+    geometry of a generated day). The price is an independent draw given the calendar label: the price
+    family's label must be of the day type too (checked)."""
+    mats = {v: gan_matrix(joint, "joint", v, n_steps) for v in JOINT_VARIABLES}
+    ids = {v: m[0] for v, m in mats.items()}
+    first = ids[JOINT_VARIABLES[0]]
+    for v, sid in ids.items():
+        if len(sid) != len(first) or not np.array_equal(np.sort(sid), np.sort(first)):
+            raise ScenarioInputError(f"GAN scenarios 'joint.scenarios': variable {v!r} has {len(sid)} scenarios, "
+                                     f"{JOINT_VARIABLES[0]!r} {len(first)}: each scenario must hold every channel")
+    p_ids, p_arr, p_lab = gan_matrix(price, "price", "lbmp_usd_per_mwh", n_steps)
+    common = np.intersect1d(first, p_ids)
+    if len(common) != max(len(first), len(p_ids)):
+        raise ScenarioInputError(
+            f"GAN scenario files do not pair up: joint {len(first)} and price {len(p_ids)} scenarios, "
+            f"{len(common)} common scenario_id; regenerate them together with `kedro run --pipeline=gan` "
+            "(same gan.sampling.n_scenarios)")
+    chans = {}
+    for v, (sid, arr, _lab) in mats.items():
+        chans[v] = arr[pd.Index(sid).get_indexer(common)]
+    sid0, _, lab0 = mats[JOINT_VARIABLES[0]]
+    labels = [lab0[i] for i in pd.Index(sid0).get_indexer(common)]
+    p_pos = pd.Index(p_ids).get_indexer(common)
+    p_labels = [p_lab[i] for i in p_pos]
+    keep = np.array([label_matches(lab, months, weekend) for lab in labels])
+    p_keep = np.array([label_matches(lab, months, weekend) for lab in p_labels])
+    info = {"gan_scenarios_read": len(common), "gan_scenarios_matching_day_type": int(keep.sum()),
+            "gan_labels": sorted(set(labels)), "gan_price_labels": sorted(set(p_labels)),
+            "gan_price_pairing": "independent: paired by scenario_id, drawn for the same calendar label"}
+    if keep.sum() == 0:
+        raise ScenarioInputError(f"'joint.scenarios': no scenario label {sorted(set(labels))} is of the dro day "
+                                 f"type (months {months}, weekend={weekend}); set gan.sampling to such a day")
+    if not p_keep[keep].all():
+        raise ScenarioInputError(f"'price.scenarios' labels {sorted(set(p_labels))} are not of the dro day type "
+                                 f"(months {months}, weekend={weekend}) while the joint ones are")
+    idx = np.flatnonzero(keep)
+    label_months = np.array([decode_label(labels[i])[0] or 7 for i in idx])
+    dates = representative_dates(label_months, int(year))
+    out = {"flow_veh_per_h": chans["flow_veh_per_h"][idx],
+           "pv_kw_per_kwp": pv_fn(chans["ghi_w_per_m2"][idx], chans["temp_air_c"][idx], dates),
+           "wind_speed_m_per_s": chans["wind_speed_m_per_s"][idx],
+           "lbmp_usd_per_mwh": p_arr[p_pos][idx]}
+    return RawScenarios(out, [labels[i] for i in idx], "gan_joint"), info
+
+
 def _day_type_rows(df: pd.DataFrame, name: str, months: list[int], weekend: bool | None) -> pd.DataFrame:
     for col in ("date", "month", "is_weekend"):
         if col not in df.columns:
@@ -185,7 +244,12 @@ def real_day_pools(traffic_daily: pd.DataFrame, weather_daily: pd.DataFrame, pri
     return pools
 
 
-RECORDS = {"traffic": "traffic_daily", "weather": "weather_daily", "price": "price_daily"}
+RECORDS = {"traffic": "traffic_daily", "weather": "weather_daily", "price": "price_daily",
+           "joint": "joint_daily", "joint_generator": "joint generator", "price_generator": "price generator"}
+
+
+def _side_cutoffs(cutoffs: dict[str, np.datetime64], price: bool) -> list[np.datetime64]:
+    return [v for k, v in cutoffs.items() if k.startswith("price") == price]
 
 
 def dated_real_days(pools: dict, cutoffs: dict[str, np.datetime64], n_train: int, max_test: int, seed: int
@@ -193,8 +257,10 @@ def dated_real_days(pools: dict, cutoffs: dict[str, np.datetime64], n_train: int
     """Joint real days split by date (issue 13 items 3-5).
 
     Traffic and weather overlap in time, so a joint day takes both from the SAME date (co-temporal).
-    Train: date before the cut-off of both records; test: date on/after the cut-off of both (days
-    between the two cut-offs are dropped: one channel would be a test day). Prices do not overlap
+    ``cutoffs``: first test day per record (``traffic``, ``weather``, with the joint generator also
+    ``joint`` = joint_daily and ``joint_generator`` = the generator's own first test day) and, on the price
+    side, every key starting with ``price``. Train: date before EVERY traffic/weather-side cut-off; test:
+    date on/after every one (days between are dropped: one channel or generator would see a test day). Prices do not overlap
     (2019-2020): each joint day takes a price day of the same side of the price cut-off and the same
     month where that side has one (seeded draw), else any month of that side; that independence is
     stated in docs/dro.md. ``n_train`` training days are drawn (seeded) from the training pool; the
@@ -206,11 +272,11 @@ def dated_real_days(pools: dict, cutoffs: dict[str, np.datetime64], n_train: int
     we_dates = pd.to_datetime(pools["weather"]["date"]).to_numpy("datetime64[D]")
     pr_dates = pd.to_datetime(pools["price"]["date"]).to_numpy("datetime64[D]")
     common, i_tr, i_we = np.intersect1d(tr_dates, we_dates, return_indices=True)
-    lo = min(cutoffs["traffic"], cutoffs["weather"])
-    hi = max(cutoffs["traffic"], cutoffs["weather"])
+    # every traffic/weather-side cut-off (records, joint record, joint generator's first test day)
+    lo, hi = min(_side_cutoffs(cutoffs, False)), max(_side_cutoffs(cutoffs, False))
     sides = {"train": np.flatnonzero(common < lo), "test": np.flatnonzero(common >= hi)}
-    price_side = {"train": np.flatnonzero(pr_dates < cutoffs["price"]),
-                  "test": np.flatnonzero(pr_dates >= cutoffs["price"])}
+    p_lo, p_hi = min(_side_cutoffs(cutoffs, True)), max(_side_cutoffs(cutoffs, True))
+    price_side = {"train": np.flatnonzero(pr_dates < p_lo), "test": np.flatnonzero(pr_dates >= p_hi)}
     out, rows, info = {}, [], {}
     for part, want in (("train", n_train), ("test", max_test)):
         pool = sides[part]
@@ -246,7 +312,7 @@ def dated_real_days(pools: dict, cutoffs: dict[str, np.datetime64], n_train: int
         info[f"real_{part}_pool_days"] = int(len(pool))
         info[f"price_{part}_pool_days"] = int(len(p_pool))
         info[f"real_{part}_price_same_month"] = int(matched)
-    info.update({f"cutoff_{RECORDS[k]}": str(v) for k, v in cutoffs.items()})
+    info.update({f"cutoff_{RECORDS.get(k, k)}": str(v) for k, v in cutoffs.items()})
     info["joint_days_dropped_between_cutoffs"] = int(((common >= lo) & (common < hi)).sum())
     return out["train"], out["test"], pd.DataFrame(rows), info
 
@@ -267,16 +333,43 @@ def load_profile(load_daily: pd.DataFrame, months: list[int], weekend: bool | No
     return prof / prof.max()
 
 
+def _generator_test_start(generator_info: dict | None, family: str) -> np.datetime64 | None:
+    """First test day of a fitted generator from its ``<family>.gan_holdout_info`` (the gan pipeline's record
+    of its dated split), or None when not given."""
+    info = (generator_info or {}).get(family)
+    if info is None:
+        return None
+    if "test_start" not in info:
+        raise ScenarioInputError(f"'{family}.gan_holdout_info' has no 'test_start': rerun `kedro run --pipeline=gan`")
+    return np.datetime64(pd.Timestamp(info["test_start"]).date(), "D")
+
+
+def _support_and_test(gan: RawScenarios, sc, seed: int) -> tuple[RawScenarios, RawScenarios, int, int]:
+    """Seeded split of the generated scenarios into the support set and fresh out-of-sample ones."""
+    perm = np.random.default_rng(seed + 2).permutation(gan.n)
+    n_sup = min(int(sc.max_gan_support), max(1, int(round(float(sc.gan_support_fraction) * gan.n))))
+    n_test = min(int(sc.max_gan_test), gan.n - n_sup)
+    if n_test < 1:
+        raise ScenarioInputError(f"only {gan.n} GAN scenarios of the day type: need more than {n_sup} "
+                                 "(support) to keep fresh ones for the out-of-sample test")
+    return gan.subset(np.sort(perm[:n_sup])), gan.subset(np.sort(perm[n_sup:n_sup + n_test])), n_sup, n_test
+
+
 def prepare_scenarios(traffic_daily: pd.DataFrame, weather_daily: pd.DataFrame, price_daily: pd.DataFrame,
                       load_daily: pd.DataFrame, traffic_scenarios: pd.DataFrame, pv_scenarios: pd.DataFrame,
                       price_scenarios: pd.DataFrame, cfg: DroConfig, pv_system: dict, step_minutes: int,
-                      split: SplitConfig | None = None) -> tuple[dict, dict]:
-    """Real days (dated train / held-out), and GAN scenarios (support / fresh test) when
-    ``dro.scenarios.generator`` is ``gan``, at the model's steps.
+                      split: SplitConfig | None = None, *, joint_daily: pd.DataFrame | None = None,
+                      joint_scenarios: pd.DataFrame | None = None,
+                      generator_info: dict[str, dict] | None = None) -> tuple[dict, dict]:
+    """Real days (dated train / held-out), and generated scenarios (support / fresh test) when
+    ``dro.scenarios.generator`` is ``gan`` or ``joint``, at the model's steps.
 
     The cut-off of each record is :func:`evgrid.scenarios.split.first_test_day` over the record's full
-    dates (the same call the ``gan`` pipeline makes), so a generator trained by ``gan`` on its training
-    dates never saw a ``dro`` test day. ``sets["dates"]`` lists every date used, per set and channel.
+    dates (the same call the ``gan`` pipeline makes). With ``generator: joint`` the real days come from
+    ``joint_daily`` (the joint family's record; its cut-off joins the others) and, when ``generator_info``
+    (``{family: <family>.gan_holdout_info}``) is given, no test day precedes the first test day each
+    generator reports, so a generator never saw a ``dro`` test day even if its own split differs.
+    ``sets["dates"]`` lists every date used, per set and channel.
     """
     split = split or SplitConfig()
     seed = int(cfg.seed)
@@ -291,8 +384,20 @@ def prepare_scenarios(traffic_daily: pd.DataFrame, weather_daily: pd.DataFrame, 
 
     cutoffs = {src: first_test_day(df["date"], split, RECORDS[src])
                for src, df in (("traffic", traffic_daily), ("weather", weather_daily), ("price", price_daily))}
-    pools = real_day_pools(traffic_daily, weather_daily, price_daily, months, weekend, pv_fn)
     sc = cfg.scenarios
+    if sc.generator == "joint":
+        if joint_daily is None or joint_scenarios is None:
+            raise ScenarioInputError("dro.scenarios.generator: joint needs the datasets 'joint_daily' (kedro run "
+                                     "--pipeline=ingest) and 'joint.scenarios' (kedro run --pipeline=gan)")
+        cutoffs["joint"] = first_test_day(joint_daily["date"], split, RECORDS["joint"])
+        for fam in ("joint", "price"):
+            start = _generator_test_start(generator_info, fam)
+            if start is not None:
+                cutoffs[f"{fam}_generator"] = start
+        # traffic and weather of the same date from the joint family's own record
+        pools = real_day_pools(joint_daily, joint_daily, price_daily, months, weekend, pv_fn)
+    else:
+        pools = real_day_pools(traffic_daily, weather_daily, price_daily, months, weekend, pv_fn)
     real_train, real_test, dates, info = dated_real_days(pools, cutoffs, int(sc.n_train_days),
                                                          int(sc.max_test_days), seed)
     k = int(cfg.aggregate_steps)
@@ -308,14 +413,12 @@ def prepare_scenarios(traffic_daily: pd.DataFrame, weather_daily: pd.DataFrame, 
         train_wind = pools["weather"]["wind_speed_m_per_s"][
             pd.to_datetime(pools["weather"]["date"]).to_numpy("datetime64[D]") < cutoffs["weather"]]
         gan = fill_wind(gan, train_wind, seed + 1)
-        perm = np.random.default_rng(seed + 2).permutation(gan.n)
-        n_sup = min(int(sc.max_gan_support), max(1, int(round(float(sc.gan_support_fraction) * gan.n))))
-        n_test = min(int(sc.max_gan_test), gan.n - n_sup)
-        if n_test < 1:
-            raise ScenarioInputError(f"only {gan.n} GAN scenarios of the day type: need more than {n_sup} "
-                                     "(support) to keep fresh ones for the out-of-sample test")
-        sets["gan_support"] = gan.subset(np.sort(perm[:n_sup]))
-        sets["gan_test"] = gan.subset(np.sort(perm[n_sup:n_sup + n_test]))
+        sets["gan_support"], sets["gan_test"], n_sup, n_test = _support_and_test(gan, sc, seed)
+        report.update({**gan_info, "gan_support": n_sup, "gan_test": n_test})
+    elif sc.generator == "joint":
+        gan, gan_info = joint_gan_scenarios(joint_scenarios, price_scenarios, months, weekend, pv_fn,
+                                            int(sc.generated_day_year), n_steps)
+        sets["gan_support"], sets["gan_test"], n_sup, n_test = _support_and_test(gan, sc, seed)
         report.update({**gan_info, "gan_support": n_sup, "gan_test": n_test})
     log.info("dro scenarios: %s", report)
     return sets, report
