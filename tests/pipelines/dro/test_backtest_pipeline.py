@@ -143,3 +143,12 @@ def test_bad_parameters_are_named():
         validate_params({"backtest": {"n_dayz": 3}})
     with pytest.raises(ValueError, match="radius"):
         validate_params({"backtest": {"radius": "auto"}})
+
+
+def test_the_dro_block_it_operates_is_checked_before_any_node(dro_params):
+    from evgrid.runtime.validation import ConfigError
+
+    validate_params({"backtest": BACKTEST, "dro": dro_params})
+    bad = {**dro_params, "network": {**dro_params["network"], "v_min_pu": 1.2}}
+    with pytest.raises(ConfigError, match="dro.network.v_min_pu"):
+        validate_params({"backtest": BACKTEST, "dro": bad})

@@ -10,6 +10,7 @@ from kedro.pipeline import Pipeline, node, pipeline
 
 from evgrid.pipelines.dro import backtest_nodes as nodes
 from evgrid.studies.dro.backtest import BacktestConfig
+from evgrid.studies.dro.config import validate_params as validate_dro_params
 
 
 def create_pipeline(**kwargs) -> Pipeline:
@@ -30,5 +31,7 @@ def create_pipeline(**kwargs) -> Pipeline:
 
 
 def validate_params(params: dict) -> None:
-    """Check the ``backtest`` block before any node runs (errors name ``backtest.<key>``)."""
+    """Check the ``backtest`` block and the ``dro`` block it operates before any node runs (the project hook
+    calls it with ALL parameters; errors name ``backtest.<key>`` / ``dro.<block>.<key>``)."""
     BacktestConfig.from_params((params or {}).get("backtest"))
+    validate_dro_params(params)
