@@ -464,9 +464,10 @@ def summarise(daily: pd.DataFrame, bt: BacktestConfig) -> tuple[pd.DataFrame, pd
             "lane_served_share": float(d["lane_served_kwh"].sum() / max(d["lane_demand_kwh"].sum(), 1e-9)),
             "days_with_load_shed": int((d["load_shed_kwh"] > 1e-6).sum()),
             "total_load_shed_kwh": float(d["load_shed_kwh"].sum()),
-            "voltage_violations": float(d["n_voltage_violations"].sum()),
-            "thermal_violations": float(d["n_thermal_violations"].sum()),
-            "days_with_ac_violation": int((viol > 0).sum()),
+            # NaN (not 0) when the AC check is off (backtest.ac_check: false)
+            "voltage_violations": float(d["n_voltage_violations"].sum(min_count=1)),
+            "thermal_violations": float(d["n_thermal_violations"].sum(min_count=1)),
+            "days_with_ac_violation": float((viol > 0).sum()) if d["n_voltage_violations"].notna().any() else np.nan,
             "ac_v_min_pu": float(d["ac_v_min_pu"].min()), "ac_v_max_pu": float(d["ac_v_max_pu"].max()),
             "mean_loss_cost_usd": float(d["loss_cost_usd"].mean()),
             "mean_renewable_share_paper": float(d["renewable_share_paper"].mean()),
