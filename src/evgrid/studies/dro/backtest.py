@@ -1,0 +1,550 @@
+"""Day-by-day backtest of the ``dro`` policy over real held-out days (issue 17; Kedro-free).
+
+For every test date ``d`` (a held-out joint day of the shared dated split: traffic and weather of the SAME
+date, on/after both records' cut-offs) each method makes its day-ahead decision from training days only and
+is scored on the real day ``d``:
+
+1. **Scenarios conditioned on d's calendar**: ``n_train_days`` joint training days (before both cut-offs)
+   of the same day type (weekday / weekend) and a month window ``|month - month(d)| <= month_window``
+   (circular) are drawn with the day's seed; each takes a training-side price day (before the price
+   cut-off) of the same day type and month where there is one (as :func:`evgrid.studies.dro.scenarios.
+   dated_real_days` does). The base-load shape is the mean of the load training days of that day type and
+   month window. The training days are reduced to ``dro.scenarios.n_nominal`` k-medoids atoms with the
+   dro ground metric; its channel scales are those of the whole training pool of the day type (one
+   metric for every day, so the CV radius means the same on each day).
+2. **First stages** (integer commitment by relax-round-fix when ``dro.conventional.integer_commitment``),
+   the same definitions as :func:`evgrid.studies.dro.model.solve_methods`: ``deterministic`` (the
+   probability-weighted mean of the atoms), ``saa`` (the atoms), ``saa_all_days`` (every drawn training
+   day, equal weights), ``dro_cv`` (Wasserstein DRO on the atoms at the radius the ``dro`` pipeline's
+   cross-validation chose on its training days, or ``backtest.radius`` when a number).
+3. **Evaluation on the real day**: each first stage is fixed and the recourse is solved on d's real traffic
+   and weather with a real price day of the same calendar type from the held-out side of the price record
+   (:class:`evgrid.studies.dro.evaluate.RecourseEvaluator`, the dro out-of-sample evaluation; AC losses
+   charged ex post), then checked by the AC power flow (pandapower) for voltage and thermal violations.
+   No price data overlap 2012-2017 (prices: NYISO 2019-2020), so the price day is from another year:
+   its correlation with that day's traffic and weather is lost.
+
+Days are independent tasks, fanned out with :func:`evgrid.compute.map_tasks` (seeds from the day's key,
+one solver thread per task). Costs $ per day, energies kWh.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from dataclasses import dataclass
+from datetime import date
+
+import numpy as np
+import pandas as pd
+
+from evgrid import compute
+from evgrid.data.features import daily_matrix
+from evgrid.grid.ac_validation import validate_schedule_ac
+from evgrid.grid.network import Network
+from evgrid.optim.robust import (
+    WassersteinBall,
+    check_radius,
+    cvar,
+    distance_matrix,
+    reduce_scenarios,
+    standardise_features,
+)
+from evgrid.runtime.summary import register, row
+from evgrid.scenarios.pv import PVSystem, pv_kw_per_kwp
+from evgrid.scenarios.split import SplitConfig, first_test_day
+from evgrid.studies.dro.config import DroConfig
+from evgrid.studies.dro.evaluate import RecourseEvaluator
+from evgrid.studies.dro.model import build_two_stage, solve_stats
+from evgrid.studies.dro.scenarios import CHANNELS, RECORDS, ScenarioInputError
+from evgrid.studies.dro.system import (
+    DroSystem,
+    FirstStage,
+    ScenarioData,
+    feature_blocks,
+    make_system,
+    to_model_data,
+)
+from evgrid.timeseries import block_mean
+from evgrid.typed_params import typed
+
+log = logging.getLogger(__name__)
+
+METHODS = ("deterministic", "saa", "saa_all_days", "dro_cv")
+# paired comparisons reported (method, baseline): d_i = cost_i(method) - cost_i(baseline) on the same day
+COMPARISONS = (("dro_cv", "saa"), ("dro_cv", "saa_all_days"), ("dro_cv", "deterministic"),
+               ("saa_all_days", "saa"))
+
+
+@dataclass(frozen=True)
+class BacktestConfig:
+    """The ``backtest`` parameter block (sources and assumptions: conf/base/parameters_backtest.yml)."""
+
+    seed: int = 42
+    start_date: str | None = None
+    n_days: int = 15
+    weekend: bool | None = False
+    month_window: int = 1
+    n_train_days: int = 20
+    radius: float | str = "dro_cv"
+    ac_check: bool = True
+    cvar_alpha: float = 0.95
+    confidence: float = 0.95
+    bootstrap_samples: int = 2000
+    min_load_days: int = 4
+
+    def __post_init__(self) -> None:
+        if self.start_date is not None:
+            try:
+                object.__setattr__(self, "start_date", date.fromisoformat(str(self.start_date)[:10]).isoformat())
+            except ValueError as e:
+                raise ValueError(f"start_date must be a date (YYYY-MM-DD) or null, got {self.start_date!r}") from e
+        for key, lo in (("n_days", 0), ("month_window", 0), ("n_train_days", 2), ("bootstrap_samples", 0),
+                        ("min_load_days", 1)):
+            v = getattr(self, key)
+            if isinstance(v, bool) or not isinstance(v, int | np.integer) or v < lo:
+                raise ValueError(f"{key} must be an integer >= {lo}, got {v!r}")
+        if self.month_window > 6:
+            raise ValueError(f"month_window must be <= 6 (6 = every month), got {self.month_window}")
+        if self.weekend not in (None, True, False):
+            raise ValueError(f"weekend must be true, false or null (both), got {self.weekend!r}")
+        r = self.radius
+        if isinstance(r, str):
+            if r.strip().lower() != "dro_cv":
+                raise ValueError(f"radius must be 'dro_cv' (the dro pipeline's CV radius) or a number >= 0, got {r!r}")
+            object.__setattr__(self, "radius", "dro_cv")
+        else:
+            object.__setattr__(self, "radius", check_radius(r, "backtest.radius"))
+        for key in ("cvar_alpha", "confidence"):
+            if not 0 < float(getattr(self, key)) < 1:
+                raise ValueError(f"{key} must lie in (0, 1), got {getattr(self, key)}")
+
+    @classmethod
+    def from_params(cls, params: dict | None) -> BacktestConfig:
+        return typed(cls, params, "backtest")
+
+
+# ----------------------------------------------------------------------------------------------- plan
+def _days(values) -> np.ndarray:
+    return pd.to_datetime(np.asarray(values)).to_numpy("datetime64[D]")
+
+
+def _month(days: np.ndarray) -> np.ndarray:
+    return days.astype("datetime64[M]").astype(int) % 12 + 1
+
+
+def _weekend(days: np.ndarray) -> np.ndarray:
+    return pd.DatetimeIndex(days).dayofweek.to_numpy() >= 5
+
+
+def _in_window(months: np.ndarray, month: int, window: int) -> np.ndarray:
+    """Months within ``window`` of ``month`` on the circle (December and January are neighbours)."""
+    d = np.abs(months - month) % 12
+    return np.minimum(d, 12 - d) <= window
+
+
+def _sorted_finite(df: pd.DataFrame, name: str, channels: tuple[str, ...]) -> pd.DataFrame:
+    if "date" not in df.columns:
+        raise ScenarioInputError(f"feature matrix {name!r}: missing key column 'date'")
+    out = df.sort_values("date").reset_index(drop=True)
+    ok = np.ones(len(out), bool)
+    for ch in channels:
+        ok &= np.isfinite(daily_matrix(out, ch)).all(axis=1)
+    return out[ok].reset_index(drop=True)
+
+
+def _pick_price(rng, pool: np.ndarray, pool_month: np.ndarray, months: np.ndarray) -> tuple[np.ndarray, int]:
+    """One price day per wanted month: same month where the pool has one (seeded), else any pool day."""
+    out, matched = [], 0
+    for mth in months:
+        same = pool[pool_month == mth]
+        matched += bool(len(same))
+        out.append(rng.choice(same if len(same) else pool))
+    return np.asarray(out, int), matched
+
+
+def plan_backtest(traffic_daily: pd.DataFrame, weather_daily: pd.DataFrame, price_daily: pd.DataFrame,
+                  load_daily: pd.DataFrame, dro: DroConfig, cfg: BacktestConfig, split: SplitConfig,
+                  pv_system: dict) -> tuple[dict, pd.DataFrame, dict]:
+    """Test dates and, per date, the training days, price days and load shape its decision may use.
+
+    Returns ``plan`` (``tasks``: one plain-data task per test date with the raw 96-step channels of its
+    training days and of the real test day, its load shape and dates; ``reference``: the channels of the
+    whole training pool of the day type, for the ground metric's scales), ``dates`` (every date used:
+    ``set`` in train / reference / test, ``test_date``, ``channel``, ``record``, ``date``) and counts.
+    The cut-offs are :func:`evgrid.scenarios.split.first_test_day` of each full record, the same call as
+    the ``gan`` and ``dro`` pipelines make.
+    """
+    tr = _sorted_finite(traffic_daily, "traffic_daily", ("flow_veh_per_h",))
+    we = _sorted_finite(weather_daily, "weather_daily", ("ghi_w_per_m2", "temp_air_c", "wind_speed_m_per_s"))
+    pr = _sorted_finite(price_daily, "price_daily", ("lbmp_usd_per_mwh",))
+    ld = _sorted_finite(load_daily, "load_daily", ("load_mw",))
+    cut = {src: first_test_day(df["date"], split, RECORDS[src])
+           for src, df in (("traffic", traffic_daily), ("weather", weather_daily), ("price", price_daily))}
+    cut["load"] = first_test_day(load_daily["date"], split, "load_daily")
+    tr_d, we_d, pr_d, ld_d = (_days(df["date"]) for df in (tr, we, pr, ld))
+    common, i_tr, i_we = np.intersect1d(tr_d, we_d, return_indices=True)
+    lo, hi = min(cut["traffic"], cut["weather"]), max(cut["traffic"], cut["weather"])
+    wk, mo = _weekend(common), _month(common)
+    type_ok = np.ones(len(common), bool) if cfg.weekend is None else wk == bool(cfg.weekend)
+    train_pool = np.flatnonzero((common < lo) & type_ok)
+    test = np.flatnonzero((common >= hi) & type_ok)
+    if cfg.start_date is not None:
+        test = test[common[test] >= np.datetime64(cfg.start_date, "D")]
+    n_avail = len(test)
+    if cfg.n_days:
+        test = test[: cfg.n_days]
+    if len(test) == 0:
+        raise ScenarioInputError(
+            f"no held-out joint traffic+weather day on/after {max(hi, np.datetime64(cfg.start_date or hi, 'D'))} "
+            f"with weekend={cfg.weekend}: change parameter 'backtest.start_date' or 'backtest.weekend'")
+    pr_train = np.flatnonzero(pr_d < cut["price"])
+    pr_test = np.flatnonzero(pr_d >= cut["price"])
+    ld_train = np.flatnonzero(ld_d < cut["load"])
+    if not len(pr_train) or not len(pr_test) or not len(ld_train):
+        raise ScenarioInputError("the dated split leaves no price training / price test / load training day: "
+                                 "change parameter 'split'")
+    pr_wk, pr_mo = _weekend(pr_d), _month(pr_d)
+    ld_wk, ld_mo = _weekend(ld_d), _month(ld_d)
+    ghi = daily_matrix(we, "ghi_w_per_m2")
+    pv = np.full(ghi.shape, np.nan)  # PV per kWp (the gan pipeline's pvlib chain) of the joint days used
+    rows_we = i_we[np.union1d(train_pool, test)]
+    pv[rows_we] = pv_kw_per_kwp(ghi[rows_we], daily_matrix(we, "temp_air_c")[rows_we], we["date"].to_numpy()[rows_we],
+                                PVSystem(**pv_system))
+    flow, wind = daily_matrix(tr, "flow_veh_per_h"), daily_matrix(we, "wind_speed_m_per_s")
+    lbmp, load_mw = daily_matrix(pr, "lbmp_usd_per_mwh"), daily_matrix(ld, "load_mw")
+    k = int(dro.aggregate_steps)
+
+    def channels(joint: np.ndarray, price_rows: np.ndarray) -> dict[str, np.ndarray]:
+        return {"flow_veh_per_h": flow[i_tr[joint]], "pv_kw_per_kwp": pv[i_we[joint]],
+                "wind_speed_m_per_s": wind[i_we[joint]], "lbmp_usd_per_mwh": lbmp[price_rows]}
+
+    def price_pool(side: np.ndarray, weekend: bool) -> np.ndarray:
+        same = side[pr_wk[side] == weekend]
+        return same if len(same) else side
+
+    def date_rows(set_name: str, test_date, joint: np.ndarray, price_rows: np.ndarray) -> list[dict]:
+        rows = []
+        for j, c in zip(joint, price_rows, strict=True):
+            for ch, src, dd in (("flow_veh_per_h", "traffic", common[j]), ("pv_kw_per_kwp", "weather", common[j]),
+                                ("wind_speed_m_per_s", "weather", common[j]), ("lbmp_usd_per_mwh", "price", pr_d[c])):
+                rows.append({"set": set_name, "test_date": test_date, "channel": ch, "record": RECORDS[src],
+                             "date": pd.Timestamp(dd)})
+        return rows
+
+    rows: list[dict] = []
+    # reference pool: every training joint day of the day type (scales of the ground metric)
+    if len(train_pool) < 2:
+        raise ScenarioInputError(f"the dated split leaves {len(train_pool)} joint training days with "
+                                 f"weekend={cfg.weekend}: change parameter 'split' or 'backtest.weekend'")
+    rng = np.random.default_rng(compute.task_seed(cfg.seed, "reference"))
+    ref_price = np.zeros(len(train_pool), int)
+    for w in (False, True):
+        sel = wk[train_pool] == w
+        if sel.any():
+            pp = price_pool(pr_train, w)
+            ref_price[sel] = _pick_price(rng, pp, pr_mo[pp], mo[train_pool[sel]])[0]
+    reference = channels(train_pool, ref_price)
+    rows += date_rows("reference", pd.NaT, train_pool, ref_price)
+    tasks, n_same_month, fallback_load = [], 0, 0
+    n_nominal = int(dro.scenarios.n_nominal)
+    for j in test:
+        day = common[j]
+        key = str(day)
+        seed = compute.task_seed(cfg.seed, key)
+        rng = np.random.default_rng(seed)
+        weekend, month = bool(wk[j]), int(mo[j])
+        pool = train_pool[(wk[train_pool] == weekend) & _in_window(mo[train_pool], month, cfg.month_window)]
+        if len(pool) < max(2, n_nominal):
+            raise ScenarioInputError(
+                f"test date {key}: only {len(pool)} training days of the day type within "
+                f"{cfg.month_window} month(s) (need >= {max(2, n_nominal)}): widen parameter 'backtest.month_window'")
+        pick = np.sort(rng.choice(pool, size=min(cfg.n_train_days, len(pool)), replace=False))
+        tp = price_pool(pr_train, weekend)
+        train_price, _ = _pick_price(rng, tp, pr_mo[tp], mo[pick])
+        sp = price_pool(pr_test, weekend)
+        test_price, same = _pick_price(rng, sp, pr_mo[sp], np.array([month]))
+        n_same_month += same
+        lrows = ld_train[(ld_wk[ld_train] == weekend) & _in_window(ld_mo[ld_train], month, cfg.month_window)]
+        if len(lrows) < cfg.min_load_days:
+            fallback_load += 1
+            lrows = ld_train[ld_wk[ld_train] == weekend]
+        shape = block_mean(load_mw[lrows].mean(axis=0), load_mw.shape[1] // k, "dro.aggregate_steps")
+        tasks.append({
+            "date": key, "weekend": weekend, "month": month,
+            "train": channels(pick, train_price), "test": channels(np.array([j]), test_price),
+            "load_profile": shape / shape.max(), "load_dates": [str(d) for d in ld_d[lrows]],
+            "train_dates": [str(d) for d in common[pick]], "train_price_dates": [str(d) for d in pr_d[train_price]],
+            "test_price_date": str(pr_d[test_price[0]]), "pool_days": int(len(pool)),
+        })
+        rows += date_rows("train", pd.Timestamp(day), pick, train_price)
+        rows += date_rows("test", pd.Timestamp(day), np.array([j]), test_price)
+        rows += [{"set": "train", "test_date": pd.Timestamp(day), "channel": "load_mw", "record": "load_daily",
+                  "date": pd.Timestamp(d)} for d in ld_d[lrows]]
+    dates = pd.DataFrame(rows)
+    info = {f"cutoff_{RECORDS.get(k_, 'load_daily')}": str(v) for k_, v in cut.items()}
+    info.update({"test_days": len(tasks), "test_days_available": int(n_avail),
+                 "first_test_date": tasks[0]["date"], "last_test_date": tasks[-1]["date"],
+                 "training_pool_days": int(len(train_pool)), "test_price_same_month": int(n_same_month),
+                 "load_shape_fallback_days": int(fallback_load), "weekend": cfg.weekend,
+                 "month_window": cfg.month_window, "n_train_days": cfg.n_train_days})
+    log.info("backtest plan: %s", info)
+    return {"tasks": tasks, "reference": reference}, dates, info
+
+
+# ------------------------------------------------------------------------------------------ one day
+def solve_first_stages(sysm: DroSystem, train: ScenarioData, nominal: ScenarioData, p: np.ndarray,
+                       distances: np.ndarray, radius: float, cfg: DroConfig, threads: int | None = None) -> dict:
+    """First stage of every method (definitions of :func:`evgrid.studies.dro.model.solve_methods`), each with
+    its solver outcome: integer commitment by :meth:`TwoStageModel.solve_integer` when configured."""
+    lp = {**cfg.solver.options(), "threads": threads}
+    mip = {**cfg.solver.mip_options(), "threads": threads}
+    robust = cfg.robust
+    models = {
+        "deterministic": (build_two_stage(sysm, nominal.mean(p), name="deterministic"), np.nan),
+        "saa": (build_two_stage(sysm, nominal, probabilities=p, name="saa"), np.nan),
+        "saa_all_days": (build_two_stage(sysm, train, name="saa_all_days"), np.nan),
+        "dro_cv": (build_two_stage(sysm, nominal, method="dro", ball=WassersteinBall(p, distances, radius),
+                                   worst_case_weight=float(robust.worst_case_weight), name="dro",
+                                   lambda_max=float(robust.lambda_max_usd)), float(radius)),
+    }
+    out = {}
+    for name, (tsm, r) in models.items():
+        if sysm.integer_commitment:
+            tsm.solve_integer(lp, mip)
+        else:
+            tsm.solve(lp)
+        out[name] = {"first_stage": tsm.first_stage(), "radius": r, "objective": float(tsm.result.objective),
+                     **solve_stats(tsm.result)}
+    return out
+
+
+def evaluate_on_day(evaluator: RecourseEvaluator, fs: FirstStage, day: ScenarioData, sysm: DroSystem,
+                    ac_check: bool = True) -> dict:
+    """Recourse of the fixed first stage ``fs`` on one real day (the dro out-of-sample evaluation) and, with
+    ``ac_check``, the AC power flow of the resulting operating point (voltage / thermal violations)."""
+    res = evaluator.evaluate(fs, day, detail=ac_check)
+    tab = res["table"].iloc[0]
+    out = {k: float(tab[k]) for k in (
+        "total_cost_usd", "first_stage_cost_usd", "recourse_cost_usd", "loss_cost_usd", "loss_kwh",
+        "import_cost_usd", "lane_demand_kwh", "lane_served_kwh", "lane_unserved_kwh", "load_shed_kwh",
+        "curtailed_kwh", "renewable_used_kwh", "conventional_kwh", "import_kwh", "renewable_shortfall_kwh",
+        "v_min_pu", "v_max_pu")}
+    gen = out["renewable_used_kwh"] + out["conventional_kwh"] + out["import_kwh"]
+    out["renewable_share_paper"] = out["renewable_used_kwh"] / max(gen, 1e-9)
+    out["shed_steps"] = np.nan
+    out.update({"ac_v_min_pu": np.nan, "ac_v_max_pu": np.nan, "n_voltage_violations": np.nan,
+                "n_thermal_violations": np.nan})
+    if ac_check:
+        steps = res["steps"]
+        out["shed_steps"] = float((steps["load_shed_kw"] > 1e-6).sum())
+        ac = validate_schedule_ac(sysm.network, res["p_net_kw"], res["q_net_kvar"], v_linear_pu=res["v_lin_pu"])
+        s = ac.summary()
+        out.update({"ac_v_min_pu": s["ac_v_min_pu"], "ac_v_max_pu": s["ac_v_max_pu"],
+                    "n_voltage_violations": float(s["n_voltage_violations"]),
+                    "n_thermal_violations": float(s["n_thermal_violations"])})
+    return out
+
+
+def reference_blocks(network: Network, plan: dict, cfg: DroConfig, step_minutes: int) -> dict[str, np.ndarray]:
+    """Feature channels (:func:`feature_blocks`) of the whole training pool: the ground metric's scales."""
+    n = 24 * 60 // int(step_minutes) // int(cfg.aggregate_steps)
+    sysm = make_system(network, cfg, np.ones(n), step_minutes)
+    return feature_blocks(to_model_data(plan["reference"], sysm, cfg)[0])
+
+
+def backtest_day(task: dict, seed: int, shared: dict) -> dict:
+    """One test date (a :func:`evgrid.compute.map_tasks` task; plain data in and out): reduce the day's
+    training days to atoms, solve every method's first stage, evaluate each on the real day."""
+    t0, c0 = time.perf_counter(), time.process_time()
+    cfg: DroConfig = shared["dro"]
+    bt: BacktestConfig = shared["backtest"]
+    sysm = make_system(shared["network"], cfg, task["load_profile"], shared["step_minutes"])
+    train, _ = to_model_data(task["train"], sysm, cfg)
+    day, _ = to_model_data(task["test"], sysm, cfg)
+    feats, _ = standardise_features(feature_blocks(train), reference=shared["reference_blocks"])
+    red = reduce_scenarios(feats, min(int(cfg.scenarios.n_nominal), train.n_scenarios), seed)
+    nominal = train.subset(red.medoids)
+    dist = distance_matrix(feats[red.medoids], feats[red.medoids])
+    threads = compute.solver_threads(1)
+    fss = solve_first_stages(sysm, train, nominal, red.probabilities, dist, shared["radius"], cfg, threads)
+    t_solve = time.perf_counter() - t0
+    evaluator = RecourseEvaluator(sysm, 1, day, cfg.solver.options())
+    rows = []
+    for method in METHODS:
+        fs = fss[method]
+        ev = evaluate_on_day(evaluator, fs["first_stage"], day, sysm, bt.ac_check)
+        rows.append({"date": task["date"], "method": method, "radius": fs["radius"],
+                     "test_price_date": task["test_price_date"], "n_train_days": train.n_scenarios,
+                     "n_atoms": len(red.medoids), **ev, "objective_in_sample_usd": fs["objective"],
+                     "solver_status": fs["solver_status"], "mip_gap": fs["mip_gap"], "solve_s": fs["solve_s"],
+                     "integer_commitment": bool(np.allclose(fs["first_stage"].commitment,
+                                                            np.round(fs["first_stage"].commitment)))})
+    wall = time.perf_counter() - t0
+    for r in rows:
+        r["day_seconds"] = wall
+        r["first_stage_seconds"] = t_solve
+    atoms = [task["train_dates"][i] for i in red.medoids]
+    return {"rows": rows, "first_stages": {m: fss[m]["first_stage"] for m in METHODS},
+            "atom_dates": atoms, "atom_probabilities": red.probabilities.tolist(), "seconds": wall,
+            "cpu_seconds": time.process_time() - c0}
+
+
+def run_backtest(plan: dict, network: Network, radius: float, cfg: DroConfig, bt: BacktestConfig,
+                 settings: compute.ComputeSettings, step_minutes: int) -> tuple[pd.DataFrame, dict, dict]:
+    """Every test date as one task on the configured scheduler; per-day table (date x method), the first
+    stages and the atoms chosen per date, and run info."""
+    t0 = time.perf_counter()
+    r = float(radius) if bt.radius == "dro_cv" else float(bt.radius)
+    shared = {"network": network, "dro": cfg, "backtest": bt, "radius": check_radius(r, "backtest radius"),
+              "step_minutes": int(step_minutes), "reference_blocks": reference_blocks(network, plan, cfg, step_minutes)}
+    tasks = plan["tasks"]
+    out = compute.map_tasks(backtest_day, tasks, settings, keys=[t["date"] for t in tasks], seed=bt.seed,
+                            shared=shared, desc="backtest days")
+    daily = pd.DataFrame([row_ for o in out for row_ in o["rows"]])
+    daily["date"] = pd.to_datetime(daily["date"])
+    first_stages = {t["date"]: {"first_stages": o["first_stages"], "atom_dates": o["atom_dates"],
+                                "atom_probabilities": o["atom_probabilities"], "load_profile": t["load_profile"]}
+                    for t, o in zip(tasks, out, strict=True)}
+    day_s = np.array([o["seconds"] for o in out])
+    cpu_s = np.array([o["cpu_seconds"] for o in out])
+    info = {"radius": r, "radius_source": "dro pipeline cross-validation (dro_radius_selected)"
+            if bt.radius == "dro_cv" else "parameter backtest.radius", "days": len(tasks),
+            "wall_seconds": time.perf_counter() - t0, "task_seconds_mean": float(day_s.mean()),
+            "task_seconds_max": float(day_s.max()), "task_seconds_sum": float(day_s.sum()),
+            "task_cpu_seconds_mean": float(cpu_s.mean()), "task_cpu_seconds_max": float(cpu_s.max()),
+            "scheduler": settings.scheduler, "n_workers": settings.n_workers}
+    log.info("backtest: %d days x %d methods in %.1f s (%.1f s per day-task)", len(tasks), len(METHODS),
+             info["wall_seconds"], info["task_seconds_mean"])
+    return daily, first_stages, info
+
+
+# ------------------------------------------------------------------------------------------- report
+def paired_difference(a: np.ndarray, b: np.ndarray, confidence: float, n_boot: int, seed: int) -> dict:
+    """Paired per-day difference ``d = a - b``: mean, SD, SE, t confidence interval and a seeded percentile
+    bootstrap interval of the mean (``n_boot`` resamples of the days; 0 = none)."""
+    from scipy import stats
+
+    d = np.asarray(a, float) - np.asarray(b, float)
+    n = len(d)
+    mean = float(d.mean()) if n else np.nan
+    sd = float(d.std(ddof=1)) if n > 1 else np.nan
+    se = sd / np.sqrt(n) if n > 1 else np.nan
+    h = float(stats.t.ppf(0.5 + confidence / 2, n - 1)) * se if n > 1 else np.nan
+    out = {"n_days": n, "mean_diff_usd": mean, "sd_diff_usd": sd, "se_diff_usd": se,
+           "t_ci_lo_usd": mean - h, "t_ci_hi_usd": mean + h, "boot_ci_lo_usd": np.nan, "boot_ci_hi_usd": np.nan,
+           "share_days_cheaper": float((d < 0).mean()) if n else np.nan}
+    if n > 1 and n_boot > 0:
+        rng = np.random.default_rng(seed)
+        means = d[rng.integers(0, n, size=(n_boot, n))].mean(axis=1)
+        tail = (1 - confidence) / 2
+        out["boot_ci_lo_usd"], out["boot_ci_hi_usd"] = (float(x) for x in np.quantile(means, [tail, 1 - tail]))
+    return out
+
+
+def summarise(daily: pd.DataFrame, bt: BacktestConfig) -> tuple[pd.DataFrame, pd.DataFrame, dict]:
+    """Per method the distribution over days; paired per-day differences with t and bootstrap CIs; the
+    flat MLflow metrics."""
+    rows = []
+    for method in METHODS:
+        d = daily[daily["method"] == method].sort_values("date")
+        if d.empty:
+            continue
+        c = d["total_cost_usd"].to_numpy()
+        viol = d[["n_voltage_violations", "n_thermal_violations"]].fillna(0).sum(axis=1)
+        rows.append({
+            "method": method, "radius": float(d["radius"].iloc[0]), "n_days": len(d),
+            "mean_cost_usd": float(c.mean()), "se_cost_usd": float(c.std(ddof=1) / np.sqrt(len(c))) if len(c) > 1
+            else np.nan, "sd_cost_usd": float(c.std(ddof=1)) if len(c) > 1 else np.nan,
+            "median_cost_usd": float(np.median(c)), "p05_cost_usd": float(np.quantile(c, 0.05)),
+            "p95_cost_usd": float(np.quantile(c, 0.95)), "max_cost_usd": float(c.max()),
+            f"cvar{round(bt.cvar_alpha * 100)}_cost_usd": cvar(c, bt.cvar_alpha),
+            "mean_lane_unserved_kwh": float(d["lane_unserved_kwh"].mean()),
+            "p95_lane_unserved_kwh": float(np.quantile(d["lane_unserved_kwh"], 0.95)),
+            "lane_served_share": float(d["lane_served_kwh"].sum() / max(d["lane_demand_kwh"].sum(), 1e-9)),
+            "days_with_load_shed": int((d["load_shed_kwh"] > 1e-6).sum()),
+            "total_load_shed_kwh": float(d["load_shed_kwh"].sum()),
+            # NaN (not 0) when the AC check is off (backtest.ac_check: false)
+            "voltage_violations": float(d["n_voltage_violations"].sum(min_count=1)),
+            "thermal_violations": float(d["n_thermal_violations"].sum(min_count=1)),
+            "days_with_ac_violation": float((viol > 0).sum()) if d["n_voltage_violations"].notna().any() else np.nan,
+            "ac_v_min_pu": float(d["ac_v_min_pu"].min()), "ac_v_max_pu": float(d["ac_v_max_pu"].max()),
+            "mean_loss_cost_usd": float(d["loss_cost_usd"].mean()),
+            "mean_renewable_share_paper": float(d["renewable_share_paper"].mean()),
+            "mean_mip_gap": float(d["mip_gap"].mean()), "all_integer": bool(d["integer_commitment"].all()),
+        })
+    summary = pd.DataFrame(rows)
+    wide = daily.pivot_table(index="date", columns="method", values="total_cost_usd")
+    paired = []
+    for i, (a, b) in enumerate(COMPARISONS):
+        if a in wide and b in wide:
+            both = wide[[a, b]].dropna()
+            paired.append({"method": a, "baseline": b, **paired_difference(
+                both[a].to_numpy(), both[b].to_numpy(), bt.confidence, bt.bootstrap_samples,
+                compute.task_seed(bt.seed, ["bootstrap", a, b, i]))})
+    paired = pd.DataFrame(paired)
+    metrics: dict = {}
+    cv_col = f"cvar{round(bt.cvar_alpha * 100)}_cost_usd"
+    for _, r in summary.iterrows():
+        for col in ("mean_cost_usd", cv_col, "mean_lane_unserved_kwh", "days_with_load_shed", "voltage_violations",
+                    "thermal_violations"):
+            metrics[f"{r['method']}_{col}"] = float(r[col])
+    for _, r in paired.iterrows():
+        for col in ("mean_diff_usd", "t_ci_lo_usd", "t_ci_hi_usd", "boot_ci_lo_usd", "boot_ci_hi_usd"):
+            metrics[f"diff_{r['method']}_vs_{r['baseline']}_{col}"] = float(r[col])
+    metrics["days"] = float(daily["date"].nunique())
+    return summary, paired, {k: {"value": v, "step": 0} for k, v in metrics.items() if np.isfinite(v)}
+
+
+def plot_backtest(daily: pd.DataFrame, paired: pd.DataFrame):
+    """Left: daily cost per method (box + days); right: per-day DRO - SAA difference with the mean and its t
+    confidence interval."""
+    import plotly.graph_objects as go
+    from plotly.subplots import make_subplots
+
+    fig = make_subplots(rows=1, cols=2, column_widths=[0.45, 0.55],
+                        subplot_titles=("Daily cost on the real held-out days ($/day)",
+                                        "Paired per-day difference DRO (CV radius) - SAA ($/day)"))
+    for method in METHODS:
+        d = daily[daily["method"] == method]
+        fig.add_trace(go.Box(y=d["total_cost_usd"], name=method, boxpoints="all", jitter=0.4,
+                             text=d["date"].dt.strftime("%Y-%m-%d"), showlegend=False), row=1, col=1)
+    wide = daily.pivot_table(index="date", columns="method", values="total_cost_usd").sort_index()
+    for base, colour in (("saa", "#1f77b4"), ("saa_all_days", "#ff7f0e")):
+        if "dro_cv" not in wide or base not in wide:
+            continue
+        diff = wide["dro_cv"] - wide[base]
+        fig.add_trace(go.Bar(x=wide.index, y=diff, name=f"dro_cv - {base}", marker_color=colour, opacity=0.6),
+                      row=1, col=2)
+        p = paired[(paired["method"] == "dro_cv") & (paired["baseline"] == base)]
+        if len(p):
+            r = p.iloc[0]
+            for y, dash in ((r["mean_diff_usd"], "solid"), (r["t_ci_lo_usd"], "dot"), (r["t_ci_hi_usd"], "dot")):
+                fig.add_trace(go.Scatter(x=[wide.index.min(), wide.index.max()], y=[y, y], mode="lines",
+                                         line={"color": colour, "dash": dash}, showlegend=False,
+                                         hovertext=f"dro_cv - {base}: mean {r['mean_diff_usd']:.0f} $, 95 % t CI "
+                                                   f"[{r['t_ci_lo_usd']:.0f}, {r['t_ci_hi_usd']:.0f}]"), row=1, col=2)
+    fig.update_yaxes(title_text="$ per day", row=1, col=1)
+    fig.update_yaxes(title_text="$ per day (negative: DRO cheaper)", row=1, col=2)
+    fig.update_layout(title="Backtest of the dro policy on real held-out days (integer commitment)", barmode="group")
+    return fig
+
+
+@register("backtest")
+def summary_rows(load) -> list[dict]:
+    """End-of-run summary rows (:mod:`evgrid.runtime.summary`): mean daily cost per method over the backtest
+    days and the paired DRO - SAA difference with its confidence interval (the paper reports none)."""
+    summary, paired = load("backtest_summary"), load("backtest_paired")
+    if summary is None or paired is None or summary.empty:
+        return []
+    out = [row(f"mean daily cost, {r['method']} ({int(r['n_days'])} real held-out days)", r["mean_cost_usd"], None,
+               "$/day") for _, r in summary.iterrows()]
+    for _, r in paired.iterrows():
+        if r["method"] == "dro_cv":
+            out.append(row(f"{r['method']} - {r['baseline']} per day [95 % t CI {r['t_ci_lo_usd']:.0f}, "
+                           f"{r['t_ci_hi_usd']:.0f}]", r["mean_diff_usd"], None, "$/day"))
+    return out
+
+
+__all__ = ["BacktestConfig", "CHANNELS", "METHODS", "backtest_day", "evaluate_on_day", "paired_difference",
+           "plan_backtest", "plot_backtest", "run_backtest", "solve_first_stages", "summarise", "summary_rows"]
