@@ -49,15 +49,31 @@ class MissingUpstreamInputError(DatasetError):
     """A pipeline input made by another pipeline has not been produced yet."""
 
 
+def _extra_pipelines() -> dict[str, str]:
+    """``pipeline_registry.EXTRA_PIPELINES``: registered name -> module with ``create_pipeline`` (and optionally
+    ``validate_params``) for pipelines that live inside another pipeline's package (layout rule)."""
+    with contextlib.suppress(ImportError):
+        from evgrid import pipeline_registry
+
+        return dict(getattr(pipeline_registry, "EXTRA_PIPELINES", {}) or {})
+    return {}
+
+
+def _pipeline_module(name: str) -> str:
+    return _extra_pipelines().get(name, f"evgrid.pipelines.{name}")
+
+
 def _all_pipelines() -> dict:
-    """Every ``evgrid.pipelines.<name>.create_pipeline()`` (``kedro run --pipeline=x`` registers only x)."""
+    """Every ``evgrid.pipelines.<name>.create_pipeline()`` and every ``EXTRA_PIPELINES`` module's
+    (``kedro run --pipeline=x`` registers only x)."""
     import evgrid.pipelines as pkg
 
     out = {}
-    for mod in pkgutil.iter_modules(pkg.__path__):
+    modules = {mod.name: f"evgrid.pipelines.{mod.name}" for mod in pkgutil.iter_modules(pkg.__path__)}
+    modules.update(_extra_pipelines())
+    for name, module_name in modules.items():
         try:
-            module = importlib.import_module(f"evgrid.pipelines.{mod.name}")
-            out[mod.name] = module.create_pipeline()
+            out[name] = importlib.import_module(module_name).create_pipeline()
         except Exception:  # noqa: BLE001 - a broken sibling pipeline must not block this run
             continue
     return out
@@ -143,7 +159,7 @@ def validators_for(pipeline, pipes: dict) -> dict[str, Any]:
     for name, pipe in sorted(pipes.items()):
         if not selected & {n.name for n in pipe.nodes}:
             continue
-        fn = getattr(importlib.import_module(f"evgrid.pipelines.{name}"), "validate_params", None)
+        fn = getattr(importlib.import_module(_pipeline_module(name)), "validate_params", None)
         if fn is None:
             with contextlib.suppress(ImportError):
                 study_fn = getattr(importlib.import_module(f"evgrid.studies.{name}.config"), "validate_params", None)
