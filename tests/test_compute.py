@@ -231,15 +231,14 @@ def _tariff_fanout(settings):
 
 
 def _planning_fanout(settings):
-    """Exact lower-level evaluations of three plans of the small planning system (one task per plan)."""
+    """Exact lower-level evaluations of two plans of the small planning system (one task per plan)."""
     from evgrid.studies.planning.config import PlanningConfig
     from evgrid.studies.planning.model import Evaluator
     from evgrid.studies.planning.system import build_system
     from tests.studies.planning.conftest import daily_inputs, small_params
 
     system = build_system(PlanningConfig.from_params(small_params()), *daily_inputs())
-    plans = np.array([[150.0] * system.n_stations, [185.0] * system.n_stations,
-                      np.linspace(120.0, 250.0, system.n_stations)])
+    plans = np.array([[150.0] * system.n_stations, np.linspace(120.0, 250.0, system.n_stations)])
     return [(e.costs(), [(p.station_kw, p.station_price_usd_per_kwh, p.road_flow, p.opf.v_pu) for p in e.periods])
             for e in Evaluator(system, settings)(plans)]
 
