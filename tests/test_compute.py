@@ -19,6 +19,7 @@ from pathlib import Path
 
 import cloudpickle
 import numpy as np
+import pandas as pd
 import pytest
 
 from evgrid import compute
@@ -211,3 +212,87 @@ def test_external_scheduler_and_workers_match_in_process(external_cluster, refer
     tasks, keys = _sweep()
     out = map_tasks(lp_task, tasks, external_cluster, keys=keys, seed=7)
     assert _same(out, reference)
+
+
+# ------------------------------------------------------------------ the studies' fan-outs (issue 17)
+def _tariff_fanout(settings):
+    """The tariff study's whole fan-out (DSO sweep split over compute.slots() tasks + responses) on the small
+    coupled system of tests/studies/tariff."""
+    from evgrid.studies.tariff import report
+    from tests.studies.tariff.conftest import make_system
+
+    cases = report.run_cases(make_system(), settings)
+    out = {f"sweep{k}": (c.objective_usd, c.station_kw, c.tariffs, c.line_flow_kw) for k, c in cases["sweep"].items()}
+    for name, r in cases["responses"].items():
+        out[name] = (r["response"].objective_usd, r["response"].station_kw, r["tariff"])
+    out["iterations"] = cases["iterations"]
+    out["checks"] = {c: (v["line_flow_kw"], v["ac_line_kva"]) for c, v in cases["checks"].items()}
+    return out
+
+
+def _planning_fanout(settings):
+    """Exact lower-level evaluations of two plans of the small planning system (one task per plan)."""
+    from evgrid.studies.planning.config import PlanningConfig
+    from evgrid.studies.planning.model import Evaluator
+    from evgrid.studies.planning.system import build_system
+    from tests.studies.planning.conftest import daily_inputs, small_params
+
+    system = build_system(PlanningConfig.from_params(small_params()), *daily_inputs())
+    plans = np.array([[150.0] * system.n_stations, np.linspace(120.0, 250.0, system.n_stations)])
+    return [(e.costs(), [(p.station_kw, p.station_price_usd_per_kwh, p.road_flow, p.opf.v_pu) for p in e.periods])
+            for e in Evaluator(system, settings)(plans)]
+
+
+def _parking_fanout(settings):
+    """The parking scenarios base, s1, s2 (one task each, own model of the day; no time-limited MILP) on the
+    real-data stand-ins of tests/studies/parking with small lots."""
+    import copy
+
+    from evgrid.grid.matpower import load_matpower_case
+    from evgrid.studies.parking.config import ParkingConfig
+    from evgrid.studies.parking.runs import ParkingInputs, run_scenarios
+    from evgrid.studies.parking.system import build_system, gan_days, prepare_day, workplace_sessions
+    from tests.grid.helpers import CASE33
+    from tests.studies.parking import fixtures as fx
+
+    inputs = fx.real_inputs()
+    p = copy.deepcopy(fx.params())
+    for lot, n in zip(p["lots"], (20, 20, 60), strict=True):
+        lot["n_evs"] = n
+    p["study"]["scenarios"] = ["base", "s1", "s2"]
+    cfg = ParkingConfig.from_params(p)
+    system = build_system(load_matpower_case(CASE33), inputs["prices_primary"], inputs["load_daily"], cfg)
+    sessions = workplace_sessions(inputs["ev_session_features"], cfg)
+    prep = prepare_day(gan_days(inputs["ev_times.scenarios"], inputs["pv.scenarios"], sessions, cfg, 1)[0], cfg)
+    res = run_scenarios(ParkingInputs(system, prep, [], []), cfg, settings)
+    return {k: res[k].drop(columns=["wall_s"], errors="ignore") for k in ("costs", "details", "schedules")}
+
+
+def _equal(a, b) -> bool:
+    """Bit-for-bit equality through dicts, lists, tuples, arrays and frames (NaN == NaN)."""
+    if isinstance(a, dict):
+        return a.keys() == b.keys() and all(_equal(a[k], b[k]) for k in a)
+    if isinstance(a, list | tuple):
+        return len(a) == len(b) and all(_equal(x, y) for x, y in zip(a, b, strict=True))
+    if isinstance(a, pd.DataFrame):
+        return (list(a.columns) == list(b.columns) and a.index.equals(b.index)
+                and all(_equal(a[c].to_numpy(), b[c].to_numpy()) for c in a.columns))
+    if isinstance(a, pd.Series):
+        return a.index.equals(b.index) and _equal(a.to_numpy(), b.to_numpy())
+    if isinstance(a, np.ndarray):
+        if a.shape != b.shape or a.dtype != b.dtype:
+            return False
+        if a.dtype.kind == "O":
+            return all(_equal(x, y) for x, y in zip(a.ravel().tolist(), b.ravel().tolist(), strict=True))
+        return np.array_equal(a, b, equal_nan=a.dtype.kind in "fc")
+    if isinstance(a, float) and isinstance(b, float):
+        return a == b or (np.isnan(a) and np.isnan(b))
+    return bool(a == b)
+
+
+@pytest.mark.parametrize("fanout", [_tariff_fanout, _parking_fanout, _planning_fanout],
+                         ids=["tariff", "parking", "planning"])
+def test_study_fanouts_give_the_same_bits_in_process_and_on_a_2_worker_cluster(fanout, local_settings):
+    """What each study computes does not depend on where its tasks run (nor on how the sweep is split:
+    sync runs the tariff sweep as 1 task, the cluster as 2)."""
+    assert _equal(fanout(ComputeSettings(scheduler="sync", progress=False)), fanout(local_settings))

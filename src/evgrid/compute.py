@@ -346,6 +346,23 @@ def get_client(settings: ComputeSettings | Mapping | str | None = None):
     return client
 
 
+def slots(settings: ComputeSettings | Mapping | str | None = None) -> int:
+    """How many tasks run at once: 1 for ``sync``, ``n_workers x threads_per_worker`` for ``local``, the
+    connected workers' threads for an external cluster (at least 1; starts no cluster for ``local``/``sync``).
+
+    For studies that batch several cheap solves into one task (one model compile per task): split the work
+    into ``slots()`` tasks. Only the split may depend on it, never a result: each item must be solved the
+    same way whichever task holds it.
+    """
+    s = ComputeSettings.coerce(settings)
+    if s.scheduler == "sync":
+        return 1
+    if s.scheduler == "local":
+        return s.n_workers * s.threads_per_worker
+    workers = get_client(s).scheduler_info(n_workers=-1).get("workers", {})
+    return max(1, sum(int(w.get("nthreads", 1)) for w in workers.values()))
+
+
 def shutdown() -> None:
     """Close every client (and local cluster) this process opened."""
     while _CLIENTS:

@@ -202,6 +202,26 @@ class _Run:
         self.saved: set[str] = set()
         self.pid = os.getpid()
         self.old_handlers: dict[int, Any] = {}
+        self.signal: str | None = None  # SIGINT/SIGTERM received; the run ends "killed" however it unwinds
+
+
+# Code the signal handler must not re-enter: a SIGTERM that lands while the main thread is inside MLflow's
+# SQL store (kedro-mlflow logging the run's parameters, a metric, an artifact record) interrupts an open
+# sqlite transaction; ending the run from the handler then writes to the same database from the same thread
+# ("database is locked"), and ``mlflow.end_run`` pops the active run *before* that write fails, so kedro's
+# ``on_pipeline_error`` reached kedro-mlflow's end hook with no active run (UnboundLocalError
+# ``pipeline_run_id_is_closed``, rc 1 instead of 143). Interrupted there, the handler only records the signal
+# and stops the run; the bookkeeping happens once that code has unwound (process exit, or the next run).
+_STORE_MODULES = frozenset({"mlflow", "kedro_mlflow", "sqlalchemy", "sqlite3", "alembic"})
+
+
+def _in_tracking_store(frame: Any) -> bool:
+    """True when ``frame`` (the code a signal interrupted) or a caller runs inside MLflow or its SQL store."""
+    while frame is not None:
+        if str(frame.f_globals.get("__name__") or "").split(".")[0] in _STORE_MODULES:
+            return True
+        frame = frame.f_back
+    return False
 
 
 class RunGuardHook:
@@ -277,13 +297,13 @@ class RunGuardHook:
                           env=run_params.get("env"), mlflow_run_id=run_id,
                           planned={ds: manifest._rel(p, root) for ds, p in outputs.items()}, inputs=lineage)
         self._run = _Run(root, man, locks, outputs)
+        self._install_signals()  # before the "running" manifest: whoever sees it can stop the run cleanly
         try:
             man.write(root / MANIFEST_DIR)
         except Exception:
             self._finish("failed", "could not write the run manifest")
             raise
         sanity.drain_raised()
-        self._install_signals()
         if not self._atexit:
             atexit.register(self._at_exit)  # after mlflow's own atexit: runs first (LIFO)
             self._atexit = True
@@ -306,6 +326,8 @@ class RunGuardHook:
         run, self._run = self._run, None
         if run is None or run.pid != os.getpid():
             return
+        if run.signal is not None and status != "killed":  # stopped by a signal whose bookkeeping was deferred
+            status, error = "killed", f"stopped by {run.signal}"
         self._restore_signals(run)
         man = run.manifest
         try:
@@ -356,8 +378,22 @@ class RunGuardHook:
             os.kill(os.getpid(), signum)
             return
         name = signal.Signals(signum).name
+        if run.signal is not None:  # a second signal while the first one unwinds: the default action, at once
+            self._restore_signals(run)
+            signal.signal(signum, signal.SIG_DFL)
+            os.kill(os.getpid(), signum)
+            return
+        run.signal = name
         log.error("%s received: the run is stopped; MLflow run %s ends KILLED", name, run.manifest.mlflow_run_id)
-        self._finish("killed", f"stopped by {name}")
+        if _in_tracking_store(frame):
+            log.warning("%s landed inside MLflow's store: the run is recorded KILLED once that code has unwound "
+                        "(at process exit)", name)
+        else:
+            try:
+                self._finish("killed", f"stopped by {name}")
+            except Exception as err:  # noqa: BLE001 - bookkeeping must never replace the stop by an Exception
+                log.error("could not record the stop (%s: %s); the next start closes the MLflow run as FAILED",
+                          type(err).__name__, err)
         if signum == signal.SIGINT:
             raise KeyboardInterrupt
         raise SystemExit(128 + signum)

@@ -101,6 +101,43 @@ def test_signal_ends_mlflow_run_killed_and_manifest_killed(tmp_path, store, sig,
     assert list((tmp_path / "data/09_manifests/locks").glob("*.json")) == []  # lock released
 
 
+def _signal_inside_mlflow_store(df: pd.DataFrame, sig: int) -> pd.DataFrame:
+    """Deliver ``sig`` while the innermost frame belongs to MLflow's SQL store (as when kedro-mlflow is writing
+    a parameter and the sqlite transaction is open)."""
+    code = "def write(sig):\n    os.kill(os.getpid(), sig)\n    for _ in range(1000):\n        pass\n"
+    scope = {"__name__": "mlflow.store.tracking.sqlalchemy_store", "os": os}
+    exec(compile(code, "<mlflow store>", "exec"), scope)  # noqa: S102 - a frame whose module is MLflow's
+    scope["write"](sig)
+    return df
+
+
+def test_sigterm_inside_the_mlflow_store_defers_bookkeeping_and_never_turns_into_an_error(tmp_path, store):
+    """A SIGTERM landing inside MLflow's store must not write to the store from the handler (the interrupted
+    transaction holds it; mlflow.end_run popped the run before failing, and kedro-mlflow's end hook then
+    crashed with UnboundLocalError, rc 1). The run stops with SystemExit, the MLflow run stays active for
+    kedro-mlflow's hooks, and the exit bookkeeping records KILLED."""
+    uri, _ = store
+    old = signal.getsignal(signal.SIGTERM)
+    catalog = DataCatalog({"inp": MemoryDataset(pd.DataFrame({"p_kw": [1.0]})), "sig": MemoryDataset(signal.SIGTERM),
+                           "out": CSVDataset(filepath=str(tmp_path / "data/08_reporting/out.csv"))})
+    pipe = pipeline([node(_signal_inside_mlflow_store, ["inp", "sig"], "out", name="logs_to_mlflow")])
+    run = mlflow.start_run()
+    hook = RunGuardHook()
+    hook.before_pipeline_run({"project_path": str(tmp_path), "pipeline_names": ["toy"], "env": None}, pipe, catalog)
+    with pytest.raises(SystemExit) as exc:
+        SequentialRunner().run(pipe, catalog, hook_manager=None)
+    assert exc.value.code == 128 + signal.SIGTERM
+    assert mlflow.active_run() is not None and mlflow.active_run().info.run_id == run.info.run_id
+    assert RunManifest.read(tmp_path / "data/09_manifests/toy.json").status == "running"
+    hook._at_exit()  # what the interpreter runs at exit (before MLflow's own atexit)
+    assert mlflow.active_run() is None
+    assert MlflowClient(uri).get_run(run.info.run_id).info.status == "KILLED"
+    man = RunManifest.read(tmp_path / "data/09_manifests/toy.json")
+    assert man.status == "killed" and "SIGTERM" in man.error
+    assert signal.getsignal(signal.SIGTERM) == old
+    assert list((tmp_path / "data/09_manifests/locks").glob("*.json")) == []
+
+
 def test_refusal_before_any_node_ends_mlflow_run_failed(tmp_path, store):
     """An upstream run that did not complete: refused, and the MLflow run says FAILED (was FINISHED)."""
     uri, _ = store

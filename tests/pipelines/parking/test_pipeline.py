@@ -38,6 +38,7 @@ def outputs():
     for name, df in inputs.items():
         catalog[name] = df
     catalog["params:parking"] = p
+    catalog["params:compute"] = {"scheduler": "sync", "progress": False}  # in-process: no cluster in tests
     catalog["params:parking_feeder"] = {"path": str(CASE33)}
     catalog["params:gan.families.pv.pv_system"] = pv_system
     catalog["params:step_minutes"] = 15

@@ -20,7 +20,9 @@ def test_planning_pipeline_small():
     traffic, load = daily_inputs()
     pipe = create_pipeline()
     outputs = sorted(pipe.all_outputs())
-    catalog = DataCatalog({"params:planning": MemoryDataset(params), "traffic_daily": MemoryDataset(traffic),
+    catalog = DataCatalog({"params:planning": MemoryDataset(params),
+                           "params:compute": MemoryDataset({"scheduler": "sync", "progress": False}),
+                           "traffic_daily": MemoryDataset(traffic),
                            "load_daily": MemoryDataset(load)} | {n: KeptDataset() for n in outputs})
     SequentialRunner().run(pipe, catalog)
     out = {n: catalog.load(n) for n in outputs}

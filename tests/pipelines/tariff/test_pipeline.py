@@ -35,6 +35,7 @@ def outputs():
     pipe = create_pipeline()
     catalog = DataCatalog({name: _KeptDataset() for name in pipe.datasets()})
     catalog["params:tariff"] = params
+    catalog["params:compute"] = {"scheduler": "sync", "progress": False}  # in-process: no cluster in tests
     catalog["raw_load"] = [str(RAW / "nyiso" / "nyiso_total_load_5min_2016.csv")]
     catalog["raw_weather"] = sorted(glob.glob(str(RAW / "irradiance" / "*_2016.csv")))
     catalog["raw_prices_dam"] = [str(RAW / "nyiso" / "20220718damlbmp_zone.csv")]

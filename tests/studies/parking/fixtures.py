@@ -6,6 +6,7 @@ through the project's pvlib chain. Both are real data in the exact format the ga
 
 from __future__ import annotations
 
+import functools
 from pathlib import Path
 
 import numpy as np
@@ -54,7 +55,13 @@ def pv_frame(weather: pd.DataFrame, n: int = 4) -> pd.DataFrame:
 
 
 def real_inputs() -> dict:
-    """Ingest-contract frames built from the raw files with the ingest nodes (~25 s), GAN-format stand-ins."""
+    """Ingest-contract frames built from the raw files with the ingest nodes, GAN-format stand-ins: built once
+    per test process (~25 s; the study, pipeline and compute tests share them). Do not modify the frames."""
+    return dict(_real_inputs())
+
+
+@functools.lru_cache(maxsize=1)
+def _real_inputs() -> dict:
     with open(ROOT / "conf/base/parameters_ingest.yml") as fh:
         p = yaml.safe_load(fh)["ingest"]
     step = 15

@@ -9,14 +9,13 @@ ROOT = Path(__file__).resolve().parents[3]
 
 
 def small_params(**upper) -> dict:
-    """conf/base planning parameters with repo-absolute paths, 2 periods, 1 process and a tiny budget."""
+    """conf/base planning parameters with repo-absolute paths, 2 periods, batches of 1 plan and a tiny budget."""
     p = copy.deepcopy(yaml.safe_load((ROOT / "conf/base/parameters_planning.yml").read_text())["planning"])
     for k in ("net_path", "trips_path", "node_path"):
         p["transport"][k] = str(ROOT / p["transport"][k])
     p["grid"]["path"] = str(ROOT / p["grid"]["path"])
     p["periods"] = [{"name": "night", "hours": [0, 1, 2, 3, 4, 5, 6, 23]}, {"name": "day", "hours": list(range(7, 23))}]
-    p["n_jobs"] = 1
-    p["upper"].update({"n_evaluations": 4, "n_initial": 3, "n_candidates": 300} | upper)
+    p["upper"].update({"n_evaluations": 4, "n_initial": 3, "n_candidates": 300, "batch_size": 1} | upper)
     p["ev_share_sweep"] = []
     return p
 

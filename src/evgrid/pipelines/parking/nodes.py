@@ -6,6 +6,7 @@ import logging
 
 import pandas as pd
 
+from evgrid.compute import ComputeSettings
 from evgrid.grid.feeders import load_feeder
 from evgrid.grid.network import Network
 from evgrid.scenarios.pv import PVSystem
@@ -29,20 +30,22 @@ def prepare_inputs(network, prices, load_daily, ev_features, weather_daily, ev_t
                                PVSystem.from_params(pv_system, step_minutes))
 
 
-def run_scenarios(inputs, params: dict):
-    """Base and scenarios 1-4 (Table V) with the exact evaluation of each schedule."""
-    res = runs.run_scenarios(inputs, ParkingConfig.from_params(params))
+def run_scenarios(inputs, params: dict, params_compute: dict):
+    """Base and scenarios 1-4 (Table V) with the exact evaluation of each schedule (evgrid.compute tasks)."""
+    res = runs.run_scenarios(inputs, ParkingConfig.from_params(params), ComputeSettings.from_params(params_compute))
     return res, res["costs"], res["schedules"], res["details"], res["switching"]
 
 
-def run_pv_sweep(inputs, scenario_results, params: dict):
-    """Scenario 4 at each PV penetration (Table VII)."""
-    return runs.run_pv_sweep(inputs, scenario_results, ParkingConfig.from_params(params))
+def run_pv_sweep(inputs, scenario_results, params: dict, params_compute: dict):
+    """Scenario 4 at each PV penetration (Table VII), on evgrid.compute."""
+    return runs.run_pv_sweep(inputs, scenario_results, ParkingConfig.from_params(params),
+                             ComputeSettings.from_params(params_compute))
 
 
-def run_stochastic(inputs, scenario_results, params: dict):
-    """Stochastic day-ahead switching plan evaluated on real held-out days, paired with CIs."""
-    return runs.run_stochastic(inputs, ParkingConfig.from_params(params), scenario_results)
+def run_stochastic(inputs, scenario_results, params: dict, params_compute: dict):
+    """Stochastic day-ahead switching plan evaluated on real held-out days (evgrid.compute), paired with CIs."""
+    return runs.run_stochastic(inputs, ParkingConfig.from_params(params), scenario_results,
+                               ComputeSettings.from_params(params_compute))
 
 
 def compare_with_paper(costs: pd.DataFrame, sweep: pd.DataFrame, heldout: pd.DataFrame):

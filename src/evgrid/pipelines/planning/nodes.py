@@ -6,6 +6,7 @@ import logging
 
 import pandas as pd
 
+from evgrid.compute import ComputeSettings
 from evgrid.studies.planning import plots, report
 from evgrid.studies.planning.config import PlanningConfig
 from evgrid.studies.planning.system import PlanningSystem, build_system
@@ -18,9 +19,10 @@ def build_planning_system(params: dict, traffic_daily: pd.DataFrame, load_daily:
     return build_system(PlanningConfig.from_params(params), traffic_daily, load_daily)
 
 
-def optimise_capacities(system: PlanningSystem) -> dict:
-    """Surrogate vs random search vs uniform plan (same number of exact lower-level evaluations)."""
-    result = report.run_planning(system)
+def optimise_capacities(system: PlanningSystem, params_compute: dict) -> dict:
+    """Surrogate vs random search vs uniform plan (same number of exact lower-level evaluations), the
+    evaluations fanned out on evgrid.compute (``params:compute``)."""
+    result = report.run_planning(system, ComputeSettings.from_params(params_compute))
     log.info("planning: upper level done in %.1f s", result["wall_s"])
     return result
 

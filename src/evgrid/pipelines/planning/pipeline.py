@@ -13,7 +13,7 @@ def create_pipeline(**kwargs) -> Pipeline:
         [
             node(nodes.build_planning_system, ["params:planning", "traffic_daily", "load_daily"], "planning_system",
                  name="planning_build_system"),
-            node(nodes.optimise_capacities, "planning_system", "planning_search", name="planning_optimise"),
+            node(nodes.optimise_capacities, ["planning_system", "params:compute"], "planning_search", name="planning_optimise"),
             node(nodes.summarise_plans, ["planning_system", "planning_search"],
                  ["planning_capacity_plan", "planning_social_cost", "planning_convergence"], name="planning_summarise"),
             node(nodes.detail_optimised_plan, ["planning_system", "planning_search"],

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import pandas as pd
 
+from evgrid.compute import ComputeSettings
 from evgrid.studies.tariff import plots, report
 from evgrid.studies.tariff.config import TariffConfig
 from evgrid.studies.tariff.system import TariffSystem, build_system
@@ -25,9 +26,10 @@ def build_coupled_system(params: dict, raw_load: list, raw_weather: list, raw_pr
     return system, info, links
 
 
-def solve_cases(system: TariffSystem) -> dict:
-    """Uncontrolled response, DSO sweep over (perturbation, Gamma), aggregators' response and feeder checks."""
-    return report.run_cases(system)
+def solve_cases(system: TariffSystem, params_compute: dict) -> dict:
+    """Uncontrolled response, DSO sweep over (perturbation, Gamma), aggregators' response and feeder checks,
+    fanned out on evgrid.compute (``params:compute``)."""
+    return report.run_cases(system, ComputeSettings.from_params(params_compute))
 
 
 def case_tables(system: TariffSystem, cases: dict):

@@ -9,7 +9,7 @@ def create_pipeline(**kwargs) -> Pipeline:
     return pipeline([
         node(nodes.build_coupled_system, ["params:tariff", "raw_load", "raw_weather", "raw_prices_dam"],
              ["tariff_system", "tariff_system_info", "tariff_traffic_links"], name="tariff_build_system"),
-        node(nodes.solve_cases, "tariff_system", "tariff_cases", name="tariff_solve_cases"),
+        node(nodes.solve_cases, ["tariff_system", "params:compute"], "tariff_cases", name="tariff_solve_cases"),
         node(nodes.case_tables, ["tariff_system", "tariff_cases"],
              ["tariff_tariffs", "tariff_cost_vs_gamma", "tariff_line_flows", "tariff_ev_flows",
               "tariff_station_energy", "tariff_iterations", "tariff_paths"], name="tariff_case_tables"),

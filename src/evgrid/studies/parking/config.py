@@ -11,7 +11,7 @@ import dataclasses
 from dataclasses import dataclass, field
 from typing import Any
 
-from evgrid.typed_params import ParameterError, typed
+from evgrid.typed_params import ParameterError, build, need
 
 SCENARIOS = ("base", "s1", "s2", "s3", "s4")
 """Paper 004 section V-C: base = uncoordinated; s1 = P only, full objective; s2 = P + Q, DSO + EV users;
@@ -23,33 +23,13 @@ class ParkingConfigError(ParameterError):
 
 
 def _build(cls, params: Any, where: str):
-    """Instantiate dataclass ``cls`` from a dict with :func:`evgrid.typed_params.typed` (unknown keys rejected,
-    errors name ``where``); nested blocks and lists of blocks recurse, plain lists become tuples."""
-    if params is None:
-        params = {}
-    if not isinstance(params, dict):
-        raise ParkingConfigError(f"{where}: expected a mapping, got {type(params).__name__}")
-    kwargs = {}
-    for name, val in params.items():
-        sub = _NESTED.get((cls.__name__, name))
-        if sub is not None:
-            if isinstance(val, list):
-                kwargs[name] = tuple(_build(sub, v, f"{where}.{name}[{i}]") for i, v in enumerate(val))
-            else:
-                kwargs[name] = _build(sub, val, f"{where}.{name}")
-        elif isinstance(val, list):
-            kwargs[name] = tuple(val)
-    raw = {k: v for k, v in params.items() if k not in kwargs}
-    obj = typed(cls, raw, where, **kwargs)
-    check = getattr(obj, "check", None)
-    if check is not None:
-        check(where)
-    return obj
+    """The shared typed-config builder (:func:`evgrid.typed_params.build`): nested blocks and lists of blocks
+    recurse (``_NESTED``), plain lists become tuples, unknown keys rejected, errors name ``where``."""
+    return build(cls, params, where, error=ParkingConfigError, nested=_NESTED, tuples=True)
 
 
 def _need(cond: bool, where: str, name: str, what: str, value) -> None:
-    if not cond:
-        raise ParkingConfigError(f"{where}.{name}: expected {what}, got {value!r}")
+    need(cond, f"{where}.{name}", what, value, ParkingConfigError)
 
 
 @dataclass(frozen=True)

@@ -80,39 +80,64 @@ def _row(sched: dict, costs: pd.DataFrame, check: dict, wall: float) -> dict:
     return row
 
 
-def run_scenarios(inputs: ParkingInputs, cfg: ParkingConfig) -> dict:
-    """base, s1..s4 on the scenario day (Table V); returns costs, schedules (long), switching, details."""
-    system, prep = inputs.system, inputs.scenario_day
-    scen = cfg.study.scenarios
-    t0 = time.perf_counter()
-    pm = M.build_model(system, [prep])
-    results = {}
-    if "base" in scen:
-        results["base"] = R.base_schedule(system, prep)
-    for sc in ("s1", "s2", "s3"):
-        if sc in scen or (sc == "s3" and "s4" in scen):
-            t = time.perf_counter()
-            results[sc] = M.solve_scenario(pm, sc, cfg.solver)
-            results[sc]["wall_s"] = time.perf_counter() - t
-    if "s4" in scen:
+def _solver(cfg: ParkingConfig) -> dict:
+    """The study's solver options with the task's thread budget (evgrid.compute: 1 per task)."""
+    from evgrid import compute
+
+    opts = dict(cfg.solver)
+    threads = compute.solver_threads(opts.get("threads"))
+    if threads is not None:
+        opts["threads"] = threads
+    return opts
+
+
+def _scenario_task(task: str, shared: tuple) -> dict:
+    """One evgrid.compute task of :func:`run_scenarios`: ``base``, ``s1``, ``s2`` or ``s3`` (+ ``s4`` started
+    from it) on its own model of the scenario day, each schedule evaluated exactly. Plain data in and out."""
+    system, prep, cfg, want = shared
+    solver = _solver(cfg)
+    out = {}
+    if task == "base":
+        out["base"] = R.base_schedule(system, prep)
+    else:
+        pm = M.build_model(system, [prep])
         t = time.perf_counter()
-        results["s4"] = M.solve_s4(pm, cfg.solver, start_from=results["s3"],
-                                   milp_time_limit_s=cfg.model.milp_time_limit_s)
-        results["s4"]["wall_s"] = time.perf_counter() - t
+        out[task] = M.solve_scenario(pm, task, solver)
+        out[task]["wall_s"] = time.perf_counter() - t
+        if task == "s3" and "s4" in want:
+            t = time.perf_counter()
+            out["s4"] = M.solve_s4(pm, solver, start_from=out["s3"], milp_time_limit_s=cfg.model.milp_time_limit_s)
+            out["s4"]["wall_s"] = time.perf_counter() - t
+    return {sc: (sched, R.evaluate_schedule(system, [prep], sched)) for sc, sched in out.items() if sc in want}
+
+
+def run_scenarios(inputs: ParkingInputs, cfg: ParkingConfig, compute_settings=None) -> dict:
+    """base, s1..s4 on the scenario day (Table V); returns costs, schedules (long), switching, details.
+
+    One :func:`evgrid.compute.map_tasks` task each for base, s1, s2 and s3 -> s4 (s4 starts from s3's schedule),
+    each on its own model of the day."""
+    from evgrid import compute
+
+    system, prep = inputs.system, inputs.scenario_day
+    scen = list(cfg.study.scenarios)
+    t0 = time.perf_counter()
+    tasks = [sc for sc in ("base", "s1", "s2") if sc in scen] + (["s3"] if {"s3", "s4"} & set(scen) else [])
+    done = compute.map_tasks(_scenario_task, tasks, compute_settings, keys=tasks,
+                             shared=(system, prep, cfg, tuple(scen)), desc="parking scenarios")
+    results = {sc: v for d in done for sc, v in d.items()}
     rows, details, schedules = [], [], []
     for sc in scen:
-        sched = results[sc]
-        costs, det, check = R.evaluate_schedule(system, [prep], sched)
+        sched, (costs, det, check) = results[sc]
         rows.append({"scenario": sc} | _row(sched, costs, check, sched.get("wall_s", 0.0)))
         details.append(det.assign(scenario=sc))
         schedules.append(_long_schedule(sched, system).assign(scenario=sc))
     costs = pd.DataFrame(rows)
-    plan = results["s4"]["branch_status"] if "s4" in results else None
+    s4 = results["s4"][0] if "s4" in results else None
     log.info("parking scenarios done in %.0f s", time.perf_counter() - t0)
     return {"costs": costs, "details": pd.concat(details, ignore_index=True),
             "schedules": pd.concat(schedules, ignore_index=True),
-            "switching": switching_table(plan, system) if plan is not None else pd.DataFrame(),
-            "s4": results.get("s4"), "pm": pm}
+            "switching": switching_table(s4["branch_status"], system) if s4 is not None else pd.DataFrame(),
+            "s4": s4}
 
 
 def _long_schedule(sched: dict, system: ParkingSystem) -> pd.DataFrame:
@@ -135,38 +160,88 @@ def switching_table(plan: pd.DataFrame, system: ParkingSystem) -> pd.DataFrame:
     return pd.DataFrame(rows)
 
 
-def run_pv_sweep(inputs: ParkingInputs, scenario_results: dict, cfg: ParkingConfig) -> tuple[pd.DataFrame, pd.DataFrame]:
-    """Scenario 4 at each PV penetration (Table VII), on the scenario day's model (PV is a mutable Param);
-    returns the cost table and the hourly EV / PV / feeder power per level (Fig. 11)."""
-    pm = scenario_results["pm"]
+def _pv_task(levels: list, shared: tuple) -> list:
+    """PV sweep levels on one model of the scenario day (PV is a mutable Param; each level is configured and
+    solved from scratch, so which task holds a level does not change its result)."""
+    system, prep, cfg, s4 = shared
+    solver = _solver(cfg)
+    pm = M.build_model(system, [prep])
+    out = []
+    for pct in levels:
+        t = time.perf_counter()
+        # plan screened on the 100 % schedule's EV loads with this level's PV (one LP per level)
+        sched = M.solve_s4(pm, solver, pv_scale=pct / 100.0, start_from=s4,
+                           milp_time_limit_s=cfg.model.milp_time_limit_s if cfg.model.milp_in_sweep else None)
+        out.append((pct, sched, R.evaluate_schedule(system, [prep], sched), time.perf_counter() - t))
+    return out
+
+
+def run_pv_sweep(inputs: ParkingInputs, scenario_results: dict, cfg: ParkingConfig, compute_settings=None
+                 ) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """Scenario 4 at each PV penetration (Table VII); returns the cost table and the hourly EV / PV / feeder
+    power per level (Fig. 11). The levels other than 100 % (= scenario 4 itself) are split over
+    ``compute.slots()`` evgrid.compute tasks, one model build each."""
+    from evgrid import compute
+
     s4 = scenario_results["s4"]
+    system, prep = inputs.system, inputs.scenario_day
+    levels = [pct for pct in cfg.study.pv_sweep_pct if not (pct == 100 and s4 is not None)]
+    n = max(1, min(len(levels), compute.slots(compute_settings)))
+    chunks = [c for c in (levels[k::n] for k in range(n)) if c]
+    solved = {}
+    for part in compute.map_tasks(_pv_task, chunks, compute_settings, keys=[("pv", k) for k in range(len(chunks))],
+                                  shared=(system, prep, cfg, s4), desc="parking PV sweep"):
+        solved.update({pct: rest for pct, *rest in part})
     rows, profiles = [], []
     for pct in cfg.study.pv_sweep_pct:
-        t = time.perf_counter()
-        if pct == 100 and s4 is not None:
-            sched = s4
+        if pct in solved:
+            sched, (costs, det, check), wall = solved[pct]
         else:
-            # plan screened on the 100 % schedule's EV loads with this level's PV (one LP per level)
-            sched = M.solve_s4(pm, cfg.solver, pv_scale=pct / 100.0, start_from=s4,
-                               milp_time_limit_s=cfg.model.milp_time_limit_s if cfg.model.milp_in_sweep else None)
-        costs, det, check = R.evaluate_schedule(inputs.system, [inputs.scenario_day], sched)
-        rows.append({"pv_penetration_pct": pct} | _row(sched, costs, check, time.perf_counter() - t))
+            t = time.perf_counter()
+            sched = s4
+            costs, det, check = R.evaluate_schedule(system, [prep], sched)
+            wall = time.perf_counter() - t
+        rows.append({"pv_penetration_pct": pct} | _row(sched, costs, check, wall))
         hourly = det.groupby("hour")[["p_ev_kw", "pv_kw"]].sum()
-        hourly["feeder_load_kw"] = inputs.system.load_p_kw.sum(axis=1).to_numpy() + hourly["p_ev_kw"] - hourly["pv_kw"]
+        hourly["feeder_load_kw"] = system.load_p_kw.sum(axis=1).to_numpy() + hourly["p_ev_kw"] - hourly["pv_kw"]
         profiles.append(hourly.reset_index().assign(pv_penetration_pct=pct))
     return pd.DataFrame(rows), pd.concat(profiles, ignore_index=True)
 
 
-def run_stochastic(inputs: ParkingInputs, cfg: ParkingConfig, scenario_results: dict
+def _heldout_task(prep, shared: tuple) -> list[dict]:
+    """One held-out real day (evgrid.compute task): uncoordinated charging and each day-ahead plan with the
+    day's own EV dispatch re-optimised; rows of the per-day table."""
+    system, cfg, plans = shared
+    solver = _solver(cfg)
+    base = R.base_schedule(system, prep)
+    costs, _, _ = R.evaluate_schedule(system, [prep], base)
+    rows = [{"day": prep.day.name, "policy": "uncoordinated"} | costs.iloc[0].drop("day").to_dict()]
+    pmh = M.build_model(system, [prep])
+    done = {}
+    for name, plan in plans.items():
+        key = plan.to_numpy(bool).tobytes()
+        if key not in done:  # identical plans: one solve
+            sched = M.solve_scenario(pmh, "s4", solver, switch_plan=plan)
+            done[key] = R.evaluate_schedule(system, [prep], sched)
+        costs, _, check = done[key]
+        rows.append({"day": prep.day.name, "policy": f"{name}_plan"} | costs.iloc[0].drop("day").to_dict()
+                    | {f"check_{k}": v for k, v in check.items()})
+    return rows
+
+
+def run_stochastic(inputs: ParkingInputs, cfg: ParkingConfig, scenario_results: dict, compute_settings=None
                    ) -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame]:
     """Stochastic day-ahead switching plan on several GAN days, evaluated on real held-out days.
 
     First stage: the hourly switch plan (shared by all GAN days); second stage: each day's P/Q dispatch.
     On each held-out day the EV dispatch is re-optimised with that day's EVs and PV (the lots' own
     scheduling) under (a) the stochastic plan, (b) the deterministic plan of the single scenario day, and
-    compared with (c) uncoordinated charging, paired by day. Held-out days never enter the plan. Returns the
-    per-day table, the paired summary and the stochastic plan's open switches per hour.
+    compared with (c) uncoordinated charging, paired by day. Held-out days never enter the plan; each is one
+    evgrid.compute task. Returns the per-day table, the paired summary and the stochastic plan's open switches
+    per hour.
     """
+    from evgrid import compute
+
     system = inputs.system
     t0 = time.perf_counter()
     pm = M.build_model(system, inputs.stochastic_days)
@@ -175,22 +250,10 @@ def run_stochastic(inputs: ParkingInputs, cfg: ParkingConfig, scenario_results: 
     stoch = M.solve_s4(pm, cfg.solver, start_from=start,
                        milp_time_limit_s=cfg.model.milp_time_limit_s if cfg.model.milp_in_stochastic else None)
     plans = {"stochastic": stoch["branch_status"], "deterministic": scenario_results["s4"]["branch_status"]}
-    rows = []
-    for prep in inputs.heldout_days:
-        base = R.base_schedule(system, prep)
-        costs, _, _ = R.evaluate_schedule(system, [prep], base)
-        rows.append({"day": prep.day.name, "policy": "uncoordinated"} | costs.iloc[0].drop("day").to_dict())
-        pmh = M.build_model(system, [prep])
-        done = {}
-        for name, plan in plans.items():
-            key = plan.to_numpy(bool).tobytes()
-            if key not in done:  # identical plans: one solve
-                sched = M.solve_scenario(pmh, "s4", cfg.solver, switch_plan=plan)
-                done[key] = R.evaluate_schedule(system, [prep], sched)
-            costs, _, check = done[key]
-            rows.append({"day": prep.day.name, "policy": f"{name}_plan"} | costs.iloc[0].drop("day").to_dict()
-                        | {f"check_{k}": v for k, v in check.items()})
-    per_day = pd.DataFrame(rows)
+    days = inputs.heldout_days
+    per_day = pd.DataFrame([r for rows in compute.map_tasks(
+        _heldout_task, days, compute_settings, keys=[str(p.day.name) for p in days], shared=(system, cfg, plans),
+        desc="parking held-out days") for r in rows])
     summary = []
     piv = per_day.pivot(index="day", columns="policy", values="objective_usd")
     for a, b in (("stochastic_plan", "uncoordinated"), ("stochastic_plan", "deterministic_plan"),

@@ -9,35 +9,25 @@ from __future__ import annotations
 from dataclasses import dataclass, field, fields
 from typing import Any
 
+from evgrid.typed_params import ParameterError, build, number
 
-class PlanningConfigError(ValueError):
+
+class PlanningConfigError(ParameterError):
     """A planning parameter is missing, unknown or out of range (the message names it)."""
 
 
 def _build(cls, params: Any, where: str):
-    if not isinstance(params, dict):
-        raise PlanningConfigError(f"{where}: expected a mapping, got {type(params).__name__}")
-    known = {f.name for f in fields(cls)}
-    unknown = set(params) - known
-    if unknown:
-        raise PlanningConfigError(f"unknown parameters {sorted(f'{where}.{k}' for k in unknown)}; known: {sorted(known)}")
-    try:
-        obj = cls(**params)
-    except TypeError as err:
-        raise PlanningConfigError(f"{where}: {err}") from None
-    obj.check(where)
-    return obj
+    """The shared typed-config builder (:func:`evgrid.typed_params.build`): unknown keys rejected, ``check``."""
+    return build(cls, params, where, error=PlanningConfigError)
 
 
 def _positive(where: str, **values: float) -> None:
     for name, v in values.items():
-        if v is None or not (float(v) > 0):
-            raise PlanningConfigError(f"{where}.{name} must be > 0, got {v!r}")
+        number(f"{where}.{name}", v, 0.0, lo_open=True, error=PlanningConfigError)
 
 
 def _range(where: str, name: str, v: float, lo: float, hi: float) -> None:
-    if v is None or not (lo <= float(v) <= hi):
-        raise PlanningConfigError(f"{where}.{name} must be in [{lo}, {hi}], got {v!r}")
+    number(f"{where}.{name}", v, lo, hi, error=PlanningConfigError)
 
 
 @dataclass
@@ -178,10 +168,11 @@ class UpperConfig:
     n_candidates: int = 2000
     surrogate: str = "gp"
     revenue_penalty_usd: float = 1.0e5
+    batch_size: int = 2
 
     def check(self, where: str) -> None:
         _positive(where, p_min_kw=self.p_min_kw, budget_usd=self.budget_usd, n_evaluations=self.n_evaluations,
-                  n_initial=self.n_initial, n_candidates=self.n_candidates)
+                  n_initial=self.n_initial, n_candidates=self.n_candidates, batch_size=self.batch_size)
         if self.p_max_kw < self.p_min_kw:
             raise PlanningConfigError(f"{where}.p_max_kw ({self.p_max_kw}) must be >= p_min_kw ({self.p_min_kw})")
         if self.n_initial > self.n_evaluations:
@@ -205,7 +196,6 @@ class V2GConfig:
 @dataclass
 class PlanningConfig:
     seed: int
-    n_jobs: int
     transport: TransportConfig
     stations: list[Station]
     station: StationConfig
@@ -225,7 +215,7 @@ class PlanningConfig:
         if not isinstance(params, dict):
             raise PlanningConfigError(f"{w}: expected a mapping")
         known = {f.name for f in fields(cls)}
-        unknown = set(params) - known
+        unknown = set(params) - known - {"n_jobs"}
         if unknown:
             raise PlanningConfigError(f"unknown parameters {sorted(f'{w}.{k}' for k in unknown)}; known: {sorted(known)}")
         missing = known - set(params) - {"ev_share_sweep", "v2g"}
@@ -247,12 +237,11 @@ class PlanningConfig:
         sweep = [float(s) for s in params.get("ev_share_sweep", [])]
         for s in sweep:
             _range(w, "ev_share_sweep[]", s, 0.0, 1.0)
-        n_jobs = int(params["n_jobs"])
-        if n_jobs < 1:
-            raise PlanningConfigError(f"{w}.n_jobs must be >= 1, got {n_jobs}")
+        if "n_jobs" in params:
+            raise PlanningConfigError(f"{w}.n_jobs is gone: evaluations run on evgrid.compute (compute.n_workers); "
+                                      f"the surrogate's batch is {w}.upper.batch_size")
         return cls(
             seed=int(params["seed"]),
-            n_jobs=n_jobs,
             transport=_build(TransportConfig, params["transport"], f"{w}.transport"),
             stations=stations,
             station=_build(StationConfig, params["station"], f"{w}.station"),

@@ -20,9 +20,7 @@ from __future__ import annotations
 import logging
 import time
 import warnings
-from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass, field
-from multiprocessing import get_context
 
 import numpy as np
 import pandas as pd
@@ -450,17 +448,6 @@ def project_to_budget(system: PlanningSystem, plans: np.ndarray) -> np.ndarray:
     return np.clip(up.p_min_kw + alpha * extra, up.p_min_kw, up.p_max_kw)
 
 
-_SYS: PlanningSystem | None = None
-_BASE: pd.Series | None = None
-
-
-def _worker_init(system: PlanningSystem, base: pd.Series, warm: dict) -> None:
-    global _SYS, _BASE
-    _SYS = system
-    _BASE = base
-    _WARM.update(warm)
-
-
 def _safe_eval(system: PlanningSystem, cap: np.ndarray, base: pd.Series) -> Evaluation | None:
     """Exact evaluation; a plan whose station loads make a period's OPF infeasible returns None."""
     try:
@@ -470,33 +457,39 @@ def _safe_eval(system: PlanningSystem, cap: np.ndarray, base: pd.Series) -> Eval
         return None
 
 
-def _worker_eval(cap: np.ndarray) -> Evaluation | None:
-    return _safe_eval(_SYS, cap, _BASE)
+def _eval_task(cap: np.ndarray, shared: tuple) -> Evaluation | None:
+    """One exact evaluation on an evgrid.compute worker: ``shared = (system, base grid cost, reference flows)``.
+    Every plan's UE starts from the shared reference equilibria, so the result does not depend on the worker
+    or on what it evaluated before."""
+    system, base, warm = shared
+    _WARM.update(warm)
+    return _safe_eval(system, np.asarray(cap, dtype=float), base)
 
 
 class Evaluator:
-    """Exact evaluations of plans, in ``n_jobs`` spawn processes (HiGHS-safe; each keeps its warm starts)."""
+    """Exact evaluations of plans, one :func:`evgrid.compute.map_tasks` task per plan (the reference
+    equilibria and the base grid cost computed once here and shared with every worker)."""
 
-    def __init__(self, system: PlanningSystem, n_jobs: int = 1):
+    def __init__(self, system: PlanningSystem, compute_settings=None):
+        from evgrid import compute
+
         self.system = system
-        self.n_jobs = n_jobs
+        self.settings = compute.ComputeSettings.coerce(compute_settings)
         self.base = base_grid_cost(system)
-        warm = {_warm_key(system, p, None): reference_flows(system, p) for p in system.periods.index}  # shared
-        self._pool = None
-        if n_jobs > 1:
-            self._pool = ProcessPoolExecutor(n_jobs, mp_context=get_context("spawn"),
-                                             initializer=_worker_init, initargs=(system, self.base, warm))
+        self.warm = {_warm_key(system, p, None): reference_flows(system, p) for p in system.periods.index}
+        self.n_calls = 0
 
     def __call__(self, plans: np.ndarray) -> list[Evaluation]:
-        plans = np.atleast_2d(plans)
-        if self._pool is None or len(plans) == 1:
-            return [_safe_eval(self.system, p, self.base) for p in plans]
-        return list(self._pool.map(_worker_eval, list(plans)))
+        from evgrid import compute
+
+        plans = np.atleast_2d(np.asarray(plans, dtype=float))
+        self.n_calls += 1
+        return compute.map_tasks(_eval_task, list(plans), self.settings,
+                                 keys=[(self.n_calls, i) for i in range(len(plans))],
+                                 shared=(self.system, self.base, self.warm), desc="planning evaluations")
 
     def close(self) -> None:
-        if self._pool is not None:
-            self._pool.shutdown()
-            self._pool = None
+        """Nothing to release (the Dask cluster belongs to evgrid.compute); kept for callers."""
 
 
 def objective(system: PlanningSystem, ev: Evaluation | None) -> float:
@@ -555,7 +548,7 @@ def _fit_surrogate(kind: str, X: np.ndarray, y: np.ndarray, seed: int):
 
 def surrogate_search(system: PlanningSystem, evaluator: Evaluator, n_eval: int, n_init: int, seed: int) -> SearchResult:
     """Surrogate-based optimisation: Latin-hypercube start (+ the uniform mid plan), then batches of
-    ``n_jobs`` points maximising expected improvement ``EI = (f* - mu) Phi(z) + sigma phi(z)``
+    ``upper.batch_size`` points maximising expected improvement ``EI = (f* - mu) Phi(z) + sigma phi(z)``
     (GP, Matern 5/2 ARD) over random feasible candidates; batch points by the kriging believer
     (fantasise ``f = mu`` at a chosen point, refit). Half of the candidates are projected onto the budget
     surface (:func:`project_to_budget`). RBF surrogate: minimise the interpolant plus a
@@ -572,7 +565,7 @@ def surrogate_search(system: PlanningSystem, evaluator: Evaluator, n_eval: int, 
     plans = list(init)
     objs = [objective(system, e) for e in evs]
     scale = lambda P: (P - lo) / max(hi - lo, 1e-9)  # noqa: E731
-    batch = max(1, evaluator.n_jobs)
+    batch = system.config.upper.batch_size
     while len(evs) < n_eval:
         ok = [i for i, o in enumerate(objs) if np.isfinite(o)]
         if len(ok) < 2:

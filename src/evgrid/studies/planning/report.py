@@ -26,7 +26,7 @@ from evgrid.studies.planning.system import PlanningSystem
 log = logging.getLogger(__name__)
 
 
-def run_planning(system: PlanningSystem) -> dict:
+def run_planning(system: PlanningSystem, compute_settings=None) -> dict:
     """Upper level: surrogate vs random search (same number of exact evaluations) vs uniform (Case 2).
 
     Returns ``{"searches": {method: SearchResult}, "best": {method: Evaluation}, "wall_s": ...}``.
@@ -36,7 +36,7 @@ def run_planning(system: PlanningSystem) -> dict:
     check_budget(system)
     up = system.config.upper
     t0 = time.perf_counter()
-    evaluator = Evaluator(system, system.config.n_jobs)
+    evaluator = Evaluator(system, compute_settings)  # evgrid.compute: one task per exact evaluation
     try:
         sur = surrogate_search(system, evaluator, up.n_evaluations, up.n_initial, system.config.seed)
         rnd = random_search(system, evaluator, up.n_evaluations, system.config.seed + 1)

@@ -9,7 +9,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
-from evgrid.typed_params import ParameterError, typed
+from evgrid.typed_params import ParameterError, build, number
 
 
 class TariffConfigError(ParameterError):
@@ -17,25 +17,17 @@ class TariffConfigError(ParameterError):
 
 
 def _take(cls, params: dict | None, where: str):
-    """The shared typed-config builder (unknown keys rejected, errors name ``where``)."""
-    return typed(cls, params, where)
+    """The shared typed-config builder (:func:`evgrid.typed_params.build`: unknown keys rejected, errors name
+    ``where``)."""
+    return build(cls, params, where, error=TariffConfigError)
 
 
 def _positive(where: str, value, allow_zero: bool = False) -> float:
-    try:
-        v = float(value)
-    except (TypeError, ValueError) as exc:
-        raise TariffConfigError(f"parameter '{where}' must be a number, got {value!r}") from exc
-    if not (v >= 0 if allow_zero else v > 0):
-        raise TariffConfigError(f"parameter '{where}' must be {'>= 0' if allow_zero else '> 0'}, got {value}")
-    return v
+    return number(where, value, 0.0, lo_open=not allow_zero, error=TariffConfigError)
 
 
 def _gamma(where: str, value) -> float:
-    v = float(value)
-    if not 0.0 <= v <= 1.0:
-        raise TariffConfigError(f"parameter '{where}' must be in [0, 1] (paper 001's Gamma), got {value}")
-    return v
+    return number(where, value, 0.0, 1.0, unit="(paper 001's Gamma)", error=TariffConfigError)
 
 
 @dataclass

@@ -9,6 +9,7 @@ catalogued CSVs.
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import time
 
@@ -33,45 +34,97 @@ PAPER_COST = {"deterministic": 4537.4, "robust": 5846.2}
 PAPER_HOURS = list(range(10, 20))
 
 
-def run_cases(system: TariffSystem) -> dict:
-    """Every model solve of the study (see module docstring)."""
-    cfg = system.cfg
-    u = cfg.uncertainty
-    t0 = time.perf_counter()
-    paths = M.paths_for(system)
-    timings = {}
-    t = time.perf_counter()
-    uncontrolled = M.solve_response(system, None, "uncontrolled", paths=paths)
-    timings["uncontrolled_s"] = time.perf_counter() - t
-    t = time.perf_counter()
-    dso = M.DsoModel(system, paths)
-    timings["dso_build_s"] = time.perf_counter() - t
-    sweep = {}
+def _sweep_points(system: TariffSystem) -> tuple[list[tuple[float, float]], set]:
+    """Every (perturbation %, Gamma) the DSO is solved at, sorted, and the two main cases (with details)."""
+    u = system.cfg.uncertainty
     points = sorted({(float(u.perturbation_pct), float(g)) for g in u.gamma_sweep}
                     | {(float(p), g) for p in u.perturbation_sweep_pct for g in (0.0, float(u.gamma_robust))}
                     | {(float(u.perturbation_pct), 0.0), (float(u.perturbation_pct), float(u.gamma_robust))})
-    t = time.perf_counter()
     main = {(float(u.perturbation_pct), 0.0), (float(u.perturbation_pct), float(u.gamma_robust))}
-    for pct, g in points:
-        sweep[(pct, g)] = dso.solve(g, pct, name=f"dso_pct{pct:g}_gamma{g:g}", details=(pct, g) in main)
-    timings["sweep_s"] = time.perf_counter() - t
-    timings["n_sweep_solves"] = len(points)
+    return points, main
+
+
+def _solve_task(task: dict, shared: tuple) -> dict:
+    """One evgrid.compute task (plain data in and out; Pyomo models are built here, on the worker).
+
+    ``kind``: ``uncontrolled`` (response without tariff + its AC feeder check), ``sweep`` (one DSO compile,
+    then the task's (pct, Gamma) points, each an independent solve of the same compiled QP), ``respond`` (the
+    aggregators' response to one DSO case's tariff, with iterations, and its AC feeder check).
+    """
+    from evgrid import compute
+
+    system, paths = shared
+    opts = dict(system.cfg.solver)
+    threads = compute.solver_threads(opts.get("threads"))
+    if threads is not None:
+        opts["threads"] = threads
+    system = dataclasses.replace(system, cfg=dataclasses.replace(system.cfg, solver=opts))
+    t = time.perf_counter()
+    if task["kind"] == "uncontrolled":
+        res = M.solve_response(system, None, "uncontrolled", paths=paths)
+        check = M.feeder_check(system, res.station_kw, 0.0, ac=True)
+        return {"result": res, "check": check, "solve_s": time.perf_counter() - t}
+    if task["kind"] == "sweep":
+        dso = M.DsoModel(system, paths)
+        build_s = time.perf_counter() - t
+        out = {(pct, g): dso.solve(g, pct, name=f"dso_pct{pct:g}_gamma{g:g}", details=details)
+               for pct, g, details in task["points"]}
+        return {"cases": out, "build_s": build_s, "solve_s": time.perf_counter() - t - build_s}
+    case = task["case"]
+    resp, final_tariff, hist = M.respond_and_iterate(system, case, paths=paths)
+    check = M.feeder_check(system, resp.station_kw, case.gamma, case.perturbation_pct, ac=True)
+    return {"response": resp, "tariff": final_tariff, "history": hist, "check": check,
+            "solve_s": time.perf_counter() - t}
+
+
+def run_cases(system: TariffSystem, compute_settings=None) -> dict:
+    """Every model solve of the study (see module docstring), fanned out with :func:`evgrid.compute.map_tasks`.
+
+    Stage 1: the uncontrolled response and the DSO sweep, the sweep split into as many tasks as the cluster
+    runs at once (:func:`evgrid.compute.slots`), each compiling the DSO QP once; every (pct, Gamma) point is
+    an independent solve of the same compiled problem, so the results do not depend on the split. Stage 2:
+    the deterministic and robust responses (with their tariff iterations and AC checks), one task each.
+    """
+    from evgrid import compute
+
+    settings = compute.ComputeSettings.coerce(compute_settings)
+    u = system.cfg.uncertainty
+    t0 = time.perf_counter()
+    paths = M.paths_for(system)
+    points, main = _sweep_points(system)
+    n_chunks = max(1, min(len(points), compute.slots(settings)))
+    chunks = [points[k::n_chunks] for k in range(n_chunks)]
+    tasks = [{"kind": "uncontrolled"}] + [{"kind": "sweep", "points": [(p, g, (p, g) in main) for p, g in c]}
+                                          for c in chunks]
+    keys = ["uncontrolled"] + [("sweep", k) for k in range(n_chunks)]
+    t = time.perf_counter()
+    first = compute.map_tasks(_solve_task, tasks, settings, keys=keys, shared=(system, paths),
+                              desc="tariff DSO sweep")
+    timings = {"stage1_s": time.perf_counter() - t, "uncontrolled_s": first[0]["solve_s"],
+               "dso_build_s": max(r["build_s"] for r in first[1:]), "n_sweep_solves": len(points),
+               "n_sweep_tasks": n_chunks}
+    sweep = {}
+    for r in first[1:]:
+        sweep.update(r["cases"])
+    sweep = {pt: sweep[pt] for pt in points}
     det = sweep[(float(u.perturbation_pct), 0.0)]
     det.name = "deterministic"
     rob = sweep[(float(u.perturbation_pct), float(u.gamma_robust))]
     rob.name = "robust"
-    responses, iterations, checks = {}, [], {}
     t = time.perf_counter()
-    for case in (det, rob):
-        resp, final_tariff, hist = M.respond_and_iterate(system, case, paths=paths)
-        responses[case.name] = {"response": resp, "tariff": final_tariff}
-        iterations += hist
-        checks[case.name] = M.feeder_check(system, resp.station_kw, case.gamma, case.perturbation_pct, ac=True)
-    checks["uncontrolled"] = M.feeder_check(system, uncontrolled.station_kw, 0.0, ac=True)
+    second = compute.map_tasks(_solve_task, [{"kind": "respond", "case": c} for c in (det, rob)], settings,
+                               keys=["deterministic", "robust"], shared=(system, paths), desc="tariff responses")
     timings["responses_s"] = time.perf_counter() - t
+    responses, iterations, checks = {}, [], {}
+    for case, r in zip((det, rob), second, strict=True):
+        responses[case.name] = {"response": r["response"], "tariff": r["tariff"]}
+        iterations += r["history"]
+        checks[case.name] = r["check"]
+    checks["uncontrolled"] = first[0]["check"]
     timings["total_s"] = time.perf_counter() - t0
-    log.info("tariff: %d DSO solves (one compile), responses and AC checks in %.1f s", len(points), timings["total_s"])
-    return {"uncontrolled": uncontrolled, "deterministic": det, "robust": rob, "sweep": sweep,
+    log.info("tariff: %d DSO solves in %d task(s), responses and AC checks in %.1f s", len(points), n_chunks,
+             timings["total_s"])
+    return {"uncontrolled": first[0]["result"], "deterministic": det, "robust": rob, "sweep": sweep,
             "responses": responses, "iterations": pd.DataFrame(iterations), "checks": checks,
             "timings": timings, "paths": system.info.get("paths")}
 
