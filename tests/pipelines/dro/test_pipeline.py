@@ -48,7 +48,8 @@ def outputs(features, gan_frames, small_params, pv_system):
     data = {**features, "traffic.scenarios": gan_frames["traffic"], "pv.scenarios": gan_frames["pv"],
             "price.scenarios": gan_frames["price"], "params:dro": small_params,
             "params:dro.network": small_params["network"],
-            "params:gan.families.pv.pv_system": pv_system, "params:step_minutes": 15, "params:split": SPLIT}
+            "params:gan.families.pv.pv_system": pv_system, "params:step_minutes": 15, "params:split": SPLIT,
+            "params:compute": {"scheduler": "sync", "progress": False}}
     catalog = DataCatalog({k: MemoryDataset(v) for k, v in data.items()})
     pipe = create_pipeline()
     for name in pipe.outputs() | {d for n in pipe.nodes for d in n.outputs}:
