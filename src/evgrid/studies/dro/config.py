@@ -207,6 +207,7 @@ class RobustConfig:
     lambda_max_usd: float = 1e5
     report_radii: tuple[float, ...] = ()
     cv_one_se: bool = True
+    saa_all_days: bool = True
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "radii", tuple(check_radius(r, "dro.robust.radii") for r in self.radii))

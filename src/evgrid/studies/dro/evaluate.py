@@ -184,6 +184,8 @@ def _cv_fold_task(task: dict, shared: dict) -> dict:
     robust = cfg.robust
     sysm, train, feats_all = shared["system"], shared["train"], shared["train_features"]
     tr, te = np.asarray(task["train"]), np.asarray(task["test"])
+    if task.get("integer"):  # integer commitment in the fold's DRO (relax, round, fix per radius; issue 13)
+        sysm = replace(sysm, integer_commitment=True)
     radii = [float(r) for r in robust.radii]
     w = float(robust.worst_case_weight)
     threads = compute.solver_threads(None)
@@ -197,7 +199,9 @@ def _cv_fold_task(task: dict, shared: dict) -> dict:
     tsm = build_two_stage(sysm, train.subset(nom).concat(shared["gan_data"]), method="dro", ball=ball,
                           worst_case_weight=w, name="dro_cv", lambda_max=float(robust.lambda_max_usd))
     t_sweep = time.perf_counter()
-    first = {r: tsm.first_stage() for r in radius_sweep(tsm, radii, w, opts)}
+    sweep_opts = opts if not sysm.integer_commitment else {
+        **opts, "mip_time_limit_s": cfg.solver.mip_time_limit_s, "lp_time_limit_s": cfg.solver.time_limit_s}
+    first = {r: tsm.first_stage() for r in radius_sweep(tsm, radii, w, sweep_opts)}
     sweep_s = time.perf_counter() - t_sweep
     evaluator = RecourseEvaluator(sysm, int(cfg.evaluation.oos_batch), shared["template"], opts)
     held = train.subset(te)
@@ -250,6 +254,47 @@ def select_radius(atoms: dict, cfg: DroConfig, compute_settings=None) -> tuple[f
             "cv_held_out_days": int(sum(len(c) for c in per_day.get(radii[0], [])))}
     log.info("dro radius by %d-fold CV: %.3f (%.1f s)", int(robust.cv_folds), best, info["cv_seconds"])
     return best, table, info
+
+
+def cv_relaxed_vs_integer(atoms: dict, cfg: DroConfig, n_folds: int | None = None, compute_settings=None
+                          ) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """How far the radius chosen by CV on the LP relaxation of the commitment is from the one CV on the
+    integer commitment would choose (issue 13 item 1), on the first ``n_folds`` folds of the same split.
+
+    Returns per (variant, fold, radius) the held-out mean cost, and per variant the chosen radius (the
+    one-standard-error rule and the best mean) with its CV score."""
+    from evgrid import compute
+
+    robust = cfg.robust
+    train, seed = atoms["train"], int(cfg.seed)
+    folds = kfold_indices(train.n_scenarios, int(robust.cv_folds), seed)[: n_folds or None]
+    gan_data = atoms["data"].subset(np.arange(atoms["n_nominal"], atoms["data"].n_scenarios))
+    shared = {"cfg": cfg, "system": replace(atoms["system"], integer_commitment=False), "train": train,
+              "train_features": atoms["train_features"], "gan_atom_features": atoms["gan_atom_features"],
+              "gan_data": gan_data, "template": atoms["data"]}
+    tasks = [{"fold": f, "train": tr, "test": te, "integer": integer}
+             for integer in (False, True) for f, (tr, te) in enumerate(folds)]
+    keys = [("integer" if t["integer"] else "relaxed", t["fold"]) for t in tasks]
+    results = compute.map_tasks(_cv_fold_task, tasks, "sync" if compute_settings is None else compute_settings,
+                                keys=keys, shared=shared, desc="dro CV relaxed vs integer")
+    rows, chosen = [], []
+    for variant in ("relaxed", "integer"):
+        per_day: dict[float, list] = {}
+        secs = 0.0
+        for (v, f), r in zip(keys, results, strict=True):
+            if v != variant:
+                continue
+            secs += r["task_s"]
+            for rad, costs in r["costs"].items():
+                per_day.setdefault(rad, []).append(costs)
+                rows.append({"variant": variant, "fold": f, "radius": rad, "score": _score(costs, robust),
+                             "sweep_s": r["sweep_s"]})
+        best, rule = one_se_choice(per_day, robust)
+        mean = {rad: float(np.mean(np.concatenate(c))) for rad, c in per_day.items()}
+        chosen.append({"variant": variant, "folds": len(folds), "radius_one_se": best,
+                       "radius_best_mean": min(mean, key=mean.get), "score_at_one_se": mean[best],
+                       "best_score": min(mean.values()), "task_seconds": secs})
+    return pd.DataFrame(rows), pd.DataFrame(chosen)
 
 
 def paired_vs(met: pd.DataFrame, summary: pd.DataFrame, base: str, level: float = 0.95) -> pd.DataFrame:

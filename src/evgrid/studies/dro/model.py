@@ -462,7 +462,7 @@ def solve_methods(atoms: dict, radius: float, cfg: DroConfig, compute_settings=N
     shared = {"cfg": cfg, "system": sysm, "data": data, "nominal": data.subset(np.arange(n_nom)), "p_nominal": p,
               "distances": atoms["distances"], "radii": radii, "train_all": atoms.get("train_all")}
     tasks = [{"method": "deterministic"}, {"method": "saa"}]
-    if "train_all" in atoms:  # SAA on every (drawn) training day, not only the k-medoids atoms
+    if "train_all" in atoms and robust.saa_all_days:  # SAA on every training day, not only the atoms
         tasks.append({"method": "saa_all_days"})
     tasks += [{"method": "dro", "radius": r} for r in radii]
     keys = [t["method"] if t["method"] != "dro" else f"dro_r{t['radius']:g}" for t in tasks]
