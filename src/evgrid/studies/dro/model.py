@@ -60,17 +60,11 @@ class TwoStageModel:
         if data.n_scenarios != self.n_support:
             raise ValueError(f"model has {self.n_support} scenario slots, got {data.n_scenarios} scenarios")
         avail = availability_kw(sysm, data)
-        for (li, lane) in enumerate(sysm.lanes.names):
-            for s in range(self.n_support):
-                for t in range(sysm.n_steps):
-                    m.demand[lane, s, t] = float(data.lane_demand_kw[s, li, t])
-        for ri, r in enumerate(sysm.renewables.index):
-            for s in range(self.n_support):
-                for t in range(sysm.n_steps):
-                    m.avail[r, s, t] = float(avail[s, ri, t])
-        for s in range(self.n_support):
-            for t in range(sysm.n_steps):
-                m.price[s, t] = float(data.price_usd_per_kwh[s, t])
+        c = self._components()  # (S, L|R, T) nested component data, same order as the arrays
+        for name, arr in (("demand", data.lane_demand_kw), ("avail", avail), ("price", data.price_usd_per_kwh)):
+            flat = [d for rows in c[name] for row in (rows if name != "price" else [rows]) for d in row]
+            for d, v in zip(flat, np.asarray(arr, dtype=float).ravel().tolist(), strict=True):
+                d.set_value(v)
 
     def fix_first_stage(self, fs: FirstStage) -> None:
         """Fix the first-stage variables; solver round-off is projected back onto the unit limits."""
@@ -175,24 +169,55 @@ class TwoStageModel:
                                       "served_kw": served[lane], "alloc_kw": pyo.value(m.alloc[lane, t])})
         return pd.DataFrame(rows), pd.DataFrame(lane_rows)
 
+    def _components(self) -> dict:
+        """Component data (VarData / ParamData) of the recourse table as nested lists in a fixed index
+        order, built once per model (Pyomo indexing is the slow part of reading a solution)."""
+        cache = getattr(self, "_component_cache", None)
+        if cache is None:
+            m, sysm = self.model, self.system
+            T, S = range(sysm.n_steps), range(self.n_support)
+            L, R, G, B = list(sysm.lanes.names), list(sysm.renewables.index), list(sysm.conventional.index), \
+                list(m.SHED_B)
+            cache = {
+                "served": [[[m.served[x, s, t] for t in T] for x in L] for s in S],
+                "demand": [[[m.demand[x, s, t] for t in T] for x in L] for s in S],
+                "pr": [[[m.pr[x, s, t] for t in T] for x in R] for s in S],
+                "avail": [[[m.avail[x, s, t] for t in T] for x in R] for s in S],
+                "pg_down": [[[m.pg_down[x, s, t] for t in T] for x in G] for s in S],
+                "shed": [[[m.shed[x, s, t] for t in T] for x in B] for s in S],
+                "pg": [[m.pg[x, t] for t in T] for x in G],
+                "import": [[self.grid.p_import_kw[s, t] for t in T] for s in S],
+                "price": [[m.price[s, t] for t in T] for s in S],
+                "is_pv": [sysm.renewables.at[r, "kind"] == "pv" for r in R],
+            }
+            self._component_cache = cache
+        return cache
+
     def recourse_table(self) -> pd.DataFrame:
-        """Per support atom: cost terms and energies (kWh) of the solved second stage."""
+        """Per support atom: cost terms and energies (kWh) of the solved second stage.
+
+        Sums run in the same order and with the same floats as a term-by-term ``pyo.value`` loop (Python's
+        left-to-right ``sum``), so the numbers do not depend on how they are read."""
         m, sysm = self.model, self.system
         dt = sysm.step_h
-        T = range(sysm.n_steps)
+        c = self._components()
+
+        def val(rows):  # nested lists of component data -> flat list of floats, in order
+            return [d.value for row in rows for d in row]
+
+        pg = val(c["pg"])
         rows = []
-        pv_units = [r for r in sysm.renewables.index if sysm.renewables.at[r, "kind"] == "pv"]
         for s in range(self.n_support):
-            imp = np.array([pyo.value(self.grid.p_import_kw[s, t]) for t in T])
-            price = np.array([pyo.value(m.price[s, t]) for t in T])
-            served = sum(pyo.value(m.served[lane, s, t]) for lane in sysm.lanes.names for t in T) * dt
-            demand = sum(pyo.value(m.demand[lane, s, t]) for lane in sysm.lanes.names for t in T) * dt
-            ren = sum(pyo.value(m.pr[r, s, t]) for r in sysm.renewables.index for t in T) * dt
-            avail = sum(pyo.value(m.avail[r, s, t]) for r in sysm.renewables.index for t in T) * dt
-            pv = sum(pyo.value(m.pr[r, s, t]) for r in pv_units for t in T) * dt
-            conv = sum(pyo.value(m.pg[g, t]) - pyo.value(m.pg_down[g, s, t])
-                       for g in sysm.conventional.index for t in T) * dt
-            shed = sum(pyo.value(m.shed[b, s, t]) for b in m.SHED_B for t in T) * dt
+            imp = np.array([d.value for d in c["import"][s]], dtype=float)
+            price = np.array([d.value for d in c["price"][s]], dtype=float)
+            served = sum(val(c["served"][s])) * dt
+            demand = sum(val(c["demand"][s])) * dt
+            pr_rows = c["pr"][s]
+            ren = sum(val(pr_rows)) * dt
+            avail = sum(val(c["avail"][s])) * dt
+            pv = sum(val([row for row, is_pv in zip(pr_rows, c["is_pv"], strict=True) if is_pv])) * dt
+            conv = sum([a - b for a, b in zip(pg, val(c["pg_down"][s]), strict=True)]) * dt
+            shed = sum(val(c["shed"][s])) * dt
             rows.append({
                 "atom": s, "recourse_cost_usd": pyo.value(m.Q[s]),
                 "import_cost_usd": float((price * imp).sum() * dt),
