@@ -56,7 +56,7 @@ class TwoStageModel:
     # ------------------------------------------------------------------ data updates (persistent)
     def set_scenarios(self, data: ScenarioData) -> None:
         """Overwrite the mutable scenario Params (same number of atoms as built)."""
-        m, sysm = self.model, self.system
+        sysm = self.system
         if data.n_scenarios != self.n_support:
             raise ValueError(f"model has {self.n_support} scenario slots, got {data.n_scenarios} scenarios")
         avail = availability_kw(sysm, data)
