@@ -13,6 +13,11 @@ How the paper scale (96 steps, 500 scenarios) is handled, and what is measured h
    (only bounds/costs change between batches). The DRO on 20 atoms does not depend on N: it is built and
    solved once (``dro_reduced_solve``); reduction and exact out-of-sample evaluation are measured for each N.
 
+3. ``dro_radius_cv_workers``: the base run's radius cross-validation (24 steps, 3 folds x 8 radii, one
+   :func:`evgrid.compute.map_tasks` task per fold) in-process, on a 1-worker and on a 2-worker local
+   cluster, in one run; the speed-up 1 -> 2 workers is reported as a ratio (3 equal fold tasks on 2
+   workers: ideal 1.5). Cluster start-up is excluded (started before the timed CV).
+
 Needs the ingest features and GAN scenarios (``make run`` or ``kedro run --pipeline=ingest`` and
 ``--pipeline=gan``).
 """
@@ -26,12 +31,14 @@ import numpy as np
 import pandas as pd
 import yaml
 
+from evgrid import compute
 from evgrid.optim.persistent import PersistentLP
 from evgrid.optim.robust import WassersteinBall, distance_matrix, reduce_scenarios, standardise_features
+from evgrid.scenarios.split import SplitConfig
 from evgrid.studies.dro.config import DroConfig, NetworkConfig
-from evgrid.studies.dro.evaluate import RecourseEvaluator
+from evgrid.studies.dro.evaluate import RecourseEvaluator, select_radius
 from evgrid.studies.dro.model import build_two_stage, radius_sweep
-from evgrid.studies.dro.scenarios import prepare_scenarios
+from evgrid.studies.dro.scenarios import build_atoms, prepare_scenarios
 from evgrid.studies.dro.system import feature_blocks, load_network, make_system, to_model_data
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -61,16 +68,49 @@ def _inputs():
     return f, g, params, pv_system
 
 
+def _split() -> SplitConfig:
+    return SplitConfig.from_params(yaml.safe_load((ROOT / "conf" / "base" / "parameters.yml").read_text())["split"])
+
+
+def cv_workers(f, g, pv_system) -> list[dict]:
+    """Base-run radius CV in-process, on 1 and on 2 local workers (same process, clusters started first)."""
+    base = yaml.safe_load((ROOT / "conf" / "base" / "parameters_dro.yml").read_text())["dro"]
+    base["network"] = {**base["network"], "case_path": str(ROOT / base["network"]["case_path"])}
+    cfg = DroConfig.from_params(base)
+    sets, _ = prepare_scenarios(f["traffic_daily"], f["weather_daily"], f["price_daily"], f["load_daily"],
+                                g["traffic"], g["pv"], g["price"], cfg, pv_system, 15, _split())
+    atoms, _ = build_atoms(load_network(NetworkConfig(**base["network"])), sets, cfg, 15)
+    rows, secs, radius = [], {}, {}
+    for name, settings in (("sync", compute.ComputeSettings(scheduler="sync", progress=False)),
+                           ("1 worker", compute.ComputeSettings(scheduler="local", n_workers=1, progress=False)),
+                           ("2 workers", compute.ComputeSettings(scheduler="local", n_workers=2, progress=False))):
+        t0 = time.perf_counter()
+        if settings.scheduler != "sync":
+            compute.get_client(settings)
+        start_s = time.perf_counter() - t0
+        t0, c0 = time.perf_counter(), time.process_time()
+        radius[name], table, _ = select_radius(atoms, cfg, settings)
+        secs[name] = time.perf_counter() - t0
+        rows.append({"benchmark": "dro_radius_cv_workers", "scheduler": name, "seconds": secs[name],
+                     "client_cpu_s": time.process_time() - c0, "cluster_start_s": start_s,
+                     "tasks": int(table["fold"].nunique()), "radius": radius[name]})
+    compute.shutdown()
+    for r in rows:
+        r["speedup_vs_1_worker"] = secs["1 worker"] / r["seconds"]
+        r["same_radius_as_sync"] = r["radius"] == radius["sync"]
+    return rows
+
+
 def run() -> list[dict]:
     f, g, params, pv_system = _inputs()
+    rows: list[dict] = cv_workers(f, g, pv_system)
     cfg = DroConfig.from_params(params)
     sets, _ = prepare_scenarios(f["traffic_daily"], f["weather_daily"], f["price_daily"], f["load_daily"],
-                                g["traffic"], g["pv"], g["price"], cfg, pv_system, 15)
+                                g["traffic"], g["pv"], g["price"], cfg, pv_system, 15, _split())
     sysm = make_system(load_network(NetworkConfig(**params["network"])), cfg, sets["load_profile"], 15)
     train, _ = to_model_data(sets["real_train"].channels, sysm, cfg)
     gan_all, _ = to_model_data(sets["gan_support"].channels, sysm, cfg)
     w = cfg.robust.worst_case_weight
-    rows: list[dict] = []
 
     blocks = feature_blocks(train)
     f_train, _ = standardise_features(blocks)

@@ -216,6 +216,7 @@ class RobustConfig:
     lambda_max_usd: float = 1e5
     report_radii: tuple[float, ...] = ()
     cv_one_se: bool = True
+    saa_all_days: bool = True
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "radii", tuple(check_radius(r, "dro.robust.radii") for r in self.radii))
@@ -240,13 +241,17 @@ class RobustConfig:
 
 @dataclass(frozen=True)
 class EvaluationConfig:
-    """Out-of-sample evaluation: scenario slots of the persistent recourse LP."""
+    """Out-of-sample evaluation: scenario slots of the persistent recourse LP, days per compute task."""
 
     oos_batch: int = 10
+    days_per_task: int = 0
 
     def __post_init__(self) -> None:
         if self.oos_batch < 1:
             raise ValueError(f"parameter 'oos_batch' must be >= 1, got {self.oos_batch}")
+        if self.days_per_task < 0 or (self.days_per_task and self.days_per_task % self.oos_batch):
+            raise ValueError(f"parameter 'days_per_task' must be 0 (a whole test set per task) or a multiple of "
+                             f"oos_batch={self.oos_batch}, got {self.days_per_task}")
 
 
 @dataclass(frozen=True)

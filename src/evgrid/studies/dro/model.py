@@ -56,21 +56,15 @@ class TwoStageModel:
     # ------------------------------------------------------------------ data updates (persistent)
     def set_scenarios(self, data: ScenarioData) -> None:
         """Overwrite the mutable scenario Params (same number of atoms as built)."""
-        m, sysm = self.model, self.system
+        sysm = self.system
         if data.n_scenarios != self.n_support:
             raise ValueError(f"model has {self.n_support} scenario slots, got {data.n_scenarios} scenarios")
         avail = availability_kw(sysm, data)
-        for (li, lane) in enumerate(sysm.lanes.names):
-            for s in range(self.n_support):
-                for t in range(sysm.n_steps):
-                    m.demand[lane, s, t] = float(data.lane_demand_kw[s, li, t])
-        for ri, r in enumerate(sysm.renewables.index):
-            for s in range(self.n_support):
-                for t in range(sysm.n_steps):
-                    m.avail[r, s, t] = float(avail[s, ri, t])
-        for s in range(self.n_support):
-            for t in range(sysm.n_steps):
-                m.price[s, t] = float(data.price_usd_per_kwh[s, t])
+        c = self._components()  # (S, L|R, T) nested component data, same order as the arrays
+        for name, arr in (("demand", data.lane_demand_kw), ("avail", avail), ("price", data.price_usd_per_kwh)):
+            flat = [d for rows in c[name] for row in (rows if name != "price" else [rows]) for d in row]
+            for d, v in zip(flat, np.asarray(arr, dtype=float).ravel().tolist(), strict=True):
+                d.set_value(v)
 
     def fix_first_stage(self, fs: FirstStage) -> None:
         """Fix the first-stage variables; solver round-off is projected back onto the unit limits."""
@@ -175,24 +169,55 @@ class TwoStageModel:
                                       "served_kw": served[lane], "alloc_kw": pyo.value(m.alloc[lane, t])})
         return pd.DataFrame(rows), pd.DataFrame(lane_rows)
 
+    def _components(self) -> dict:
+        """Component data (VarData / ParamData) of the recourse table as nested lists in a fixed index
+        order, built once per model (Pyomo indexing is the slow part of reading a solution)."""
+        cache = getattr(self, "_component_cache", None)
+        if cache is None:
+            m, sysm = self.model, self.system
+            T, S = range(sysm.n_steps), range(self.n_support)
+            L, R, G, B = list(sysm.lanes.names), list(sysm.renewables.index), list(sysm.conventional.index), \
+                list(m.SHED_B)
+            cache = {
+                "served": [[[m.served[x, s, t] for t in T] for x in L] for s in S],
+                "demand": [[[m.demand[x, s, t] for t in T] for x in L] for s in S],
+                "pr": [[[m.pr[x, s, t] for t in T] for x in R] for s in S],
+                "avail": [[[m.avail[x, s, t] for t in T] for x in R] for s in S],
+                "pg_down": [[[m.pg_down[x, s, t] for t in T] for x in G] for s in S],
+                "shed": [[[m.shed[x, s, t] for t in T] for x in B] for s in S],
+                "pg": [[m.pg[x, t] for t in T] for x in G],
+                "import": [[self.grid.p_import_kw[s, t] for t in T] for s in S],
+                "price": [[m.price[s, t] for t in T] for s in S],
+                "is_pv": [sysm.renewables.at[r, "kind"] == "pv" for r in R],
+            }
+            self._component_cache = cache
+        return cache
+
     def recourse_table(self) -> pd.DataFrame:
-        """Per support atom: cost terms and energies (kWh) of the solved second stage."""
+        """Per support atom: cost terms and energies (kWh) of the solved second stage.
+
+        Sums run in the same order and with the same floats as a term-by-term ``pyo.value`` loop (Python's
+        left-to-right ``sum``), so the numbers do not depend on how they are read."""
         m, sysm = self.model, self.system
         dt = sysm.step_h
-        T = range(sysm.n_steps)
+        c = self._components()
+
+        def val(rows):  # nested lists of component data -> flat list of floats, in order
+            return [d.value for row in rows for d in row]
+
+        pg = val(c["pg"])
         rows = []
-        pv_units = [r for r in sysm.renewables.index if sysm.renewables.at[r, "kind"] == "pv"]
         for s in range(self.n_support):
-            imp = np.array([pyo.value(self.grid.p_import_kw[s, t]) for t in T])
-            price = np.array([pyo.value(m.price[s, t]) for t in T])
-            served = sum(pyo.value(m.served[lane, s, t]) for lane in sysm.lanes.names for t in T) * dt
-            demand = sum(pyo.value(m.demand[lane, s, t]) for lane in sysm.lanes.names for t in T) * dt
-            ren = sum(pyo.value(m.pr[r, s, t]) for r in sysm.renewables.index for t in T) * dt
-            avail = sum(pyo.value(m.avail[r, s, t]) for r in sysm.renewables.index for t in T) * dt
-            pv = sum(pyo.value(m.pr[r, s, t]) for r in pv_units for t in T) * dt
-            conv = sum(pyo.value(m.pg[g, t]) - pyo.value(m.pg_down[g, s, t])
-                       for g in sysm.conventional.index for t in T) * dt
-            shed = sum(pyo.value(m.shed[b, s, t]) for b in m.SHED_B for t in T) * dt
+            imp = np.array([d.value for d in c["import"][s]], dtype=float)
+            price = np.array([d.value for d in c["price"][s]], dtype=float)
+            served = sum(val(c["served"][s])) * dt
+            demand = sum(val(c["demand"][s])) * dt
+            pr_rows = c["pr"][s]
+            ren = sum(val(pr_rows)) * dt
+            avail = sum(val(c["avail"][s])) * dt
+            pv = sum(val([row for row, is_pv in zip(pr_rows, c["is_pv"], strict=True) if is_pv])) * dt
+            conv = sum([a - b for a, b in zip(pg, val(c["pg_down"][s]), strict=True)]) * dt
+            shed = sum(val(c["shed"][s])) * dt
             rows.append({
                 "atom": s, "recourse_cost_usd": pyo.value(m.Q[s]),
                 "import_cost_usd": float((price * imp).sum() * dt),
@@ -232,7 +257,7 @@ def radius_sweep(tsm: TwoStageModel, radii, worst_case_weight: float, solver: di
             tsm.solve_integer(lp_opts, mip)
             yield float(r)
         return
-    lp = PersistentLP(m, time_limit_s=(solver or {}).get("time_limit_s"))
+    lp = PersistentLP(m, time_limit_s=(solver or {}).get("time_limit_s"), threads=(solver or {}).get("threads"))
     lam = lp.columns([m.dro.dro_lambda])
     for r in radii:
         m.dro.dro_radius = float(r)
@@ -389,76 +414,111 @@ def build_two_stage(sysm: DroSystem, data: ScenarioData, probabilities: np.ndarr
     return TwoStageModel(m, grid, sysm, n_s, method)
 
 
-def solve_methods(atoms: dict, radius: float, cfg: DroConfig) -> tuple[dict, pd.DataFrame, pd.DataFrame]:
-    """First stages of: deterministic (mean forecast), SAA, DRO at every radius and at the chosen one."""
-    robust = cfg.robust
-    w = float(robust.worst_case_weight)
-    sysm, data, n_nom, p = atoms["system"], atoms["data"], atoms["n_nominal"], atoms["p_nominal"]
-    nominal = data.subset(np.arange(n_nom))
+def _solver_dicts(cfg: DroConfig, threads: int | None) -> tuple[dict, dict, dict]:
+    """(radius-sweep options, LP options, MILP options) of ``cfg.solver`` with ``threads`` HiGHS threads."""
+    thr = {} if threads is None else {"threads": int(threads)}
     solver = {**cfg.solver.options(), "mip_time_limit_s": cfg.solver.mip_time_limit_s,
-              "lp_time_limit_s": cfg.solver.time_limit_s}
-    lp_opts, mip_opts = cfg.solver.options(), cfg.solver.mip_options()
+              "lp_time_limit_s": cfg.solver.time_limit_s, **thr}
+    return solver, {**cfg.solver.options(), **thr}, {**cfg.solver.mip_options(), **thr}
 
-    def solve_fs(tsm: TwoStageModel) -> None:
+
+def _method_task(task: dict, shared: dict) -> dict:
+    """One first stage on an :mod:`evgrid.compute` worker (plain data in and out; the Pyomo model is built
+    here): ``task = {"method": "deterministic" | "saa" | "saa_all_days" | "dro", "radius": r}``; ``shared``
+    holds the system, the atoms, their nominal probabilities and distances, the radius grid and the config.
+    A ``dro`` task also re-solves every atom's recourse with its first stage fixed (issue 13 item 8)."""
+    from evgrid import compute
+    from evgrid.studies.dro.evaluate import RecourseEvaluator  # evaluate imports this module
+
+    t0 = time.perf_counter()
+    cfg: DroConfig = shared["cfg"]
+    sysm, data, p = shared["system"], shared["data"], shared["p_nominal"]
+    threads = compute.solver_threads(None)
+    solver, lp_opts, mip_opts = _solver_dicts(cfg, threads)
+    method = task["method"]
+    if method != "dro":
+        if method == "deterministic":
+            tsm = build_two_stage(sysm, shared["nominal"].mean(p), name="deterministic")
+        elif method == "saa":
+            tsm = build_two_stage(sysm, shared["nominal"], probabilities=p, name="saa")
+        elif method == "saa_all_days":
+            tsm = build_two_stage(sysm, shared["train_all"], name="saa_all_days")
+        else:
+            raise ValueError(f"unknown method task {method!r}")
         if sysm.integer_commitment:
             tsm.solve_integer(lp_opts, mip_opts)
         else:
             tsm.solve(lp_opts)
-
-    out: dict[str, dict] = {}
-    rows = []
-    t0 = time.perf_counter()
-    det = build_two_stage(sysm, nominal.mean(p), name="deterministic")
-    solve_fs(det)
-    out["deterministic"] = {"first_stage": det.first_stage(), "radius": np.nan, "objective": det.result.objective,
-                            **solve_stats(det.result)}
-    saa = build_two_stage(sysm, nominal, probabilities=p, name="saa")
-    solve_fs(saa)
-    out["saa"] = {"first_stage": saa.first_stage(), "radius": np.nan, "objective": saa.result.objective,
-                  **solve_stats(saa.result)}
-    if "train_all" in atoms:  # SAA on every (drawn) training day, not only the k-medoids atoms
-        full = atoms["train_all"]
-        saa_all = build_two_stage(sysm, full, name="saa_all_days")
-        solve_fs(saa_all)
-        out["saa_all_days"] = {"first_stage": saa_all.first_stage(), "radius": np.nan,
-                               "objective": saa_all.result.objective, **solve_stats(saa_all.result)}
-    # the final (integer) models: the CV radius and the few fixed radii of the report
-    radii = sorted({float(r) for r in (robust.report_radii or robust.radii)} | {float(radius)})
-    ball = WassersteinBall(p, atoms["distances"], radii[0])
+        return {"first_stage": tsm.first_stage(), "objective": tsm.result.objective,
+                "stats": solve_stats(tsm.result), "task_s": time.perf_counter() - t0}
+    robust = cfg.robust
+    w = float(robust.worst_case_weight)
+    ball = WassersteinBall(p, shared["distances"], float(shared["radii"][0]))
     dro_m = build_two_stage(sysm, data, method="dro", ball=ball, worst_case_weight=w, name="dro",
                             lambda_max=float(robust.lambda_max_usd))
-    from evgrid.studies.dro.evaluate import RecourseEvaluator  # evaluate imports this module
+    for _ in radius_sweep(dro_m, [float(task["radius"])], w, solver):
+        pass
+    fs_r = dro_m.first_stage()
+    # the LP's recourse values of non-binding atoms are not guaranteed minimal: re-solve every atom's
+    # recourse with the first stage fixed and take the worst case of those costs
+    evaluator = RecourseEvaluator(sysm, data.n_scenarios, data, lp_opts)
+    res = evaluator.evaluate(fs_r, data)["table"]
+    return {"first_stage": fs_r, "objective": float(pyo.value(dro_m.model.obj)),
+            "lambda": float(pyo.value(dro_m.model.dro.dro_lambda)), "stats": solve_stats(dro_m.result),
+            "costs": (res["first_stage_cost_usd"] + res["recourse_cost_usd"]).to_numpy(),
+            "costs_lp": np.array([dro_m.first_stage_cost() + q for q in dro_m.scenario_costs()]),
+            "task_s": time.perf_counter() - t0}
 
-    evaluator = RecourseEvaluator(sysm, data.n_scenarios, data, cfg.solver.options())
-    wc_rows = []
-    for r in radius_sweep(dro_m, radii, w, solver):
-        lam = float(pyo.value(dro_m.model.dro.dro_lambda))
-        if lam >= 0.999 * float(robust.lambda_max_usd) and r > 0:
+
+def solve_methods(atoms: dict, radius: float, cfg: DroConfig, compute_settings=None
+                  ) -> tuple[dict, pd.DataFrame, pd.DataFrame]:
+    """First stages of: deterministic (mean forecast), SAA, DRO at every radius and at the chosen one.
+
+    Each first stage is one :func:`evgrid.compute.map_tasks` task (``compute_settings``: a
+    :class:`~evgrid.compute.ComputeSettings`, a ``compute:`` dict or a scheduler string; None = ``sync``,
+    in-process), keyed by the method (``"dro_r0.4"`` ...)."""
+    from evgrid import compute
+
+    robust = cfg.robust
+    sysm, data, n_nom, p = atoms["system"], atoms["data"], atoms["n_nominal"], atoms["p_nominal"]
+    t0 = time.perf_counter()
+    # the final (integer) models: the CV radius and the few fixed radii of the report
+    radii = sorted({float(r) for r in (robust.report_radii or robust.radii)} | {float(radius)})
+    shared = {"cfg": cfg, "system": sysm, "data": data, "nominal": data.subset(np.arange(n_nom)), "p_nominal": p,
+              "distances": atoms["distances"], "radii": radii, "train_all": atoms.get("train_all")}
+    tasks = [{"method": "deterministic"}, {"method": "saa"}]
+    if "train_all" in atoms and robust.saa_all_days:  # SAA on every training day, not only the atoms
+        tasks.append({"method": "saa_all_days"})
+    tasks += [{"method": "dro", "radius": r} for r in radii]
+    keys = [t["method"] if t["method"] != "dro" else f"dro_r{t['radius']:g}" for t in tasks]
+    results = compute.map_tasks(_method_task, tasks, "sync" if compute_settings is None else compute_settings,
+                                keys=keys, shared=shared, desc="dro first stages")
+    out: dict[str, dict] = {}
+    rows, wc_rows = [], []
+    for name, task, r in zip(keys, tasks, results, strict=True):
+        if task["method"] != "dro":
+            out[name] = {"first_stage": r["first_stage"], "radius": np.nan, "objective": r["objective"], **r["stats"]}
+            continue
+        rad, lam, costs, costs_lp = float(task["radius"]), r["lambda"], r["costs"], r["costs_lp"]
+        if lam >= 0.999 * float(robust.lambda_max_usd) and rad > 0:
             log.warning("dro radius %.3g: transport multiplier at its bound lambda_max_usd=%g; raise it",
-                        r, float(robust.lambda_max_usd))
-        # the LP's recourse values of non-binding atoms are not guaranteed minimal: re-solve every atom's
-        # recourse with the first stage fixed (issue 13 item 8) and take the worst case of those costs
-        fs_r = dro_m.first_stage()
-        res = evaluator.evaluate(fs_r, data)["table"]
-        costs = (res["first_stage_cost_usd"] + res["recourse_cost_usd"]).to_numpy()
-        costs_lp = np.array([dro_m.first_stage_cost() + q for q in dro_m.scenario_costs()])
-        wc = worst_case_distribution(costs, WassersteinBall(p, atoms["distances"], r))
-        name = f"dro_r{r:g}"
-        obj = float(pyo.value(dro_m.model.obj))
-        out[name] = {"first_stage": fs_r, "radius": r, "objective": obj, "worst_case_cost": wc.value,
-                     "lambda": lam, **solve_stats(dro_m.result)}
+                        rad, float(robust.lambda_max_usd))
+        wc = worst_case_distribution(costs, WassersteinBall(p, atoms["distances"], rad))
+        obj = r["objective"]
+        out[name] = {"first_stage": r["first_stage"], "radius": rad, "objective": obj, "worst_case_cost": wc.value,
+                     "lambda": lam, **r["stats"]}
         for j in range(data.n_scenarios):
-            wc_rows.append({"method": name, "radius": r, "atom": j, "source": "real" if j < n_nom else "gan",
+            wc_rows.append({"method": name, "radius": rad, "atom": j, "source": "real" if j < n_nom else "gan",
                             "nominal_probability": p[j] if j < n_nom else 0.0, "worst_case_weight": wc.weights[j],
                             "cost_usd": costs[j], "cost_in_model_usd": costs_lp[j]})
-        rows.append({"method": name, "radius": r, "objective": obj, "lambda_usd_per_unit_distance": lam,
-                     **solve_stats(dro_m.result),
-                     "expected_cost_nominal": float(p @ costs[:n_nom]), "worst_case_cost": wc.value,
+        rows.append({"method": name, "radius": rad, "objective": obj, "lambda_usd_per_unit_distance": lam,
+                     **r["stats"], "expected_cost_nominal": float(p @ costs[:n_nom]), "worst_case_cost": wc.value,
                      "transport_cost": wc.transport_cost})
     out["dro_auto"] = dict(out[f"dro_r{float(radius):g}"])
     for name in ("saa_all_days", "saa", "deterministic"):
         if name in out:
             rows.insert(0, {"method": name, "radius": np.nan, "objective": out[name]["objective"],
                             **{k: out[name][k] for k in ("solver_status", "mip_gap", "solve_s", "integer")}})
-    log.info("dro: %d first stages solved in %.1f s", len(out), time.perf_counter() - t0)
+    log.info("dro: %d first stages solved in %.1f s (task seconds: %s)", len(out), time.perf_counter() - t0,
+             ", ".join(f"{k} {r['task_s']:.1f}" for k, r in zip(keys, results, strict=True)))
     return out, pd.DataFrame(rows), pd.DataFrame(wc_rows)
