@@ -34,6 +34,7 @@ from evgrid.scenarios.holdout import (
     score_phase,
     spread_check,
 )
+from evgrid.scenarios.mlflow_model import register_family
 from evgrid.scenarios.plots import family_figures
 from evgrid.scenarios.report import holdout_report
 from evgrid.scenarios.sampling import ScenarioBundle, sample_label, scenarios_frame
@@ -186,6 +187,18 @@ def sample_scenarios(bundle: ScenarioBundle, data: FamilyData, family_params: di
     samples = sample_label(bundle, data, label, int(s["n_scenarios"]), int(s["seed"]))
     log.info("family %s: %d scenarios of %s for %s", data.family, int(s["n_scenarios"]), bundle.selected, label)
     return scenarios_frame(samples, data, label)
+
+
+def register_generators(bundle: ScenarioBundle, data: FamilyData, scenarios: pd.DataFrame, info: dict,
+                        family_params: dict, gan_params: dict) -> dict:
+    """The selected generator (and the GAN) as MLflow models registered as ``evgrid-<family>``
+    (``evgrid.scenarios.mlflow_model``); returns which model version made ``<family>.scenarios``."""
+    seed = int(_settings(family_params, gan_params)["sampling"]["seed"])
+    with _family_run(info) as run:
+        if run is None:
+            return {"family": data.family, "made_by": None, "reason": "no active MLflow run (models not logged)"}
+        return register_family(bundle, data, scenarios, DayAheadConfig.from_params(gan_params.get("conditioning")),
+                               seed, {"test_start": info["test_start"], "run_id": run.info.run_id})
 
 
 def plot_family(data: FamilyData, bundle: ScenarioBundle, scenarios: pd.DataFrame, info: dict) -> dict:

@@ -2,7 +2,7 @@
 
 Template (inputs ``features``, ``params:family``; outputs ``<family>.<name>``):
 build_training_data -> evaluate_generators (dated split, validation choice, temporal holdout) ->
-sample_scenarios -> plot_family. A final node gathers every family's holdout info into
+sample_scenarios -> register_generators (MLflow models, registry) and plot_family. A final node gathers every family's holdout info into
 ``gan_holdout_summary`` and ``gan_holdout_report``.
 """
 
@@ -11,7 +11,14 @@ from functools import partial, update_wrapper
 
 from kedro.pipeline import Node, Pipeline, node, pipeline
 
-from .nodes import build_training_data, evaluate_generators, plot_family, sample_scenarios, summarise_holdout
+from .nodes import (
+    build_training_data,
+    evaluate_generators,
+    plot_family,
+    register_generators,
+    sample_scenarios,
+    summarise_holdout,
+)
 
 # family -> feature dataset it is trained on (the DAG's structure; the settings live in parameters_gan.yml)
 FAMILIES = {
@@ -37,6 +44,8 @@ def family_template(family: str) -> Pipeline:
              ["gan_holdout_scores", "gan_holdout_info", "gan_model"], name="evaluate_generators"),
         node(sample_scenarios, ["gan_model", "gan_training_data", "params:family", "params:gan"],
              "scenarios", name="sample_scenarios"),
+        node(register_generators, ["gan_model", "gan_training_data", "scenarios", "gan_holdout_info", "params:family",
+                                   "params:gan"], "scenario_model", name="register_generators"),
         node(plot_family, ["gan_training_data", "gan_model", "scenarios", "gan_holdout_info"],
              "gan_plots", name="plot_family"),
     ])
