@@ -23,11 +23,11 @@ N_STEPS = 96
 SMALL = {
     "gan": {
         "progress_bar": False,
-        "training": {"iterations": 30, "batch_size": 32},
+        "training": {"iterations": 20, "batch_size": 32},
         "flow": {"iterations": 30, "hidden": 16, "max_dim": 6},
-        "holdout": {"samples_per_day": 10, "n_boot": 20},
+        "holdout": {"samples_per_day": 10, "n_boot": 20, "models": ["gan", "copula", "bootstrap"]},
         "sampling": {"n_scenarios": 25},
-        "families": {"ev_times": {"training": {"iterations": 30, "g_width": 16, "d_width": 16}}},
+        "families": {"ev_times": {"training": {"iterations": 20, "g_width": 16, "d_width": 16}}},
     },
     "compute": {"scheduler": "sync", "progress": False},
 }
