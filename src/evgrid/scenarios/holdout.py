@@ -254,7 +254,7 @@ def cross_validate_days(data: FamilyData, cond: Conditions, cfg: HoldoutConfig, 
     out = []
     for k, (tr, te) in enumerate(GroupKFold(n_splits=cfg.cv_folds).split(days, groups=perm[groups])):
         fitted = fit_all(data.subset(tr), cond.subset(tr), *fit_args, desc=f"cv fold {k + 1}/{cfg.cv_folds}")
-        out.append(score_phase(fitted, data.subset(te), cond.subset(te), cfg, seed + k, f"cv{k}")[0])
+        out.append(score_phase(fitted, data.subset(te), cond.subset(te), cfg, seed + k, f"cv{k + 1}")[0])
     return pd.concat(out, ignore_index=True)
 
 

@@ -135,9 +135,8 @@ def test_the_gan_has_a_pytorch_flavour(gan_run, client):
 def test_a_requested_date_is_conditioned_on_the_record(gan_run):
     """The sampler's condition for a training day equals the condition the generators were trained with."""
     from evgrid.scenarios.dayahead import DayAheadConfig
-    from evgrid.scenarios.mlflow_model import ServingBundle
-
     from evgrid.scenarios.families import build_family_data
+    from evgrid.scenarios.mlflow_model import ServingBundle
 
     project, catalog = gan_run
     gan = yaml.safe_load((project / "conf" / "base" / "parameters_gan.yml").read_text())["gan"]

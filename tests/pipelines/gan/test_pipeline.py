@@ -18,6 +18,7 @@ from kedro.io import DataCatalog, MemoryDataset
 from kedro.runner import SequentialRunner
 
 from evgrid.pipelines.gan import create_pipeline
+from evgrid.pipelines.gan.pipeline import FAMILIES
 from evgrid.scenarios.errors import ScenarioDataError
 from tests.scenarios import synthetic
 
@@ -135,13 +136,14 @@ def test_no_training_date_of_any_generator_is_a_test_date(run_outputs):
 
 def test_plots_and_models(run_outputs):
     catalog, _ = run_outputs
-    figs = catalog.load("pv.gan_plots")
-    assert {"pv_profiles.png", "pv_histograms.png", "pv_loss_curves.png"} <= set(figs)
-    assert all(isinstance(f, plt.Figure) for f in figs.values())
-    assert "ev_times_joint.png" in catalog.load("ev_times.gan_plots")
+    for fam in ("pv", "ev_times", "ev_distance"):  # one figure per family and kind: kedro-viz previews each
+        figs = [catalog.load(f"{fam}.gan_plot_{kind}") for kind in ("histograms", "scenarios", "loss_curves")]
+        assert all(isinstance(f, plt.Figure) for f in figs)
+    assert len(catalog.load("pv.gan_plot_scenarios").axes) == 3 * 2  # GHI, temperature, PV: band + paths
     bundle = catalog.load("traffic.gan_model")
     assert bundle.fitted.models["gan"].generator_state is not None
     assert len(bundle.fitted.models["gan"].history["d_loss"]) > 0
+    assert catalog.load("traffic.scenario_model")["made_by"] is None  # no MLflow run: nothing registered
     plt.close("all")
 
 
@@ -150,3 +152,22 @@ def test_too_few_days_for_five_folds_stops_the_run():
     catalog = _catalog(gan, price_days=30)
     with pytest.raises(ScenarioDataError, match=r"family 'price': only 30 days"):
         SequentialRunner().run(create_pipeline().only_nodes_with_namespaces(["price"]), catalog)
+
+
+def test_every_gan_plot_dataset_previews_in_kedro_viz(tmp_path, monkeypatch):
+    """kedro-viz calls ``dataset.preview()``: each plot output resolves to one PNG file (a folder raised
+    IsADirectoryError)."""
+    import base64
+
+    cfg = yaml.safe_load((ROOT / "conf" / "base" / "catalog_gan.yml").read_text())
+    monkeypatch.chdir(tmp_path)
+    catalog = DataCatalog.from_config(cfg)
+    plots = sorted(n for n in create_pipeline().all_outputs() if ".gan_plot_" in n)
+    assert len(plots) == 3 * len(FAMILIES)
+    fig, ax = plt.subplots()
+    ax.plot([0, 1])
+    for name in plots:
+        catalog.save(name, fig)
+        png = base64.b64decode(catalog.get(name).preview())
+        assert png.startswith(b"\x89PNG"), name
+    plt.close("all")

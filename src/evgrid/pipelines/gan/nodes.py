@@ -35,7 +35,7 @@ from evgrid.scenarios.holdout import (
     spread_check,
 )
 from evgrid.scenarios.mlflow_model import register_family
-from evgrid.scenarios.plots import family_figures
+from evgrid.scenarios.plots import PLOT_KINDS, family_figures
 from evgrid.scenarios.report import holdout_report
 from evgrid.scenarios.sampling import ScenarioBundle, sample_label, scenarios_frame
 from evgrid.scenarios.split import SplitConfig, first_test_day, temporal_split, validation_mask
@@ -201,14 +201,16 @@ def register_generators(bundle: ScenarioBundle, data: FamilyData, scenarios: pd.
                                seed, {"test_start": info["test_start"], "run_id": run.info.run_id})
 
 
-def plot_family(data: FamilyData, bundle: ScenarioBundle, scenarios: pd.DataFrame, info: dict) -> dict:
-    """Real training days/sessions of the sampled label vs the scenarios; the GAN's loss curves."""
+def plot_family(data: FamilyData, bundle: ScenarioBundle, scenarios: pd.DataFrame,
+                info: dict) -> tuple:
+    """Real training days/sessions of the sampled label vs the scenarios (histograms, shape) and the GAN's
+    loss curves: one figure per kind (``scenarios.plots.PLOT_KINDS``), so kedro-viz previews each."""
     figs = family_figures(data, bundle, scenarios)
     with _family_run(info) as run:
         if run is not None:
-            for name, fig in figs.items():
-                mlflow.log_figure(fig, f"plots/{name}")
-    return figs
+            for kind, fig in figs.items():
+                mlflow.log_figure(fig, f"plots/{data.family}_{kind}.png")
+    return tuple(figs[k] for k in PLOT_KINDS)
 
 
 def summarise_holdout(*infos: dict) -> tuple[pd.DataFrame, str]:

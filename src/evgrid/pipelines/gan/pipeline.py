@@ -11,6 +11,8 @@ from functools import partial, update_wrapper
 
 from kedro.pipeline import Node, Pipeline, node, pipeline
 
+from evgrid.scenarios.plots import PLOT_KINDS
+
 from .nodes import (
     build_training_data,
     evaluate_generators,
@@ -47,7 +49,7 @@ def family_template(family: str) -> Pipeline:
         node(register_generators, ["gan_model", "gan_training_data", "scenarios", "gan_holdout_info", "params:family",
                                    "params:gan"], "scenario_model", name="register_generators"),
         node(plot_family, ["gan_training_data", "gan_model", "scenarios", "gan_holdout_info"],
-             "gan_plots", name="plot_family"),
+             [f"gan_plot_{kind}" for kind in PLOT_KINDS], name="plot_family"),
     ])
 
 
