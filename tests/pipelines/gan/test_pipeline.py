@@ -20,6 +20,7 @@ from kedro.runner import SequentialRunner
 from evgrid.pipelines.gan import create_pipeline
 from evgrid.pipelines.gan.pipeline import FAMILIES
 from evgrid.scenarios.errors import ScenarioDataError
+from evgrid.scenarios.split import SplitConfig, first_test_day
 from tests.scenarios import synthetic
 
 ROOT = Path(__file__).resolve().parents[3]
@@ -51,13 +52,16 @@ def _catalog(gan: dict, price_days: int = 240) -> DataCatalog:
     price.insert(4, "zone", "N.Y.C.")
     feats = {
         "weather_daily": synthetic.weather_daily("2014-01-01", "2014-12-31"),
-        "traffic_daily": synthetic.profile_daily("flow_veh_per_h", 365, 3000.0, seed=1),
+        # gaps, as the I-94 record has: the day after each gap has no previous day (dropped by conditioning)
+        "traffic_daily": synthetic.profile_daily("flow_veh_per_h", 365, 3000.0, seed=1).iloc[
+            [i for i in range(365) if i >= 100 or i % 2 == 0]].reset_index(drop=True),
         "price_daily": price,
         "ev_session_features": synthetic.ev_sessions(500),
     }
     datasets = {k: MemoryDataset(v) for k, v in feats.items()}
     datasets["params:gan"] = MemoryDataset(gan)
     datasets["params:step_minutes"] = MemoryDataset(15)
+    datasets["params:compute"] = MemoryDataset({"scheduler": "sync", "progress": False})
     datasets["params:split"] = MemoryDataset(
         yaml.safe_load((ROOT / "conf" / "base" / "parameters.yml").read_text())["split"])
     for fam, cfg in gan["families"].items():
@@ -130,6 +134,12 @@ def test_no_training_date_of_any_generator_is_a_test_date(run_outputs):
         train_days = set(pd.to_datetime(bundle.train_data.dates).normalize())
         assert train_days and not train_days & {pd.Timestamp(d) for d in test_days}
         assert max(train_days) < pd.Timestamp(info["test_start"])
+        # the cut-off is the record's (as dro computes it), not the one of the days left after conditioning
+        record = catalog.load(info["record"])
+        if "source" in record:
+            record = record[record["source"] == "acn"]
+        split = yaml.safe_load((ROOT / "conf" / "base" / "parameters.yml").read_text())["split"]
+        assert info["test_start"] == str(first_test_day(record["date"], SplitConfig.from_params(split), info["record"]))
         analog = bundle.fitted.models["analog"]
         assert len(analog.values_) == len(bundle.train_data.values)  # the analog pool is the training days
 

@@ -42,7 +42,8 @@ def family_template(family: str) -> Pipeline:
     return Pipeline([
         node(_bind_family(family), ["features", "params:family", "params:gan", "params:step_minutes"],
              "gan_training_data", name="build_training_data"),
-        node(evaluate_generators, ["gan_training_data", "params:family", "params:gan", "params:split"],
+        node(evaluate_generators, ["gan_training_data", "params:family", "params:gan", "params:split",
+                                   "params:compute"],
              ["gan_holdout_scores", "gan_holdout_info", "gan_model"], name="evaluate_generators"),
         node(sample_scenarios, ["gan_model", "gan_training_data", "params:family", "params:gan"],
              "scenarios", name="sample_scenarios"),
@@ -62,7 +63,8 @@ def create_pipeline(**kwargs) -> Pipeline:
             namespace=family,
             inputs={"features": dataset},
             parameters={"params:family": f"params:gan.families.{family}", "params:gan": "params:gan",
-                        "params:step_minutes": "params:step_minutes", "params:split": "params:split"},
+                        "params:step_minutes": "params:step_minutes", "params:split": "params:split",
+                        "params:compute": "params:compute"},
         )
     summary_inputs = [f"{family}.gan_holdout_info" for family in families]
     with warnings.catch_warnings():  # the namespaced inputs "<family>.gan_holdout_info" are meant to be dotted
