@@ -190,6 +190,6 @@ def paper_projection(n_iter: int = 200, n_days: int = 12) -> list[dict]:
     return rows
 
 
-if __name__ == "__main__":
-    for row in run():
+if __name__ == "__main__":  # python -m benchmarks.bench_gan [paper]: the paper projection alone with "paper"
+    for row in (paper_projection() if "paper" in sys.argv[1:] else run()):
         print(row)
