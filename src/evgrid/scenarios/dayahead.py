@@ -158,3 +158,32 @@ def family_conditions(data: FamilyData, cfg: DayAheadConfig) -> Conditions:
     if data.dates is None:
         raise ValueError(f"family {data.family!r}: day-ahead conditioning needs the date of every unit")
     return profile_conditions(data, cfg) if data.kind == "profile" else session_conditions(data, cfg)
+
+
+def day_summaries(data: FamilyData, cfg: DayAheadConfig) -> pd.DataFrame:
+    """What each day of the record tells the *next* day: one row per calendar day (index: the day D, a
+    ``DatetimeIndex``), one column per previous-day feature (``prev_*``) as the condition of day D + 1 uses
+    it. Profiles: mean and peak per variable (+ clearness index for GHI) of day D; sessions: log(1 + number
+    of sessions on day D), 0 on days inside the record without a session. Empty columns when
+    ``previous_day`` is off. The MLflow sampler (``mlflow_model``) conditions a requested date on it."""
+    if data.dates is None:
+        raise ValueError(f"family {data.family!r}: day-ahead conditioning needs the date of every unit")
+    days = pd.DatetimeIndex(pd.to_datetime(data.dates)).normalize()
+    if not cfg.previous_day:
+        return pd.DataFrame(index=pd.DatetimeIndex(sorted(set(days)), name="date"))
+    if data.kind != "profile":
+        counts = pd.Series(1, index=days).groupby(level=0).sum()
+        full = counts.reindex(pd.date_range(counts.index.min(), counts.index.max(), freq="D"), fill_value=0)
+        out = pd.DataFrame({"prev_log1p_sessions": np.log1p(full.to_numpy(dtype=float))}, index=full.index)
+        out.index.name = "date"
+        return out
+    cols: dict[str, np.ndarray] = {}
+    sl = data.slices()
+    for v in data.variables:
+        block = data.values[:, sl[v.name]]
+        cols[f"prev_{v.name}_mean"] = block.mean(axis=1)
+        cols[f"prev_{v.name}_peak"] = block.max(axis=1)
+        if v.name == "ghi_w_per_m2" and data.info.get("pv_system") is not None:
+            cols["prev_clearness"] = _clearness(block, data.dates, data.info["pv_system"])
+    out = pd.DataFrame(cols, index=pd.DatetimeIndex(days, name="date"))
+    return out[~out.index.duplicated()].sort_index()

@@ -69,7 +69,7 @@ class GanScenarioModel:
             cfg = self.train_config
             g = Generator(cfg.noise_dim, len(self.cond_names), self.transform.channel_of_col_.size,
                           cfg.g_layers, cfg.g_width)
-            g.load_state_dict(self.generator_state)
+            g.load_state_dict({k: torch.as_tensor(v) for k, v in self.generator_state.items()})
             g.eval()
             self._generator = g
         return self._generator
@@ -90,15 +90,19 @@ class GanScenarioModel:
         return self.transform.inverse(scaled).reshape(len(q), n, -1)
 
     def __getstate__(self) -> dict:
+        """Pickles as plain data: the generator's weights as numpy arrays (the net is rebuilt on use)."""
         state = self.__dict__.copy()
         state["_generator"] = None
+        if self.generator_state is not None:
+            state["generator_state"] = {k: np.asarray(v.detach().cpu().numpy() if torch.is_tensor(v) else v).copy()
+                                        for k, v in self.generator_state.items()}
         return state
 
     def torch_bundle(self) -> dict:
         """Everything needed to rebuild the generator without this package's classes but torch/numpy."""
         return {
             "family": self.family,
-            "state_dict": self.generator_state,
+            "state_dict": {k: torch.as_tensor(v) for k, v in self.generator_state.items()},
             "train_config": self.train_config.to_dict(),
             "conditioning": {"names": self.cond_names, "mean": torch.as_tensor(self.cond_scaler.mean_),
                              "sd": torch.as_tensor(self.cond_scaler.sd_)},

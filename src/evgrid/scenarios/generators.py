@@ -175,9 +175,30 @@ class FlowSampler:
     def __init__(self, transform: FamilyTransform, config: FlowConfig, seed: int) -> None:
         self.transform, self.config, self.seed = transform, config, seed
 
-    def fit(self, data: FamilyData, cond: Conditions, progress: bool = False) -> FlowSampler:
+    def _build(self, features: int, context: int):
         import zuko
 
+        cfg = self.config
+        return zuko.flows.NSF(features=features, context=context, transforms=cfg.transforms, bins=cfg.bins,
+                              hidden_features=(cfg.hidden, cfg.hidden))
+
+    def __getstate__(self) -> dict:
+        """Pickles as plain data: the flow's weights as numpy arrays (rebuilt on load)."""
+        state = self.__dict__.copy()
+        flow = state.pop("flow_", None)
+        if flow is not None:
+            state["flow_state_"] = {k: v.detach().cpu().numpy().copy() for k, v in flow.state_dict().items()}
+        return state
+
+    def __setstate__(self, state: dict) -> None:
+        weights = state.pop("flow_state_", None)
+        self.__dict__.update(state)
+        if weights is not None:
+            self.flow_ = self._build(len(self.z_sd_), len(self.scaler_.mean_))
+            self.flow_.load_state_dict({k: torch.as_tensor(v) for k, v in weights.items()})
+            self.flow_.eval()
+
+    def fit(self, data: FamilyData, cond: Conditions, progress: bool = False) -> FlowSampler:
         cfg = self.config
         torch.manual_seed(self.seed)
         gen = torch.Generator().manual_seed(self.seed)
@@ -198,8 +219,7 @@ class FlowSampler:
         z_t = torch.as_tensor(z / self.z_sd_, dtype=torch.float32)
         self.scaler_ = CondScaler().fit(cond.values)
         c_t = torch.as_tensor(self.scaler_(cond.values))
-        self.flow_ = zuko.flows.NSF(features=z_t.shape[1], context=c_t.shape[1], transforms=cfg.transforms,
-                                    bins=cfg.bins, hidden_features=(cfg.hidden, cfg.hidden))
+        self.flow_ = self._build(z_t.shape[1], c_t.shape[1])
         opt = torch.optim.Adam(self.flow_.parameters(), lr=cfg.learning_rate)
         sched = torch.optim.lr_scheduler.CosineAnnealingLR(opt, cfg.iterations)
         n = len(z_t)

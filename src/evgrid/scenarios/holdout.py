@@ -12,6 +12,7 @@ Comparisons are paired per day; CIs are moving-block bootstrap percentile interv
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import time
 from dataclasses import dataclass, field
@@ -133,8 +134,9 @@ def _day_index(data: FamilyData) -> tuple[np.ndarray, np.ndarray]:
 
 
 def score_phase(fitted: FittedSet, data: FamilyData, cond: Conditions, cfg: HoldoutConfig, seed: int,
-                phase: str) -> tuple[pd.DataFrame, dict]:
-    """Per-day scores of every model on ``data`` (the scored days) and per-day spread statistics."""
+                phase: str, model_index: int | None = None) -> tuple[pd.DataFrame, dict]:
+    """Per-day scores of every model on ``data`` (the scored days) and per-day spread statistics. Model j
+    draws from ``default_rng([seed, j, test])``; ``model_index`` gives j when ``fitted`` holds one model."""
     uniq, inv = _day_index(data)
     first = np.array([np.flatnonzero(inv == i)[0] for i in range(len(uniq))])
     q = make_query(data.subset(first), cond.subset(first), fitted.label_cfg)
@@ -142,7 +144,8 @@ def score_phase(fitted: FittedSet, data: FamilyData, cond: Conditions, cfg: Hold
     real = score_views(data, data.values, data.months, data.dates)
     rows, spread = [], {}
     n = cfg.samples_per_day
-    for j, name in enumerate(fitted.models):
+    for pos, name in enumerate(fitted.models):
+        j = pos if model_index is None else model_index
         ens = draw(fitted, name, q, n, np.random.default_rng([seed, j, 1 if phase == "test" else 0]))
         k, _, d = ens.shape
         flat = ens.reshape(k * n, d)
@@ -243,18 +246,16 @@ def spread_check(extra: dict, cond: Conditions, data: FamilyData, first_cond_col
 def cross_validate_days(data: FamilyData, cond: Conditions, cfg: HoldoutConfig, fit_args: tuple, seed: int,
                         ) -> pd.DataFrame:
     """K-fold cross-validation by whole day over ``data`` (the training days only; sessions of one day stay
-    in one fold), every model fitted on K-1 folds and scored per day on the held-out fold (phase
-    ``cv<k>``). Days are shuffled with the seed; neighbouring days land in different folds, so CV is
-    optimistic for day-ahead use compared with the dated holdout."""
-    from sklearn.model_selection import GroupKFold
-
-    days = np.asarray(data.dates).astype("datetime64[D]")
-    uniq, groups = np.unique(days, return_inverse=True)
-    perm = np.random.default_rng(seed).permutation(len(uniq))
+    in one fold; folds of ``cv_phases``), every model fitted on K-1 folds and scored per day on the
+    held-out fold (phase ``cv<k>``, k from 1), in this process. Days are shuffled with the seed;
+    neighbouring days land in different folds, so CV is optimistic for day-ahead use compared with the
+    dated holdout. The pipeline runs the same folds as tasks (``run_holdout``)."""
     out = []
-    for k, (tr, te) in enumerate(GroupKFold(n_splits=cfg.cv_folds).split(days, groups=perm[groups])):
-        fitted = fit_all(data.subset(tr), cond.subset(tr), *fit_args, desc=f"cv fold {k + 1}/{cfg.cv_folds}")
-        out.append(score_phase(fitted, data.subset(te), cond.subset(te), cfg, seed + k, f"cv{k}")[0])
+    for ph in cv_phases(data, cfg.cv_folds, seed):
+        fitted = fit_all(data.subset(ph.fit_idx), cond.subset(ph.fit_idx), *fit_args,
+                         desc=f"cv fold {ph.name[2:]}/{cfg.cv_folds}")
+        out.append(score_phase(fitted, data.subset(ph.score_idx), cond.subset(ph.score_idx), cfg, ph.score_seed,
+                               ph.name)[0])
     return pd.concat(out, ignore_index=True)
 
 
@@ -274,3 +275,115 @@ def paper_metrics(extra: dict, cfg: HoldoutConfig) -> pd.DataFrame:
         rows.append({"model": model, "variable": view, "r2_paper": S.paper_r2(k_real, k_gen),
                      "nrmse_paper_pct": 100.0 * S.paper_nrmse(k_real, k_gen)})
     return pd.DataFrame(rows)
+
+
+# -- fan-out: (phase, generator) tasks on evgrid.compute ---------------------------------------------------
+@dataclass(frozen=True)
+class FitSpec:
+    """Everything a worker needs to build a family's generators (plain data; ``evgrid.compute`` ships it).
+
+    Seeds follow the task's key only: the GAN trains with ``seed + 1``, the flow with ``seed + 17``, and a
+    phase scores model ``j`` (its position in ``holdout.models``) with ``default_rng([score_seed, j, t])``
+    where ``score_seed`` = ``seed`` (validation, test; t = 0 / 1) or ``seed + k - 1`` (CV fold k, t = 0)."""
+
+    family: str
+    holdout: HoldoutConfig
+    train: object  # training.TrainConfig
+    flow: FlowConfig
+    labels: ConditioningConfig
+    transform: dict  # FamilyTransform keyword arguments
+    seed: int
+    progress: bool = False
+
+    def make_transform(self):
+        from evgrid.scenarios.transforms import FamilyTransform
+
+        return FamilyTransform(**self.transform)
+
+    def make_gan(self, transform):
+        from evgrid.scenarios.gan import GanScenarioModel
+
+        return GanScenarioModel(self.family, self.train, transform, self.labels, self.seed + 1)
+
+
+@dataclass(frozen=True)
+class Phase:
+    """A fit on ``fit_idx`` scored on ``score_idx`` (positions in the family's conditioned units)."""
+
+    name: str  # validation | test | cv<k> (k from 1)
+    fit_idx: np.ndarray
+    score_idx: np.ndarray
+    score_seed: int
+    keep_model: bool = False  # the test phase's fits are the bundle's generators
+
+
+def fit_score_task(task: dict, shared: dict) -> dict:
+    """One (phase, generator): fit the generator on the phase's training units, score it per day on the
+    phase's scored units; on the test phase also its spread check and paper metrics (small tables, so no
+    ensemble crosses a process boundary). Module level for ``evgrid.compute.map_tasks``."""
+    spec: FitSpec = shared["spec"]
+    phase: Phase = shared["phases"][task["phase"]]
+    data, cond, name = shared["data"], shared["cond"], task["model"]
+    one = dataclasses.replace(spec.holdout, models=(name,), generator="auto")
+    tr, sc = phase.fit_idx, phase.score_idx
+    desc = "final" if phase.name == "test" else phase.name
+    fitted = fit_all(data.subset(tr), cond.subset(tr), one, spec.make_gan, spec.make_transform, spec.flow,
+                     spec.labels, spec.seed, progress=spec.progress, desc=desc)
+    scores, extra = score_phase(fitted, data.subset(sc), cond.subset(sc), spec.holdout, phase.score_seed,
+                                phase.name, model_index=spec.holdout.models.index(name))
+    out = {"model": name, "phase": phase.name, "scores": scores, "seconds": fitted.seconds[name],
+           "fitted": fitted.models[name] if phase.keep_model else None}
+    if phase.name == "test":
+        out["spread"] = spread_check(extra, cond.subset(sc), data.subset(sc))
+        out["paper"] = paper_metrics(extra, spec.holdout)
+    return out
+
+
+def cv_phases(data: FamilyData, n_folds: int, seed: int) -> list[Phase]:
+    """K-fold CV by whole day over ``data`` (days shuffled with ``seed``; sessions of a day stay together)."""
+    from sklearn.model_selection import GroupKFold
+
+    days = np.asarray(data.dates).astype("datetime64[D]")
+    uniq, groups = np.unique(days, return_inverse=True)
+    perm = np.random.default_rng(seed).permutation(len(uniq))
+    return [Phase(f"cv{k + 1}", tr, te, seed + k)
+            for k, (tr, te) in enumerate(GroupKFold(n_splits=n_folds).split(days, groups=perm[groups]))]
+
+
+@dataclass
+class HoldoutResult:
+    scores: pd.DataFrame  # validation, test and cv<k> rows
+    fitted: FittedSet  # the generators fitted on every training day (test phase)
+    spread: pd.DataFrame
+    paper: pd.DataFrame
+
+
+def run_holdout(data: FamilyData, cond: Conditions, spec: FitSpec, phases: list[Phase], settings=None
+                ) -> HoldoutResult:
+    """Every (phase, generator) of a family as one task on ``evgrid.compute`` (``settings``: the ``compute``
+    parameters; ``sync`` runs in-process). Tasks go out longest first (GAN, flow, then the cheap
+    generators); results are assembled in ``holdout.models`` order, so any scheduler gives identical
+    tables. ``phases`` must contain one ``test`` phase (its fits become ``fitted``)."""
+    from evgrid import compute
+
+    models = spec.holdout.models
+    order = sorted(models, key=lambda m: (m != "gan", m != "flow", models.index(m)))
+    tasks = [{"phase": i, "model": m} for m in order for i in range(len(phases))]
+    keys = [(spec.family, phases[t["phase"]].name, t["model"]) for t in tasks]
+    shared = {"spec": spec, "phases": phases, "data": data, "cond": cond}
+    results = compute.map_tasks(fit_score_task, tasks, settings, keys=keys, shared=shared,
+                                desc=f"gan {spec.family}: {len(phases)} phases x {len(models)} generators")
+    by = {(r["phase"], r["model"]): r for r in results}
+    for ph in phases:
+        es = {m: by[(ph.name, m)]["scores"].query("metric == 'energy_score'")["value"].mean() for m in models}
+        log.info("family %s %s: fitted %s; mean energy score %s", spec.family, ph.name,
+                 ", ".join(f"{m} {by[(ph.name, m)]['seconds']:.1f} s" for m in models),
+                 ", ".join(f"{m} {v:.4g}" for m, v in es.items()))
+    scores = pd.concat([by[(ph.name, m)]["scores"] for ph in phases for m in models], ignore_index=True)
+    test = next(ph for ph in phases if ph.name == "test")
+    transform = spec.make_transform().fit(data.subset(test.fit_idx))
+    fitted = FittedSet({m: by[("test", m)]["fitted"] for m in models}, transform, spec.labels,
+                       {m: by[("test", m)]["seconds"] for m in models})
+    spread = pd.concat([by[("test", m)]["spread"] for m in models], ignore_index=True)
+    paper = pd.concat([by[("test", m)]["paper"] for m in models], ignore_index=True)
+    return HoldoutResult(scores, fitted, spread, paper)

@@ -81,9 +81,41 @@ def loss_figure(history: dict[str, list[float]], title: str) -> plt.Figure:
     return fig
 
 
+def ecdf_figure(real: dict[str, np.ndarray], gen: dict[str, np.ndarray], units: dict[str, str],
+                title: str) -> plt.Figure:
+    """Empirical CDFs of real vs generated values, one panel per variable (scalar families)."""
+    names = list(gen)
+    fig, axes = plt.subplots(1, len(names), figsize=(4.5 * len(names), 3.5), squeeze=False)
+    for ax, name in zip(axes[0], names, strict=True):
+        for arr, lab in ((real[name], "real"), (gen[name], "generated")):
+            x = np.sort(np.ravel(arr))
+            ax.step(x, np.arange(1, len(x) + 1) / len(x), where="post", label=f"{lab} ({len(x)})")
+        ax.set_xlabel(f"{name} [{units.get(name, '')}]")
+        ax.set_ylabel("share <= x")
+        ax.legend(fontsize=7)
+    fig.suptitle(title)
+    fig.tight_layout()
+    return fig
+
+
+def note_figure(text: str) -> plt.Figure:
+    """A small figure that says why a plot is empty (kedro-viz and MLflow still show one image per kind)."""
+    fig, ax = plt.subplots(figsize=(6, 1.5))
+    ax.axis("off")
+    ax.text(0.5, 0.5, text, ha="center", va="center", wrap=True)
+    return fig
+
+
+PLOT_KINDS = ("histograms", "scenarios", "loss_curves")
+"""One figure per family and kind (catalog ``{family}.gan_plot_{kind}``): value histograms; the scenarios'
+shape (profiles: mean and 5-95 % band + sample paths; ev_times: the (arrival, departure) joint;
+ev_distance: empirical CDFs); the GAN's training losses."""
+
+
 def family_figures(data, bundle, scenarios) -> dict[str, plt.Figure]:
-    """The gan pipeline's figures of one family: real training days/sessions of the sampled label vs the
-    scenarios (histograms; profiles or the arrival/departure joint), and the GAN's loss curves if fitted."""
+    """The gan pipeline's figures of one family, ``{kind: figure}`` for every kind of ``PLOT_KINDS``: real
+    training days/sessions of the sampled label vs the scenarios, and the GAN's loss curves (a note when
+    the GAN is not among the fitted generators)."""
     from evgrid.scenarios.calendar import label_strings
     from evgrid.scenarios.families import score_views, variable_units
 
@@ -100,14 +132,16 @@ def family_figures(data, bundle, scenarios) -> dict[str, plt.Figure]:
     real = {k: real[k] for k in gen}
     title = (f"{data.family}: real ({int(sel.sum())}) vs {bundle.selected} ({len(next(iter(gen.values())))}), "
              f"{label}")
-    figs = {f"{data.family}_histograms.png": histogram_figure(real, gen, units, title)}
-    if "gan" in bundle.fitted.models:
-        figs[f"{data.family}_loss_curves.png"] = loss_figure(bundle.fitted.models["gan"].history,
-                                                            f"{data.family}: GAN training losses")
+    figs = {"histograms": histogram_figure(real, gen, units, title)}
     if data.kind == "profile":
-        figs[f"{data.family}_profiles.png"] = profile_figure(real, gen, units, title,
-                                                            step_hours=data.info.get("step_minutes", 15) / 60)
+        figs["scenarios"] = profile_figure(real, gen, units, title, step_hours=data.info.get("step_minutes", 15) / 60)
     elif "departure_h" in gen:
-        figs[f"{data.family}_joint.png"] = joint_figure(np.column_stack([real["arrival_h"], real["departure_h"]]),
-                                                    np.column_stack([gen["arrival_h"], gen["departure_h"]]), title)
+        figs["scenarios"] = joint_figure(np.column_stack([real["arrival_h"], real["departure_h"]]),
+                                         np.column_stack([gen["arrival_h"], gen["departure_h"]]), title)
+    else:
+        figs["scenarios"] = ecdf_figure(real, gen, units, title)
+    if "gan" in bundle.fitted.models:
+        figs["loss_curves"] = loss_figure(bundle.fitted.models["gan"].history, f"{data.family}: GAN training losses")
+    else:
+        figs["loss_curves"] = note_figure(f"{data.family}: no GAN fitted (gan.holdout.models)")
     return figs

@@ -19,7 +19,9 @@ from kedro.runner import SequentialRunner
 
 from evgrid.data.features import joint_daily
 from evgrid.pipelines.gan import create_pipeline
+from evgrid.pipelines.gan.pipeline import FAMILIES
 from evgrid.scenarios.errors import ScenarioDataError
+from evgrid.scenarios.split import SplitConfig, first_test_day
 from tests.scenarios import synthetic
 
 ROOT = Path(__file__).resolve().parents[3]
@@ -59,13 +61,16 @@ def _catalog(gan: dict, price_days: int = 240) -> DataCatalog:
     feats = {
         "weather_daily": weather,
         "joint_daily": joint,
-        "traffic_daily": synthetic.profile_daily("flow_veh_per_h", 365, 3000.0, seed=1),
+        # gaps, as the I-94 record has: the day after each gap has no previous day (dropped by conditioning)
+        "traffic_daily": synthetic.profile_daily("flow_veh_per_h", 365, 3000.0, seed=1).iloc[
+            [i for i in range(365) if i >= 100 or i % 2 == 0]].reset_index(drop=True),
         "price_daily": price,
         "ev_session_features": synthetic.ev_sessions(500),
     }
     datasets = {k: MemoryDataset(v) for k, v in feats.items()}
     datasets["params:gan"] = MemoryDataset(gan)
     datasets["params:step_minutes"] = MemoryDataset(15)
+    datasets["params:compute"] = MemoryDataset({"scheduler": "sync", "progress": False})
     datasets["params:split"] = MemoryDataset(
         yaml.safe_load((ROOT / "conf" / "base" / "parameters.yml").read_text())["split"])
     for fam, cfg in gan["families"].items():
@@ -140,19 +145,26 @@ def test_no_training_date_of_any_generator_is_a_test_date(run_outputs):
         train_days = set(pd.to_datetime(bundle.train_data.dates).normalize())
         assert train_days and not train_days & {pd.Timestamp(d) for d in test_days}
         assert max(train_days) < pd.Timestamp(info["test_start"])
+        # the cut-off is the record's (as dro computes it), not the one of the days left after conditioning
+        record = catalog.load(info["record"])
+        if "source" in record:
+            record = record[record["source"] == "acn"]
+        split = yaml.safe_load((ROOT / "conf" / "base" / "parameters.yml").read_text())["split"]
+        assert info["test_start"] == str(first_test_day(record["date"], SplitConfig.from_params(split), info["record"]))
         analog = bundle.fitted.models["analog"]
         assert len(analog.values_) == len(bundle.train_data.values)  # the analog pool is the training days
 
 
 def test_plots_and_models(run_outputs):
     catalog, _ = run_outputs
-    figs = catalog.load("pv.gan_plots")
-    assert {"pv_profiles.png", "pv_histograms.png", "pv_loss_curves.png"} <= set(figs)
-    assert all(isinstance(f, plt.Figure) for f in figs.values())
-    assert "ev_times_joint.png" in catalog.load("ev_times.gan_plots")
+    for fam in ("pv", "ev_times", "ev_distance"):  # one figure per family and kind: kedro-viz previews each
+        figs = [catalog.load(f"{fam}.gan_plot_{kind}") for kind in ("histograms", "scenarios", "loss_curves")]
+        assert all(isinstance(f, plt.Figure) for f in figs)
+    assert len(catalog.load("pv.gan_plot_scenarios").axes) == 3 * 2  # GHI, temperature, PV: band + paths
     bundle = catalog.load("traffic.gan_model")
     assert bundle.fitted.models["gan"].generator_state is not None
     assert len(bundle.fitted.models["gan"].history["d_loss"]) > 0
+    assert catalog.load("traffic.scenario_model")["made_by"] is None  # no MLflow run: nothing registered
     plt.close("all")
 
 
@@ -161,3 +173,22 @@ def test_too_few_days_for_five_folds_stops_the_run():
     catalog = _catalog(gan, price_days=30)
     with pytest.raises(ScenarioDataError, match=r"family 'price': only 30 days"):
         SequentialRunner().run(create_pipeline().only_nodes_with_namespaces(["price"]), catalog)
+
+
+def test_every_gan_plot_dataset_previews_in_kedro_viz(tmp_path, monkeypatch):
+    """kedro-viz calls ``dataset.preview()``: each plot output resolves to one PNG file (a folder raised
+    IsADirectoryError)."""
+    import base64
+
+    cfg = yaml.safe_load((ROOT / "conf" / "base" / "catalog_gan.yml").read_text())
+    monkeypatch.chdir(tmp_path)
+    catalog = DataCatalog.from_config(cfg)
+    plots = sorted(n for n in create_pipeline().all_outputs() if ".gan_plot_" in n)
+    assert len(plots) == 3 * len(FAMILIES)
+    fig, ax = plt.subplots()
+    ax.plot([0, 1])
+    for name in plots:
+        catalog.save(name, fig)
+        png = base64.b64decode(catalog.get(name).preview())
+        assert png.startswith(b"\x89PNG"), name
+    plt.close("all")

@@ -18,6 +18,7 @@ import pandas as pd
 import torch
 from mlflow.entities import Metric
 
+from evgrid import compute
 from evgrid.scenarios.calendar import ConditioningConfig, label_strings, requested_label
 from evgrid.scenarios.data import FamilyData, validate_family_data
 from evgrid.scenarios.dayahead import DayAheadConfig, family_conditions
@@ -25,16 +26,16 @@ from evgrid.scenarios.families import build_family_data
 from evgrid.scenarios.gan import GanScenarioModel
 from evgrid.scenarios.generators import FlowConfig
 from evgrid.scenarios.holdout import (
+    FitSpec,
     HoldoutConfig,
+    Phase,
     choose,
-    cross_validate_days,
-    fit_all,
+    cv_phases,
     paired_table,
-    paper_metrics,
-    score_phase,
-    spread_check,
+    run_holdout,
 )
-from evgrid.scenarios.plots import family_figures
+from evgrid.scenarios.mlflow_model import register_family
+from evgrid.scenarios.plots import PLOT_KINDS, family_figures
 from evgrid.scenarios.report import holdout_report
 from evgrid.scenarios.sampling import ScenarioBundle, sample_label, scenarios_frame
 from evgrid.scenarios.split import SplitConfig, first_test_day, temporal_split, validation_mask
@@ -63,11 +64,15 @@ def _family_seed(gan_params: dict, family: str) -> int:
     return int(gan_params["seed"]) * 1000 + sum(ord(ch) for ch in family)
 
 
+def _transform_kwargs(family_params: dict, gan_params: dict) -> dict:
+    return {"representation": family_params.get("representation", "identity"),
+            "margin": float(gan_params.get("scale_margin", 0.05)),
+            "night_variables": tuple(family_params.get("night_variables", ())),
+            "scaling": family_params.get("scaling", "channel")}
+
+
 def _make_transform(family_params: dict, gan_params: dict):
-    night = tuple(family_params.get("night_variables", ()))
-    return lambda: FamilyTransform(representation=family_params.get("representation", "identity"),
-                                   margin=float(gan_params.get("scale_margin", 0.05)), night_variables=night,
-                                   scaling=family_params.get("scaling", "channel"))
+    return lambda: FamilyTransform(**_transform_kwargs(family_params, gan_params))
 
 
 def _make_gan(family: str, family_params: dict, gan_params: dict, seed: int):
@@ -103,11 +108,12 @@ def build_training_data(features: pd.DataFrame, family_params: dict, gan_params:
     return data
 
 
-def evaluate_generators(data: FamilyData, family_params: dict, gan_params: dict,
-                        split_params: dict) -> tuple[pd.DataFrame, dict, ScenarioBundle]:
+def evaluate_generators(data: FamilyData, family_params: dict, gan_params: dict, split_params: dict,
+                        compute_params: dict | None = None) -> tuple[pd.DataFrame, dict, ScenarioBundle]:
     """Day-ahead conditions, dated split, validation choice, test-period scores; returns the per-day
     scores, the info (choice, paired table with CIs, spread check, split dates) and every generator fitted
-    on the training days (the bundle that feeds the studies)."""
+    on the training days (the bundle that feeds the studies). Every (phase, generator) fit is one task on
+    ``evgrid.compute`` (``compute`` parameters; docs/scale-out.md)."""
     torch.set_num_threads(int(gan_params["torch_threads"]))
     s = _settings(family_params, gan_params)
     cfg, flow_cfg = HoldoutConfig.from_params(s["holdout"]), FlowConfig.from_params(s["flow"])
@@ -115,29 +121,30 @@ def evaluate_generators(data: FamilyData, family_params: dict, gan_params: dict,
     seed = _family_seed(gan_params, data.family)
     cond = family_conditions(data, DayAheadConfig.from_params(gan_params.get("conditioning")))
     n_before = data.n_units
+    record, split = family_params["dataset"], SplitConfig.from_params(split_params)
+    # the cut-off comes from the record's own days, before days without a previous day are dropped, so gan
+    # and dro (which splits the full record) hold out the same test days
+    cut = first_test_day(data.dates, split, record)
+    split = SplitConfig(split.test_fraction, {**split.test_start, record: str(cut)})
     data = data.subset(np.flatnonzero(cond.keep))
-    record = family_params["dataset"]
-    train, test = temporal_split(data.dates, SplitConfig.from_params(split_params), record)
+    train, test = temporal_split(data.dates, split, record)
     val = validation_mask(data.dates, train, cfg.val_fraction)
-    fit_idx = np.flatnonzero(train & ~val)
-    args = (cfg, _make_gan(data.family, family_params, gan_params, seed + 1),
-            _make_transform(family_params, gan_params), flow_cfg, label_cfg, seed)
-    progress = bool(gan_params.get("progress_bar", True))
-    t0 = time.perf_counter()
-    fitted_val = fit_all(data.subset(fit_idx), cond.subset(fit_idx), *args, progress=progress, desc="validation")
-    vi = np.flatnonzero(val)
-    val_scores, _ = score_phase(fitted_val, data.subset(vi), cond.subset(vi), cfg, seed, "validation")
-    chosen, val_table = choose(val_scores, cfg.models)
-    selected = chosen if cfg.generator == "auto" else cfg.generator
     ti, te = np.flatnonzero(train), np.flatnonzero(test)
-    fitted = fit_all(data.subset(ti), cond.subset(ti), *args, progress=progress, desc="final")
-    test_scores, extra = score_phase(fitted, data.subset(te), cond.subset(te), cfg, seed, "test")
-    scores = pd.concat([val_scores, test_scores], ignore_index=True)
+    phases = [Phase("validation", np.flatnonzero(train & ~val), np.flatnonzero(val), seed),
+              Phase("test", ti, te, seed, keep_model=True)]
     if cfg.cv_folds > 1:  # K-fold CV over the training days only (never the test days)
-        scores = pd.concat([scores, cross_validate_days(data.subset(ti), cond.subset(ti), cfg, args, seed)],
-                           ignore_index=True)
+        phases += [Phase(p.name, ti[p.fit_idx], ti[p.score_idx], p.score_seed)
+                   for p in cv_phases(data.subset(ti), cfg.cv_folds, seed)]
+    settings = compute.ComputeSettings.from_params(compute_params or {"scheduler": "sync"})
+    spec = FitSpec(data.family, cfg, TrainConfig.from_params(s["training"]), flow_cfg, label_cfg,
+                   _transform_kwargs(family_params, gan_params), seed,
+                   progress=bool(gan_params.get("progress_bar", True)) and settings.scheduler == "sync")
+    t0 = time.perf_counter()
+    res = run_holdout(data, cond, spec, phases, settings)
+    scores, fitted = res.scores, res.fitted
+    chosen, val_table = choose(scores[scores.phase == "validation"], cfg.models)
+    selected = chosen if cfg.generator == "auto" else cfg.generator
     paired = paired_table(scores, selected, cfg, seed)
-    spread = spread_check(extra, cond.subset(te), data.subset(te))
     dates = np.asarray(data.dates).astype("datetime64[D]")
 
     def span(mask: np.ndarray) -> list[str]:
@@ -145,14 +152,14 @@ def evaluate_generators(data: FamilyData, family_params: dict, gan_params: dict,
 
     info: dict[str, Any] = {
         "family": data.family, "record": record, "chosen_by_validation": chosen, "selected": selected,
-        "test_start": str(first_test_day(data.dates, SplitConfig.from_params(split_params), record)),
+        "test_start": str(cut),
         "train_days": span(train), "validation_days": span(val), "test_days": span(test),
         "n_units": {"before_conditioning": n_before,
         "train": int(train.sum()), "validation": int(val.sum()), "test": int(test.sum())},
         "no_previous_day_removed": int(n_before - data.n_units), "condition_features": cond.names,
         "validation": val_table.to_dict("records"), "paired": paired.to_dict("records"),
-        "spread": spread.to_dict("records"), "fit_seconds": fitted.seconds,
-        "paper_metrics": paper_metrics(extra, cfg).to_dict("records"),
+        "spread": res.spread.to_dict("records"), "fit_seconds": fitted.seconds,
+        "paper_metrics": res.paper.to_dict("records"),
         "cv_energy_score": scores[scores.phase.str.startswith("cv") & (scores.metric == "energy_score")]
         .groupby(["variable", "model"])["value"].mean().reset_index().to_dict("records"),
         "seconds": time.perf_counter() - t0, "run_id": None,
@@ -188,14 +195,28 @@ def sample_scenarios(bundle: ScenarioBundle, data: FamilyData, family_params: di
     return scenarios_frame(samples, data, label)
 
 
-def plot_family(data: FamilyData, bundle: ScenarioBundle, scenarios: pd.DataFrame, info: dict) -> dict:
-    """Real training days/sessions of the sampled label vs the scenarios; the GAN's loss curves."""
+def register_generators(bundle: ScenarioBundle, data: FamilyData, scenarios: pd.DataFrame, info: dict,
+                        family_params: dict, gan_params: dict) -> dict:
+    """The selected generator (and the GAN) as MLflow models registered as ``evgrid-<family>``
+    (``evgrid.scenarios.mlflow_model``); returns which model version made ``<family>.scenarios``."""
+    seed = int(_settings(family_params, gan_params)["sampling"]["seed"])
+    with _family_run(info) as run:
+        if run is None:
+            return {"family": data.family, "made_by": None, "reason": "no active MLflow run (models not logged)"}
+        return register_family(bundle, data, scenarios, DayAheadConfig.from_params(gan_params.get("conditioning")),
+                               seed, {"test_start": info["test_start"], "run_id": run.info.run_id})
+
+
+def plot_family(data: FamilyData, bundle: ScenarioBundle, scenarios: pd.DataFrame,
+                info: dict) -> tuple:
+    """Real training days/sessions of the sampled label vs the scenarios (histograms, shape) and the GAN's
+    loss curves: one figure per kind (``scenarios.plots.PLOT_KINDS``), so kedro-viz previews each."""
     figs = family_figures(data, bundle, scenarios)
     with _family_run(info) as run:
         if run is not None:
-            for name, fig in figs.items():
-                mlflow.log_figure(fig, f"plots/{name}")
-    return figs
+            for kind, fig in figs.items():
+                mlflow.log_figure(fig, f"plots/{data.family}_{kind}.png")
+    return tuple(figs[k] for k in PLOT_KINDS)
 
 
 def summarise_holdout(*infos: dict) -> tuple[pd.DataFrame, str]:

@@ -2,7 +2,7 @@
 
 Template (inputs ``features``, ``params:family``; outputs ``<family>.<name>``):
 build_training_data -> evaluate_generators (dated split, validation choice, temporal holdout) ->
-sample_scenarios -> plot_family. A final node gathers every family's holdout info into
+sample_scenarios -> register_generators (MLflow models, registry) and plot_family. A final node gathers every family's holdout info into
 ``gan_holdout_summary`` and ``gan_holdout_report``.
 """
 
@@ -11,7 +11,16 @@ from functools import partial, update_wrapper
 
 from kedro.pipeline import Node, Pipeline, node, pipeline
 
-from .nodes import build_training_data, evaluate_generators, plot_family, sample_scenarios, summarise_holdout
+from evgrid.scenarios.plots import PLOT_KINDS
+
+from .nodes import (
+    build_training_data,
+    evaluate_generators,
+    plot_family,
+    register_generators,
+    sample_scenarios,
+    summarise_holdout,
+)
 
 # family -> feature dataset it is trained on (the DAG's structure; the settings live in parameters_gan.yml)
 FAMILIES = {
@@ -34,12 +43,15 @@ def family_template(family: str) -> Pipeline:
     return Pipeline([
         node(_bind_family(family), ["features", "params:family", "params:gan", "params:step_minutes"],
              "gan_training_data", name="build_training_data"),
-        node(evaluate_generators, ["gan_training_data", "params:family", "params:gan", "params:split"],
+        node(evaluate_generators, ["gan_training_data", "params:family", "params:gan", "params:split",
+                                   "params:compute"],
              ["gan_holdout_scores", "gan_holdout_info", "gan_model"], name="evaluate_generators"),
         node(sample_scenarios, ["gan_model", "gan_training_data", "params:family", "params:gan"],
              "scenarios", name="sample_scenarios"),
+        node(register_generators, ["gan_model", "gan_training_data", "scenarios", "gan_holdout_info", "params:family",
+                                   "params:gan"], "scenario_model", name="register_generators"),
         node(plot_family, ["gan_training_data", "gan_model", "scenarios", "gan_holdout_info"],
-             "gan_plots", name="plot_family"),
+             [f"gan_plot_{kind}" for kind in PLOT_KINDS], name="plot_family"),
     ])
 
 
@@ -52,7 +64,8 @@ def create_pipeline(**kwargs) -> Pipeline:
             namespace=family,
             inputs={"features": dataset},
             parameters={"params:family": f"params:gan.families.{family}", "params:gan": "params:gan",
-                        "params:step_minutes": "params:step_minutes", "params:split": "params:split"},
+                        "params:step_minutes": "params:step_minutes", "params:split": "params:split",
+                        "params:compute": "params:compute"},
         )
     summary_inputs = [f"{family}.gan_holdout_info" for family in families]
     with warnings.catch_warnings():  # the namespaced inputs "<family>.gan_holdout_info" are meant to be dotted
