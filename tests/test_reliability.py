@@ -31,6 +31,11 @@ def project(tmp_path_factory) -> Path:
     shutil.copytree(ROOT / "conf", p / "conf", ignore=shutil.ignore_patterns("local"))
     (p / "conf" / "local").mkdir()
     (p / "conf" / "local" / ".gitkeep").touch()
+    # an absolute store: MLflow caches one store per URI string in the process, so after an earlier test's
+    # in-process session (test_notebook) the relative sqlite:///mlflow.db would reach that project's database
+    # and this test's orphan check would look there
+    (p / "conf" / "local" / "mlflow.yml").write_text(
+        (ROOT / "conf" / "base" / "mlflow.yml").read_text().replace("sqlite:///mlflow.db", f"sqlite:///{p / 'mlflow.db'}"))
     for f in ("pyproject.toml", ".telemetry", ".gitignore"):
         shutil.copy(ROOT / f, p / f)
     (p / "src").mkdir()  # evgrid itself is imported from PYTHONPATH (this checkout)

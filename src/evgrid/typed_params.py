@@ -28,7 +28,8 @@ def typed(cls, params: Mapping | None, where: str, **converted: Any):
     known = {f.name for f in fields(cls)}
     unknown = sorted(set(params) - known)
     if unknown:
-        raise ParameterError(f"{where}: unknown parameters {unknown}; known: {sorted(known)}")
+        raise ParameterError(f"{where}: unknown parameters {unknown} ({', '.join(f'{where}.{k}' for k in unknown)}); "
+                             f"known: {sorted(known)}")
     try:
         return cls(**(params | converted))
     except (TypeError, ValueError) as e:
