@@ -34,6 +34,8 @@ def test_starter_notebook_executes_headless(tmp_path, monkeypatch):
         shutil.copy(scen, p / "data" / "07_model_output" / "scenarios" / "pv.parquet")
     monkeypatch.chdir(p)
     monkeypatch.setenv("KEDRO_DISABLE_TELEMETRY", "true")
+    for var in ("MLFLOW_TRACKING_URI", "MLFLOW_REGISTRY_URI"):  # the kernel must use the copy's own store
+        monkeypatch.delenv(var, raising=False)
     bootstrap_project(p)
     with KedroSession.create(project_path=p) as session:
         session.run(pipeline_names=["ingest"])

@@ -66,7 +66,7 @@ def test_gan_base_parameters_pass(gan_params):
     (lambda g: g["sampling"].update(n_scenarios=0), r"gan\.sampling\.n_scenarios: must be >= 1, got 0"),
     (lambda g: g["families"].update(wind={"kind": "profile"}),
      r"gan\.families\.wind: family 'wind' is not supported by this pipeline; supported: \['pv', 'traffic', "
-     r"'price', 'ev_times', 'ev_distance'\]"),
+     r"'price', 'joint', 'ev_times', 'ev_distance'\]"),
     (lambda g: g["training"].update(iteratons=10), r"gan\.training\.iteratons: unknown key; did you mean 'iterations'"),
     (lambda g: g["families"]["price"].update(sampling={"n_scenarios": -3}),
      r"gan\.families\.price\.sampling\.n_scenarios: must be >= 1"),

@@ -5,6 +5,8 @@ sampled, and the MLflow run is read as a user sees it (run name, tags, artifacts
 
 from __future__ import annotations
 
+import os
+
 import re
 import shutil
 from pathlib import Path
@@ -71,7 +73,12 @@ def client(gan_run):
     mlflow.set_tracking_uri(uri)
     mlflow.set_registry_uri(uri)
     yield mlflow.MlflowClient(uri, uri)
+    # set_*_uri also export MLFLOW_TRACKING_URI / MLFLOW_REGISTRY_URI to os.environ: a later subprocess (the
+    # notebook kernel) would otherwise read this test's registry
     mlflow.set_tracking_uri(None)
+    mlflow.set_registry_uri(None)
+    for var in ("MLFLOW_TRACKING_URI", "MLFLOW_REGISTRY_URI"):
+        os.environ.pop(var, None)
 
 
 def test_the_scenarios_name_the_registered_model_that_reproduces_them(gan_run, client):
