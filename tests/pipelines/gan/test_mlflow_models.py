@@ -6,7 +6,6 @@ sampled, and the MLflow run is read as a user sees it (run name, tags, artifacts
 from __future__ import annotations
 
 import os
-
 import re
 import shutil
 from pathlib import Path
