@@ -315,7 +315,13 @@ def get_client(settings: ComputeSettings | Mapping | str | None = None):
             log.warning("compute: %d workers x %d threads x %d solver threads > %d CPUs (oversubscribed)",
                         s.n_workers, s.threads_per_worker, s.solver_threads, cpus)
         with dask.config.set({"distributed.scheduler.allowed-failures": int(s.allowed_failures),
-                              "distributed.worker.multiprocessing-method": "spawn"}):
+                              "distributed.worker.multiprocessing-method": "spawn",
+                              # Dask's nanny sets MALLOC_TRIM_THRESHOLD_=65536 in its workers; glibc then
+                              # stops adapting its mmap threshold, so every large numpy/torch temporary is
+                              # mmap'd and page-faulted afresh: measured 2.4x the wall time (96 s vs 40 s,
+                              # sys time 81 s vs 15 s) on the pv family's cheap-generator scoring tasks
+                              # (docs/scale-out.md). Unset: glibc's default, as in the sync scheduler.
+                              "distributed.nanny.pre-spawn-environ.MALLOC_TRIM_THRESHOLD_": None}):
             cluster = LocalCluster(n_workers=s.n_workers, threads_per_worker=s.threads_per_worker,
                                    processes=True, memory_limit=s.memory_limit,
                                    dashboard_address=":0" if s.dashboard else None,
