@@ -34,6 +34,22 @@ def test_unknown_parameter_and_bad_rating_are_named():
         ParkingConfig.from_params(p)
 
 
+def test_transformer_thermal_constants_go_to_the_core_model_and_errors_name_them():
+    p = _params()
+    p["transformer"] = {**p.get("transformer", {}), "thermal": {"hgr_k": 23.0, "k22": 2.0}}
+    th = ParkingConfig.from_params(p).transformer.thermal_model(400.0, 0.8, 5.0)
+    assert (th.rated_kva, th.hgr_k, th.k22, th.tau_oil_min) == (400.0, 23.0, 2.0, 180.0)  # core default kept
+    p["transformer"]["thermal"] = {"tau_oil": 10}
+    with pytest.raises(ParkingConfigError, match=r"parking\.transformer\.thermal: unknown parameters \['tau_oil'\]"):
+        ParkingConfig.from_params(p)
+    p["transformer"]["thermal"] = {"ageing_law": "fast"}
+    with pytest.raises(ParkingConfigError, match=r"parking\.transformer\.thermal: .*ageing_law must be one of"):
+        ParkingConfig.from_params(p)
+    p["transformer"]["thermal"] = {"rated_kva": 630}
+    with pytest.raises(ParkingConfigError, match=r"\['rated_kva'\] come from each lot"):
+        ParkingConfig.from_params(p)
+
+
 def test_lot_on_unknown_bus(real_inputs):
     p = _params()
     p["lots"][2]["bus"] = 99

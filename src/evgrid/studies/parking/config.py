@@ -11,7 +11,8 @@ import dataclasses
 from dataclasses import dataclass, field
 from typing import Any
 
-from evgrid.typed_params import ParameterError, build, need
+from evgrid.der.transformer import TransformerThermal
+from evgrid.typed_params import ParameterError, build, need, typed
 
 SCENARIOS = ("base", "s1", "s2", "s3", "s4")
 """Paper 004 section V-C: base = uncoordinated; s1 = P only, full objective; s2 = P + Q, DSO + EV users;
@@ -54,18 +55,11 @@ class LotConfig:
 
 @dataclass(frozen=True)
 class TransformerConfig:
-    """IEC 60076-7 thermal data (Table II) and economic/environmental data of the lot transformers."""
+    """The lot transformers: IEC 60076-7 thermal constants (``thermal``: any field of the core
+    :class:`evgrid.der.transformer.TransformerThermal` but the ratings, which come from each lot; its defaults
+    are paper 004 Table II) and the study's limits and economic/environmental data."""
 
-    dtheta_or_k: float = 55.0
-    hgr_k: float = 25.0
-    oil_exponent: float = 1.0
-    winding_exponent: float = 1.6
-    tau_oil_min: float = 180.0
-    tau_winding_min: float = 48.0
-    k11: float = 1.0
-    k21: float = 1.0
-    k22: float = 2.0
-    ageing_law: str = "non_upgraded"
+    thermal: dict = field(default_factory=dict)
     normal_life_h: float = 180000.0
     hot_spot_limit_c: float = 120.0
     loading_limit_pu: float = 1.5
@@ -73,11 +67,22 @@ class TransformerConfig:
     embodied_kgco2e_per_kva: float = 12.0
 
     def check(self, where: str) -> None:
+        self.thermal_model(1.0, 1.0, 1.0, f"{where}.thermal")  # unknown keys and bad values, named
         _need(self.normal_life_h > 0, where, "normal_life_h", "> 0 h", self.normal_life_h)
         _need(self.loading_limit_pu > 0, where, "loading_limit_pu", "> 0 p.u.", self.loading_limit_pu)
         _need(self.hot_spot_limit_c > 0, where, "hot_spot_limit_c", "> 0 C", self.hot_spot_limit_c)
-        _need(self.ageing_law in ("non_upgraded", "upgraded"), where, "ageing_law", "non_upgraded|upgraded",
-              self.ageing_law)
+
+    def thermal_model(self, rated_kva: float, no_load_loss_kw: float, load_loss_kw: float,
+                      where: str = "parking.transformer.thermal") -> TransformerThermal:
+        """The core thermal model of one lot transformer with these ratings and the configured constants."""
+        ratings = {"rated_kva": rated_kva, "no_load_loss_kw": no_load_loss_kw, "load_loss_kw": load_loss_kw}
+        clash = sorted(set(self.thermal) & set(ratings))
+        if clash:
+            raise ParkingConfigError(f"{where}: {clash} come from each lot (parking.lots[i]), not from here")
+        try:
+            return typed(TransformerThermal, dict(self.thermal), where, **ratings)
+        except ParameterError as e:
+            raise ParkingConfigError(str(e)) from None
 
 
 @dataclass(frozen=True)
@@ -169,12 +174,14 @@ class ModelConfig:
     max_switching_per_day: int = 4
     initial_state: str = "network"
     milp_time_limit_s: float = 20.0
+    milp_max_nodes: int = 0  # > 0: branch-and-bound node limit (deterministic work limit; 0 = none)
     milp_in_sweep: bool = False
     milp_in_stochastic: bool = False
 
     def check(self, where: str) -> None:
         _need(self.milp_time_limit_s >= 0, where, "milp_time_limit_s", ">= 0 s (0 = screened plan only)",
               self.milp_time_limit_s)
+        _need(self.milp_max_nodes >= 0, where, "milp_max_nodes", ">= 0 (0 = no node limit)", self.milp_max_nodes)
         _need(self.polygon_sides >= 16 and self.polygon_sides % 2 == 0, where, "polygon_sides",
               "an even number >= 16 (issue: at least 16 sides)", self.polygon_sides)
         for name in ("loss_tangents", "transformer_tangents"):

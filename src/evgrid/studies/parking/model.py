@@ -526,10 +526,13 @@ def switching_actions(plan: pd.DataFrame, initial: pd.Series | None) -> pd.Serie
 
 
 def solve_s4(pm: ParkingModel, solver: dict, pv_scale: float = 1.0, start_from: dict | None = None,
-             milp_time_limit_s: float | None = None, plan: pd.DataFrame | None = None) -> dict:
+             milp_time_limit_s: float | None = None, plan: pd.DataFrame | None = None,
+             milp_max_nodes: int = 0) -> dict:
     """Scenario 4: a screened hourly plan (:func:`screened_plan` on ``start_from``'s loads, re-dispatched as an
     LP with the plan fixed) and the hourly-switching MILP (``milp_time_limit_s``; None/0 = skip). The better of
-    the two by the model objective is returned with the MILP's dual bound and the returned plan's gap."""
+    the two by the model objective is returned with the MILP's dual bound and the returned plan's gap.
+    ``milp_max_nodes`` > 0 stops the branch and bound after that many nodes (HiGHS ``mip_max_nodes``): a work
+    limit, so the incumbent, bound and gap are the same on any machine and load, unlike the wall clock."""
     from evgrid.optim.solver import SolverError
 
     cand = None
@@ -543,8 +546,10 @@ def solve_s4(pm: ParkingModel, solver: dict, pv_scale: float = 1.0, start_from: 
         try:
             # MIP start from the screened plan (y still holds it): the MILP then always has an incumbent
             # at least as good as the plan, and its dual bound gives the plan's gap
-            milp = solve_scenario(pm, "s4", dict(solver, time_limit_s=milp_time_limit_s,
-                                                 warm_start=cand is not None), pv_scale)
+            opts = dict(solver, time_limit_s=milp_time_limit_s, warm_start=cand is not None)
+            if milp_max_nodes:
+                opts["highs_options"] = {**solver.get("highs_options", {}), "mip_max_nodes": int(milp_max_nodes)}
+            milp = solve_scenario(pm, "s4", opts, pv_scale)
             milp["solve"]["source"] = "milp"
             bound = milp["solve"]["objective_model_usd"] * (1 - (milp["solve"]["mip_gap"] or 0.0))
             milp_status = milp["solve"]["status"]

@@ -106,7 +106,8 @@ def _scenario_task(task: str, shared: tuple) -> dict:
         out[task]["wall_s"] = time.perf_counter() - t
         if task == "s3" and "s4" in want:
             t = time.perf_counter()
-            out["s4"] = M.solve_s4(pm, solver, start_from=out["s3"], milp_time_limit_s=cfg.model.milp_time_limit_s)
+            out["s4"] = M.solve_s4(pm, solver, start_from=out["s3"], milp_time_limit_s=cfg.model.milp_time_limit_s,
+                                milp_max_nodes=cfg.model.milp_max_nodes)
             out["s4"]["wall_s"] = time.perf_counter() - t
     return {sc: (sched, R.evaluate_schedule(system, [prep], sched)) for sc, sched in out.items() if sc in want}
 
@@ -171,7 +172,8 @@ def _pv_task(levels: list, shared: tuple) -> list:
         t = time.perf_counter()
         # plan screened on the 100 % schedule's EV loads with this level's PV (one LP per level)
         sched = M.solve_s4(pm, solver, pv_scale=pct / 100.0, start_from=s4,
-                           milp_time_limit_s=cfg.model.milp_time_limit_s if cfg.model.milp_in_sweep else None)
+                           milp_time_limit_s=cfg.model.milp_time_limit_s if cfg.model.milp_in_sweep else None,
+                           milp_max_nodes=cfg.model.milp_max_nodes)
         out.append((pct, sched, R.evaluate_schedule(system, [prep], sched), time.perf_counter() - t))
     return out
 
@@ -248,7 +250,8 @@ def run_stochastic(inputs: ParkingInputs, cfg: ParkingConfig, scenario_results: 
     # first stage screened on every GAN day's scenario-3 dispatch (expected loss cost), then the 2nd-stage LP
     start = M.solve_scenario(pm, "s3", cfg.solver)
     stoch = M.solve_s4(pm, cfg.solver, start_from=start,
-                       milp_time_limit_s=cfg.model.milp_time_limit_s if cfg.model.milp_in_stochastic else None)
+                       milp_time_limit_s=cfg.model.milp_time_limit_s if cfg.model.milp_in_stochastic else None,
+                       milp_max_nodes=cfg.model.milp_max_nodes)
     plans = {"stochastic": stoch["branch_status"], "deterministic": scenario_results["s4"]["branch_status"]}
     days = inputs.heldout_days
     per_day = pd.DataFrame([r for rows in compute.map_tasks(

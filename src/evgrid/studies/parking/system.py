@@ -25,7 +25,6 @@ from dataclasses import dataclass, field
 import numpy as np
 import pandas as pd
 
-from evgrid.der.transformer import TransformerThermal
 from evgrid.grid.network import Network, NetworkError
 from evgrid.studies.parking.config import ParkingConfig
 
@@ -104,13 +103,7 @@ def build_system(network: Network, prices: pd.DataFrame, load_daily: pd.DataFram
     net.branches["rating_kva"] = cables["rating_kva"]
     net.validate()
     thermal = {
-        name: TransformerThermal(
-            rated_kva=row.transformer_kva, no_load_loss_kw=row.no_load_loss_kw, load_loss_kw=row.load_loss_kw,
-            dtheta_or_k=cfg.transformer.dtheta_or_k, hgr_k=cfg.transformer.hgr_k,
-            oil_exponent=cfg.transformer.oil_exponent, winding_exponent=cfg.transformer.winding_exponent,
-            tau_oil_min=cfg.transformer.tau_oil_min, tau_winding_min=cfg.transformer.tau_winding_min,
-            k11=cfg.transformer.k11, k21=cfg.transformer.k21, k22=cfg.transformer.k22,
-            ageing_law=cfg.transformer.ageing_law)
+        name: cfg.transformer.thermal_model(row.transformer_kva, row.no_load_loss_kw, row.load_loss_kw)
         for name, row in lots.iterrows()
     }
     price = hourly_price(prices, cfg)
