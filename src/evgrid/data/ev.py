@@ -24,6 +24,7 @@ Sessions are events with their own start and end, so these formats have no inter
 
 from __future__ import annotations
 
+import functools
 import json
 from collections.abc import Sequence
 from datetime import datetime
@@ -345,21 +346,8 @@ def parse_council_csv(paths: Sequence[str | Path], log: QualityLog | None = None
     return _finish(_clean_sessions(df, log, max_energy_kwh, max_duration_h))
 
 
-def parse_dundee_csv(paths: Sequence[str | Path], log: QualityLog | None = None,
-                     timezone: str = "Europe/London", kwh_per_km: float | None = None,
-                     max_energy_kwh: float = 150.0, max_duration_h: float = 72.0, source: str = "dundee",
-                     site: str | None = None, columns: dict[str, str | None] | None = None,
-                     date_format: str | Sequence[str] = "%d/%m/%Y",
-                     time_format: str | Sequence[str] = ("%H:%M", "%H:%M:%S"),
-                     timestamp_format: str | Sequence[str] = ("%d/%m/%Y %H:%M", "%d/%m/%Y %H:%M:%S"),
-                     day_month: str = "auto", encoding: str = "utf-8-sig",
-                     date_span: Sequence[object] | None = None) -> pd.DataFrame:
-    """Dundee City Council sessions: :func:`parse_council_csv` with ``source: dundee``."""
-    return parse_council_csv(paths, log=log, timezone=timezone, kwh_per_km=kwh_per_km,
-                             max_energy_kwh=max_energy_kwh, max_duration_h=max_duration_h, source=source,
-                             site=site, columns=columns, date_format=date_format, time_format=time_format,
-                             timestamp_format=timestamp_format, day_month=day_month, encoding=encoding,
-                             date_span=date_span)
+parse_dundee_csv = functools.partial(parse_council_csv, source="dundee")
+"""Dundee City Council sessions: :func:`parse_council_csv` with ``source: dundee`` (same options)."""
 
 
 PARSERS = {"acn_json": parse_acn_json, "dundee_csv": parse_dundee_csv, "council_csv": parse_council_csv}
