@@ -227,3 +227,25 @@ def test_fan_out_is_bit_identical_in_process_and_on_a_two_worker_cluster():
     for m in spec.holdout.models:
         np.testing.assert_array_equal(draw(a.fitted, m, _query(2.0), 16, np.random.default_rng(1)),
                                       draw(b.fitted, m, _query(2.0), 16, np.random.default_rng(1)))
+
+
+def test_cv_folds_fit_only_the_cv_models_and_the_other_phases_fit_every_model():
+    """``cv_models`` (conf/paper: the GAN, as the paper cross-validates its GAN): CV phases score only those
+    generators; validation and test still score every generator, so the choice is unchanged."""
+    from evgrid.scenarios.holdout import FitSpec, Phase, cv_phases, run_holdout
+
+    data, cond = _regime_family(120)
+    data = data.subset(np.flatnonzero(cond.keep))
+    n = data.n_units
+    train, test = np.arange(0, n * 8 // 10), np.arange(n * 8 // 10, n)
+    cfg = HoldoutConfig(models=("analog", "bootstrap"), cv_folds=3, cv_models=("analog",), samples_per_day=8)
+    spec = FitSpec("x", cfg, TrainConfig(iterations=5), FlowConfig(), ConditioningConfig(), {"scaling": "step"}, 3)
+    phases = [Phase("validation", train[: n // 2], train[n // 2:], 3), Phase("test", train, test, 3, keep_model=True)]
+    phases += [Phase(p.name, train[p.fit_idx], train[p.score_idx], p.score_seed)
+               for p in cv_phases(data.subset(train), 3, 3)]
+    res = run_holdout(data, cond, spec, phases, {"scheduler": "sync", "progress": False})
+    models = res.scores.groupby("phase")["model"].unique().map(set).to_dict()
+    assert models == {"validation": {"analog", "bootstrap"}, "test": {"analog", "bootstrap"},
+                      "cv1": {"analog"}, "cv2": {"analog"}, "cv3": {"analog"}}
+    with pytest.raises(ValueError, match="cv_models must be among gan.holdout.models"):
+        HoldoutConfig.from_params({"models": ["analog", "bootstrap"], "cv_models": ["gan"]})

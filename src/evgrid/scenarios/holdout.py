@@ -54,6 +54,7 @@ class HoldoutConfig:
     models: tuple[str, ...] = MODELS
     generator: str = "auto"  # which generator feeds the studies: auto = lowest validation energy score
     cv_folds: int = 0  # > 1: also K-fold cross-validation by whole day over the training days (paper env)
+    cv_models: tuple[str, ...] | None = None  # the generators the CV folds fit and score (None = all ``models``)
     bins: dict = field(default_factory=lambda: {"arrival_h": [0, 24, 1], "departure_h": [0, 48, 1],
                                                 "duration_h": [0, 48, 1], "distance_km": [0, 600, 20]})
 
@@ -64,6 +65,9 @@ class HoldoutConfig:
         if self.generator != "auto" and self.generator not in self.models:
             raise ValueError(f"gan.holdout.generator must be 'auto' or one of {list(self.models)}, "
                              f"got {self.generator!r}")
+        if self.cv_models is not None and not set(self.cv_models) <= set(self.models):
+            raise ValueError(f"gan.holdout.cv_models must be among gan.holdout.models {list(self.models)}, "
+                             f"got {list(self.cv_models)}")
         if not 0 < self.val_fraction < 1 or self.samples_per_day < 2 or self.block_days < 1:
             raise ValueError("gan.holdout: val_fraction in (0, 1), samples_per_day >= 2, block_days >= 1")
 
@@ -74,8 +78,9 @@ class HoldoutConfig:
         if unknown:
             raise ValueError(f"unknown gan.holdout parameters {sorted(unknown)}; "
                              f"known: {sorted(cls.__dataclass_fields__)}")
-        if "models" in params:
-            params["models"] = tuple(params["models"])
+        for key in ("models", "cv_models"):
+            if params.get(key) is not None:
+                params[key] = tuple(params[key])
         return cls(**params)
 
 
@@ -324,7 +329,7 @@ def fit_score_task(task: dict, shared: dict) -> dict:
     spec: FitSpec = shared["spec"]
     phase: Phase = shared["phases"][task["phase"]]
     data, cond, name = shared["data"], shared["cond"], task["model"]
-    one = dataclasses.replace(spec.holdout, models=(name,), generator="auto")
+    one = dataclasses.replace(spec.holdout, models=(name,), generator="auto", cv_models=None)
     tr, sc = phase.fit_idx, phase.score_idx
     desc = "final" if phase.name == "test" else phase.name
     fitted = fit_all(data.subset(tr), cond.subset(tr), one, spec.make_gan, spec.make_transform, spec.flow,
@@ -367,19 +372,24 @@ def run_holdout(data: FamilyData, cond: Conditions, spec: FitSpec, phases: list[
     from evgrid import compute
 
     models = spec.holdout.models
+    cv_models = models if spec.holdout.cv_models is None else spec.holdout.cv_models
     order = sorted(models, key=lambda m: (m != "gan", m != "flow", models.index(m)))
-    tasks = [{"phase": i, "model": m} for m in order for i in range(len(phases))]
+
+    def fitted_in(ph: Phase) -> list[str]:  # CV folds fit only ``cv_models``; validation and test fit all
+        return [m for m in models if not ph.name.startswith("cv") or m in cv_models]
+
+    tasks = [{"phase": i, "model": m} for m in order for i in range(len(phases)) if m in fitted_in(phases[i])]
     keys = [(spec.family, phases[t["phase"]].name, t["model"]) for t in tasks]
     shared = {"spec": spec, "phases": phases, "data": data, "cond": cond}
     results = compute.map_tasks(fit_score_task, tasks, settings, keys=keys, shared=shared,
                                 desc=f"gan {spec.family}: {len(phases)} phases x {len(models)} generators")
     by = {(r["phase"], r["model"]): r for r in results}
     for ph in phases:
-        es = {m: by[(ph.name, m)]["scores"].query("metric == 'energy_score'")["value"].mean() for m in models}
+        es = {m: by[(ph.name, m)]["scores"].query("metric == 'energy_score'")["value"].mean() for m in fitted_in(ph)}
         log.info("family %s %s: fitted %s; mean energy score %s", spec.family, ph.name,
-                 ", ".join(f"{m} {by[(ph.name, m)]['seconds']:.1f} s" for m in models),
+                 ", ".join(f"{m} {by[(ph.name, m)]['seconds']:.1f} s" for m in fitted_in(ph)),
                  ", ".join(f"{m} {v:.4g}" for m, v in es.items()))
-    scores = pd.concat([by[(ph.name, m)]["scores"] for ph in phases for m in models], ignore_index=True)
+    scores = pd.concat([by[(ph.name, m)]["scores"] for ph in phases for m in fitted_in(ph)], ignore_index=True)
     test = next(ph for ph in phases if ph.name == "test")
     transform = spec.make_transform().fit(data.subset(test.fit_idx))
     fitted = FittedSet({m: by[("test", m)]["fitted"] for m in models}, transform, spec.labels,
