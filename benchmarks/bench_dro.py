@@ -49,15 +49,16 @@ DIRECT = (5, 10)
 def _inputs():
     feat = ROOT / "data" / "04_feature"
     scen = ROOT / "data" / "07_model_output" / "scenarios"
-    need = [feat / f"{n}.parquet" for n in ("traffic_daily", "weather_daily", "price_daily", "load_daily")]
-    need += [scen / f"{f}.parquet" for f in ("traffic", "pv", "price")]
+    need = [feat / f"{n}.parquet" for n in ("traffic_daily", "weather_daily", "price_daily", "load_daily",
+                                             "joint_daily")]
+    need += [scen / f"{f}.parquet" for f in ("traffic", "pv", "price", "joint")]
     missing = [str(p) for p in need if not p.exists()]
     if missing:
         raise FileNotFoundError(f"bench_dro needs {missing}: run `kedro run --pipeline=ingest` and "
                                 "`kedro run --pipeline=gan` first")
     f = {n: pd.read_parquet(feat / f"{n}.parquet") for n in ("traffic_daily", "weather_daily", "price_daily",
-                                                              "load_daily")}
-    g = {n: pd.read_parquet(scen / f"{n}.parquet") for n in ("traffic", "pv", "price")}
+                                                              "load_daily", "joint_daily")}
+    g = {n: pd.read_parquet(scen / f"{n}.parquet") for n in ("traffic", "pv", "price", "joint")}
     base = yaml.safe_load((ROOT / "conf" / "base" / "parameters_dro.yml").read_text())["dro"]
     paper = yaml.safe_load((ROOT / "conf" / "paper" / "parameters_dro.yml").read_text())["dro"]
     params = {**base, **{k: ({**base[k], **v} if isinstance(v, dict) else v) for k, v in paper.items()}}
@@ -78,7 +79,8 @@ def cv_workers(f, g, pv_system) -> list[dict]:
     base["network"] = {**base["network"], "case_path": str(ROOT / base["network"]["case_path"])}
     cfg = DroConfig.from_params(base)
     sets, _ = prepare_scenarios(f["traffic_daily"], f["weather_daily"], f["price_daily"], f["load_daily"],
-                                g["traffic"], g["pv"], g["price"], cfg, pv_system, 15, _split())
+                                g["traffic"], g["pv"], g["price"], cfg, pv_system, 15, _split(),
+                                joint_daily=f["joint_daily"], joint_scenarios=g["joint"])
     atoms, _ = build_atoms(load_network(NetworkConfig(**base["network"])), sets, cfg, 15)
     rows, secs, radius = [], {}, {}
     for name, settings in (("sync", compute.ComputeSettings(scheduler="sync", progress=False)),
@@ -106,7 +108,8 @@ def run() -> list[dict]:
     rows: list[dict] = cv_workers(f, g, pv_system)
     cfg = DroConfig.from_params(params)
     sets, _ = prepare_scenarios(f["traffic_daily"], f["weather_daily"], f["price_daily"], f["load_daily"],
-                                g["traffic"], g["pv"], g["price"], cfg, pv_system, 15, _split())
+                                g["traffic"], g["pv"], g["price"], cfg, pv_system, 15, _split(),
+                                joint_daily=f["joint_daily"], joint_scenarios=g["joint"])
     sysm = make_system(load_network(NetworkConfig(**params["network"])), cfg, sets["load_profile"], 15)
     train, _ = to_model_data(sets["real_train"].channels, sysm, cfg)
     gan_all, _ = to_model_data(sets["gan_support"].channels, sysm, cfg)
