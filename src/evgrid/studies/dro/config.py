@@ -261,14 +261,22 @@ class SolverConfig:
     mip_rel_gap: float = 1e-3
     time_limit_s: float = 600.0
     mip_time_limit_s: float = 20.0
+    lp_solver: str = "choose"
+    """HiGHS algorithm of every cold LP solve: ``choose`` (dual simplex), ``simplex`` or ``ipm`` (interior point
+    + crossover); warm re-solves of a persistent LP always use the simplex from the previous basis."""
 
     def __post_init__(self) -> None:
         if self.mip_rel_gap < 0 or self.time_limit_s <= 0 or self.mip_time_limit_s < 0:
             raise ValueError("need mip_rel_gap >= 0, time_limit_s > 0 and mip_time_limit_s >= 0")
+        if self.lp_solver not in ("choose", "simplex", "ipm"):
+            raise ValueError(f"dro.solver.lp_solver must be choose, simplex or ipm, got {self.lp_solver!r}")
 
     def options(self) -> dict:
         """Options of :func:`evgrid.optim.solver.solve` for LPs (and the persistent recourse LPs)."""
-        return {"time_limit_s": float(self.time_limit_s), "mip_gap": float(self.mip_rel_gap)}
+        opts = {"time_limit_s": float(self.time_limit_s), "mip_gap": float(self.mip_rel_gap)}
+        if self.lp_solver != "choose":
+            opts["highs_options"] = {"solver": self.lp_solver}
+        return opts
 
     def mip_options(self) -> dict:
         """Options for the integer first stages: the MILP time limit (incumbent + gap reported)."""

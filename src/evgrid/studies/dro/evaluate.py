@@ -57,7 +57,8 @@ class RecourseEvaluator:
         self.tsm = build_two_stage(lp_sys, template.subset(idx), method="expected", name="dro_recourse")
         m = self.tsm.model
         opts = solver or {}
-        self.lp = PersistentLP(m, time_limit_s=opts.get("time_limit_s"), threads=opts.get("threads"))
+        self.lp = PersistentLP(m, time_limit_s=opts.get("time_limit_s"), threads=opts.get("threads"),
+                               cold_solver=(opts.get("highs_options") or {}).get("solver", "choose"))
         G, L, R = list(m.G), list(m.L), list(m.R)
         S, T = range(self.batch), range(sysm.n_steps)
         self.c_u = self.lp.columns([m.u[g, t] for g in G for t in T])

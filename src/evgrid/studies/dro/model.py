@@ -257,7 +257,9 @@ def radius_sweep(tsm: TwoStageModel, radii, worst_case_weight: float, solver: di
             tsm.solve_integer(lp_opts, mip)
             yield float(r)
         return
-    lp = PersistentLP(m, time_limit_s=(solver or {}).get("time_limit_s"), threads=(solver or {}).get("threads"))
+    opts = solver or {}
+    lp = PersistentLP(m, time_limit_s=opts.get("time_limit_s"), threads=opts.get("threads"),
+                      cold_solver=(opts.get("highs_options") or {}).get("solver", "choose"))
     lam = lp.columns([m.dro.dro_lambda])
     for r in radii:
         m.dro.dro_radius = float(r)
