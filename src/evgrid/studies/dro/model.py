@@ -258,8 +258,10 @@ def radius_sweep(tsm: TwoStageModel, radii, worst_case_weight: float, solver: di
             yield float(r)
         return
     opts = solver or {}
-    lp = PersistentLP(m, time_limit_s=opts.get("time_limit_s"), threads=opts.get("threads"),
-                      cold_solver=(opts.get("highs_options") or {}).get("solver", "choose"))
+    cold = (opts.get("highs_options") or {}).get("solver", "choose")
+    # with ipm every radius starts afresh: measured faster than a warm simplex after the cost change
+    lp = PersistentLP(m, time_limit_s=opts.get("time_limit_s"), threads=opts.get("threads"), cold_solver=cold,
+                      always_cold=cold == "ipm")
     lam = lp.columns([m.dro.dro_lambda])
     for r in radii:
         m.dro.dro_radius = float(r)
