@@ -10,7 +10,7 @@ from evgrid.ev.lanes import lanes_from_params
 from evgrid.optim.robust import WassersteinBall, distance_matrix, worst_case_distribution
 from evgrid.studies.dro.config import DroConfig
 from evgrid.studies.dro.evaluate import RecourseEvaluator
-from evgrid.studies.dro.model import build_two_stage, radius_sweep
+from evgrid.studies.dro.model import build_two_stage, first_stage_radii, radius_sweep
 from evgrid.studies.dro.system import ScenarioData, build_system, drop_nonbinding_ratings
 
 T = 4
@@ -172,3 +172,13 @@ def test_nonbinding_thermal_limits_are_dropped_exactly(net):
     net2, kept2 = drop_nonbinding_ratings(net, p_b * 2, q_b * 2, 8)
     assert 0 in kept2 and len(kept2) < len(net.branches)
     assert pd.notna(net2.branches.loc[kept2, "rating_kva"]).all()
+
+
+def test_first_stage_radii_unset_means_the_grid_and_empty_means_the_cv_radius_only():
+    from evgrid.studies.dro.config import RobustConfig
+
+    grid = RobustConfig(worst_case_weight=0.1, radii=(0.0, 0.2, 0.8))
+    assert first_stage_radii(grid, 0.2) == [0.0, 0.2, 0.8]
+    assert first_stage_radii(RobustConfig(worst_case_weight=0.1, radii=(0.0, 0.2, 0.8), report_radii=()), 0.2) == [0.2]
+    assert first_stage_radii(RobustConfig(worst_case_weight=0.1, radii=(0.0, 0.2), report_radii=(1.6, 0.2)),
+                             0.2) == [0.2, 1.6]

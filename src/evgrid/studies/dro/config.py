@@ -214,14 +214,17 @@ class RobustConfig:
     cv_score: str = "mean"
     cvar_alpha: float = 0.95
     lambda_max_usd: float = 1e5
-    report_radii: tuple[float, ...] = ()
+    report_radii: tuple[float, ...] | None = None
+    """Fixed radii solved (integer) and tested beside the CV radius; None = every radius of ``radii``,
+    [] = the CV radius only."""
     cv_one_se: bool = True
     saa_all_days: bool = True
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "radii", tuple(check_radius(r, "dro.robust.radii") for r in self.radii))
-        object.__setattr__(self, "report_radii",
-                           tuple(check_radius(r, "dro.robust.report_radii") for r in self.report_radii))
+        if self.report_radii is not None:
+            object.__setattr__(self, "report_radii",
+                               tuple(check_radius(r, "dro.robust.report_radii") for r in self.report_radii))
         r = self.radius
         if isinstance(r, str):
             if r.strip().lower() != "auto":

@@ -474,6 +474,13 @@ def _method_task(task: dict, shared: dict) -> dict:
             "task_s": time.perf_counter() - t0}
 
 
+def first_stage_radii(robust, radius: float) -> list[float]:
+    """Radii of the final DRO first stages: the CV (or given) ``radius`` plus ``robust.report_radii``
+    (None: every radius of the grid ``robust.radii``; []: none beyond ``radius``), sorted, no repeats."""
+    fixed = robust.radii if robust.report_radii is None else robust.report_radii
+    return sorted({float(r) for r in fixed} | {float(radius)})
+
+
 def solve_methods(atoms: dict, radius: float, cfg: DroConfig, compute_settings=None
                   ) -> tuple[dict, pd.DataFrame, pd.DataFrame]:
     """First stages of: deterministic (mean forecast), SAA, DRO at every radius and at the chosen one.
@@ -487,7 +494,7 @@ def solve_methods(atoms: dict, radius: float, cfg: DroConfig, compute_settings=N
     sysm, data, n_nom, p = atoms["system"], atoms["data"], atoms["n_nominal"], atoms["p_nominal"]
     t0 = time.perf_counter()
     # the final (integer) models: the CV radius and the few fixed radii of the report
-    radii = sorted({float(r) for r in (robust.report_radii or robust.radii)} | {float(radius)})
+    radii = first_stage_radii(robust, radius)
     shared = {"cfg": cfg, "system": sysm, "data": data, "nominal": data.subset(np.arange(n_nom)), "p_nominal": p,
               "distances": atoms["distances"], "radii": radii, "train_all": atoms.get("train_all")}
     tasks = [{"method": "deterministic"}, {"method": "saa"}]
