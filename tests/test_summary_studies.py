@@ -38,3 +38,15 @@ def test_tariff_rows_take_the_f2_maximum_and_the_cost_ratio():
 def test_no_outputs_no_rows():
     assert tariff_rows(lambda name: None) == [] and parking_rows(lambda name: None) == []
     assert planning_rows(lambda name: None) == []
+
+
+def test_ingest_rows_count_rows_for_files_and_days_for_derived_records():
+    from evgrid.pipelines.ingest.summary import summary_rows as ingest_rows
+
+    q = {"traffic": {"files": ["a.csv"], "rows_read": 10, "rows_written": 8, "rows_removed_total": 2,
+                     "days_dropped_total": 1, "days_kept": 3},
+         "joint": {"files": [], "rows_read": 0, "rows_written": 0, "rows_removed_total": 0,
+                   "days_dropped_total": 1603, "days_kept": 1319}}
+    rows = {r["figure"]: r["ours"] for r in ingest_rows({"ingest_data_quality": q}.get)}
+    assert rows == {"traffic: rows written / removed / days dropped": "8 / 2 / 1",
+                    "joint: days kept / days dropped (derived)": "1,319 / 1,603"}
