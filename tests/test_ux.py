@@ -5,12 +5,13 @@ artifact_path per pipeline with no two MLflow artifacts colliding)."""
 from __future__ import annotations
 
 import re
-import shutil
 from collections import Counter
 from pathlib import Path, PurePosixPath
 
 import pytest
 import yaml
+
+from tests.project_helpers import throwaway_project
 
 ROOT = Path(__file__).resolve().parents[1]
 CATALOGS = sorted((ROOT / "conf" / "base").glob("catalog*.yml"))
@@ -55,14 +56,7 @@ def grid_run(tmp_path_factory):
     from kedro.framework.startup import bootstrap_project
 
     p = tmp_path_factory.mktemp("evgrid_ux")
-    shutil.copytree(ROOT / "conf", p / "conf", ignore=shutil.ignore_patterns("local"))
-    (p / "conf" / "local").mkdir()
-    # an absolute store: MLflow caches a store per URI string in the process, so the relative
-    # sqlite:///mlflow.db of an earlier test's project would otherwise receive this run
-    (p / "conf" / "local" / "mlflow.yml").write_text(
-        (ROOT / "conf" / "base" / "mlflow.yml").read_text().replace("sqlite:///mlflow.db", f"sqlite:///{p / 'mlflow.db'}"))
-    shutil.copy(ROOT / "pyproject.toml", p / "pyproject.toml")
-    (p / "src").mkdir()
+    throwaway_project(p)  # conf, pyproject, an absolute MLflow store
     (p / "data").mkdir()
     (p / "data" / "01_raw").symlink_to(ROOT / "data" / "01_raw")
     mp = pytest.MonkeyPatch()

@@ -22,16 +22,12 @@ from evgrid.studies.dro import evaluate
 from evgrid.studies.dro.config import DroConfig
 from evgrid.studies.dro.scenarios import RawScenarios
 from evgrid.studies.dro.system import make_system, to_model_data
+from tests.project_helpers import KeptDataset
 
 SPLIT = {"test_fraction": 0.2, "test_start": {"traffic_daily": "2016-08-01", "weather_daily": "2016-08-01",
                                               "price_daily": "2019-08-12", "load_daily": "2016-08-01"}}
 BACKTEST = {"seed": 7, "n_days": 3, "n_train_days": 6, "month_window": 1, "bootstrap_samples": 200}
 RADIUS = 0.3
-
-
-class _KeptDataset(MemoryDataset):
-    def _release(self) -> None:
-        pass
 
 
 @pytest.fixture(scope="module")
@@ -53,7 +49,7 @@ def outputs(features, dro_small, pv_system):
     catalog = DataCatalog({k: MemoryDataset(v) for k, v in data.items()})
     pipe = create_pipeline()
     for name in pipe.all_outputs():
-        catalog[name] = _KeptDataset()
+        catalog[name] = KeptDataset()
     SequentialRunner().run(pipe, catalog)
     return {name: catalog.load(name) for name in pipe.all_outputs()}
 

@@ -16,13 +16,7 @@ from kedro.runner import SequentialRunner
 from evgrid.pipelines.dro import create_pipeline
 from evgrid.pipelines.dro import nodes as dro_nodes
 from tests.pipelines.dro.conftest import joint_features, joint_like_frame
-
-
-class _KeptDataset(MemoryDataset):
-    """A MemoryDataset the runner cannot release, so every intermediate output can be inspected."""
-
-    def _release(self) -> None:
-        pass
+from tests.project_helpers import KeptDataset
 
 
 @pytest.fixture(scope="module")
@@ -57,7 +51,7 @@ def outputs(features, gan_frames, small_params, pv_system):
     catalog = DataCatalog({k: MemoryDataset(v) for k, v in data.items()})
     pipe = create_pipeline()
     for name in pipe.outputs() | {d for n in pipe.nodes for d in n.outputs}:
-        catalog[name] = _KeptDataset()
+        catalog[name] = KeptDataset()
     SequentialRunner().run(pipe, catalog)
     return {name: catalog.load(name) for name in pipe.all_outputs()}
 

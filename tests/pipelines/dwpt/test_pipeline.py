@@ -15,14 +15,7 @@ from kedro.io import DataCatalog, MemoryDataset
 from kedro.runner import SequentialRunner
 
 from evgrid.pipelines.dwpt import create_pipeline
-
-
-class _KeptDataset(MemoryDataset):
-    """A MemoryDataset the runner cannot release, so every intermediate output can be inspected."""
-
-    def _release(self) -> None:
-        pass
-
+from tests.project_helpers import KeptDataset
 
 ROOT = Path(__file__).resolve().parents[3]
 RAW = ROOT / "data" / "01_raw"
@@ -78,7 +71,7 @@ def outputs(inputs, params):
                                                                       "params:compute": MemoryDataset({"scheduler": "sync"})})
     pipe = create_pipeline()
     for name in pipe.outputs() | {d for n in pipe.nodes for d in n.outputs}:
-        catalog[name] = _KeptDataset()
+        catalog[name] = KeptDataset()
     SequentialRunner().run(pipe, catalog)
     return {name: catalog.load(name) for name in pipe.all_outputs()}
 

@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import os
 import re
-import shutil
 from pathlib import Path
 
 import numpy as np
@@ -15,6 +14,7 @@ import pandas as pd
 import pytest
 import yaml
 
+from tests.project_helpers import throwaway_project
 from tests.scenarios import synthetic
 
 ROOT = Path(__file__).resolve().parents[3]
@@ -40,14 +40,8 @@ def gan_run(tmp_path_factory):
     from kedro.framework.startup import bootstrap_project
 
     p = tmp_path_factory.mktemp("evgrid_gan_mlflow")
-    shutil.copytree(ROOT / "conf", p / "conf", ignore=shutil.ignore_patterns("local"))
-    (p / "conf" / "local").mkdir()
-    # an absolute store: MLflow caches one store per URI string in a process (see tests/test_ux.py)
-    (p / "conf" / "local" / "mlflow.yml").write_text(
-        (ROOT / "conf" / "base" / "mlflow.yml").read_text().replace("sqlite:///mlflow.db", f"sqlite:///{p / 'mlflow.db'}"))
+    throwaway_project(p)  # conf, pyproject, an absolute MLflow store
     (p / "conf" / "local" / "parameters_small.yml").write_text(yaml.safe_dump(SMALL))
-    shutil.copy(ROOT / "pyproject.toml", p / "pyproject.toml")
-    (p / "src").mkdir()
     feat = p / "data" / "04_feature"
     feat.mkdir(parents=True)
     synthetic.profile_daily("flow_veh_per_h", 300, 3000.0, seed=1).to_parquet(feat / "traffic_daily.parquet")

@@ -22,16 +22,10 @@ from evgrid.pipelines.gan import create_pipeline
 from evgrid.pipelines.gan.pipeline import FAMILIES
 from evgrid.scenarios.errors import ScenarioDataError
 from evgrid.scenarios.split import SplitConfig, first_test_day
+from tests.project_helpers import KeptDataset
 from tests.scenarios import synthetic
 
 ROOT = Path(__file__).resolve().parents[3]
-
-
-class _KeptDataset(MemoryDataset):
-    """A MemoryDataset the runner cannot release, so every intermediate output can be inspected."""
-
-    def _release(self) -> None:
-        pass
 
 
 def _params() -> dict:
@@ -77,7 +71,7 @@ def _catalog(gan: dict, price_days: int = 240) -> DataCatalog:
         datasets[f"params:gan.families.{fam}"] = MemoryDataset(cfg)
     pipe = create_pipeline()
     for name in pipe.all_outputs():
-        datasets.setdefault(name, _KeptDataset())
+        datasets.setdefault(name, KeptDataset())
     return DataCatalog(datasets)
 
 

@@ -13,12 +13,8 @@ from kedro.runner import SequentialRunner
 from evgrid.pipelines.parking import create_pipeline
 from evgrid.studies.parking.report import COST_COLUMNS
 from tests.grid.helpers import CASE33
+from tests.project_helpers import KeptDataset
 from tests.studies.parking import fixtures as fx
-
-
-class _KeptDataset(MemoryDataset):
-    def _release(self) -> None:
-        pass
 
 
 @pytest.fixture(scope="module")
@@ -33,7 +29,7 @@ def outputs():
     with open(fx.ROOT / "conf/base/parameters_gan.yml") as fh:
         pv_system = yaml.safe_load(fh)["gan"]["families"]["pv"]["pv_system"]
     pipe = create_pipeline()
-    datasets = {name: _KeptDataset() for name in pipe.datasets()}
+    datasets = {name: KeptDataset() for name in pipe.datasets()}
     catalog = DataCatalog(datasets=datasets)
     for name, df in inputs.items():
         catalog[name] = df

@@ -9,16 +9,11 @@ from pathlib import Path
 import plotly.graph_objects as go
 import pytest
 import yaml
-from kedro.io import DataCatalog, MemoryDataset
+from kedro.io import DataCatalog
 from kedro.runner import SequentialRunner
 
 from evgrid.pipelines.tariff import create_pipeline
-
-
-class _KeptDataset(MemoryDataset):
-    def _release(self) -> None:
-        pass
-
+from tests.project_helpers import KeptDataset
 
 ROOT = Path(__file__).resolve().parents[3]
 RAW = ROOT / "data" / "01_raw"
@@ -33,7 +28,7 @@ def outputs():
     params["out_of_sample"]["n_box_samples"] = 30
     params["aggregators"]["max_iterations"] = 1
     pipe = create_pipeline()
-    catalog = DataCatalog({name: _KeptDataset() for name in pipe.datasets()})
+    catalog = DataCatalog({name: KeptDataset() for name in pipe.datasets()})
     catalog["params:tariff"] = params
     catalog["params:compute"] = {"scheduler": "sync", "progress": False}  # in-process: no cluster in tests
     catalog["raw_load"] = [str(RAW / "nyiso" / "nyiso_total_load_5min_2016.csv")]

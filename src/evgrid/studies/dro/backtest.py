@@ -53,7 +53,7 @@ from evgrid.optim.robust import (
 from evgrid.runtime.summary import register, row
 from evgrid.scenarios.pv import PVSystem, pv_kw_per_kwp
 from evgrid.scenarios.split import SplitConfig, first_test_day
-from evgrid.studies.dro.config import DroConfig
+from evgrid.studies.dro.config import DroConfig, radius_or_keyword
 from evgrid.studies.dro.evaluate import RecourseEvaluator
 from evgrid.studies.dro.model import build_two_stage, solve_stats
 from evgrid.studies.dro.scenarios import CHANNELS, RECORDS, ScenarioInputError
@@ -108,13 +108,9 @@ class BacktestConfig:
             raise ValueError(f"month_window must be <= 6 (6 = every month), got {self.month_window}")
         if self.weekend not in (None, True, False):
             raise ValueError(f"weekend must be true, false or null (both), got {self.weekend!r}")
-        r = self.radius
-        if isinstance(r, str):
-            if r.strip().lower() != "dro_cv":
-                raise ValueError(f"radius must be 'dro_cv' (the dro pipeline's CV radius) or a number >= 0, got {r!r}")
-            object.__setattr__(self, "radius", "dro_cv")
-        else:
-            object.__setattr__(self, "radius", check_radius(r, "backtest.radius"))
+        object.__setattr__(self, "radius", radius_or_keyword(
+            self.radius, "dro_cv", "backtest.radius",
+            "radius must be 'dro_cv' (the dro pipeline's CV radius) or a number >= 0"))
         for key in ("cvar_alpha", "confidence"):
             if not 0 < float(getattr(self, key)) < 1:
                 raise ValueError(f"{key} must lie in (0, 1), got {getattr(self, key)}")

@@ -203,6 +203,15 @@ class ScenariosConfig:
             raise ValueError(f"gan_support_fraction must lie in (0, 1], got {self.gan_support_fraction}")
 
 
+def radius_or_keyword(value, keyword: str, where: str, expected: str):
+    """``keyword`` (any case) or a radius >= 0 (:func:`check_radius`); otherwise ``ValueError(expected, got)``."""
+    if isinstance(value, str):
+        if value.strip().lower() != keyword:
+            raise ValueError(f"{expected}, got {value!r}")
+        return keyword
+    return check_radius(value, where)
+
+
 @dataclass(frozen=True)
 class RobustConfig:
     """Wasserstein DRO: worst-case weight, radius grid, radius (``auto`` = CV), CV folds and score."""
@@ -225,13 +234,8 @@ class RobustConfig:
         if self.report_radii is not None:
             object.__setattr__(self, "report_radii",
                                tuple(check_radius(r, "dro.robust.report_radii") for r in self.report_radii))
-        r = self.radius
-        if isinstance(r, str):
-            if r.strip().lower() != "auto":
-                raise ValueError(f"parameter 'dro.robust.radius' must be 'auto' or a number >= 0, got {r!r}")
-            object.__setattr__(self, "radius", "auto")
-        else:
-            object.__setattr__(self, "radius", check_radius(r, "dro.robust.radius"))
+        object.__setattr__(self, "radius", radius_or_keyword(
+            self.radius, "auto", "dro.robust.radius", "parameter 'dro.robust.radius' must be 'auto' or a number >= 0"))
         if float(self.worst_case_weight) < 0:
             raise ValueError(f"parameter 'dro.robust.worst_case_weight' must be >= 0, got {self.worst_case_weight}")
         if self.cv_score not in ("mean", "cvar"):
