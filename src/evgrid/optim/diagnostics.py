@@ -1,6 +1,6 @@
 """Infeasibility diagnosis by an elastic (phase-1) copy of the model.
 
-``diagnose_infeasibility(model) -> InfeasibilityReport`` clones the model, drops its objective, adds a
+``elastic_copy(model) -> ElasticCopy`` clones the model, drops its objective, adds a
 non-negative slack pair to every active constraint (``lb <= body + s_plus - s_minus <= ub``) and, for
 continuous variables, turns finite bounds into soft constraints (family ``bound:<var name>``), then
 minimises the weighted total slack. Limits (inequalities, variable bounds) have weight 1 and equalities
@@ -13,8 +13,12 @@ of a time Set -- a Pyomo ``Set`` named ``T`` on any block, as :func:`evgrid.opti
 declares (``block.T``) -- or given via ``time_index``. Slack units are those of the constraint (kW for balances, p.u.^2 for voltages), so the
 ranking across families is indicative; the *set* of non-zero slacks is the diagnosis.
 
+The copy is solved by :func:`evgrid.optim.solver.diagnose_infeasibility` (which :func:`~evgrid.optim.solver.solve`
+calls on an infeasible model); this module builds and reads, never solves, so it imports no solver (no circle).
+
 Example::
 
+    from evgrid.optim.solver import diagnose_infeasibility
     rep = diagnose_infeasibility(m)
     rep.slacks                        # DataFrame: family, index, step, slack
     rep.by_family()                   # family -> n, steps, total slack
@@ -91,12 +95,47 @@ def _time_steps(model, time_index) -> set:
     return steps
 
 
-def diagnose_infeasibility(
-    model, options=None, time_index=None, relax_bounds: bool = True, equality_weight: float = 100.0
-) -> InfeasibilityReport:
-    """Elastic re-solve of a clone of ``model``; see module docstring."""
-    from evgrid.optim.solver import SolverOptions, solve
+@dataclass
+class ElasticCopy:
+    """The elastic copy of a model (:func:`elastic_copy`) and what is needed to read its slacks back."""
 
+    model: object
+    """The clone: objective = weighted slack sum (``_el_obj``), slack pairs ``_el_sp/_el_sn`` per constraint,
+    ``_el_bl/_el_bu`` per relaxed variable bound."""
+    labels: list
+    """``(constraint family, index)`` of each elastic constraint, in slack order."""
+    bound_vars: list
+    """``(variable of the clone, lb, ub)`` of each relaxed bound, in slack order."""
+    steps: set
+    """The time steps of the model (``step`` column of the report)."""
+
+    def report(self, objective: float | None) -> InfeasibilityReport:
+        """Non-zero slacks of the solved copy (one row each: family, index, time step, slack)."""
+        m, rows = self.model, []
+
+        def step_of(idx):
+            last = idx[-1] if isinstance(idx, tuple) else idx
+            return last if last in self.steps else None
+
+        for i, (fam, idx) in enumerate(self.labels):
+            s = pyo.value(m._el_sp[i]) + pyo.value(m._el_sn[i])
+            if s > TOL:
+                rows.append({"family": fam, "index": idx, "step": step_of(idx), "slack": s})
+        for j, (v, _lb, _ub) in enumerate(self.bound_vars):
+            s = pyo.value(m._el_bl[j]) + pyo.value(m._el_bu[j])
+            if s > TOL:
+                idx = v.index()
+                rows.append({"family": f"bound:{v.parent_component().name}", "index": idx, "step": step_of(idx),
+                             "slack": s})
+        df = pd.DataFrame(rows, columns=["family", "index", "step", "slack"])
+        return InfeasibilityReport(slacks=df, total_slack=float(objective or 0.0))
+
+
+def elastic_copy(model, time_index=None, relax_bounds: bool = True, equality_weight: float = 100.0) -> ElasticCopy:
+    """Clone ``model`` into its elastic (phase-1) form, see module docstring:
+    ``min sum_i w_i (s+_i + s-_i) + sum_j (b^l_j + b^u_j)`` s.t. ``lb_i <= body_i + s+_i - s-_i <= ub_i`` and
+    ``x_j + b^l_j >= lb_j``, ``x_j - b^u_j <= ub_j`` (``w_i = equality_weight`` for equalities, else 1).
+    Solved by :func:`evgrid.optim.solver.diagnose_infeasibility` (this module never solves: no circle)."""
     steps = _time_steps(model, time_index)
     m = model.clone()
     for obj in m.component_data_objects(pyo.Objective, active=True):
@@ -108,60 +147,36 @@ def diagnose_infeasibility(
     for i, c in enumerate(cons):
         c.set_value((c.lower, c.body + m._el_sp[i] - m._el_sn[i], c.upper))
     labels = [(c.parent_component().name, c.index()) for c in cons]
-
-    bound_vars = []
-    if relax_bounds:
-        for v in m.component_data_objects(pyo.Var, active=True, descend_into=True):
-            if v.fixed or v.is_integer() or v.is_binary() or v.parent_component().name.startswith("_el_"):
-                continue
-            lb, ub = v.lb, v.ub
-            if lb is None and ub is None:
-                continue
-            bound_vars.append((v, lb, ub))
-        nb = len(bound_vars)
-        m._el_bl = pyo.Var(range(nb), within=pyo.NonNegativeReals, initialize=0.0)
-        m._el_bu = pyo.Var(range(nb), within=pyo.NonNegativeReals, initialize=0.0)
-        m._el_bcon = pyo.ConstraintList()
-        for j, (v, lb, ub) in enumerate(bound_vars):
-            v.setlb(None)
-            v.setub(None)
-            if v.domain is pyo.NonNegativeReals or v.domain is pyo.NonPositiveReals:
-                v.domain = pyo.Reals
-            if lb is not None:
-                m._el_bcon.add(v + m._el_bl[j] >= lb)
-            if ub is not None:
-                m._el_bcon.add(v - m._el_bu[j] <= ub)
+    bound_vars = _soften_bounds(m) if relax_bounds else []
     weight = [equality_weight if c.equality else 1.0 for c in cons]
     total = sum(weight[i] * (m._el_sp[i] + m._el_sn[i]) for i in range(n))
     if bound_vars:
         total = total + sum(m._el_bl[j] + m._el_bu[j] for j in range(len(bound_vars)))
     m._el_obj = pyo.Objective(expr=total, sense=pyo.minimize)
-    opts = SolverOptions.coerce(options)
-    opts = SolverOptions(
-        time_limit_s=opts.time_limit_s,
-        mip_gap=opts.mip_gap,
-        threads=opts.threads,
-        seed=opts.seed,
-        log_to_logger=opts.log_to_logger,
-        diagnose_infeasible=False,
-        highs_options=dict(opts.highs_options),
-    )
-    res = solve(m, opts)
+    return ElasticCopy(model=m, labels=labels, bound_vars=bound_vars, steps=steps)
 
-    rows = []
 
-    def step_of(idx):
-        last = idx[-1] if isinstance(idx, tuple) else idx
-        return last if last in steps else None
-
-    for i, (fam, idx) in enumerate(labels):
-        s = pyo.value(m._el_sp[i]) + pyo.value(m._el_sn[i])
-        if s > TOL:
-            rows.append({"family": fam, "index": idx, "step": step_of(idx), "slack": s})
-    for j, (v, _lb, _ub) in enumerate(bound_vars):
-        s = pyo.value(m._el_bl[j]) + pyo.value(m._el_bu[j])
-        if s > TOL:
-            idx = v.index()
-            rows.append({"family": f"bound:{v.parent_component().name}", "index": idx, "step": step_of(idx), "slack": s})
-    df = pd.DataFrame(rows, columns=["family", "index", "step", "slack"])
-    return InfeasibilityReport(slacks=df, total_slack=float(res.objective or 0.0))
+def _soften_bounds(m) -> list:
+    """Finite bounds of continuous unfixed variables become constraints with slacks ``_el_bl/_el_bu``."""
+    bound_vars = []
+    for v in m.component_data_objects(pyo.Var, active=True, descend_into=True):
+        if v.fixed or v.is_integer() or v.is_binary() or v.parent_component().name.startswith("_el_"):
+            continue
+        lb, ub = v.lb, v.ub
+        if lb is None and ub is None:
+            continue
+        bound_vars.append((v, lb, ub))
+    nb = len(bound_vars)
+    m._el_bl = pyo.Var(range(nb), within=pyo.NonNegativeReals, initialize=0.0)
+    m._el_bu = pyo.Var(range(nb), within=pyo.NonNegativeReals, initialize=0.0)
+    m._el_bcon = pyo.ConstraintList()
+    for j, (v, lb, ub) in enumerate(bound_vars):
+        v.setlb(None)
+        v.setub(None)
+        if v.domain is pyo.NonNegativeReals or v.domain is pyo.NonPositiveReals:
+            v.domain = pyo.Reals
+        if lb is not None:
+            m._el_bcon.add(v + m._el_bl[j] >= lb)
+        if ub is not None:
+            m._el_bcon.add(v - m._el_bu[j] <= ub)
+    return bound_vars

@@ -27,6 +27,7 @@ from evgrid.optim.solver import (
     SolverError,
     compile_model,
     highs_lp_from_compiled,
+    load_solution,
     run_highs,
 )
 
@@ -104,9 +105,5 @@ class PersistentLP:
             raise InfeasibleModelError(f"model '{self.model.name}' is infeasible after the update (HiGHS {status})")
         if status != "kOptimal":
             raise SolverError(f"model '{self.model.name}': HiGHS returned {status}")
-        x = np.asarray(self.h.getSolution().col_value, dtype=float)
-        for v, val in zip(self.info.columns, x, strict=True):
-            v.set_value(float(val), skip_validation=True)
-        for v, expr in self.info.eliminated_vars:
-            v.set_value(pyo.value(expr), skip_validation=True)
+        load_solution(self.model, self.info, self.info.columns, self.h.getSolution().col_value)
         return float(pyo.value(self.obj.expr))

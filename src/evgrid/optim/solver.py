@@ -51,6 +51,7 @@ Example::
 from __future__ import annotations
 
 import logging
+import os
 import time
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -62,6 +63,8 @@ from pyomo.common.gc_manager import PauseGC
 from pyomo.repn import generate_standard_repn
 from pyomo.repn.plugins.standard_form import LinearStandardFormCompiler
 from scipy.sparse import coo_matrix
+
+from evgrid.optim.diagnostics import InfeasibilityReport, elastic_copy
 
 log = logging.getLogger(__name__)
 HIGHS_LOG = logging.getLogger("evgrid.optim.highs")
@@ -345,25 +348,34 @@ def _append_free_columns(lp: highspy.HighsLp, extra: list) -> None:
     lp.a_matrix_.start_ = np.concatenate([start, np.full(k, start[-1], dtype=np.int32)])
 
 
-# Thread count HiGHS's process-wide task scheduler was started with (None: not started here yet).
-_SCHEDULER_THREADS: int | None = None
+def highs_threads(threads: int | None) -> int:
+    """The thread count a solve asks HiGHS for: ``threads``, or (None / 0) HiGHS's own default, half the
+    CPUs this process may use rounded up (HiGHS ``initialize_scheduler``), so the count never depends on
+    which solve ran before in the process."""
+    if threads:
+        return int(threads)
+    try:
+        cpus = len(os.sched_getaffinity(0))
+    except (AttributeError, OSError):  # pragma: no cover - not Linux
+        cpus = os.cpu_count() or 1
+    return max(1, (cpus + 1) // 2)
 
 
 def run_highs(h: highspy.Highs, threads: int | None) -> highspy.HighsStatus:
-    """``h.run()`` with ``threads`` (None or 0: HiGHS's default), restarting HiGHS's global scheduler first
-    when an earlier solve in this process started it with another thread count.
+    """``h.run()`` with :func:`highs_threads` ``(threads)``, restarting HiGHS's global scheduler when it was
+    started with another thread count.
 
     HiGHS keeps one task scheduler per process; a solve that asks for a different ``threads`` than the
-    scheduler was started with fails with status ``kNotset`` (e.g. the ``grid`` pipeline at 2 threads followed
-    by a 1-thread ``dwpt`` solve in the same ``kedro run``).
+    scheduler was started with returns ``kError`` with model status ``kNotset`` before doing any work (e.g. the
+    ``grid`` pipeline at 2 threads followed by a 1-thread ``dwpt`` solve in the same ``kedro run``). That
+    answer is the scheduler's state: reset and run once more (no module state kept here).
     """
-    global _SCHEDULER_THREADS
-    wanted = int(threads or 0)
-    h.setOptionValue("threads", wanted)
-    if _SCHEDULER_THREADS is not None and _SCHEDULER_THREADS != wanted:
+    h.setOptionValue("threads", highs_threads(threads))
+    status = h.run()
+    if status == highspy.HighsStatus.kError and h.getModelStatus() == highspy.HighsModelStatus.kNotset:
         highspy.Highs.resetGlobalScheduler(True)
-    _SCHEDULER_THREADS = wanted
-    return h.run()
+        status = h.run()
+    return status
 
 
 def highs_lp_from_compiled(info, sense: float, integer: np.ndarray | None = None) -> highspy.HighsLp:
@@ -396,13 +408,36 @@ def highs_lp_from_compiled(info, sense: float, integer: np.ndarray | None = None
     return lp
 
 
+def load_solution(model, info, cols: list, x: np.ndarray, integer: np.ndarray | None = None) -> None:
+    """The ONE primal loader: column values ``x`` into the Pyomo variables ``cols`` (integer columns rounded),
+    then the variables the compiler eliminated (``info.eliminated_vars``) from their defining expressions."""
+    flags = np.zeros(len(cols), dtype=bool) if integer is None else integer
+    for v, val, isint in zip(cols, np.asarray(x, dtype=float), flags, strict=True):
+        v.set_value(float(round(val)) if isint else float(val), skip_validation=True)
+    for v, expr in info.eliminated_vars:
+        v.set_value(pyo.value(expr), skip_validation=True)
+
+
+def load_duals(model, info, row_dual: np.ndarray) -> None:
+    """The ONE dual loader: ``model.dual[con]`` (an IMPORT Suffix, created if missing, cleared) = the sum of
+    ``row_dual`` over the compiled rows of ``con`` (a ranged constraint may compile to two rows). ``row_dual``
+    is already in the model's sense (``d objective / d rhs``)."""
+    if not hasattr(model, "dual") or not isinstance(model.dual, pyo.Suffix):
+        model.dual = pyo.Suffix(direction=pyo.Suffix.IMPORT)
+    model.dual.clear()
+    acc: dict = {}
+    for row, val in zip(info.rows, np.asarray(row_dual, dtype=float), strict=True):
+        acc[row.constraint] = acc.get(row.constraint, 0.0) + float(val)
+    for con, val in acc.items():
+        model.dual[con] = val
+
+
 def solve(model, options: SolverOptions | Mapping | None = None, *, duals: bool = False) -> SolveResult:
     """Solve ``model`` with HiGHS; load the solution only if one exists (see module docstring)."""
     opts = SolverOptions.coerce(options)
     t0 = time.perf_counter()
     info, obj, quad = compile_model_qp(model)
     cols = list(info.columns)
-    n, m = len(cols), len(info.rows)
     integer = np.array([(v.is_integer() or v.is_binary()) for v in cols], dtype=bool)
     mip = bool(integer.any())
     if duals and mip:
@@ -417,14 +452,47 @@ def solve(model, options: SolverOptions | Mapping | None = None, *, duals: bool 
         hess, extra = hessian_from_quadratic(quad, cols, sense)
         _append_free_columns(lp, extra)
         cols = cols + extra
-        n = len(cols)
-        integer = np.zeros(n, dtype=bool)
+        integer = np.zeros(len(cols), dtype=bool)
         backend = opts.qp_solver
         if backend not in ("auto", "highs", "clarabel"):
             raise ValueError(f"solver option 'qp_solver' must be auto, highs or clarabel, got {backend!r}")
-        if backend == "clarabel" or (backend == "auto" and n > opts.qp_highs_max_cols):
+        if backend == "clarabel" or (backend == "auto" and len(cols) > opts.qp_highs_max_cols):
             return _solve_qp_clarabel(model, info, lp, hess, cols, sense, obj, opts, duals, t0)
 
+    h = _configured_highs(opts)
+    t_build = time.perf_counter() - t0
+    passed = h.passModel(_highs_model(lp, hess) if hess is not None else lp)
+    if passed == highspy.HighsStatus.kError:
+        raise SolverError(f"HiGHS rejected model '{model.name}' (passModel error)")
+    if opts.warm_start and mip:
+        _set_mip_start(h, cols, integer, model.name)
+    t1 = time.perf_counter()
+    run_highs(h, opts.threads)
+    wall = time.perf_counter() - t1
+    kind = "MILP" if mip else ("QP" if hess is not None else "LP")
+    status, tc, hinfo = _highs_outcome(h, model, opts, kind, (len(info.rows), len(cols)), t_build, wall)
+
+    sol = h.getSolution()
+    load_solution(model, info, cols, sol.col_value, integer)
+    objective = pyo.value(obj.expr)
+    bound = sense * hinfo.mip_dual_bound if mip else objective
+    if duals:
+        load_duals(model, info, sense * np.asarray(sol.row_dual, dtype=float))
+    return SolveResult(
+        status=status,
+        termination=tc,
+        objective=objective,
+        bound=bound,
+        wall_s=wall,
+        is_mip=mip,
+        has_duals=bool(duals),
+        build_s=t_build,
+        is_qp=hess is not None,
+    )
+
+
+def _configured_highs(opts: SolverOptions) -> highspy.Highs:
+    """A ``Highs`` instance with the options' log routing, time limit, MIP gap, seed and raw HiGHS options."""
     h = highspy.Highs()
     h.setOptionValue("log_to_console", False)
     if opts.log_to_logger:
@@ -439,76 +507,53 @@ def solve(model, options: SolverOptions | Mapping | None = None, *, duals: bool 
     for key, val in opts.highs_options.items():
         if h.setOptionValue(key, val) != highspy.HighsStatus.kOk:
             raise ValueError(f"HiGHS rejected option {key}={val!r}")
-    t_build = time.perf_counter() - t0
-    if hess is not None:
-        hm = highspy.HighsModel()
-        hm.lp_ = lp
-        hm.hessian_ = hess
-        passed = h.passModel(hm)
-    else:
-        passed = h.passModel(lp)
-    if passed == highspy.HighsStatus.kError:
-        raise SolverError(f"HiGHS rejected model '{model.name}' (passModel error)")
-    if opts.warm_start and mip:
-        _set_mip_start(h, cols, integer, model.name)
-    t1 = time.perf_counter()
-    run_highs(h, opts.threads)
-    wall = time.perf_counter() - t1
+    return h
+
+
+def _highs_model(lp: highspy.HighsLp, hess: highspy.HighsHessian) -> highspy.HighsModel:
+    hm = highspy.HighsModel()
+    hm.lp_ = lp
+    hm.hessian_ = hess
+    return hm
+
+
+def _highs_outcome(h: highspy.Highs, model, opts: SolverOptions, kind: str, shape: tuple[int, int],
+                   t_build: float, wall: float):
+    """``(status, termination, info)`` of a finished HiGHS run: ``optimal``, or ``feasible`` at a limit with an
+    incumbent (a warning; :class:`SolverError` with ``require_optimal``); infeasible ->
+    :class:`InfeasibleModelError` (with the diagnosis), anything else -> :class:`SolverError`."""
     status_name = h.getModelStatus().name
     tc = _STATUS.get(status_name, status_name)
     hinfo = h.getInfo()
     feasible = hinfo.primal_solution_status == 2
-    log.info(
-        "HiGHS %s on '%s' (%s, %d rows x %d cols) compile %.3f s, solve %.3f s",
-        tc, model.name, "MILP" if mip else ("QP" if hess is not None else "LP"), m, n, t_build, wall,
-    )
-
+    log.info("HiGHS %s on '%s' (%s, %d rows x %d cols) compile %.3f s, solve %.3f s",
+             tc, model.name, kind, shape[0], shape[1], t_build, wall)
     if tc in ("infeasible", "infeasible_or_unbounded"):
         _raise_infeasible(model, opts, f"HiGHS: {status_name}")
     if tc == "optimal":
-        status = "optimal"
-    elif tc in ("time_limit", "iteration_limit", "solution_limit", "objective_limit") and feasible:
+        return "optimal", tc, hinfo
+    if tc in ("time_limit", "iteration_limit", "solution_limit", "objective_limit") and feasible:
         if opts.require_optimal:
             raise SolverError(f"model '{model.name}': HiGHS stopped at {tc} before proving optimality")
         log.warning("model '%s': HiGHS stopped at %s; using the incumbent (gap %.3g)", model.name, tc, hinfo.mip_gap)
-        status = "feasible"
-    else:
-        raise SolverError(f"model '{model.name}': HiGHS returned {status_name} without a usable solution")
-
-    sol = h.getSolution()
-    x = np.asarray(sol.col_value, dtype=float)
-    for v, val, isint in zip(cols, x, integer, strict=True):
-        v.set_value(float(round(val)) if isint else float(val), skip_validation=True)
-    for v, expr in info.eliminated_vars:
-        v.set_value(pyo.value(expr), skip_validation=True)
-    objective = pyo.value(obj.expr)
-    bound = sense * hinfo.mip_dual_bound if mip else objective
-    has_duals = False
-    if duals:
-        if not hasattr(model, "dual") or not isinstance(model.dual, pyo.Suffix):
-            model.dual = pyo.Suffix(direction=pyo.Suffix.IMPORT)
-        model.dual.clear()
-        y = sense * np.asarray(sol.row_dual, dtype=float)
-        acc: dict = {}
-        for row, val in zip(info.rows, y, strict=True):
-            acc[row.constraint] = acc.get(row.constraint, 0.0) + float(val)
-        for con, val in acc.items():
-            model.dual[con] = val
-        has_duals = True
-    return SolveResult(
-        status=status,
-        termination=tc,
-        objective=objective,
-        bound=bound,
-        wall_s=wall,
-        is_mip=mip,
-        has_duals=has_duals,
-        build_s=t_build,
-        is_qp=hess is not None,
-    )
+        return "feasible", tc, hinfo
+    raise SolverError(f"model '{model.name}': HiGHS returned {status_name} without a usable solution")
 
 
 # ----------------------------------------------------------------------------- QP by interior point
+
+
+def diagnose_infeasibility(model, options: SolverOptions | Mapping | None = None, time_index=None,
+                           relax_bounds: bool = True, equality_weight: float = 100.0) -> InfeasibilityReport:
+    """Solve the elastic copy of ``model`` (:func:`evgrid.optim.diagnostics.elastic_copy`: a slack pair on
+    every constraint, soft variable bounds) with the same time limit, gap, threads, seed and HiGHS options,
+    and report the non-zero slacks by constraint family, index and time step."""
+    opts = SolverOptions.coerce(options)
+    elastic = elastic_copy(model, time_index=time_index, relax_bounds=relax_bounds, equality_weight=equality_weight)
+    res = solve(elastic.model, SolverOptions(
+        time_limit_s=opts.time_limit_s, mip_gap=opts.mip_gap, threads=opts.threads, seed=opts.seed,
+        log_to_logger=opts.log_to_logger, diagnose_infeasible=False, highs_options=dict(opts.highs_options)))
+    return elastic.report(res.objective)
 
 
 def _raise_infeasible(model, opts: SolverOptions, solver_status: str):
@@ -516,8 +561,6 @@ def _raise_infeasible(model, opts: SolverOptions, solver_status: str):
     diagnosis = None
     msg = f"model '{model.name}' is infeasible ({solver_status})"
     if opts.diagnose_infeasible:
-        from evgrid.optim.diagnostics import diagnose_infeasibility
-
         try:
             diagnosis = diagnose_infeasibility(model, options=opts)
             msg += ". " + diagnosis.message()
@@ -582,38 +625,27 @@ def _solve_qp_clarabel(model, info, lp, hess, cols, sense, obj, opts: SolverOpti
         raise SolverError(f"model '{model.name}': Clarabel returned {status} without a usable solution")
     if status == "AlmostSolved":
         log.warning("model '%s': Clarabel reached reduced accuracy (AlmostSolved)", model.name)
-    x = np.asarray(sol.x, dtype=float)
-    for v, val in zip(cols, x, strict=True):
-        v.set_value(float(val), skip_validation=True)
-    for v, expr in info.eliminated_vars:
-        v.set_value(pyo.value(expr), skip_validation=True)
+    load_solution(model, info, cols, sol.x)
     objective = pyo.value(obj.expr)
-    has_duals = False
     if duals:
-        z = np.asarray(sol.z, dtype=float)
-        k = 0
-        row_dual = np.zeros(lp.num_row_)
-        n_eq = int(eq.sum())
-        row_dual[eq] = -z[k:k + n_eq]
-        k += n_eq + int(fixed.sum())
-        n_up = int(up.sum())
-        row_dual[up] += -z[k:k + n_up]
-        k += n_up
-        n_dn = int(dn.sum())
-        row_dual[dn] += z[k:k + n_dn]
-        if not hasattr(model, "dual") or not isinstance(model.dual, pyo.Suffix):
-            model.dual = pyo.Suffix(direction=pyo.Suffix.IMPORT)
-        model.dual.clear()
-        y = sense * row_dual
-        acc: dict = {}
-        for row, val in zip(info.rows, y, strict=True):
-            acc[row.constraint] = acc.get(row.constraint, 0.0) + float(val)
-        for con, val in acc.items():
-            model.dual[con] = val
-        has_duals = True
+        load_duals(model, info, sense * _row_duals_of_clarabel(np.asarray(sol.z, dtype=float), eq, fixed, up, dn))
     return SolveResult(status="optimal" if status == "Solved" else "feasible", termination=status.lower(),
-                       objective=objective, bound=objective, wall_s=wall, is_mip=False, has_duals=has_duals,
+                       objective=objective, bound=objective, wall_s=wall, is_mip=False, has_duals=bool(duals),
                        build_s=t_build, is_qp=True)
+
+
+def _row_duals_of_clarabel(z: np.ndarray, eq: np.ndarray, fixed: np.ndarray, up: np.ndarray, dn: np.ndarray
+                           ) -> np.ndarray:
+    """Row duals in HiGHS's convention from Clarabel's ``z``, whose blocks follow the rows of
+    :func:`_solve_qp_clarabel`: ``[eq rows, fixed columns, <= rows, >= rows, column bounds]``
+    (``y = -z`` on ``a x + s = b`` rows, ``+z`` on the negated ``>=`` rows; a ranged row sums both sides)."""
+    row_dual = np.zeros(len(eq))
+    n_eq, n_up, n_dn = int(eq.sum()), int(up.sum()), int(dn.sum())
+    k = n_eq + int(fixed.sum())
+    row_dual[eq] = -z[:n_eq]
+    row_dual[up] += -z[k:k + n_up]
+    row_dual[dn] += z[k + n_up:k + n_up + n_dn]
+    return row_dual
 
 
 # ------------------------------------------------------------------ parametric re-solves (one compile)
@@ -709,19 +741,9 @@ def _solve_lp_arrays(model, info, lp, cols, sense, obj, opts: SolverOptions, dua
     if h.getModelStatus().name != "kOptimal":
         raise SolverError(f"model '{model.name}': HiGHS returned {h.getModelStatus().name} in a parametric re-solve")
     sol = h.getSolution()
-    for v, val in zip(cols, np.asarray(sol.col_value, float), strict=True):
-        v.set_value(float(val), skip_validation=True)
-    for v, expr in info.eliminated_vars:
-        v.set_value(pyo.value(expr), skip_validation=True)
+    load_solution(model, info, cols, sol.col_value)
     if duals:
-        if not hasattr(model, "dual") or not isinstance(model.dual, pyo.Suffix):
-            model.dual = pyo.Suffix(direction=pyo.Suffix.IMPORT)
-        model.dual.clear()
-        acc: dict = {}
-        for row, val in zip(info.rows, sense * np.asarray(sol.row_dual, float), strict=True):
-            acc[row.constraint] = acc.get(row.constraint, 0.0) + float(val)
-        for con, val in acc.items():
-            model.dual[con] = val
+        load_duals(model, info, sense * np.asarray(sol.row_dual, float))
     objective = pyo.value(obj.expr)
     return SolveResult(status="optimal", termination="optimal", objective=objective, bound=objective, wall_s=wall,
                        is_mip=False, has_duals=duals, build_s=time.perf_counter() - t0 - wall)
