@@ -111,3 +111,97 @@ def test_pipelines_stay_thin(name):
 def test_optim_holds_no_study_code():
     leftovers = sorted(p.name for p in (SRC / "optim").glob("*.py") if p.name.startswith(("dro_", "dwpt_")))
     assert not leftovers, f"study code left in evgrid/optim: {leftovers}"
+
+
+# -- import circles ---------------------------------------------------------------------------------------
+# Known circles inside one study, each waiting for its study owner's fix (issue 24); the test fails when a
+# new circle appears and when a listed one is gone (so the list shrinks to nothing).
+ALLOWED_CYCLES = {
+    # dro: model.py fans out to the out-of-sample evaluation, evaluate.py builds on the model (dro owner:
+    # move the fan-out into studies/dro/runs.py)
+    frozenset({"evgrid.studies.dro.model", "evgrid.studies.dro.evaluate"}),
+}
+
+
+def _edges(path: Path) -> set[str]:
+    """The evgrid modules ``path`` imports (module- and function-level). ``from pkg import name`` is an edge to
+    ``pkg.name`` when that is a module (``from . import nodes``), else to ``pkg`` (a function or class)."""
+    tree = ast.parse(path.read_text(), filename=str(path))
+    pkg = _module_name(path).split(".")
+    if path.name != "__init__.py":
+        pkg = pkg[:-1]
+    out = set()
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Import):
+            out.update(a.name for a in node.names if a.name in MODULES)
+        elif isinstance(node, ast.ImportFrom):
+            base = pkg[: len(pkg) - node.level + 1] if node.level else []
+            mod = ".".join(base + ([node.module] if node.module else []))
+            for a in node.names:
+                out.add(f"{mod}.{a.name}" if f"{mod}.{a.name}" in MODULES else mod)
+    return {m for m in out if m in MODULES}
+
+
+def _import_graph() -> dict[str, set[str]]:
+    """module -> the evgrid modules it imports."""
+    return {module: _edges(path) - {module} for module, path in MODULES.items()}
+
+
+def _cycles(graph: dict[str, set[str]]) -> list[frozenset[str]]:
+    """Strongly connected components with more than one module (Tarjan, iterative)."""
+    index: dict[str, int] = {}
+    low: dict[str, int] = {}
+    stack: list[str] = []
+    on_stack: set[str] = set()
+    out = []
+    counter = 0
+    for root in sorted(graph):
+        if root in index:
+            continue
+        work = [(root, iter(sorted(graph[root])))]
+        index[root] = low[root] = counter
+        counter += 1
+        stack.append(root)
+        on_stack.add(root)
+        while work:
+            node, it = work[-1]
+            child = next(it, None)
+            if child is not None:
+                if child not in index:
+                    index[child] = low[child] = counter
+                    counter += 1
+                    stack.append(child)
+                    on_stack.add(child)
+                    work.append((child, iter(sorted(graph.get(child, ())))))
+                elif child in on_stack:
+                    low[node] = min(low[node], index[child])
+                continue
+            work.pop()
+            if work:
+                low[work[-1][0]] = min(low[work[-1][0]], low[node])
+            if low[node] == index[node]:
+                comp = set()
+                while True:
+                    w = stack.pop()
+                    on_stack.discard(w)
+                    comp.add(w)
+                    if w == node:
+                        break
+                if len(comp) > 1:
+                    out.append(frozenset(comp))
+    return out
+
+
+def test_cycle_finder_finds_a_circle():
+    graph = {"a": {"b"}, "b": {"c"}, "c": {"a"}, "d": {"a"}}
+    assert _cycles(graph) == [frozenset({"a", "b", "c"})]
+    assert _cycles({"a": {"b"}, "b": set()}) == []
+
+
+def test_no_import_circles():
+    """No circle of imports in src/evgrid (lazy function-level imports count: they hide a circle, not end it)."""
+    found = set(_cycles(_import_graph()))
+    new = sorted(sorted(c) for c in found - ALLOWED_CYCLES)
+    gone = sorted(sorted(c) for c in ALLOWED_CYCLES - found)
+    assert not new, f"import circles: {new}"
+    assert not gone, f"circles fixed: remove them from ALLOWED_CYCLES: {gone}"
