@@ -45,7 +45,9 @@ def _imports(path: Path) -> set[str]:
 def _layer(module: str) -> tuple[str, str | None]:
     parts = module.split(".")
     if len(parts) > 1 and parts[1] in ("studies", "pipelines"):
-        return parts[1], parts[2] if len(parts) > 2 else None
+        # `from evgrid.studies import Study`: the studies package itself (the registry), not a study
+        named = len(parts) > 2 and ".".join(parts[:3]) in MODULES
+        return parts[1], parts[2] if named else None
     if len(parts) > 1 and parts[1] in FRAMEWORK:
         return "framework", None
     return "core", None

@@ -5,10 +5,10 @@
 * before the context is used: create/migrate ``mlflow.db`` and the experiment once under a file lock, and
   close as FAILED any RUNNING MLflow run whose process is gone (SIGKILL, lost machine);
 * before any node runs (after kedro-mlflow opened the run): make every local-file dataset of the pipeline
-  write atomically; validate the selected pipelines' parameters (``validate_params`` of each pipeline
-  package); refuse missing upstream files and outputs of an upstream run that did not complete (run
-  manifests); take the output lock; write the ``running`` manifest; install SIGINT/SIGTERM handlers.
-  A refusal ends the MLflow run FAILED;
+  write atomically; validate the selected pipelines' parameters (``validate`` of each pipeline's record in
+  ``evgrid.pipeline_registry``: a study's ``STUDY``, or the pipeline's own record); refuse missing upstream
+  files and outputs of an upstream run that did not complete (run manifests); take the output lock; write
+  the ``running`` manifest; install SIGINT/SIGTERM handlers. A refusal ends the MLflow run FAILED;
 * after the run: the manifest is rewritten last as ``completed`` (with content hashes), ``failed`` or
   ``killed``, and the MLflow run ends FINISHED / FAILED / KILLED accordingly.
 
@@ -24,7 +24,6 @@ import importlib
 import json
 import logging
 import os
-import pkgutil
 import signal
 import threading
 import time
@@ -49,31 +48,20 @@ class MissingUpstreamInputError(DatasetError):
     """A pipeline input made by another pipeline has not been produced yet."""
 
 
-def _extra_pipelines() -> dict[str, str]:
-    """``pipeline_registry.EXTRA_PIPELINES``: registered name -> module with ``create_pipeline`` (and optionally
-    ``validate_params``) for pipelines that live inside another pipeline's package (layout rule)."""
-    with contextlib.suppress(ImportError):
-        from evgrid import pipeline_registry
+def _entries() -> dict:
+    """Registered pipeline name -> its record (``evgrid.pipeline_registry.pipeline_entries``: a study's ``STUDY``
+    or the record of a pipeline without a study package): module, ``validate``, ``summary_rows``."""
+    from evgrid.pipeline_registry import pipeline_entries
 
-        return dict(getattr(pipeline_registry, "EXTRA_PIPELINES", {}) or {})
-    return {}
-
-
-def _pipeline_module(name: str) -> str:
-    return _extra_pipelines().get(name, f"evgrid.pipelines.{name}")
+    return pipeline_entries()
 
 
 def _all_pipelines() -> dict:
-    """Every ``evgrid.pipelines.<name>.create_pipeline()`` and every ``EXTRA_PIPELINES`` module's
-    (``kedro run --pipeline=x`` registers only x)."""
-    import evgrid.pipelines as pkg
-
+    """Every registered pipeline's ``create_pipeline()`` (``kedro run --pipeline=x`` registers only x)."""
     out = {}
-    modules = {mod.name: f"evgrid.pipelines.{mod.name}" for mod in pkgutil.iter_modules(pkg.__path__)}
-    modules.update(_extra_pipelines())
-    for name, module_name in modules.items():
+    for name, record in _entries().items():
         try:
-            out[name] = importlib.import_module(module_name).create_pipeline()
+            out[name] = importlib.import_module(record.pipelines[name]).create_pipeline()
         except Exception:  # noqa: BLE001 - a broken sibling pipeline must not block this run
             continue
     return out
@@ -152,29 +140,12 @@ def _run_key(run_params: dict) -> str:
 
 
 def validators_for(pipeline, pipes: dict) -> dict[str, Any]:
-    """``validate_params`` of every pipeline package with a node in ``pipeline`` (falls back to
-    ``evgrid.studies.<name>.config.validate_params``)."""
+    """``validate(params)`` (ALL parameters) of the record of every registered pipeline with a node in
+    ``pipeline``."""
     selected = {n.name for n in pipeline.nodes}
-    out = {}
-    for name, pipe in sorted(pipes.items()):
-        if not selected & {n.name for n in pipe.nodes}:
-            continue
-        fn = getattr(importlib.import_module(_pipeline_module(name)), "validate_params", None)
-        if fn is None:
-            with contextlib.suppress(ImportError):
-                study_fn = getattr(importlib.import_module(f"evgrid.studies.{name}.config"), "validate_params", None)
-                if study_fn is not None:  # a study's config validates its own block (as its nodes parse it)
-                    fn = _block_validator(name, study_fn)
-        if fn is not None:
-            out[name] = fn
-    return out
-
-
-def _block_validator(name: str, fn):
-    def validate(params: dict) -> None:
-        fn((params or {}).get(name) or {})
-    validate.__name__ = f"{name}.validate_params"
-    return validate
+    entries = _entries()
+    return {name: entries[name].validate for name, pipe in sorted(pipes.items())
+            if name in entries and selected & {n.name for n in pipe.nodes}}
 
 
 def validate_parameters(params: dict, validators: dict[str, Any]) -> None:
@@ -488,7 +459,8 @@ class UxHook:
                 return None
 
         try:
-            table = summary.collect(_ran_pipelines(pipeline, run_params), load)
+            contributors = {name: rec.summary_rows for name, rec in _entries().items() if rec.summary_rows}
+            table = summary.collect(_ran_pipelines(pipeline, run_params), load, contributors)
             md = summary.to_markdown(table)
         except Exception as err:  # noqa: BLE001
             log.warning("could not build the run summary: %s", err)

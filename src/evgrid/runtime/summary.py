@@ -1,17 +1,14 @@
 """End-of-run summary: the headline figures of every pipeline that ran, beside the paper's.
 
-A registry of small row functions, one per pipeline. Each takes ``load(dataset_name) -> data | None``
+Small row functions, one per pipeline. Each takes ``load(dataset_name) -> data | None``
 (None when the dataset does not exist or cannot be read) and returns rows
-``{"figure": str, "ours": float|str, "paper": float|str|None, "unit": str}``. A pipeline contributes its
-rows in one of three ways (first found wins):
+``{"figure": str, "ours": float|str, "paper": float|str|None, "unit": str}``. A pipeline's row function is
+the ``summary_rows`` of its record in the project registry (a study's ``STUDY`` in
+``evgrid.studies.<name>``, or the pipeline's record in ``evgrid.pipeline_registry``), which the hooks pass as
+``contributors``; ``register("name")`` puts one in by hand (tests, notebooks) and wins.
 
-1. ``register("name")`` decorator on a function anywhere imported before the run ends;
-2. ``summary_rows(load)`` in ``evgrid.studies.<name>.report``;
-3. ``summary_rows(load)`` in ``evgrid.pipelines.<name>`` (or its ``summary`` module), for pipelines without
-   a study package (grid, ingest, gan).
-
-``collect(pipelines, load)`` runs them (an error in one contributor becomes one row saying so, never a failed
-run); ``to_markdown(table)`` renders the table printed at the end of ``kedro run`` and logged to MLflow as
+``collect(pipelines, load, contributors)`` runs them (an error in one contributor becomes one row saying so,
+never a failed run); ``to_markdown(table)`` renders the table printed at the end of ``kedro run`` and logged to MLflow as
 ``run_summary.md``. Kedro-free.
 """
 
@@ -19,7 +16,7 @@ from __future__ import annotations
 
 import importlib
 import math
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Mapping
 from typing import Any
 
 import pandas as pd
@@ -38,26 +35,24 @@ def register(name: str) -> Callable[[RowFn], RowFn]:
     return deco
 
 
-def contributor(name: str) -> RowFn | None:
-    """The row function of pipeline ``name`` (registry, then study report, then pipeline package)."""
+def contributor(name: str, contributors: Mapping[str, RowFn] | None = None) -> RowFn | None:
+    """The row function of pipeline ``name``: ``register``-ed, else ``contributors[name]``; ``contributors``
+    None = the project registry's (``evgrid.pipeline_registry.summary_contributors``, looked up by name: this
+    module is core and imports no study or framework module)."""
     if name in _REGISTRY:
         return _REGISTRY[name]
-    for mod in (f"evgrid.studies.{name}.report", f"evgrid.pipelines.{name}.summary", f"evgrid.pipelines.{name}"):
-        try:
-            module = importlib.import_module(mod)
-        except ImportError:
-            continue
-        fn = getattr(module, "summary_rows", None)
-        if callable(fn):
-            return fn
-    return None
+    if contributors is None:
+        contributors = importlib.import_module("evgrid.pipeline_registry").summary_contributors()
+    return contributors.get(name)
 
 
-def collect(pipelines: Iterable[str], load: Loader) -> pd.DataFrame:
+def collect(pipelines: Iterable[str], load: Loader, contributors: Mapping[str, RowFn] | None = None) -> pd.DataFrame:
     """One table, rows of every pipeline in ``pipelines`` (in that order) that has a contributor."""
+    if contributors is None:
+        contributors = importlib.import_module("evgrid.pipeline_registry").summary_contributors()
     rows: list[dict] = []
     for name in pipelines:
-        fn = contributor(name)
+        fn = contributor(name, contributors)
         if fn is None:
             continue
         try:

@@ -6,12 +6,28 @@ import logging
 
 import pandas as pd
 
-from evgrid.transport.assignment import single_class_ue
+from evgrid.runtime.validation import Problems
+from evgrid.transport.assignment import ALGORITHMS, single_class_ue
 from evgrid.transport.tntp import read_net, read_trips
 
 log = logging.getLogger(__name__)
 
 KNOWN = {"net_path", "trips_path", "time_unit_h", "length_unit_km", "algorithm", "rel_gap", "max_iter"}
+
+
+def validate_params(params: dict) -> None:
+    """The whole ``traffic_assignment`` block before any node runs (project hook): one ConfigError, every
+    problem named ``traffic_assignment.<key>``."""
+    block = (params or {}).get("traffic_assignment")
+    p = Problems("traffic_assignment")
+    if p.known_keys(block, KNOWN) and p.required(block or {}, ("net_path", "trips_path")):
+        for key in ("time_unit_h", "length_unit_km", "rel_gap"):
+            if key in block:
+                p.in_range(key, block[key], lo=0, lo_open=True)
+        if "max_iter" in block:
+            p.in_range("max_iter", block["max_iter"], lo=1, integer=True)
+        p.choice("algorithm", block.get("algorithm", "bfw"), ALGORITHMS)
+    p.raise_if_any()
 
 
 def run_traffic_assignment(params: dict) -> tuple[pd.DataFrame, pd.DataFrame, dict]:
