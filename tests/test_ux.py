@@ -1,10 +1,15 @@
 """Issue 16, what a user sees: the MLflow run of a small pipeline run (artifacts, HTML twins, name, tags),
 the end-of-run summary on its outputs, and the catalog conventions (a layer on every entry, one
-artifact_path per pipeline with no two MLflow artifacts colliding)."""
+artifact_path per pipeline with no two MLflow artifacts colliding). Issue 29: the terminal log of
+`kedro run` (one line per node, no dataset I/O, the summary and where to look next at the end)."""
 
 from __future__ import annotations
 
+import logging
+import os
 import re
+import subprocess
+import sys
 from collections import Counter
 from pathlib import Path, PurePosixPath
 
@@ -155,3 +160,65 @@ def test_study_validators_get_their_own_parameter_block():
     params["dwpt"] = {**params["dwpt"], "max_shed_share": 2.0}
     with pytest.raises(ConfigError, match="max_shed_share"):
         validate_parameters(params, checks)
+
+
+# -- issue 29: what the terminal shows ---------------------------------------------------------------
+def test_kedro_run_prints_one_line_per_node_and_ends_with_the_summary(tmp_path):
+    """`kedro run --pipelines=grid` in a subprocess, as a user runs it (the only subprocess run here)."""
+    p = throwaway_project(tmp_path)
+    (p / "data").mkdir()
+    (p / "data" / "01_raw").symlink_to(ROOT / "data" / "01_raw")
+    env = {**os.environ, "KEDRO_DISABLE_TELEMETRY": "true", "MPLBACKEND": "Agg"}
+    env.pop("EVGRID_VERBOSE", None)
+    out = subprocess.run([sys.executable, "-m", "kedro", "run", "--pipelines=grid"], cwd=p, env=env, text=True,
+                         stdout=subprocess.PIPE, stderr=subprocess.STDOUT, timeout=600)
+    log = out.stdout
+    lines = [line for line in log.splitlines() if line.strip()]
+    assert out.returncode == 0, log[-3000:]
+    assert "Traceback" not in log and not [x for x in lines if " ERROR " in x], log[-3000:]
+    assert not [x for x in lines if "Loading data from" in x or "Saving data to" in x or "Replacing dataset" in x]
+    done = [i for i, x in enumerate(lines) if re.search(r"evgrid\.progress: \[\d/7\] grid_\w+ done in \d+\.\d s$", x)]
+    assert len(done) == 7 and re.search(r"\[7/7\]", lines[done[-1]]), lines
+    start = next(i for i, x in enumerate(lines) if "evgrid.progress: running 7 nodes" in x)
+    assert done[-1] - start <= 3 * 7, lines[start:done[-1] + 1]  # at most 3 lines per node while it runs
+    assert len(lines) < 80, f"{len(lines)} lines"
+    head = next(i for i, x in enumerate(lines) if x == "## evgrid run summary")
+    assert head > done[-1] and lines[head + 3].startswith("| grid     | AC v_min (bus 18)")
+    assert re.fullmatch(r".*evgrid\.progress: 7 nodes done in \d+\.\d s", lines[-3]), lines[-6:]
+    assert re.fullmatch(r"MLflow run: http://127\.0\.0\.1:5000/#/experiments/\d+/runs/[0-9a-f]{32} .*", lines[-2])
+    assert lines[-1] == "Tables and figures: data/08_reporting/grid/"
+
+
+def test_node_progress_lines_and_verbose_switch(caplog):
+    from evgrid.runtime import progress
+
+    assert [progress.duration(s) for s in (41.23, 125, 3725)] == ["41.2 s", "2 min 05 s", "1 h 02 min"]
+    prog = progress.NodeProgress(12, running_note_s=0)
+    with caplog.at_level(logging.INFO, logger="evgrid.progress"):
+        for name in ("a", "b"):
+            prog.start(name)
+        prog.done("a")
+        prog.failed("b", ValueError("x"))
+    msgs = [r.getMessage() for r in caplog.records]
+    assert re.fullmatch(r"\[ 1/12\] a done in 0\.\d s", msgs[0]), msgs
+    assert re.fullmatch(r"\[ 2/12\] b FAILED after 0\.\d s \(ValueError\)", msgs[1]), msgs
+    assert caplog.records[1].levelname == "ERROR"
+    io_log = logging.getLogger("kedro.io.data_catalog")
+    old = io_log.level
+    try:
+        io_log.setLevel(logging.WARNING)
+        progress.verbose_logs(False)
+        assert io_log.level == logging.WARNING
+        progress.verbose_logs(True)  # EVGRID_VERBOSE=1: every dataset load/save again
+        assert io_log.level == logging.INFO
+    finally:
+        io_log.setLevel(old)
+
+
+def test_metrics_datasets_name_their_prefix():
+    """kedro-mlflow re-adds a metrics dataset without a prefix to the catalog ('Replacing dataset' warnings)."""
+    bad = [f"{p.name}:{n}" for p, n, e in _entries()
+           if str(e.get("type", "")).endswith(("MlflowMetricsHistoryDataset", "MlflowMetricDataset",
+                                                 "MlflowMetricHistoryDataset"))
+           and (e.get("prefix") or e.get("key")) != n]
+    assert not bad, f"metrics datasets without prefix/key equal to their name: {bad}"

@@ -99,3 +99,23 @@ def log_html_twin(fig: Any, filepath: str | os.PathLike, artifact_path: str | No
         if mlflow.active_run() is not None:
             mlflow.log_artifact(str(path), artifact_path)
     return path
+
+
+def ui_url(tracking_uri: str, experiment_id: str, run_id: str, host: str = "http://127.0.0.1:5000") -> str:
+    """The run's page: the server itself for an http(s) store, else the local UI of ``make mlflow-ui``."""
+    base = tracking_uri.rstrip("/") if tracking_uri.startswith(("http://", "https://")) else host
+    return f"{base}/#/experiments/{experiment_id}/runs/{run_id}"
+
+
+def where_next(tracking_uri: str, experiment_id: str, run_id: str, reporting_dirs: Iterable[str]) -> list[str]:
+    """The closing lines of ``kedro run``: the MLflow run page and the reporting folders this run wrote."""
+    lines = []
+    if run_id:
+        local = not tracking_uri.startswith(("http://", "https://"))
+        lines.append(f"MLflow run: {ui_url(tracking_uri, experiment_id, run_id)}"
+                     + ("  (start the UI with `make mlflow-ui`)" if local else ""))
+    dirs = list(reporting_dirs)
+    if dirs:
+        shown = dirs if len(dirs) <= 6 else dirs[:5] + [f"... ({len(dirs) - 5} more)"]
+        lines.append("Tables and figures: " + ", ".join(shown))
+    return lines

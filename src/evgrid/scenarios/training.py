@@ -107,7 +107,9 @@ def train_gan(x: np.ndarray, cond: np.ndarray, config: TrainConfig, seed: int,
     acc_d = acc_g = 0.0
     n_acc = 0
     t0 = time.perf_counter()
-    bar = tqdm(range(config.iterations), desc=desc, disable=not progress, mininterval=1.0, leave=False)
+    # disable=None: a bar only on a terminal (stderr a TTY); CI logs and redirected runs get none
+    bar = tqdm(range(config.iterations), desc=desc, disable=None if progress else True, mininterval=1.0,
+               leave=False)
     for it in bar:
         for _ in range(config.n_critic):
             idx = torch.randint(0, n, (bs,), generator=gen)
