@@ -7,9 +7,16 @@ and ``evgrid-<family>-gan``. One model directory carries
 * the ``python_function`` flavour: :class:`ScenarioSampler`, an ``mlflow.pyfunc.PythonModel`` whose input
   is a table of requests (the calendar condition + the number of scenarios) and whose output is the
   scenarios in the long format of ``<family>.scenarios`` plus a ``request`` column (row of the input);
-* the ``pytorch`` flavour for the torch generators (the GAN's ``Generator(z, c)``, the flow's zuko
-  ``NSF``), so ``mlflow.pytorch.load_model(uri)`` returns the bare net;
+* the ``pytorch`` flavour for the torch generators, so ``mlflow.pytorch.load_model(uri)`` returns the bare
+  net: the GAN's ``Generator(z, c)`` as a ``torch.export`` graph (``pt2``, no pickle; its input sizes are in
+  the model's metadata ``pytorch_inputs``), the flow's zuko ``NSF`` pickled (``torch.export`` cannot trace
+  a module whose output is a distribution; the sampler's own artifact is a pickle anyway, see below);
 * a signature and an input example.
+
+The sampler is logged *from code* (``python_model`` is the file ``mlflow_sampler.py``, which MLflow runs at
+load time); its ``predict`` is typed (``pd.DataFrame`` in and out) and the signature, with its optional
+columns, is given explicitly. Its artifact ``bundle`` (the fitted generators, their transforms and the
+calendar record) is a pickle: load only models from a registry you trust.
 
 Input columns (one row = one request; ``n_scenarios`` required, the rest optional):
 
@@ -38,6 +45,7 @@ import tempfile
 import types
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import mlflow
 import mlflow.pytorch
@@ -55,6 +63,7 @@ log = logging.getLogger(__name__)
 
 REQUEST_COLUMNS = ("date", "month", "is_weekend", "n_scenarios", "seed")
 TORCH_NETS = {"gan": "generator", "flow": "flow_"}  # generator name -> attribute holding its torch module
+SAMPLER_CODE = Path(__file__).with_name("mlflow_sampler.py")  # models-from-code entry of ScenarioSampler
 
 
 def registered_name(family: str, generator: str, selected: str) -> str:
@@ -213,7 +222,8 @@ class ScenarioSampler(mlflow.pyfunc.PythonModel):
         with open(context.artifacts["bundle"], "rb") as fh:
             self.serving: ServingBundle = pickle.load(fh)
 
-    def predict(self, context, model_input, params=None):  # noqa: ARG002 - MLflow's signature
+    def predict(self, context: Any, model_input: pd.DataFrame,  # noqa: ARG002 - MLflow's signature
+                params: dict[str, Any] | None = None) -> pd.DataFrame:
         return self.serving.predict(model_input)
 
 
@@ -231,23 +241,47 @@ def _requirements() -> list[str]:
 
 
 def _save_model(path, mlflow_model=None, serving: ServingBundle | None = None, **kwargs):
-    """MLflow flavour hook: the pyfunc sampler, plus the pytorch flavour when the generator is a torch net."""
+    """MLflow flavour hook: the pyfunc sampler (from code), plus the pytorch flavour when the generator is a
+    torch net."""
     path = Path(path)
     with tempfile.TemporaryDirectory() as tmp:
         pkl = Path(tmp) / "bundle.pkl"
         pkl.write_bytes(pickle.dumps(serving, protocol=pickle.HIGHEST_PROTOCOL))
-        mlflow.pyfunc.save_model(path, python_model=ScenarioSampler(), artifacts={"bundle": str(pkl)},
-                                 mlflow_model=mlflow_model, pip_requirements=_requirements(), **kwargs)
         net = serving.torch_net()
+        metadata = _torch_inputs(net) if net is not None and serving.bundle.selected == "gan" else None
+        mlflow.pyfunc.save_model(path, python_model=SAMPLER_CODE, artifacts={"bundle": str(pkl)},
+                                 mlflow_model=mlflow_model, pip_requirements=_requirements(),
+                                 metadata=metadata, **kwargs)
         if net is not None:
-            import torch
+            _save_torch_flavour(net, metadata, Path(tmp) / "torch", path, mlflow_model)
 
-            mlflow.pytorch.save_model(net, Path(tmp) / "torch", pip_requirements=_requirements(),
-                                      serialization_format="pickle")
-            shutil.copytree(Path(tmp) / "torch" / "data", path / "pytorch")
-            mlflow_model.add_flavor("pytorch", model_data="pytorch", pytorch_version=str(torch.__version__),
-                                    code=None)
-            mlflow_model.save(str(path / "MLmodel"))
+
+def _torch_inputs(net) -> dict:
+    """The GAN generator's input sizes (the ``pt2`` graph keeps no Python attributes)."""
+    return {"pytorch_inputs": {"z": [-1, int(net.noise_dim)], "c": [-1, int(net.cond_dim)]},
+            "pytorch_output": [-1, int(net.out_dim)]}
+
+
+def _save_torch_flavour(net, metadata: dict | None, tmp: Path, path: Path, mlflow_model) -> None:
+    """``path/pytorch``: the GAN generator exported (``pt2``, traced on a batch of 2; batch size dynamic), the
+    flow pickled (module docstring)."""
+    from mlflow.models import Model, ModelSignature
+    from mlflow.types import Schema, TensorSpec
+
+    if metadata is not None:
+        f32 = np.dtype(np.float32)
+        sizes = metadata["pytorch_inputs"]
+        sig = ModelSignature(Schema([TensorSpec(f32, tuple(sizes[k]), k) for k in ("z", "c")]),
+                             Schema([TensorSpec(f32, tuple(metadata["pytorch_output"]), "x")]))
+        example = tuple(np.zeros((2, sizes[k][1]), dtype=np.float32) for k in ("z", "c"))
+        mlflow.pytorch.save_model(net.eval(), tmp, pip_requirements=_requirements(), serialization_format="pt2",
+                                  signature=sig, input_example=example)
+    else:
+        mlflow.pytorch.save_model(net, tmp, pip_requirements=_requirements(), serialization_format="pickle")
+    shutil.copytree(tmp / "data", path / "pytorch")
+    conf = dict(Model.load(str(tmp / "MLmodel")).flavors["pytorch"])
+    mlflow_model.add_flavor("pytorch", **{**conf, "model_data": "pytorch", "code": None})
+    mlflow_model.save(str(path / "MLmodel"))
 
 
 _FLAVOR = types.SimpleNamespace(__name__="mlflow.pyfunc", save_model=_save_model)
