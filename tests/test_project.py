@@ -7,7 +7,6 @@ import yaml
 from kedro.framework.startup import bootstrap_project
 
 PROJECT_ROOT = Path(__file__).resolve().parents[1]
-EXPECTED_PIPELINES = ("ingest", "grid", "gan", "dwpt", "dro", "tariff", "parking", "planning")
 
 
 @pytest.fixture(scope="module")
@@ -31,13 +30,34 @@ def pipelines():
     return register_pipelines()
 
 
-def test_all_pipelines_registered_and_default_chains_them(pipelines):
-    for name in EXPECTED_PIPELINES:
-        assert name in pipelines, f"pipeline {name!r} is not registered"
-        assert len(pipelines[name].nodes) > 0
+def test_every_pipeline_package_is_registered_and_default_chains_eight(pipelines):
+    """Registration reads the registry (no list repeated here): every package under evgrid.pipelines is
+    registered, with nodes, and the default chain runs the eight pipelines of the main job."""
+    import pkgutil
+
+    import evgrid.pipelines
+    from evgrid.pipeline_registry import DEFAULT_PIPELINES, pipeline_entries
+
+    packages = {m.name for m in pkgutil.iter_modules(evgrid.pipelines.__path__) if m.ispkg}
+    assert packages <= set(pipeline_entries()), f"unregistered pipeline packages: {packages - set(pipeline_entries())}"
+    assert len(DEFAULT_PIPELINES) == 8 and set(DEFAULT_PIPELINES) <= set(pipeline_entries())
+    for name in pipeline_entries():
+        assert name in pipelines and len(pipelines[name].nodes) > 0, f"pipeline {name!r} is not registered"
     default_nodes = {n.name for n in pipelines["__default__"].nodes}
-    for name in EXPECTED_PIPELINES:
+    for name in DEFAULT_PIPELINES:
         assert {n.name for n in pipelines[name].nodes} <= default_nodes
+
+
+def test_every_record_validates_the_shipped_parameters_and_has_its_docs():
+    """The check the hooks run before any node accepts conf/base for every registered pipeline."""
+    from evgrid.pipeline_registry import pipeline_entries
+
+    params = {}
+    for f in sorted((PROJECT_ROOT / "conf" / "base").glob("parameters*.yml")):
+        params |= yaml.safe_load(f.read_text()) or {}
+    for name, record in pipeline_entries().items():
+        record.validate(params)
+        assert (PROJECT_ROOT / record.docs).exists(), f"{name}: docs page {record.docs} missing"
 
 
 def test_every_free_input_is_catalogued_or_a_parameter(catalog, pipelines):
