@@ -30,6 +30,7 @@ import torch
 from scipy.special import ndtri
 from scipy.stats import rankdata
 from sklearn.covariance import ledoit_wolf
+from tqdm.auto import tqdm
 
 from evgrid.scenarios.baselines import BootstrapSampler, GaussianSampler
 from evgrid.scenarios.data import FamilyData
@@ -198,7 +199,7 @@ class FlowSampler:
             self.flow_.load_state_dict({k: torch.as_tensor(v) for k, v in weights.items()})
             self.flow_.eval()
 
-    def fit(self, data: FamilyData, cond: Conditions, progress: bool = False) -> FlowSampler:
+    def fit(self, data: FamilyData, cond: Conditions, progress: bool = False, desc: str = "") -> FlowSampler:
         cfg = self.config
         torch.manual_seed(self.seed)
         gen = torch.Generator().manual_seed(self.seed)
@@ -227,7 +228,10 @@ class FlowSampler:
         t0 = time.perf_counter()
         self.history = {"iteration": [], "nll": []}
         acc = 0.0
-        for it in range(cfg.iterations):
+        # a bar only on a terminal (disable=None: off when stderr is not a TTY)
+        bar = tqdm(range(cfg.iterations), desc=" ".join(filter(None, (data.family, desc, "flow"))),
+                   disable=None if progress else True, mininterval=1.0, leave=False)
+        for it in bar:
             idx = torch.randint(0, n, (bs,), generator=gen)
             loss = -self.flow_(c_t[idx]).log_prob(z_t[idx]).mean()
             if not torch.isfinite(loss):

@@ -110,7 +110,7 @@ def fit_all(train: FamilyData, cond: Conditions, cfg: HoldoutConfig, make_gan, m
         if name == "gan":
             m = make_gan(transform).fit(train, cond, progress=progress, desc=f"{desc} gan")
         elif name == "flow":
-            m = FlowSampler(transform, flow_cfg, seed + 17).fit(train, cond)
+            m = FlowSampler(transform, flow_cfg, seed + 17).fit(train, cond, progress=progress, desc=desc)
         elif name == "analog":
             m = AnalogSampler(cfg.analog_k).fit(train, cond)
         elif name == "copula":
