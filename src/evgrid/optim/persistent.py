@@ -3,7 +3,7 @@
 :func:`evgrid.optim.solver.solve` recompiles the Pyomo model on every call (seconds for a few hundred
 thousand nonzeros). Where many re-solves differ only in *variable bounds* and *objective coefficients*
 (out-of-sample recourse with a fixed first stage, a Wasserstein radius sweep), :class:`PersistentLP`
-compiles once with the same compiler (:func:`evgrid.optim.solver.compile_model`), keeps one
+compiles once (:class:`evgrid.optim.solver.CompiledProblem`, as :class:`~evgrid.optim.solver.ParametricProblem`), keeps one
 ``highspy.Highs`` instance, pushes only the changed numbers and re-runs from the previous basis.
 
 The caller owns the mapping from data to numbers: e.g. a recourse model whose demand enters as the upper
@@ -23,10 +23,9 @@ import numpy as np
 import pyomo.environ as pyo
 
 from evgrid.optim.solver import (
+    CompiledProblem,
     InfeasibleModelError,
     SolverError,
-    compile_model,
-    highs_lp_from_compiled,
     load_solution,
     run_highs,
 )
@@ -49,14 +48,9 @@ class PersistentLP:
             raise ValueError(f"PersistentLP cold_solver must be choose, simplex or ipm, got {cold_solver!r}")
         t0 = time.perf_counter()
         self.model = model
-        info, obj = compile_model(model)
-        self.info, self.obj = info, obj
-        cols = info.columns
-        if any(v.is_integer() or v.is_binary() for v in cols):
-            raise SolverError(f"PersistentLP needs a linear program; model '{model.name}' has integer columns")
-        self.sense = 1.0 if obj.sense == pyo.minimize else -1.0
-        self._col = {id(v): i for i, v in enumerate(cols)}
-        lp = highs_lp_from_compiled(info, self.sense)
+        compiled = CompiledProblem.of(model, "PersistentLP", quadratic=False)
+        self.info, self.obj, self.sense, lp = compiled.info, compiled.obj, compiled.sense, compiled.lp
+        self._col = {id(v): i for i, v in enumerate(compiled.cols)}
         h = highspy.Highs()
         h.setOptionValue("output_flag", False)
         if time_limit_s is not None:

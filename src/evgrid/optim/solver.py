@@ -648,7 +648,42 @@ def _row_duals_of_clarabel(z: np.ndarray, eq: np.ndarray, fixed: np.ndarray, up:
     return row_dual
 
 
-# ------------------------------------------------------------------ parametric re-solves (one compile)
+# ------------------------------------------------------------------ re-solves on one compile
+
+
+@dataclass
+class CompiledProblem:
+    """A continuous model compiled once into HiGHS arrays: the one compile behind every re-solve mechanism
+    (:class:`ParametricProblem`: row bounds moving along directions; :class:`evgrid.optim.persistent.PersistentLP`:
+    column bounds and costs on one warm HiGHS instance). ``cols[i]`` is the Pyomo variable of column ``i``
+    (quadratic-only variables appended after the compiled columns); HiGHS minimises ``sense * objective``."""
+
+    info: object
+    obj: object
+    lp: highspy.HighsLp
+    hess: highspy.HighsHessian | None
+    cols: list
+    sense: float
+
+    @classmethod
+    def of(cls, model, who: str, quadratic: bool = True) -> CompiledProblem:
+        """Compile ``model`` (a linear or, with ``quadratic``, convex quadratic objective; no integer columns:
+        :class:`SolverError` naming ``who``)."""
+        if quadratic:
+            info, obj, quad = compile_model_qp(model)
+        else:
+            (info, obj), quad = compile_model(model), None
+        cols = list(info.columns)
+        if any(v.is_integer() or v.is_binary() for v in cols):
+            raise SolverError(f"{who} needs a continuous model; model '{model.name}' has integer columns")
+        sense = 1.0 if obj.sense == pyo.minimize else -1.0
+        lp = highs_lp_from_compiled(info, sense, None)
+        hess = None
+        if quad is not None:
+            hess, extra = hessian_from_quadratic(quad, cols, sense)
+            _append_free_columns(lp, extra)
+            cols = cols + extra
+        return cls(info=info, obj=obj, lp=lp, hess=hess, cols=cols, sense=sense)
 
 
 class ParametricProblem:
@@ -674,18 +709,8 @@ class ParametricProblem:
         self._dirs: dict[str, tuple] = {}
 
     def _compile(self):
-        info, obj, quad = compile_model_qp(self.model)
-        cols = list(info.columns)
-        if any(v.is_integer() or v.is_binary() for v in cols):
-            raise SolverError(f"model '{self.model.name}': ParametricProblem supports continuous models only")
-        sense = 1.0 if obj.sense == pyo.minimize else -1.0
-        lp = highs_lp_from_compiled(info, sense, None)
-        hess = None
-        if quad is not None:
-            hess, extra = hessian_from_quadratic(quad, cols, sense)
-            _append_free_columns(lp, extra)
-            cols = cols + extra
-        return info, obj, lp, hess, cols, sense
+        c = CompiledProblem.of(self.model, "ParametricProblem")
+        return c.info, c.obj, c.lp, c.hess, c.cols, c.sense
 
     def add_direction(self, name: str) -> None:
         info, _obj, lp, _hess, cols, _sense = self._compile()
