@@ -36,8 +36,9 @@ from evgrid.optim.persistent import PersistentLP
 from evgrid.optim.robust import WassersteinBall, distance_matrix, reduce_scenarios, standardise_features
 from evgrid.scenarios.split import SplitConfig
 from evgrid.studies.dro.config import DroConfig, NetworkConfig
-from evgrid.studies.dro.evaluate import RecourseEvaluator, select_radius
+from evgrid.studies.dro.evaluate import RecourseEvaluator
 from evgrid.studies.dro.model import build_two_stage, radius_sweep
+from evgrid.studies.dro.runs import select_radius
 from evgrid.studies.dro.scenarios import build_atoms, prepare_scenarios
 from evgrid.studies.dro.system import feature_blocks, load_network, make_system, to_model_data
 

@@ -18,7 +18,7 @@ from kedro.runner import SequentialRunner
 from evgrid.pipelines.dro.backtest import create_pipeline, validate_params
 from evgrid.scenarios.split import SplitConfig, first_test_day
 from evgrid.studies.dro import backtest as bt
-from evgrid.studies.dro import evaluate
+from evgrid.studies.dro import runs
 from evgrid.studies.dro.config import DroConfig
 from evgrid.studies.dro.scenarios import RawScenarios
 from evgrid.studies.dro.system import make_system, to_model_data
@@ -114,7 +114,7 @@ def test_test_dates_never_train_anything(outputs, features):
 
 
 def test_per_day_evaluation_is_the_dro_out_of_sample_evaluation(outputs, dro_small):
-    """The backtest's score of a first stage on a date = :func:`evgrid.studies.dro.evaluate.evaluate_out_of_sample`
+    """The backtest's score of a first stage on a date = :func:`evgrid.studies.dro.runs.evaluate_out_of_sample`
     of the same first stage on the same real day (same system, same cost terms, AC losses included)."""
     plan, fs, daily = outputs["backtest_plan"], outputs["backtest_first_stages"], outputs["backtest_daily"]
     cfg = DroConfig.from_params(dro_small)
@@ -123,7 +123,7 @@ def test_per_day_evaluation_is_the_dro_out_of_sample_evaluation(outputs, dro_sma
     sysm = make_system(outputs["backtest_network"], cfg, entry["load_profile"], 15)
     day, _ = to_model_data(task["test"], sysm, cfg)
     methods = {m: {"first_stage": entry["first_stages"][m], "radius": np.nan} for m in ("saa", "dro_cv")}
-    summary, _, _ = evaluate.evaluate_out_of_sample(
+    summary, _, _ = runs.evaluate_out_of_sample(
         methods, {"system": sysm, "data": day}, {"real_test": RawScenarios(task["test"], [task["date"]], "real_test")},
         cfg)
     ours = daily[daily["date"] == pd.Timestamp(task["date"])].set_index("method")

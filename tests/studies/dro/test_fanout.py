@@ -10,8 +10,7 @@ from evgrid.compute import ComputeSettings
 from evgrid.ev.lanes import lanes_from_params
 from evgrid.optim.robust import distance_matrix, reduce_scenarios
 from evgrid.studies.dro.config import DroConfig
-from evgrid.studies.dro.evaluate import evaluate_tests, select_radius
-from evgrid.studies.dro.model import solve_methods
+from evgrid.studies.dro.runs import evaluate_tests, select_radius, solve_methods
 from evgrid.studies.dro.system import ScenarioData, build_system
 
 T = 4

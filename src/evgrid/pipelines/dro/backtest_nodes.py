@@ -1,6 +1,6 @@
 """Thin Kedro nodes of the ``backtest`` pipeline (issue 17): each parses its parameter blocks once into the
 typed configs (:class:`~evgrid.studies.dro.backtest.BacktestConfig`, :class:`~evgrid.studies.dro.config.DroConfig`,
-:class:`~evgrid.compute.ComputeSettings`) and calls one function of :mod:`evgrid.studies.dro.backtest`.
+:class:`~evgrid.compute.ComputeSettings`) and calls one function of :mod:`evgrid.studies.dro.backtest` (the fan-out: :mod:`evgrid.studies.dro.runs`).
 
 Flow: held-out test dates of the shared dated split + per-date training days (calendar-conditioned) ->
 one Dask task per date (atoms, every method's integer first stage, recourse + AC check on the real day)
@@ -14,7 +14,7 @@ import pandas as pd
 from evgrid.compute import ComputeSettings
 from evgrid.grid.network import Network
 from evgrid.scenarios.split import SplitConfig
-from evgrid.studies.dro import backtest, system
+from evgrid.studies.dro import backtest, runs, system
 from evgrid.studies.dro.config import DroConfig, NetworkConfig
 from evgrid.typed_params import typed
 
@@ -36,7 +36,7 @@ def plan_backtest(traffic_daily: pd.DataFrame, weather_daily: pd.DataFrame, pric
 def run_backtest(plan: dict, network: Network, radius: float, params: dict, dro_params: dict, compute: dict,
                  step_minutes: int) -> tuple[pd.DataFrame, dict, dict]:
     """One task per test date on the configured scheduler (``compute``): per-day table, first stages, info."""
-    return backtest.run_backtest(plan, network, radius, DroConfig.from_params(dro_params),
+    return runs.run_backtest(plan, network, radius, DroConfig.from_params(dro_params),
                                  backtest.BacktestConfig.from_params(params), ComputeSettings.from_params(compute),
                                  step_minutes)
 

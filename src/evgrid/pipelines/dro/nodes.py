@@ -14,7 +14,7 @@ import pandas as pd
 from evgrid.compute import ComputeSettings
 from evgrid.grid.network import Network
 from evgrid.scenarios.split import SplitConfig
-from evgrid.studies.dro import evaluate, model, plots, report, scenarios, system
+from evgrid.studies.dro import plots, report, runs, scenarios, system
 from evgrid.studies.dro.config import DroConfig, NetworkConfig
 from evgrid.typed_params import typed
 
@@ -48,21 +48,21 @@ def build_atoms(network: Network, sets: dict, params: dict, step_minutes: int) -
 def select_radius(atoms: dict, params: dict, params_compute: dict) -> tuple[float, pd.DataFrame, dict]:
     """The Wasserstein radius: the parameter, or K-fold cross-validation for ``radius: auto`` (one
     evgrid.compute task per fold)."""
-    return evaluate.select_radius(atoms, DroConfig.from_params(params), ComputeSettings.from_params(params_compute))
+    return runs.select_radius(atoms, DroConfig.from_params(params), ComputeSettings.from_params(params_compute))
 
 
 def solve_methods(atoms: dict, radius: float, params: dict, params_compute: dict
                   ) -> tuple[dict, pd.DataFrame, pd.DataFrame]:
     """First stages of: deterministic (mean forecast), SAA, DRO at every radius and at the chosen one (one
     evgrid.compute task each)."""
-    return model.solve_methods(atoms, radius, DroConfig.from_params(params), ComputeSettings.from_params(params_compute))
+    return runs.solve_methods(atoms, radius, DroConfig.from_params(params), ComputeSettings.from_params(params_compute))
 
 
 def evaluate_out_of_sample(first_stages: dict, atoms: dict, sets: dict, params: dict, params_compute: dict
                            ) -> tuple[pd.DataFrame, pd.DataFrame, dict]:
     """Each method's first stage fixed; recourse on held-out real days and fresh GAN samples (evgrid.compute
     tasks of method x test set x chunk of days)."""
-    return evaluate.evaluate_out_of_sample(first_stages, atoms, sets, DroConfig.from_params(params),
+    return runs.evaluate_out_of_sample(first_stages, atoms, sets, DroConfig.from_params(params),
                                            ComputeSettings.from_params(params_compute))
 
 

@@ -31,7 +31,6 @@ one solver thread per task). Costs $ per day, energies kWh.
 from __future__ import annotations
 
 import logging
-import time
 from dataclasses import dataclass
 from datetime import date
 
@@ -44,11 +43,7 @@ from evgrid.grid.ac_validation import validate_schedule_ac
 from evgrid.grid.network import Network
 from evgrid.optim.robust import (
     WassersteinBall,
-    check_radius,
     cvar,
-    distance_matrix,
-    reduce_scenarios,
-    standardise_features,
 )
 from evgrid.runtime.summary import register, row
 from evgrid.scenarios.pv import PVSystem, pv_kw_per_kwp
@@ -349,72 +344,6 @@ def reference_blocks(network: Network, plan: dict, cfg: DroConfig, step_minutes:
     return feature_blocks(to_model_data(plan["reference"], sysm, cfg)[0])
 
 
-def backtest_day(task: dict, seed: int, shared: dict) -> dict:
-    """One test date (a :func:`evgrid.compute.map_tasks` task; plain data in and out): reduce the day's
-    training days to atoms, solve every method's first stage, evaluate each on the real day."""
-    t0, c0 = time.perf_counter(), time.process_time()
-    cfg: DroConfig = shared["dro"]
-    bt: BacktestConfig = shared["backtest"]
-    sysm = make_system(shared["network"], cfg, task["load_profile"], shared["step_minutes"])
-    train, _ = to_model_data(task["train"], sysm, cfg)
-    day, _ = to_model_data(task["test"], sysm, cfg)
-    feats, _ = standardise_features(feature_blocks(train), reference=shared["reference_blocks"])
-    red = reduce_scenarios(feats, min(int(cfg.scenarios.n_nominal), train.n_scenarios), seed)
-    nominal = train.subset(red.medoids)
-    dist = distance_matrix(feats[red.medoids], feats[red.medoids])
-    threads = compute.solver_threads(1)
-    fss = solve_first_stages(sysm, train, nominal, red.probabilities, dist, shared["radius"], cfg, threads)
-    t_solve = time.perf_counter() - t0
-    evaluator = RecourseEvaluator(sysm, 1, day, cfg.solver.options())
-    rows = []
-    for method in METHODS:
-        fs = fss[method]
-        ev = evaluate_on_day(evaluator, fs["first_stage"], day, sysm, bt.ac_check)
-        rows.append({"date": task["date"], "method": method, "radius": fs["radius"],
-                     "test_price_date": task["test_price_date"], "n_train_days": train.n_scenarios,
-                     "n_atoms": len(red.medoids), **ev, "objective_in_sample_usd": fs["objective"],
-                     "solver_status": fs["solver_status"], "mip_gap": fs["mip_gap"], "solve_s": fs["solve_s"],
-                     "integer_commitment": bool(np.allclose(fs["first_stage"].commitment,
-                                                            np.round(fs["first_stage"].commitment)))})
-    wall = time.perf_counter() - t0
-    for r in rows:
-        r["day_seconds"] = wall
-        r["first_stage_seconds"] = t_solve
-    atoms = [task["train_dates"][i] for i in red.medoids]
-    return {"rows": rows, "first_stages": {m: fss[m]["first_stage"] for m in METHODS},
-            "atom_dates": atoms, "atom_probabilities": red.probabilities.tolist(), "seconds": wall,
-            "cpu_seconds": time.process_time() - c0}
-
-
-def run_backtest(plan: dict, network: Network, radius: float, cfg: DroConfig, bt: BacktestConfig,
-                 settings: compute.ComputeSettings, step_minutes: int) -> tuple[pd.DataFrame, dict, dict]:
-    """Every test date as one task on the configured scheduler; per-day table (date x method), the first
-    stages and the atoms chosen per date, and run info."""
-    t0 = time.perf_counter()
-    r = float(radius) if bt.radius == "dro_cv" else float(bt.radius)
-    shared = {"network": network, "dro": cfg, "backtest": bt, "radius": check_radius(r, "backtest radius"),
-              "step_minutes": int(step_minutes), "reference_blocks": reference_blocks(network, plan, cfg, step_minutes)}
-    tasks = plan["tasks"]
-    out = compute.map_tasks(backtest_day, tasks, settings, keys=[t["date"] for t in tasks], seed=bt.seed,
-                            shared=shared, desc="backtest days")
-    daily = pd.DataFrame([row_ for o in out for row_ in o["rows"]])
-    daily["date"] = pd.to_datetime(daily["date"])
-    first_stages = {t["date"]: {"first_stages": o["first_stages"], "atom_dates": o["atom_dates"],
-                                "atom_probabilities": o["atom_probabilities"], "load_profile": t["load_profile"]}
-                    for t, o in zip(tasks, out, strict=True)}
-    day_s = np.array([o["seconds"] for o in out])
-    cpu_s = np.array([o["cpu_seconds"] for o in out])
-    info = {"radius": r, "radius_source": "dro pipeline cross-validation (dro_radius_selected)"
-            if bt.radius == "dro_cv" else "parameter backtest.radius", "days": len(tasks),
-            "wall_seconds": time.perf_counter() - t0, "task_seconds_mean": float(day_s.mean()),
-            "task_seconds_max": float(day_s.max()), "task_seconds_sum": float(day_s.sum()),
-            "task_cpu_seconds_mean": float(cpu_s.mean()), "task_cpu_seconds_max": float(cpu_s.max()),
-            "scheduler": settings.scheduler, "n_workers": settings.n_workers}
-    log.info("backtest: %d days x %d methods in %.1f s (%.1f s per day-task)", len(tasks), len(METHODS),
-             info["wall_seconds"], info["task_seconds_mean"])
-    return daily, first_stages, info
-
-
 # ------------------------------------------------------------------------------------------- report
 def paired_difference(a: np.ndarray, b: np.ndarray, confidence: float, n_boot: int, seed: int) -> dict:
     """Paired per-day difference ``d = a - b``: mean, SD, SE, t confidence interval and a seeded percentile
@@ -542,5 +471,5 @@ def summary_rows(load) -> list[dict]:
     return out
 
 
-__all__ = ["BacktestConfig", "CHANNELS", "METHODS", "backtest_day", "evaluate_on_day", "paired_difference",
-           "plan_backtest", "plot_backtest", "run_backtest", "solve_first_stages", "summarise", "summary_rows"]
+__all__ = ["BacktestConfig", "CHANNELS", "METHODS", "evaluate_on_day", "paired_difference",
+           "plan_backtest", "plot_backtest", "reference_blocks", "solve_first_stages", "summarise", "summary_rows"]

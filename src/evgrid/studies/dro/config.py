@@ -263,18 +263,19 @@ class EvaluationConfig:
 
 @dataclass(frozen=True)
 class SolverConfig:
-    """HiGHS settings: relative MIP gap and time limit (s)."""
+    """HiGHS settings: the certified gap target of the integer commitment, its work limit (branch-and-bound
+    nodes, only used while the Lagrangian-certified gap is above target) and a safety time limit (s)."""
 
-    mip_rel_gap: float = 1e-3
+    mip_rel_gap: float = 5e-3
     time_limit_s: float = 600.0
-    mip_time_limit_s: float = 20.0
+    mip_max_nodes: int = 0
     lp_solver: str = "choose"
     """HiGHS algorithm of every cold LP solve: ``choose`` (dual simplex), ``simplex`` or ``ipm`` (interior point
     + crossover); warm re-solves of a persistent LP always use the simplex from the previous basis."""
 
     def __post_init__(self) -> None:
-        if self.mip_rel_gap < 0 or self.time_limit_s <= 0 or self.mip_time_limit_s < 0:
-            raise ValueError("need mip_rel_gap >= 0, time_limit_s > 0 and mip_time_limit_s >= 0")
+        if self.mip_rel_gap < 0 or self.time_limit_s <= 0 or self.mip_max_nodes < 0:
+            raise ValueError("need mip_rel_gap >= 0, time_limit_s > 0 and mip_max_nodes >= 0")
         if self.lp_solver not in ("choose", "simplex", "ipm"):
             raise ValueError(f"dro.solver.lp_solver must be choose, simplex or ipm, got {self.lp_solver!r}")
 
@@ -286,8 +287,10 @@ class SolverConfig:
         return opts
 
     def mip_options(self) -> dict:
-        """Options for the integer first stages: the MILP time limit (incumbent + gap reported)."""
-        return {"time_limit_s": float(self.mip_time_limit_s), "mip_gap": float(self.mip_rel_gap)}
+        """Options of the integer first stages (:meth:`TwoStageModel.solve_integer`): gap target, node limit
+        (work limit) and the safety time limit (flagged, never the intended stop)."""
+        return {"time_limit_s": float(self.time_limit_s), "mip_gap": float(self.mip_rel_gap),
+                "mip_max_nodes": int(self.mip_max_nodes)}
 
 
 _BLOCKS = {"day_type": DayTypeConfig, "network": NetworkConfig, "ev": EvConfig, "conventional": ConventionalConfig,

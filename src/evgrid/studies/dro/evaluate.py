@@ -4,7 +4,6 @@ samples on one persistent recourse LP, and the radius choice by cross-validation
 from __future__ import annotations
 
 import logging
-import time
 from dataclasses import replace
 
 import numpy as np
@@ -13,16 +12,11 @@ import pyomo.environ as pyo
 
 from evgrid.optim.persistent import PersistentLP
 from evgrid.optim.robust import (
-    WassersteinBall,
     cvar,
-    distance_matrix,
-    kfold_indices,
-    reduce_scenarios,
-    select_radius_cv,
 )
 from evgrid.studies.dro.config import DroConfig
-from evgrid.studies.dro.model import availability_kw, build_two_stage, radius_sweep
-from evgrid.studies.dro.system import DroSystem, FirstStage, ScenarioData, to_model_data
+from evgrid.studies.dro.model import availability_kw, build_two_stage
+from evgrid.studies.dro.system import DroSystem, FirstStage, ScenarioData
 
 log = logging.getLogger(__name__)
 
@@ -173,131 +167,6 @@ def one_se_choice(per_day: dict[float, list], robust) -> tuple[float, str]:
     return float(max(ok)), "one-standard-error (paired)"
 
 
-def _cv_fold_task(task: dict, shared: dict) -> dict:
-    """One CV fold on an :mod:`evgrid.compute` worker (plain data in and out, the models are built here):
-    k-medoids of the fold's training days -> nominal atoms; one DRO (LP relaxation of the commitment)
-    re-solved on one persistent LP over every radius of the grid; each radius's first stage scored on the
-    fold's held-out days by one recourse evaluator. ``task = {"fold", "train", "test"}`` (day indices)."""
-    from evgrid import compute
-
-    t0 = time.perf_counter()
-    cfg: DroConfig = shared["cfg"]
-    robust = cfg.robust
-    sysm, train, feats_all = shared["system"], shared["train"], shared["train_features"]
-    tr, te = np.asarray(task["train"]), np.asarray(task["test"])
-    if task.get("integer"):  # integer commitment in the fold's DRO (relax, round, fix per radius; issue 13)
-        sysm = replace(sysm, integer_commitment=True)
-    radii = [float(r) for r in robust.radii]
-    w = float(robust.worst_case_weight)
-    threads = compute.solver_threads(None)
-    opts = {**cfg.solver.options(), **({} if threads is None else {"threads": int(threads)})}
-    k_fold = int(cfg.scenarios.n_nominal)  # same atom count as the final model (issue 13 item 5)
-    # the study seed (not the task's): the fold's atoms do not depend on how the folds are scheduled
-    red = reduce_scenarios(feats_all[tr], min(k_fold, len(tr)), int(cfg.seed))
-    nom = tr[red.medoids]
-    feats = np.vstack([feats_all[nom], shared["gan_atom_features"]])
-    ball = WassersteinBall(red.probabilities, distance_matrix(feats_all[nom], feats), radii[0])
-    tsm = build_two_stage(sysm, train.subset(nom).concat(shared["gan_data"]), method="dro", ball=ball,
-                          worst_case_weight=w, name="dro_cv", lambda_max=float(robust.lambda_max_usd))
-    t_sweep = time.perf_counter()
-    sweep_opts = opts if not sysm.integer_commitment else {
-        **opts, "mip_time_limit_s": cfg.solver.mip_time_limit_s, "lp_time_limit_s": cfg.solver.time_limit_s}
-    first = {r: tsm.first_stage() for r in radius_sweep(tsm, radii, w, sweep_opts)}
-    sweep_s = time.perf_counter() - t_sweep
-    evaluator = RecourseEvaluator(sysm, int(cfg.evaluation.oos_batch), shared["template"], opts)
-    held = train.subset(te)
-    costs = {r: evaluator.evaluate(first[r], held)["table"]["total_cost_usd"].to_numpy() for r in radii}
-    return {"fold": task["fold"], "costs": costs, "sweep_s": sweep_s, "task_s": time.perf_counter() - t0}
-
-
-def select_radius(atoms: dict, cfg: DroConfig, compute_settings=None) -> tuple[float, pd.DataFrame, dict]:
-    """``radius: auto`` -> K-fold CV over the real training days (fit on K-1 folds, score held-out).
-
-    One :func:`evgrid.compute.map_tasks` task per fold (``compute_settings``: settings, a ``compute:`` dict
-    or a scheduler string; None = ``sync``, in-process), keyed ``fold<k>``."""
-    from evgrid import compute
-
-    robust = cfg.robust
-    if robust.radius != "auto":
-        return float(robust.radius), pd.DataFrame(columns=["radius", "fold", "score"]), {"radius_source": "parameter"}
-    t0 = time.perf_counter()
-    # CV runs on the LP relaxation of the commitment (radius choice only); the final models are MILPs
-    sysm, train, seed = replace(atoms["system"], integer_commitment=False), atoms["train"], int(cfg.seed)
-    n_gan = atoms["data"].n_scenarios - atoms["n_nominal"]
-    gan_data = atoms["data"].subset(np.arange(atoms["n_nominal"], atoms["data"].n_scenarios))
-    k_fold = int(cfg.scenarios.n_nominal)
-    radii = [float(r) for r in robust.radii]
-    folds = kfold_indices(train.n_scenarios, int(robust.cv_folds), seed)
-    shared = {"cfg": cfg, "system": sysm, "train": train, "train_features": atoms["train_features"],
-              "gan_atom_features": atoms["gan_atom_features"], "gan_data": gan_data, "template": atoms["data"]}
-    tasks = [{"fold": f, "train": tr, "test": te} for f, (tr, te) in enumerate(folds)]
-    results = compute.map_tasks(_cv_fold_task, tasks, "sync" if compute_settings is None else compute_settings,
-                                keys=[f"fold{f}" for f in range(len(tasks))], shared=shared, desc="dro radius CV")
-    by_train = {tuple(t["train"].tolist()): r for t, r in zip(tasks, results, strict=True)}
-    for r in results:
-        log.info("dro CV fold %d: %d radii solved in %.1f s, task %.1f s", r["fold"], len(radii), r["sweep_s"],
-                 r["task_s"])
-    per_day: dict[float, list] = {}
-
-    def fit_and_score(radius: float, tr: np.ndarray, te: np.ndarray) -> float:
-        costs = by_train[tuple(np.asarray(tr).tolist())]["costs"][radius]
-        per_day.setdefault(radius, []).append(costs)
-        return _score(costs, robust)
-
-    best_mean, table = select_radius_cv(radii, train.n_scenarios, int(robust.cv_folds), seed, fit_and_score)
-    best, rule = one_se_choice(per_day, robust)
-    edge = best in (min(radii), max(radii)) and len(radii) > 1 and best != 0.0
-    if best == max(radii):
-        log.warning("dro CV radius %.3g is the largest of the grid dro.robust.radii: widen the grid", best)
-    info = {"radius_source": "cross-validation", "cv_seconds": time.perf_counter() - t0, "cv_gan_atoms": n_gan,
-            "cv_nominal_atoms_per_fold": k_fold, "cv_relaxed_commitment": True, "cv_rule": rule,
-            "cv_best_mean_radius": best_mean, "cv_radius_at_grid_edge": bool(edge and best == max(radii)),
-            "cv_held_out_days": int(sum(len(c) for c in per_day.get(radii[0], [])))}
-    log.info("dro radius by %d-fold CV: %.3f (%.1f s)", int(robust.cv_folds), best, info["cv_seconds"])
-    return best, table, info
-
-
-def cv_relaxed_vs_integer(atoms: dict, cfg: DroConfig, n_folds: int | None = None, compute_settings=None
-                          ) -> tuple[pd.DataFrame, pd.DataFrame]:
-    """How far the radius chosen by CV on the LP relaxation of the commitment is from the one CV on the
-    integer commitment would choose (issue 13 item 1), on the first ``n_folds`` folds of the same split.
-
-    Returns per (variant, fold, radius) the held-out mean cost, and per variant the chosen radius (the
-    one-standard-error rule and the best mean) with its CV score."""
-    from evgrid import compute
-
-    robust = cfg.robust
-    train, seed = atoms["train"], int(cfg.seed)
-    folds = kfold_indices(train.n_scenarios, int(robust.cv_folds), seed)[: n_folds or None]
-    gan_data = atoms["data"].subset(np.arange(atoms["n_nominal"], atoms["data"].n_scenarios))
-    shared = {"cfg": cfg, "system": replace(atoms["system"], integer_commitment=False), "train": train,
-              "train_features": atoms["train_features"], "gan_atom_features": atoms["gan_atom_features"],
-              "gan_data": gan_data, "template": atoms["data"]}
-    tasks = [{"fold": f, "train": tr, "test": te, "integer": integer}
-             for integer in (False, True) for f, (tr, te) in enumerate(folds)]
-    keys = [("integer" if t["integer"] else "relaxed", t["fold"]) for t in tasks]
-    results = compute.map_tasks(_cv_fold_task, tasks, "sync" if compute_settings is None else compute_settings,
-                                keys=keys, shared=shared, desc="dro CV relaxed vs integer")
-    rows, chosen = [], []
-    for variant in ("relaxed", "integer"):
-        per_day: dict[float, list] = {}
-        secs = 0.0
-        for (v, f), r in zip(keys, results, strict=True):
-            if v != variant:
-                continue
-            secs += r["task_s"]
-            for rad, costs in r["costs"].items():
-                per_day.setdefault(rad, []).append(costs)
-                rows.append({"variant": variant, "fold": f, "radius": rad, "score": _score(costs, robust),
-                             "sweep_s": r["sweep_s"]})
-        best, rule = one_se_choice(per_day, robust)
-        mean = {rad: float(np.mean(np.concatenate(c))) for rad, c in per_day.items()}
-        chosen.append({"variant": variant, "folds": len(folds), "radius_one_se": best,
-                       "radius_best_mean": min(mean, key=mean.get), "score_at_one_se": mean[best],
-                       "best_score": min(mean.values()), "task_seconds": secs})
-    return pd.DataFrame(rows), pd.DataFrame(chosen)
-
-
 def paired_vs(met: pd.DataFrame, summary: pd.DataFrame, base: str, level: float = 0.95) -> pd.DataFrame:
     """Paired per-day comparison with method ``base`` on the same test days: mean of
     ``d_i = cost_i(method) - cost_i(base)``, its standard error and a t confidence interval."""
@@ -319,97 +188,3 @@ def paired_vs(met: pd.DataFrame, summary: pd.DataFrame, base: str, level: float 
     return out
 
 
-def _oos_task(task: dict, shared: dict) -> pd.DataFrame:
-    """Out-of-sample recourse of one first stage on a chunk of one test set, on an :mod:`evgrid.compute`
-    worker: one persistent recourse LP built here, re-solved warm batch after batch.
-    ``task = {"first_stage", "test_set", "start", "stop"}``; ``atom`` = the day's index in its test set."""
-    from evgrid import compute
-
-    threads = compute.solver_threads(None)
-    opts = {**shared["solver"], **({} if threads is None else {"threads": int(threads)})}
-    evaluator = RecourseEvaluator(shared["system"], shared["batch"], shared["template"], opts)
-    data = shared["tests"][task["test_set"]]
-    tab = evaluator.evaluate(task["first_stage"], data.subset(np.arange(task["start"], task["stop"])))["table"]
-    tab["atom"] = tab["atom"].to_numpy() + int(task["start"])
-    return tab
-
-
-def evaluate_out_of_sample(first_stages: dict, atoms: dict, sets: dict, cfg: DroConfig, compute_settings=None
-                           ) -> tuple[pd.DataFrame, pd.DataFrame, dict]:
-    """Fix each method's first stage; solve the recourse on held-out real days and fresh GAN samples.
-
-    Tasks of :func:`evgrid.compute.map_tasks` (``compute_settings``; None = ``sync``): one per (method, test
-    set, chunk of ``evaluation.days_per_task`` days; 0 = the whole test set), keyed by those three."""
-
-    sysm = atoms["system"]
-    tests = {"real_heldout": to_model_data(sets["real_test"].channels, sysm, cfg)[0]}
-    if "gan_test" in sets:
-        tests["gan_fresh"] = to_model_data(sets["gan_test"].channels, sysm, cfg)[0]
-    return evaluate_tests(first_stages, atoms, tests, cfg, compute_settings)
-
-
-def evaluate_tests(first_stages: dict, atoms: dict, tests: dict[str, ScenarioData], cfg: DroConfig,
-                   compute_settings=None) -> tuple[pd.DataFrame, pd.DataFrame, dict]:
-    """:func:`evaluate_out_of_sample` on test sets already at the model's steps (``{name: ScenarioData}``)."""
-    from evgrid import compute
-
-    sysm = atoms["system"]
-    alpha = float(cfg.robust.cvar_alpha)
-    rows, metrics = [], []
-    t0 = time.perf_counter()
-    per_task = int(cfg.evaluation.days_per_task)
-    tasks, keys = [], []
-    for method, fs in first_stages.items():
-        if method == "dro_auto":
-            continue
-        for test_name, data in tests.items():
-            n = data.n_scenarios
-            step = per_task if per_task > 0 else max(n, 1)
-            for start in range(0, n, step):
-                tasks.append({"method": method, "test_set": test_name, "first_stage": fs["first_stage"],
-                              "start": start, "stop": min(start + step, n)})
-                keys.append((method, test_name, start))
-    shared = {"system": sysm, "batch": int(cfg.evaluation.oos_batch), "template": atoms["data"],
-              "solver": cfg.solver.options(), "tests": tests}
-    tables = compute.map_tasks(_oos_task, tasks, "sync" if compute_settings is None else compute_settings,
-                               keys=keys, shared=shared, desc="dro out-of-sample recourse")
-    parts: dict[tuple, list] = {}
-    for t, tab in zip(tasks, tables, strict=True):
-        parts.setdefault((t["method"], t["test_set"]), []).append(tab)
-    for method, fs in first_stages.items():
-        if method == "dro_auto":
-            continue
-        for test_name in tests:
-            tab = pd.concat(parts[(method, test_name)], ignore_index=True)
-            tab.insert(0, "test_set", test_name)
-            tab.insert(0, "method", method)
-            tab["radius"] = fs["radius"]
-            rows.append(tab)
-            cost = tab["total_cost_usd"].to_numpy()
-            gen = tab["renewable_used_kwh"] + tab["conventional_kwh"] + tab["import_kwh"]
-            rating_kwh = float(sysm.lanes.rating_kw.sum()) * sysm.step_h * sysm.n_steps
-            metrics.append({
-                "method": method, "radius": fs["radius"], "test_set": test_name, "n_scenarios": len(tab),
-                "integer_commitment": bool(np.all(np.isclose(fs["first_stage"].commitment,
-                                                             np.round(fs["first_stage"].commitment)))),
-                "solver_status": fs.get("solver_status", ""), "mip_gap": fs.get("mip_gap", np.nan),
-                "expected_cost_usd": float(cost.mean()),
-                "se_cost_usd": float(cost.std(ddof=1) / np.sqrt(len(cost))) if len(cost) > 1 else np.nan,
-                "cvar95_cost_usd": cvar(cost, alpha),
-                "loss_cost_usd": float(tab["loss_cost_usd"].mean()), "loss_kwh": float(tab["loss_kwh"].mean()),
-                "p_limit_violation": float((tab["load_shed_kwh"] > 1e-6).mean()),
-                "lane_unserved_kwh": float(tab["lane_unserved_kwh"].mean()),
-                "curtailed_kwh": float(tab["curtailed_kwh"].mean()),
-                "load_shed_kwh": float(tab["load_shed_kwh"].mean()),
-                # KPIs out of sample (issue 13 item 6); the bounding parameter is named in docs/dro.md
-                "renewable_share_paper": float((tab["renewable_used_kwh"] / gen.clip(lower=1e-9)).mean()),
-                "lane_served_share": float((tab["lane_served_kwh"] / tab["lane_demand_kwh"].clip(lower=1e-9)).mean()),
-                "lane_utilisation_daily": float((tab["lane_served_kwh"] / rating_kwh).mean()),
-            })
-    summary = pd.concat(rows, ignore_index=True)
-    met = paired_vs(pd.DataFrame(metrics), summary, "saa")
-    r_cv = float(first_stages["dro_auto"]["radius"]) if "dro_auto" in first_stages else np.nan
-    met.insert(2, "is_cv_radius", met["method"].str.startswith("dro_") & np.isclose(met["radius"], r_cv))
-    info = {"oos_seconds": time.perf_counter() - t0}
-    log.info("dro out-of-sample evaluation: %d recourse problems in %.1f s", len(summary), info["oos_seconds"])
-    return summary, met, info

@@ -27,7 +27,6 @@ fixed first stage can be evaluated on any scenario.
 from __future__ import annotations
 
 import logging
-import time
 from dataclasses import dataclass
 
 import numpy as np
@@ -36,9 +35,9 @@ import pyomo.environ as pyo
 
 from evgrid.optim.lindistflow import Injection, LinDistFlowHandles, build_lindistflow
 from evgrid.optim.persistent import PersistentLP
-from evgrid.optim.robust import WassersteinBall, add_wasserstein_dro, worst_case_distribution
+from evgrid.optim.robust import WassersteinBall, add_wasserstein_dro
 from evgrid.optim.solver import SolveResult, SolverOptions, solve
-from evgrid.studies.dro.config import DroConfig
+from evgrid.optim.unit_commitment import solve_commitment
 from evgrid.studies.dro.system import DroSystem, FirstStage, ScenarioData
 
 log = logging.getLogger(__name__)
@@ -83,46 +82,20 @@ class TwoStageModel:
         return self.result
 
     def solve_integer(self, lp_options: dict, mip_options: dict) -> SolveResult:
-        """Integer commitment: LP relaxation (its objective is a valid lower bound), round every committed
-        fraction up (``u = 1`` where ``u_LP > 1e-6``; feasible since the recourse is complete), re-solve
-        with ``u`` fixed; the gap is ``(obj - LP bound) / obj``. If that gap exceeds ``mip_gap`` and
-        ``mip_options['time_limit_s'] > 0``, HiGHS branch and bound runs too and the better schedule is kept.
-        ``self.result.bound`` = the best bound known, ``status`` = ``optimal`` when the gap is met."""
-        m = self.model
-        u = list(m.u.values())
-        for v in u:
-            v.unfix()
-            v.domain = pyo.UnitInterval
-        relaxed = solve(m, lp_options)
-        bound = float(relaxed.objective)
-        rounded = [1.0 if (pyo.value(v) or 0.0) > 1e-6 else 0.0 for v in u]
-        for v, val in zip(u, rounded, strict=True):
-            v.domain = pyo.Binary
-            v.fix(val)
-        res = solve(m, lp_options)
-        best = res
-        gap_target = float(mip_options.get("mip_gap") or 0.0)
-        if (res.objective - bound) / max(abs(res.objective), 1e-9) > gap_target and float(
-                mip_options.get("time_limit_s") or 0) > 0:
-            for v in u:
-                v.unfix()
-            milp = solve(m, mip_options)
-            bound = max(bound, float(milp.bound)) if milp.bound is not None else bound
-            if milp.objective < res.objective - 1e-9:
-                best = milp
-            else:  # reload the rounded schedule
-                for v, val in zip(u, rounded, strict=True):
-                    v.fix(val)
-                best = solve(m, lp_options)
-        for v in u:
-            v.fix(round(pyo.value(v)))
-        gap = (best.objective - bound) / max(abs(best.objective), 1e-9)
-        self.result = SolveResult(status="optimal" if gap <= gap_target + 1e-9 else "feasible",
-                                  termination=best.termination, objective=best.objective, bound=bound,
-                                  wall_s=relaxed.wall_s + res.wall_s + (best.wall_s if best is not res else 0.0),
-                                  is_mip=True)
-        for v in u:
-            v.unfix()
+        """Integer commitment, certified (:func:`evgrid.optim.unit_commitment.solve_commitment`): LP
+        relaxation, Lagrangian bound by time step (per-step MILPs priced by the relaxation's duals of the
+        daily / worst-case rows) whose commitments are the incumbent (the relaxation rounded up is the other
+        candidate), then HiGHS branch and bound from the incumbent only while the gap exceeds
+        ``mip_options['mip_gap']``, stopped by ``mip_options['mip_max_nodes']`` (a work limit; 0 = none);
+        ``mip_options['time_limit_s']`` is a safety net that is flagged in the log, never the intended stop.
+        ``self.result.bound`` = the certified bound, ``status`` = ``optimal`` when the gap is met;
+        ``self.commitment`` keeps the details (LP and Lagrangian bounds, which incumbent won, seconds)."""
+        res = solve_commitment(self.model, time_index, lp_options,
+                               gap_target=float(mip_options.get("mip_gap") or 0.0),
+                               max_nodes=int(mip_options.get("mip_max_nodes") or 0),
+                               safety_time_limit_s=float(mip_options.get("time_limit_s") or 3600.0))
+        self.commitment = res
+        self.result = res.as_solve_result()
         return self.result
 
     # ------------------------------------------------------------------ results
@@ -230,13 +203,25 @@ class TwoStageModel:
         return pd.DataFrame(rows)
 
 
+STAT_KEYS = ("solver_status", "mip_gap", "bound_usd", "solve_s", "integer")
+
+
+def time_index(v) -> int | None:
+    """Step of a model column: the last index of every per-step variable (``u[g,t]``, ``pr[r,s,t]``, the
+    grid's ``w[b,(s,t)]`` ...); None for daily or step-free ones (``shortfall[s]``, the DRO multipliers)."""
+    idx = v.index()
+    return idx[-1] if isinstance(idx, tuple) else None
+
+
 def solve_stats(res: SolveResult | None) -> dict:
-    """Solver outcome reported beside every first stage: status (``optimal`` or ``feasible`` = time limit
-    hit with an incumbent), relative MIP gap, HiGHS seconds, integer commitment or not."""
+    """Solver outcome reported beside every first stage: status (``optimal`` = certified gap <= target,
+    ``feasible`` = work limit reached first), relative gap to the certified bound, the bound ($/day of the
+    model's objective), seconds, integer commitment or not."""
     if res is None:  # persistent LP re-solve (relaxed commitment)
-        return {"solver_status": "optimal", "mip_gap": 0.0, "solve_s": np.nan, "integer": False}
+        return {"solver_status": "optimal", "mip_gap": 0.0, "bound_usd": np.nan, "solve_s": np.nan, "integer": False}
     gap = res.mip_gap if res.is_mip else 0.0
     return {"solver_status": res.status, "mip_gap": float(gap) if gap is not None else np.nan,
+            "bound_usd": float(res.bound) if res.bound is not None else np.nan,
             "solve_s": float(res.wall_s), "integer": bool(res.is_mip)}
 
 
@@ -248,10 +233,9 @@ def radius_sweep(tsm: TwoStageModel, radii, worst_case_weight: float, solver: di
     m = tsm.model
     if tsm.system.integer_commitment:  # integer: relax, round, fix, re-solve per radius
         opts = dict(solver or {})
-        lp_opts = {k: v for k, v in opts.items() if k != "mip_time_limit_s"}
-        lp_opts["time_limit_s"] = opts.get("lp_time_limit_s", 600.0)
-        lp_opts.pop("lp_time_limit_s", None)
-        mip = {"time_limit_s": opts.get("mip_time_limit_s", 0.0), "mip_gap": opts.get("mip_gap")}
+        mip = {"time_limit_s": opts.get("time_limit_s"), "mip_gap": opts.get("mip_gap"),
+               "mip_max_nodes": opts.pop("mip_max_nodes", 0)}
+        lp_opts = opts
         for r in radii:
             m.dro.dro_radius = float(r)
             tsm.solve_integer(lp_opts, mip)
@@ -418,62 +402,6 @@ def build_two_stage(sysm: DroSystem, data: ScenarioData, probabilities: np.ndarr
     return TwoStageModel(m, grid, sysm, n_s, method)
 
 
-def _solver_dicts(cfg: DroConfig, threads: int | None) -> tuple[dict, dict, dict]:
-    """(radius-sweep options, LP options, MILP options) of ``cfg.solver`` with ``threads`` HiGHS threads."""
-    thr = {} if threads is None else {"threads": int(threads)}
-    solver = {**cfg.solver.options(), "mip_time_limit_s": cfg.solver.mip_time_limit_s,
-              "lp_time_limit_s": cfg.solver.time_limit_s, **thr}
-    return solver, {**cfg.solver.options(), **thr}, {**cfg.solver.mip_options(), **thr}
-
-
-def _method_task(task: dict, shared: dict) -> dict:
-    """One first stage on an :mod:`evgrid.compute` worker (plain data in and out; the Pyomo model is built
-    here): ``task = {"method": "deterministic" | "saa" | "saa_all_days" | "dro", "radius": r}``; ``shared``
-    holds the system, the atoms, their nominal probabilities and distances, the radius grid and the config.
-    A ``dro`` task also re-solves every atom's recourse with its first stage fixed (issue 13 item 8)."""
-    from evgrid import compute
-    from evgrid.studies.dro.evaluate import RecourseEvaluator  # evaluate imports this module
-
-    t0 = time.perf_counter()
-    cfg: DroConfig = shared["cfg"]
-    sysm, data, p = shared["system"], shared["data"], shared["p_nominal"]
-    threads = compute.solver_threads(None)
-    solver, lp_opts, mip_opts = _solver_dicts(cfg, threads)
-    method = task["method"]
-    if method != "dro":
-        if method == "deterministic":
-            tsm = build_two_stage(sysm, shared["nominal"].mean(p), name="deterministic")
-        elif method == "saa":
-            tsm = build_two_stage(sysm, shared["nominal"], probabilities=p, name="saa")
-        elif method == "saa_all_days":
-            tsm = build_two_stage(sysm, shared["train_all"], name="saa_all_days")
-        else:
-            raise ValueError(f"unknown method task {method!r}")
-        if sysm.integer_commitment:
-            tsm.solve_integer(lp_opts, mip_opts)
-        else:
-            tsm.solve(lp_opts)
-        return {"first_stage": tsm.first_stage(), "objective": tsm.result.objective,
-                "stats": solve_stats(tsm.result), "task_s": time.perf_counter() - t0}
-    robust = cfg.robust
-    w = float(robust.worst_case_weight)
-    ball = WassersteinBall(p, shared["distances"], float(shared["radii"][0]))
-    dro_m = build_two_stage(sysm, data, method="dro", ball=ball, worst_case_weight=w, name="dro",
-                            lambda_max=float(robust.lambda_max_usd))
-    for _ in radius_sweep(dro_m, [float(task["radius"])], w, solver):
-        pass
-    fs_r = dro_m.first_stage()
-    # the LP's recourse values of non-binding atoms are not guaranteed minimal: re-solve every atom's
-    # recourse with the first stage fixed and take the worst case of those costs
-    evaluator = RecourseEvaluator(sysm, data.n_scenarios, data, lp_opts)
-    res = evaluator.evaluate(fs_r, data)["table"]
-    return {"first_stage": fs_r, "objective": float(pyo.value(dro_m.model.obj)),
-            "lambda": float(pyo.value(dro_m.model.dro.dro_lambda)), "stats": solve_stats(dro_m.result),
-            "costs": (res["first_stage_cost_usd"] + res["recourse_cost_usd"]).to_numpy(),
-            "costs_lp": np.array([dro_m.first_stage_cost() + q for q in dro_m.scenario_costs()]),
-            "task_s": time.perf_counter() - t0}
-
-
 def first_stage_radii(robust, radius: float) -> list[float]:
     """Radii of the final DRO first stages: the CV (or given) ``radius`` plus ``robust.report_radii``
     (None: every radius of the grid ``robust.radii``; []: none beyond ``radius``), sorted, no repeats."""
@@ -481,55 +409,3 @@ def first_stage_radii(robust, radius: float) -> list[float]:
     return sorted({float(r) for r in fixed} | {float(radius)})
 
 
-def solve_methods(atoms: dict, radius: float, cfg: DroConfig, compute_settings=None
-                  ) -> tuple[dict, pd.DataFrame, pd.DataFrame]:
-    """First stages of: deterministic (mean forecast), SAA, DRO at every radius and at the chosen one.
-
-    Each first stage is one :func:`evgrid.compute.map_tasks` task (``compute_settings``: a
-    :class:`~evgrid.compute.ComputeSettings`, a ``compute:`` dict or a scheduler string; None = ``sync``,
-    in-process), keyed by the method (``"dro_r0.4"`` ...)."""
-    from evgrid import compute
-
-    robust = cfg.robust
-    sysm, data, n_nom, p = atoms["system"], atoms["data"], atoms["n_nominal"], atoms["p_nominal"]
-    t0 = time.perf_counter()
-    # the final (integer) models: the CV radius and the few fixed radii of the report
-    radii = first_stage_radii(robust, radius)
-    shared = {"cfg": cfg, "system": sysm, "data": data, "nominal": data.subset(np.arange(n_nom)), "p_nominal": p,
-              "distances": atoms["distances"], "radii": radii, "train_all": atoms.get("train_all")}
-    tasks = [{"method": "deterministic"}, {"method": "saa"}]
-    if "train_all" in atoms and robust.saa_all_days:  # SAA on every training day, not only the atoms
-        tasks.append({"method": "saa_all_days"})
-    tasks += [{"method": "dro", "radius": r} for r in radii]
-    keys = [t["method"] if t["method"] != "dro" else f"dro_r{t['radius']:g}" for t in tasks]
-    results = compute.map_tasks(_method_task, tasks, "sync" if compute_settings is None else compute_settings,
-                                keys=keys, shared=shared, desc="dro first stages")
-    out: dict[str, dict] = {}
-    rows, wc_rows = [], []
-    for name, task, r in zip(keys, tasks, results, strict=True):
-        if task["method"] != "dro":
-            out[name] = {"first_stage": r["first_stage"], "radius": np.nan, "objective": r["objective"], **r["stats"]}
-            continue
-        rad, lam, costs, costs_lp = float(task["radius"]), r["lambda"], r["costs"], r["costs_lp"]
-        if lam >= 0.999 * float(robust.lambda_max_usd) and rad > 0:
-            log.warning("dro radius %.3g: transport multiplier at its bound lambda_max_usd=%g; raise it",
-                        rad, float(robust.lambda_max_usd))
-        wc = worst_case_distribution(costs, WassersteinBall(p, atoms["distances"], rad))
-        obj = r["objective"]
-        out[name] = {"first_stage": r["first_stage"], "radius": rad, "objective": obj, "worst_case_cost": wc.value,
-                     "lambda": lam, **r["stats"]}
-        for j in range(data.n_scenarios):
-            wc_rows.append({"method": name, "radius": rad, "atom": j, "source": "real" if j < n_nom else "gan",
-                            "nominal_probability": p[j] if j < n_nom else 0.0, "worst_case_weight": wc.weights[j],
-                            "cost_usd": costs[j], "cost_in_model_usd": costs_lp[j]})
-        rows.append({"method": name, "radius": rad, "objective": obj, "lambda_usd_per_unit_distance": lam,
-                     **r["stats"], "expected_cost_nominal": float(p @ costs[:n_nom]), "worst_case_cost": wc.value,
-                     "transport_cost": wc.transport_cost})
-    out["dro_auto"] = dict(out[f"dro_r{float(radius):g}"])
-    for name in ("saa_all_days", "saa", "deterministic"):
-        if name in out:
-            rows.insert(0, {"method": name, "radius": np.nan, "objective": out[name]["objective"],
-                            **{k: out[name][k] for k in ("solver_status", "mip_gap", "solve_s", "integer")}})
-    log.info("dro: %d first stages solved in %.1f s (task seconds: %s)", len(out), time.perf_counter() - t0,
-             ", ".join(f"{k} {r['task_s']:.1f}" for k, r in zip(keys, results, strict=True)))
-    return out, pd.DataFrame(rows), pd.DataFrame(wc_rows)
