@@ -29,6 +29,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
+from functools import cached_property
 from pathlib import Path
 
 import numpy as np
@@ -230,14 +231,14 @@ class TrafficNetwork:
             raise TransportError(self.source, f"unknown {what}", column=what, expected="a node of the network", got=bad[:5])
         return pos.astype(np.int64)
 
-    @property
+    @cached_property
     def tail(self) -> np.ndarray:
-        """Position of each link's init node."""
+        """Position of each link's init node (computed once: nodes and links are fixed after construction)."""
         return self.nodes.get_indexer(self.links["init_node"]).astype(np.int64)
 
-    @property
+    @cached_property
     def head(self) -> np.ndarray:
-        """Position of each link's term node."""
+        """Position of each link's term node (computed once)."""
         return self.nodes.get_indexer(self.links["term_node"]).astype(np.int64)
 
     def col(self, name: str) -> np.ndarray:

@@ -1,12 +1,18 @@
-"""Planning study: SOCP OPF exactness and prices, fixed point, social cost, bad inputs."""
+"""Planning study: SOCP OPF exactness and prices, fixed point, social cost, parameter checks, the searches."""
+
+import dataclasses
 
 import numpy as np
 import pandas as pd
 import pytest
 
 from evgrid.grid.ac_validation import validate_schedule_ac
-from evgrid.studies.planning.config import PlanningConfig, PlanningConfigError
-from evgrid.studies.planning.model import build_branch_flow, check_budget, evaluate_plan, solve_opf
+from evgrid.runtime.validation import ConfigError
+from evgrid.studies.planning.config import PlanningConfig, PlanningConfigError, validate_params
+from evgrid.studies.planning.model import evaluate_plan, objective
+from evgrid.studies.planning.opf import build_branch_flow, solve_opf
+from evgrid.studies.planning.runs import run_planning
+from evgrid.studies.planning.search import Space
 from evgrid.studies.planning.system import build_system
 
 from .conftest import daily_inputs, small_params
@@ -41,45 +47,75 @@ def test_fixed_point_converges_and_costs_are_consistent(system):
     expected = system.trips.to_numpy().sum() * system.periods.loc["night", "demand_factor"] * tc.ev_share * tc.charging_trip_share
     assert charging == pytest.approx(expected, rel=1e-9)
     assert ev.total_usd_per_day == pytest.approx(ev.travel_time_usd + ev.energy_usd + ev.investment_usd + ev.grid_usd)
+    b = ev.breakdown  # the time components add up to the travel-time cost
+    assert b["icev_time_usd"] + b["ev_time_usd"] + b["ev_charging_travel_usd"] + b["charging_queue_usd"] == \
+        pytest.approx(ev.travel_time_usd)
     assert ev.revenue_ok
 
 
 def test_bigger_stations_cut_charging_time(system):
     small = evaluate_plan(system, np.full(system.n_stations, 120.0))
     big = evaluate_plan(system, np.full(system.n_stations, 350.0))
+    assert big.breakdown["charging_queue_usd"] < 0.6 * small.breakdown["charging_queue_usd"]
     assert big.travel_time_usd < small.travel_time_usd
     assert big.investment_usd > small.investment_usd
+
+
+def test_validate_params_lists_every_problem_by_path():
+    p = small_params()
+    p["traffic"]["ev_shares"] = 0.2                     # unknown key, nested
+    p["upper"]["n_evaluations"] = "many"                # wrong type
+    p["cases"]["ring"]["network"]["radius_km"] = -1.0   # out of range, two levels down
+    del p["grid"]["v_min_pu"]                           # missing
+    with pytest.raises(ConfigError) as err:
+        validate_params(p)
+    paths = {path for path, _ in err.value.problems}
+    assert {"planning.traffic.ev_shares", "planning.upper.n_evaluations", "planning.cases.ring.network.radius_km",
+            "planning.grid.v_min_pu"} <= paths
+    p = small_params()
+    p["upper"]["levels_kw"] = [350.0, 120.0]
+    with pytest.raises(ConfigError, match=r"planning.upper.levels_kw: must be strictly increasing"):
+        validate_params(p)
+    validate_params(small_params())  # the shipped parameters pass
 
 
 def test_bad_inputs_name_the_parameter():
     t, lo = daily_inputs()
     p = small_params()
-    p["stations"][2]["term_node"] = 99
-    with pytest.raises(PlanningConfigError, match=r"planning.stations\[2\].*unknown link 19->99"):
+    p["cases"]["ring"]["stations"][2]["term_node"] = 99
+    with pytest.raises(PlanningConfigError, match=r"planning.cases.ring.stations\[2\].*unknown link 2->99"):
         build_system(PlanningConfig.from_params(p), t, lo)
     p = small_params()
-    p["stations"][0]["bus"] = 77
-    with pytest.raises(PlanningConfigError, match=r"planning.stations\[0\].*unknown bus 77"):
+    p["cases"]["ring"]["stations"][0]["bus"] = 77
+    with pytest.raises(PlanningConfigError, match=r"planning.cases.ring.stations\[0\].*unknown bus 77"):
         build_system(PlanningConfig.from_params(p), t, lo)
     p = small_params(budget_usd=1.0e5)
-    with pytest.raises(PlanningConfigError, match=r"planning.upper.budget_usd.*infeasible"):
-        check_budget(build_system(PlanningConfig.from_params(p), t, lo))
-    p = small_params()
-    p["traffic"]["ev_shares"] = 0.2
-    with pytest.raises(PlanningConfigError, match=r"planning.traffic.ev_shares"):
-        PlanningConfig.from_params(p)
-    p = small_params(p_min_kw=400.0)
-    with pytest.raises(PlanningConfigError, match=r"p_max_kw"):
-        PlanningConfig.from_params(p)
+    with pytest.raises(PlanningConfigError, match=r"planning.upper.budget_usd.*admits no plan"):
+        Space(build_system(PlanningConfig.from_params(p), t, lo))
 
 
 def test_infeasible_opf_names_period_buses_and_constraints(system):
-    import copy
-
     from evgrid.optim.solver import InfeasibleModelError
 
-    heavy = copy.copy(system)
-    heavy.config = copy.deepcopy(system.config)
-    heavy.config.traffic.charging_trip_share = 0.02  # ~13x the default: several MW per station
-    with pytest.raises(InfeasibleModelError, match=r"period 'night'.*S1 \(bus 3\) \d+ kW.*voltage limits.*\[bus \d+\]"):
+    cfg = system.config
+    heavy = dataclasses.replace(system, config=dataclasses.replace(
+        cfg, traffic=dataclasses.replace(cfg.traffic, charging_trip_share=1.0)))  # 40x the default: ~6 MW per station
+    with pytest.raises(InfeasibleModelError, match=r"period '\w+'.*S1 \(bus 24\) \d+ kW.*voltage limits.*\[bus \d+\]"):
         evaluate_plan(heavy, np.full(system.n_stations, 350.0))
+
+
+def test_searches_are_deterministic_and_the_surrogate_ties_or_beats_uniform(system):
+    a = run_planning(system, "sync")
+    b = run_planning(system, "sync")
+    for key, sr in a["searches"].items():
+        assert len(sr.objectives) == system.config.upper.n_evaluations  # same number of exact evaluations
+        assert sr.objectives == b["searches"][key].objectives  # same numbers twice, to the bit
+    for seed in a["seeds"]:
+        sur, rnd = a["searches"][("surrogate_gp", seed)], a["searches"][("random", seed)]
+        # the best uniform plan from the capacity set within budget is no cheaper than the surrogate's plan
+        space = Space(system)
+        uni = evaluate_plan(system, space.kw(space.uniform_start()))
+        assert sur.best_objective <= objective(system, uni) + 1e-6
+        assert sur.best_objective <= max(rnd.objectives)  # and it never ends above the worst random plan
+        assert set(np.unique(sur.best_plan)) <= set(system.config.upper.levels_kw)
+    assert len(a["landscape"]) == system.n_stations * (len(system.config.upper.levels_kw) - 1)

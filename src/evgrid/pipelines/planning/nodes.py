@@ -7,7 +7,7 @@ import logging
 import pandas as pd
 
 from evgrid.compute import ComputeSettings
-from evgrid.studies.planning import plots, report
+from evgrid.studies.planning import plots, report, runs
 from evgrid.studies.planning.config import PlanningConfig
 from evgrid.studies.planning.system import PlanningSystem, build_system
 
@@ -20,16 +20,17 @@ def build_planning_system(params: dict, traffic_daily: pd.DataFrame, load_daily:
 
 
 def optimise_capacities(system: PlanningSystem, params_compute: dict) -> dict:
-    """Surrogate vs random search vs uniform plan (same number of exact lower-level evaluations), the
-    evaluations fanned out on evgrid.compute (``params:compute``)."""
-    result = report.run_planning(system, ComputeSettings.from_params(params_compute))
+    """Surrogate vs random vs local search over seeds (same number of exact evaluations), uniform plans,
+    landscape; fanned out on evgrid.compute (``params:compute``)."""
+    result = runs.run_planning(system, ComputeSettings.from_params(params_compute))
     log.info("planning: upper level done in %.1f s", result["wall_s"])
     return result
 
 
-def summarise_plans(system: PlanningSystem, result: dict) -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame]:
-    """capacity_plan.csv, social_cost.csv, convergence table."""
-    return report.capacity_plan(system, result), report.social_cost(result), report.convergence(result)
+def summarise_plans(system: PlanningSystem, result: dict) -> tuple[pd.DataFrame, ...]:
+    """capacity_plan, social_cost, convergence, search_comparison (paired over seeds), landscape."""
+    return (report.capacity_plan(system, result), report.social_cost(result), report.convergence(result),
+            report.search_comparison(result), report.landscape(system, result))
 
 
 def detail_optimised_plan(system: PlanningSystem, result: dict):
@@ -51,8 +52,9 @@ def v2g_variant(system: PlanningSystem, result: dict) -> tuple[pd.DataFrame, pd.
     return report.v2g_variant(system, best)
 
 
-def planning_metrics(result: dict, costs: pd.DataFrame, fixed_point: pd.DataFrame, ac: dict) -> dict:
-    vals = report.metrics(result, costs, fixed_point, ac)
+def planning_metrics(result: dict, costs: pd.DataFrame, fixed_point: pd.DataFrame, ac: dict,
+                     comparison: pd.DataFrame) -> dict:
+    vals = report.metrics(result, costs, fixed_point, ac, comparison)
     log.info("planning metrics: %s", {k: round(v, 4) for k, v in vals.items()})
     return {k: {"value": float(v), "step": 0} for k, v in vals.items()}
 

@@ -1,155 +1,231 @@
 """Typed configuration of the planning study (paper 003), parsed once from ``parameters_planning.yml``.
 
-Every section rejects unknown keys and checks units/ranges; errors name the parameter
-(``planning.stations[2].bus``, ``planning.upper.budget_usd`` ...).
+:func:`validate_params` checks the whole ``planning`` block against :data:`SCHEMA` (unknown keys at every
+level, types, ranges, cross-field rules) and raises :class:`evgrid.runtime.validation.ConfigError` listing every
+problem by its dotted path. Defaults live only in the YAML: the dataclasses below require every field.
+``case`` selects one block of ``cases`` (``ring``: the paper's kind of case, built by
+:mod:`evgrid.transport.ring`; ``sioux_falls``: the TNTP network).
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field, fields
+from collections.abc import Mapping
+from dataclasses import dataclass
 from typing import Any
 
-from evgrid.typed_params import ParameterError, build, number
+from evgrid.runtime.validation import ConfigError, Problems
+from evgrid.typed_params import ParameterError
 
 
 class PlanningConfigError(ParameterError):
-    """A planning parameter is missing, unknown or out of range (the message names it)."""
+    """A planning input is inconsistent with the data (unknown link or bus, infeasible budget...)."""
 
 
-def _build(cls, params: Any, where: str):
-    """The shared typed-config builder (:func:`evgrid.typed_params.build`): unknown keys rejected, ``check``."""
-    return build(cls, params, where, error=PlanningConfigError)
+# --------------------------------------------------------------------------- schema
+# leaf: (kind, lo, hi) with kind in float|int|str|bool|floats|ints; str leaves give choices (None = any)
+F = lambda lo=None, hi=None: ("float", lo, hi)  # noqa: E731
+I = lambda lo=None, hi=None: ("int", lo, hi)  # noqa: E731, E741
+STATION = {"name": ("str", None, None), "init_node": I(), "term_node": I(), "bus": I(1)}
+RING = {"n_ring": I(3, 200), "radius_km": F(0.1, 100), "ring_capacity_veh_per_h": F(1, 1e5),
+        "ring_speed_kmh": F(1, 200), "spoke_every": I(1, 200), "spoke_capacity_veh_per_h": F(1, 1e5),
+        "spoke_speed_kmh": F(1, 200), "bpr_b": F(0, 10), "bpr_power": F(0, 10),
+        "peak_trips_veh_per_h": F(1, 1e7), "cbd_weight": F(0, 1e3), "decay_km": F(0.01, 1e4)}
+TNTP = {"net_path": ("str", None, None), "trips_path": ("str", None, None), "node_path": ("str", None, None),
+        "time_unit_h": F(1e-6, 10), "length_unit_km": F(1e-6, 10)}
+CASE_TRAFFIC = {"ev_share": F(0, 1), "charging_trip_share": F(0, 1)}
+SCHEMA: dict = {
+    "seed": I(0),
+    "case": ("str", ("ring", "sioux_falls"), None),
+    "cases": {"ring": {"network": RING, "stations": [STATION], **CASE_TRAFFIC},
+              "sioux_falls": {"network": TNTP, "stations": [STATION], **CASE_TRAFFIC}},
+    "station": {"units": I(1, 1000), "energy_per_charge_kwh": F(0.1, 1000), "queue_b": F(0, 100),
+                "queue_power": F(0, 10), "service_fee_usd_per_kwh": F(0, 10)},
+    "traffic": {"vot_icev_usd_per_h": F(0.01, 1000), "vot_ev_usd_per_h": F(0.01, 1000),
+                "icev_fuel_usd_per_km": F(0, 10), "ev_energy_kwh_per_km": F(0, 5),
+                "ev_home_price_usd_per_kwh": F(0, 10), "rel_gap": F(1e-12, 0.1), "reference_rel_gap": F(1e-12, 0.1),
+                "final_rel_gap": F(1e-12, 0.1), "max_iter": I(1, 10**6), "algorithm": ("str", ("fw", "cfw", "bfw"), None)},
+    "periods": [{"name": ("str", None, None), "hours": ("ints", 0, 23)}],
+    "tou": {"rates_usd_per_kwh": ("map_float", 0, 10), "hours": ("map_ints", 0, 23)},
+    "grid": {"path": ("str", None, None), "v_slack_pu": F(0.9, 1.1), "v_min_pu": F(0.5, 1.0), "load_scale": F(1e-3, 100)},
+    "fixed_point": {"max_iter": I(1, 1000), "tol_usd_per_mwh": F(1e-9, 1e3), "damping": F(0.01, 1)},
+    "investment": {"unit_fixed_usd": F(0, 1e9), "unit_usd_per_kw": F(0, 1e6), "discount_rate": F(0, 1),
+                   "lifetime_years": I(1, 100)},
+    "upper": {"levels_kw": ("floats", 1, 1e4), "budget_usd": F(1, 1e12), "n_evaluations": I(2, 10**5),
+              "n_initial": I(1, 10**5), "n_seeds": I(1, 1000), "surrogate": ("str", ("gp",), None),
+              "gp_restarts": I(0, 50), "revenue_penalty_usd": F(0, 1e12),
+              "landscape": ("bool", None, None)},
+    "solver": {"max_iter": I(1, 10**5), "time_limit_s": F(1, 1e6)},
+    "ev_share_sweep": ("floats", 0, 1),
+    "v2g": {"availability": F(0, 1), "efficiency": F(0.5, 1), "degradation_usd_per_kwh": F(0, 10)},
+}
 
 
-def _positive(where: str, **values: float) -> None:
-    for name, v in values.items():
-        number(f"{where}.{name}", v, 0.0, lo_open=True, error=PlanningConfigError)
+def _leaf(p: Problems, name: str, value: Any, spec: tuple) -> None:
+    kind, lo, hi = spec
+    if kind in ("float", "int"):
+        if isinstance(value, bool) or not isinstance(value, int | float):
+            p.add(name, f"expected a{'n integer' if kind == 'int' else ' number'}, got {value!r}")
+        elif kind == "int" and not float(value).is_integer():
+            p.add(name, f"expected a whole number, got {value!r}")
+        else:
+            p.in_range(name, value, lo, hi)
+    elif kind == "str":
+        if not isinstance(value, str) or not value:
+            p.add(name, f"expected a non-empty string, got {value!r}")
+        elif lo is not None:
+            p.choice(name, value, lo)
+    elif kind == "bool":
+        if not isinstance(value, bool):
+            p.add(name, f"expected true or false, got {value!r}")
+    elif kind in ("floats", "ints"):
+        if not isinstance(value, list):
+            p.add(name, f"expected a list of numbers, got {value!r}")
+            return
+        for i, v in enumerate(value):
+            _leaf(p, f"{name}[{i}]", v, ("int" if kind == "ints" else "float", lo, hi))
+    elif kind in ("map_float", "map_ints"):
+        if not isinstance(value, Mapping) or not value:
+            p.add(name, f"expected a non-empty mapping tier -> value, got {value!r}")
+            return
+        for k, v in value.items():
+            _leaf(p, f"{name}.{k}", v, ("float", lo, hi) if kind == "map_float" else ("ints", lo, hi))
 
 
-def _range(where: str, name: str, v: float, lo: float, hi: float) -> None:
-    number(f"{where}.{name}", v, lo, hi, error=PlanningConfigError)
+def _walk(p: Problems, name: str, value: Any, spec: Any) -> None:
+    if isinstance(spec, dict):
+        if not isinstance(value, Mapping):
+            p.add(name, f"expected a mapping with keys {sorted(spec)}, got {value!r}")
+            return
+        p.known_keys(value, spec, name)
+        p.required(value, spec, name)
+        for k, sub in spec.items():
+            if k in value:
+                _walk(p, f"{name}.{k}" if name else k, value[k], sub)
+    elif isinstance(spec, list):
+        if not isinstance(value, list) or not value:
+            p.add(name, f"expected a non-empty list of entries with keys {sorted(spec[0])}, got {value!r}")
+            return
+        for i, v in enumerate(value):
+            _walk(p, f"{name}[{i}]", v, spec[0])
+    else:
+        _leaf(p, name, value, spec)
 
 
-@dataclass
-class TransportConfig:
-    net_path: str
-    trips_path: str
-    node_path: str | None = None
-    time_unit_h: float = 0.01
-    length_unit_km: float = 1.0
+def _cross_checks(p: Problems, params: Mapping) -> None:
+    """Rules between fields (only reached when the block's shape is right)."""
+    up, tou, per = params["upper"], params["tou"], params["periods"]
+    if isinstance(up.get("levels_kw"), list) and up["levels_kw"]:
+        lv = up["levels_kw"]
+        if sorted(set(lv)) != lv:
+            p.add("upper.levels_kw", f"must be strictly increasing, got {lv}")
+    if isinstance(up.get("n_initial"), int) and isinstance(up.get("n_evaluations"), int):
+        p.less("upper.n_initial", up["n_initial"], "upper.n_evaluations", up["n_evaluations"], strict=False)
+    if isinstance(tou.get("rates_usd_per_kwh"), Mapping) and isinstance(tou.get("hours"), Mapping):
+        if set(tou["rates_usd_per_kwh"]) != set(tou["hours"]):
+            p.add("tou", "rates_usd_per_kwh and hours must name the same tiers")
+        hours = sorted(int(h) for hrs in tou["hours"].values() if isinstance(hrs, list) for h in hrs)
+        if hours != list(range(24)):
+            p.add("tou.hours", f"must cover each hour 0..23 exactly once, got {hours}")
+    if isinstance(per, list) and all(isinstance(r, Mapping) for r in per):
+        names = [r.get("name") for r in per]
+        if len(set(names)) != len(names):
+            p.add("periods", f"period names must be unique, got {names}")
+        hours = [h for r in per if isinstance(r.get("hours"), list) for h in r["hours"]]
+        if len(set(hours)) != len(hours):
+            p.add("periods", f"hours must be distinct across periods, got {sorted(hours)}")
+    for case, block in params["cases"].items():
+        st = block.get("stations") if isinstance(block, Mapping) else None
+        if isinstance(st, list):
+            names = [s.get("name") for s in st if isinstance(s, Mapping)]
+            if len(set(names)) != len(names):
+                p.add(f"cases.{case}.stations", f"station names must be unique, got {names}")
 
-    def check(self, where: str) -> None:
-        _positive(where, time_unit_h=self.time_unit_h, length_unit_km=self.length_unit_km)
+
+def validate_params(params: Any) -> None:
+    """Check the whole ``planning`` block; raise :class:`ConfigError` listing every problem (path: expected)."""
+    p = Problems("planning")
+    if isinstance(params, Mapping) and "n_jobs" in params:
+        p.add("n_jobs", "is gone: evaluations run on evgrid.compute (compute.n_workers)")
+        params = {k: v for k, v in params.items() if k != "n_jobs"}
+    _walk(p, "", params, SCHEMA)
+    if not p.items:
+        _cross_checks(p, params)
+    p.raise_if_any()
 
 
-@dataclass
+# --------------------------------------------------------------------------- typed config
+@dataclass(frozen=True)
 class Station:
     name: str
     init_node: int
     term_node: int
     bus: int
 
-    def check(self, where: str) -> None:
-        if not str(self.name):
-            raise PlanningConfigError(f"{where}.name must be a non-empty string")
+
+@dataclass(frozen=True)
+class CaseConfig:
+    """The road network of the chosen case: ``kind`` ring (``network`` = ring builder arguments) or
+    sioux_falls (``network`` = TNTP paths and units)."""
+
+    kind: str
+    network: dict
 
 
-@dataclass
+@dataclass(frozen=True)
 class StationConfig:
-    units: int = 4
-    energy_per_charge_kwh: float = 30.0
-    queue_b: float = 1.0
-    queue_power: float = 4.0
-    service_fee_usd_per_kwh: float = 0.0
-
-    def check(self, where: str) -> None:
-        _positive(where, units=self.units, energy_per_charge_kwh=self.energy_per_charge_kwh)
-        _range(where, "queue_b", self.queue_b, 0.0, 100.0)
-        _range(where, "queue_power", self.queue_power, 0.0, 10.0)
-        _range(where, "service_fee_usd_per_kwh", self.service_fee_usd_per_kwh, 0.0, 10.0)
+    units: int
+    energy_per_charge_kwh: float
+    queue_b: float
+    queue_power: float
+    service_fee_usd_per_kwh: float
 
 
-@dataclass
+@dataclass(frozen=True)
 class TrafficConfig:
-    ev_share: float = 0.2
-    charging_trip_share: float = 0.003
-    vot_icev_usd_per_h: float = 15.0
-    vot_ev_usd_per_h: float = 15.0
-    icev_fuel_usd_per_km: float = 0.08
-    ev_energy_kwh_per_km: float = 0.18
-    ev_home_price_usd_per_kwh: float = 0.09
-    rel_gap: float = 1e-4
-    reference_rel_gap: float = 1e-5
-    final_rel_gap: float = 1e-5
-    max_iter: int = 400
-    algorithm: str = "bfw"
-
-    def check(self, where: str) -> None:
-        _range(where, "ev_share", self.ev_share, 0.0, 1.0)
-        _range(where, "charging_trip_share", self.charging_trip_share, 0.0, 1.0)
-        _positive(where, vot_icev_usd_per_h=self.vot_icev_usd_per_h, vot_ev_usd_per_h=self.vot_ev_usd_per_h,
-                  rel_gap=self.rel_gap, reference_rel_gap=self.reference_rel_gap, final_rel_gap=self.final_rel_gap,
-                  max_iter=self.max_iter)
-        _range(where, "icev_fuel_usd_per_km", self.icev_fuel_usd_per_km, 0.0, 10.0)
-        _range(where, "ev_energy_kwh_per_km", self.ev_energy_kwh_per_km, 0.0, 5.0)
-        _range(where, "ev_home_price_usd_per_kwh", self.ev_home_price_usd_per_kwh, 0.0, 10.0)
-        if self.algorithm not in ("fw", "cfw", "bfw"):
-            raise PlanningConfigError(f"{where}.algorithm must be fw, cfw or bfw, got {self.algorithm!r}")
+    ev_share: float
+    charging_trip_share: float
+    vot_icev_usd_per_h: float
+    vot_ev_usd_per_h: float
+    icev_fuel_usd_per_km: float
+    ev_energy_kwh_per_km: float
+    ev_home_price_usd_per_kwh: float
+    rel_gap: float
+    reference_rel_gap: float
+    final_rel_gap: float
+    max_iter: int
+    algorithm: str
 
 
-@dataclass
+@dataclass(frozen=True)
 class TouConfig:
     rates_usd_per_kwh: dict
     hours: dict
-
-    def check(self, where: str) -> None:
-        if set(self.rates_usd_per_kwh) != set(self.hours):
-            raise PlanningConfigError(f"{where}: rates_usd_per_kwh and hours must name the same tiers")
-        seen: list[int] = []
-        for tier, hrs in self.hours.items():
-            _range(where, f"rates_usd_per_kwh.{tier}", self.rates_usd_per_kwh[tier], 0.0, 10.0)
-            seen += [int(h) for h in hrs]
-        if sorted(seen) != list(range(24)):
-            raise PlanningConfigError(f"{where}.hours must cover each hour 0..23 exactly once, got {sorted(seen)}")
 
     def rate_of_hour(self) -> dict[int, float]:
         return {int(h): float(self.rates_usd_per_kwh[t]) for t, hrs in self.hours.items() for h in hrs}
 
 
-@dataclass
+@dataclass(frozen=True)
 class GridConfig:
     path: str
-    v_slack_pu: float = 1.0
-    load_scale: float = 1.0
-
-    def check(self, where: str) -> None:
-        _range(where, "v_slack_pu", self.v_slack_pu, 0.9, 1.1)
-        _positive(where, load_scale=self.load_scale)
+    v_slack_pu: float
+    v_min_pu: float
+    load_scale: float
 
 
-@dataclass
+@dataclass(frozen=True)
 class FixedPointConfig:
-    max_iter: int = 8
-    tol_usd_per_mwh: float = 0.5
-    damping: float = 0.7
-
-    def check(self, where: str) -> None:
-        _positive(where, max_iter=self.max_iter, tol_usd_per_mwh=self.tol_usd_per_mwh)
-        _range(where, "damping", self.damping, 0.01, 1.0)
+    max_iter: int
+    tol_usd_per_mwh: float
+    damping: float
 
 
-@dataclass
+@dataclass(frozen=True)
 class InvestmentConfig:
-    unit_fixed_usd: float = 20000.0
-    unit_usd_per_kw: float = 400.0
-    discount_rate: float = 0.08
-    lifetime_years: int = 10
-
-    def check(self, where: str) -> None:
-        _range(where, "unit_fixed_usd", self.unit_fixed_usd, 0.0, 1e9)
-        _range(where, "unit_usd_per_kw", self.unit_usd_per_kw, 0.0, 1e6)
-        _range(where, "discount_rate", self.discount_rate, 0.0, 1.0)
-        _positive(where, lifetime_years=self.lifetime_years)
+    unit_fixed_usd: float
+    unit_usd_per_kw: float
+    discount_rate: float
+    lifetime_years: int
 
     @property
     def crf(self) -> float:
@@ -158,46 +234,50 @@ class InvestmentConfig:
         return 1.0 / n if r == 0 else r * (1 + r) ** n / ((1 + r) ** n - 1)
 
 
-@dataclass
+@dataclass(frozen=True)
 class UpperConfig:
-    p_min_kw: float = 120.0
-    p_max_kw: float = 350.0
-    budget_usd: float = 6.0e6
-    n_evaluations: int = 10
-    n_initial: int = 5
-    n_candidates: int = 2000
-    surrogate: str = "gp"
-    revenue_penalty_usd: float = 1.0e5
-    batch_size: int = 2
+    levels_kw: tuple
+    budget_usd: float
+    n_evaluations: int
+    n_initial: int
+    n_seeds: int
+    surrogate: str
+    gp_restarts: int
+    revenue_penalty_usd: float
+    landscape: bool
 
-    def check(self, where: str) -> None:
-        _positive(where, p_min_kw=self.p_min_kw, budget_usd=self.budget_usd, n_evaluations=self.n_evaluations,
-                  n_initial=self.n_initial, n_candidates=self.n_candidates, batch_size=self.batch_size)
-        if self.p_max_kw < self.p_min_kw:
-            raise PlanningConfigError(f"{where}.p_max_kw ({self.p_max_kw}) must be >= p_min_kw ({self.p_min_kw})")
-        if self.n_initial > self.n_evaluations:
-            raise PlanningConfigError(f"{where}.n_initial must be <= n_evaluations")
-        if self.surrogate not in ("gp", "rbf"):
-            raise PlanningConfigError(f"{where}.surrogate must be 'gp' or 'rbf', got {self.surrogate!r}")
+    @property
+    def p_min_kw(self) -> float:
+        return float(self.levels_kw[0])
+
+    @property
+    def p_max_kw(self) -> float:
+        return float(self.levels_kw[-1])
 
 
-@dataclass
+@dataclass(frozen=True)
+class SolverConfig:
+    """Clarabel work limit (iterations) and the wall-clock safety net (a run that hits it fails)."""
+
+    max_iter: int
+    time_limit_s: float
+
+    def options(self) -> dict:
+        return {"time_limit_s": self.time_limit_s, "highs_options": {"max_iter": self.max_iter}}
+
+
+@dataclass(frozen=True)
 class V2GConfig:
-    availability: float = 0.5
-    efficiency: float = 0.92
-    degradation_usd_per_kwh: float = 0.05
-
-    def check(self, where: str) -> None:
-        _range(where, "availability", self.availability, 0.0, 1.0)
-        _range(where, "efficiency", self.efficiency, 0.5, 1.0)
-        _range(where, "degradation_usd_per_kwh", self.degradation_usd_per_kwh, 0.0, 10.0)
+    availability: float
+    efficiency: float
+    degradation_usd_per_kwh: float
 
 
-@dataclass
+@dataclass(frozen=True)
 class PlanningConfig:
     seed: int
-    transport: TransportConfig
-    stations: list[Station]
+    case: CaseConfig
+    stations: tuple
     station: StationConfig
     traffic: TrafficConfig
     periods: dict
@@ -206,52 +286,35 @@ class PlanningConfig:
     fixed_point: FixedPointConfig
     investment: InvestmentConfig
     upper: UpperConfig
-    ev_share_sweep: list = field(default_factory=list)
-    v2g: V2GConfig = field(default_factory=V2GConfig)
+    solver: SolverConfig
+    ev_share_sweep: tuple
+    v2g: V2GConfig
 
     @classmethod
     def from_params(cls, params: dict) -> PlanningConfig:
-        w = "planning"
-        if not isinstance(params, dict):
-            raise PlanningConfigError(f"{w}: expected a mapping")
-        known = {f.name for f in fields(cls)}
-        unknown = set(params) - known - {"n_jobs"}
-        if unknown:
-            raise PlanningConfigError(f"unknown parameters {sorted(f'{w}.{k}' for k in unknown)}; known: {sorted(known)}")
-        missing = known - set(params) - {"ev_share_sweep", "v2g"}
-        if missing:
-            raise PlanningConfigError(f"missing parameters {sorted(f'{w}.{k}' for k in missing)}")
-        stations = [_build(Station, s, f"{w}.stations[{i}]") for i, s in enumerate(params["stations"])]
-        names = [s.name for s in stations]
-        if len(set(names)) != len(names) or not stations:
-            raise PlanningConfigError(f"{w}.stations: need at least one station and unique names, got {names}")
-        raw = params["periods"]  # a list (not a mapping) so that a conf/paper override replaces it whole
-        if not isinstance(raw, list) or not raw or not all(isinstance(r, dict) and set(r) == {"name", "hours"} for r in raw):
-            raise PlanningConfigError(f"{w}.periods: expected a list of {{name: ..., hours: [...]}} entries")
-        periods = {str(r["name"]): list(r["hours"]) for r in raw}
-        if len(periods) != len(raw):
-            raise PlanningConfigError(f"{w}.periods: period names must be unique")
-        hours = sorted(int(h) for hrs in periods.values() for h in hrs)
-        if len(hours) != len(set(hours)) or any(not 0 <= h <= 23 for h in hours):
-            raise PlanningConfigError(f"{w}.periods: hours must be distinct values in 0..23, got {hours}")
-        sweep = [float(s) for s in params.get("ev_share_sweep", [])]
-        for s in sweep:
-            _range(w, "ev_share_sweep[]", s, 0.0, 1.0)
-        if "n_jobs" in params:
-            raise PlanningConfigError(f"{w}.n_jobs is gone: evaluations run on evgrid.compute (compute.n_workers); "
-                                      f"the surrogate's batch is {w}.upper.batch_size")
+        """:func:`validate_params`, then the typed config of the chosen case."""
+        validate_params(params)
+        case = params["case"]
+        cb = params["cases"][case]
+        up = dict(params["upper"])
+        up["levels_kw"] = tuple(float(v) for v in up["levels_kw"])
         return cls(
             seed=int(params["seed"]),
-            transport=_build(TransportConfig, params["transport"], f"{w}.transport"),
-            stations=stations,
-            station=_build(StationConfig, params["station"], f"{w}.station"),
-            traffic=_build(TrafficConfig, params["traffic"], f"{w}.traffic"),
-            periods={str(k): [int(h) for h in v] for k, v in periods.items()},
-            tou=_build(TouConfig, params["tou"], f"{w}.tou"),
-            grid=_build(GridConfig, params["grid"], f"{w}.grid"),
-            fixed_point=_build(FixedPointConfig, params["fixed_point"], f"{w}.fixed_point"),
-            investment=_build(InvestmentConfig, params["investment"], f"{w}.investment"),
-            upper=_build(UpperConfig, params["upper"], f"{w}.upper"),
-            ev_share_sweep=sweep,
-            v2g=_build(V2GConfig, params.get("v2g", {}), f"{w}.v2g"),
+            case=CaseConfig(case, dict(cb["network"])),
+            stations=tuple(Station(**s) for s in cb["stations"]),
+            station=StationConfig(**params["station"]),
+            traffic=TrafficConfig(ev_share=float(cb["ev_share"]), charging_trip_share=float(cb["charging_trip_share"]),
+                                  **params["traffic"]),
+            periods={str(r["name"]): [int(h) for h in r["hours"]] for r in params["periods"]},
+            tou=TouConfig(dict(params["tou"]["rates_usd_per_kwh"]), dict(params["tou"]["hours"])),
+            grid=GridConfig(**params["grid"]),
+            fixed_point=FixedPointConfig(**params["fixed_point"]),
+            investment=InvestmentConfig(**params["investment"]),
+            upper=UpperConfig(**up),
+            solver=SolverConfig(**params["solver"]),
+            ev_share_sweep=tuple(float(s) for s in params["ev_share_sweep"]),
+            v2g=V2GConfig(**params["v2g"]),
         )
+
+
+__all__ = ["ConfigError", "PlanningConfig", "PlanningConfigError", "validate_params"]

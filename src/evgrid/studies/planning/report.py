@@ -2,83 +2,110 @@
 
 from __future__ import annotations
 
-import copy
-import dataclasses
 import logging
-import time
 
 import numpy as np
 import pandas as pd
+from scipy import stats
 
 from evgrid.grid.ac_validation import validate_schedule_ac
 from evgrid.optim.solver import InfeasibleModelError
-from evgrid.studies.planning.model import (
-    Evaluation,
-    Evaluator,
-    check_budget,
-    evaluate_plan,
-    random_search,
-    surrogate_search,
-    uniform_plan,
-)
+from evgrid.studies.planning.model import Evaluation, evaluate_plan
+from evgrid.studies.planning.opf import solve_v2g_opf
+from evgrid.studies.planning.runs import cost_row
+from evgrid.studies.planning.search import METHODS
 from evgrid.studies.planning.system import PlanningSystem
 
 log = logging.getLogger(__name__)
 
 
-def run_planning(system: PlanningSystem, compute_settings=None) -> dict:
-    """Upper level: surrogate vs random search (same number of exact evaluations) vs uniform (Case 2).
-
-    Returns ``{"searches": {method: SearchResult}, "best": {method: Evaluation}, "wall_s": ...}``.
-    The searches use the loop's UE gap; each method's best plan (and the uniform plan) is then re-evaluated
-    with the UE at ``traffic.final_rel_gap`` for the reported tables.
-    """
-    check_budget(system)
-    up = system.config.upper
-    t0 = time.perf_counter()
-    evaluator = Evaluator(system, compute_settings)  # evgrid.compute: one task per exact evaluation
-    try:
-        sur = surrogate_search(system, evaluator, up.n_evaluations, up.n_initial, system.config.seed)
-        rnd = random_search(system, evaluator, up.n_evaluations, system.config.seed + 1)
-    finally:
-        evaluator.close()
-    final = copy.copy(system)
-    final.config = dataclasses.replace(system.config, traffic=dataclasses.replace(
-        system.config.traffic, rel_gap=system.config.traffic.final_rel_gap))
-    plans = {sur.method: sur.best.capacity_kw, rnd.method: rnd.best.capacity_kw,
-             "uniform": uniform_plan(system, sur.best.capacity_kw)}
-    best = {m: evaluate_plan(final, p, base_cost=evaluator.base) for m, p in plans.items()}
-    return {"searches": {sur.method: sur, rnd.method: rnd}, "best": best, "wall_s": time.perf_counter() - t0}
+def _t_ci(d: np.ndarray) -> tuple[float, float, float]:
+    """Mean and 95 % t confidence interval of paired differences."""
+    d = np.asarray(d, float)
+    d = d[np.isfinite(d)]
+    if len(d) < 2:
+        return float(np.mean(d)) if len(d) else float("nan"), float("nan"), float("nan")
+    h = stats.t.ppf(0.975, len(d) - 1) * d.std(ddof=1) / np.sqrt(len(d))
+    return float(d.mean()), float(d.mean() - h), float(d.mean() + h)
 
 
 def capacity_plan(system: PlanningSystem, result: dict) -> pd.DataFrame:
-    """``method, station, init_node, term_node, bus, capacity_kw``."""
+    """Per method and station: unit power beside its corridor's traffic (peak-period road flow and v/c of the
+    station's link, charges per day and peak utilisation of the station)."""
     rows = []
+    w = system.periods["duration_h"].to_numpy()
+    links = system.stations["road_link"].to_numpy()
+    cap = system.roads.capacity[links]
     for method, ev in result["best"].items():
-        for s, cap in zip(system.stations.itertuples(), ev.capacity_kw, strict=True):
+        peak = max(ev.periods, key=lambda pr: float(pr.road_flow.sum()))
+        charges = np.array([pr.station_flow_veh_per_h for pr in ev.periods]).T @ w
+        for k, s in enumerate(system.stations.itertuples()):
             rows.append({"method": method, "station": s.station, "init_node": s.init_node, "term_node": s.term_node,
-                         "bus": s.bus, "capacity_kw": round(float(cap), 2)})
+                         "bus": s.bus, "capacity_kw": round(float(ev.capacity_kw[k]), 2),
+                         "corridor_peak_flow_veh_per_h": float(peak.road_flow[links[k]]),
+                         "corridor_peak_v_over_c": float(peak.road_flow[links[k]] / cap[k]),
+                         "charges_per_day": float(charges[k]),
+                         "peak_utilisation": float(peak.station_kw[k] / (system.config.station.units * ev.capacity_kw[k]))})
     return pd.DataFrame(rows)
 
 
 def social_cost(result: dict) -> pd.DataFrame:
-    """``method, travel_time_usd, energy_usd, investment_usd, grid_usd, total_usd_per_day`` + revenue check."""
+    """Headline seed, each method's best plan and the uniform plan (Case 2), final UE gap: cost components
+    ($/day), their breakdown and the revenue check."""
     rows = []
     for method, ev in result["best"].items():
-        rows.append({"method": method, **ev.costs(), "station_revenue_usd": ev.station_revenue_usd,
-                     "station_added_grid_cost_usd": ev.station_grid_cost_usd, "revenue_covers_grid_cost": ev.revenue_ok,
-                     "capex_usd": ev.capex_usd})
+        rows.append({"method": method, **cost_row(ev), "revenue_covers_grid_cost": ev.revenue_ok,
+                     "max_voltage_deviation_pct": float(max(100 * abs(pr.opf.v_pu - 1.0).max() for pr in ev.periods))})
     return pd.DataFrame(rows)
 
 
 def convergence(result: dict) -> pd.DataFrame:
-    """Best objective vs number of exact evaluations, per method (inf = OPF-infeasible plan)."""
+    """Objective and best-so-far vs number of exact evaluations, per method and seed (inf = OPF-infeasible)."""
     frames = []
-    for method, sr in result["searches"].items():
+    for (method, seed), sr in result["searches"].items():
         obj = np.asarray(sr.objectives, dtype=float)
-        frames.append(pd.DataFrame({"method": method, "evaluation": np.arange(1, len(obj) + 1), "objective_usd": obj,
-                                    "best_usd": np.minimum.accumulate(obj)}))
+        frames.append(pd.DataFrame({"method": method, "seed": seed, "evaluation": np.arange(1, len(obj) + 1),
+                                    "objective_usd": obj, "best_usd": np.minimum.accumulate(obj)}))
     return pd.concat(frames, ignore_index=True)
+
+
+def search_comparison(result: dict) -> pd.DataFrame:
+    """Paired (by seed) differences of the best objective found, with 95 % t CIs; ``uniform`` = each seed's
+    Case 2 plan (all stations at the mean power of that seed's surrogate plan)."""
+    seeds = result["seeds"]
+    best = {m: np.array([result["searches"][(m, s)].best_objective for s in seeds]) for m in METHODS}
+    best["uniform"] = np.array([objective_or_nan(result["uniform"][s]) for s in seeds])
+    rows = []
+    for a, b in (("surrogate_gp", "uniform"), ("surrogate_gp", "random"), ("surrogate_gp", "local_search"),
+                 ("local_search", "random"), ("random", "uniform")):
+        d = best[a] - best[b]
+        m, lo, hi = _t_ci(d)
+        rows.append({"comparison": f"{a} - {b}", "n_seeds": int(np.isfinite(d).sum()), "mean_usd_per_day": m,
+                     "ci95_lo": lo, "ci95_hi": hi, "mean_pct": 100 * m / float(np.nanmean(best[b])),
+                     "a_better_in": int((d < -1e-6).sum()), "tie_in": int((np.abs(d) <= 1e-6).sum()),
+                     "significant": bool(np.isfinite(lo) and (hi < 0 or lo > 0))})
+    for m, v in best.items():
+        rows.append({"comparison": f"{m} (mean best)", "n_seeds": len(v), "mean_usd_per_day": float(np.nanmean(v)),
+                     "ci95_lo": _t_ci(v)[1], "ci95_hi": _t_ci(v)[2]})
+    return pd.DataFrame(rows)
+
+
+def objective_or_nan(ev: Evaluation | None) -> float:
+    return float("nan") if ev is None else ev.total_usd_per_day
+
+
+def landscape(system: PlanningSystem, result: dict) -> pd.DataFrame:
+    """Cost of every one-station change around the optimised plan (search gap), with the budget check."""
+    best = result["searches"][("surrogate_gp", result["seeds"][0])]
+    rows = []
+    budget = system.config.upper.budget_usd
+    for name, lv, plan, ev in result["landscape"]:
+        k = list(system.stations["station"]).index(name)
+        tot = objective_or_nan(ev)
+        rows.append({"station": name, "from_kw": float(best.best_plan[k]), "to_kw": lv, "total_usd_per_day": tot,
+                     "delta_vs_optimum_usd": tot - best.best_objective,
+                     "within_budget": bool(system.capex_usd(plan).sum() <= budget + 1e-6)})
+    return pd.DataFrame(rows)
 
 
 def period_tables(system: PlanningSystem, ev: Evaluation) -> dict[str, pd.DataFrame]:
@@ -148,8 +175,9 @@ def ev_share_sweep(system: PlanningSystem, capacity_kw: np.ndarray) -> pd.DataFr
     return pd.DataFrame(rows)
 
 
-def metrics(result: dict, costs: pd.DataFrame, fixed_point: pd.DataFrame, ac_summary: dict) -> dict:
-    """Flat key numbers for MLflow."""
+def metrics(result: dict, costs: pd.DataFrame, fixed_point: pd.DataFrame, ac_summary: dict,
+            comparison: pd.DataFrame | None = None) -> dict:
+    """Flat key numbers for MLflow (incl. the paired search comparison over seeds)."""
     c = costs.set_index("method")["total_usd_per_day"]
     sur = [m for m in c.index if m.startswith("surrogate")][0]
     out = {f"total_usd_per_day_{m}": float(v) for m, v in c.items()}
@@ -158,6 +186,11 @@ def metrics(result: dict, costs: pd.DataFrame, fixed_point: pd.DataFrame, ac_sum
     out["max_fixed_point_iterations"] = float(fixed_point["fixed_point_iterations"].max())
     out["max_socp_relaxation_gap_rel"] = float(fixed_point["socp_relaxation_gap_rel"].max())
     out.update({f"ac_{k}" if not k.startswith("ac_") else k: float(v) for k, v in ac_summary.items()})
+    if comparison is not None:
+        for r in comparison[comparison["comparison"].str.contains(" - ")].itertuples():
+            key = r.comparison.replace(" - ", "_minus_")
+            out[f"{key}_mean_usd"], out[f"{key}_ci_lo_usd"], out[f"{key}_ci_hi_usd"] = (
+                r.mean_usd_per_day, r.ci95_lo, r.ci95_hi)
     return out
 
 
@@ -168,10 +201,8 @@ def v2g_variant(system: PlanningSystem, ev: Evaluation) -> tuple[pd.DataFrame, p
     idle chargers (``availability x (units P - load)``) and recharges them within the day. The nodal prices'
     feedback on routing is not iterated for the variant (limit stated in docs/planning.md).
     """
-    from evgrid.studies.planning.model import _opf_model, solve_v2g_opf
-
     cfg = system.config
-    model = _opf_model(system)
+    model = system.opf
     per = system.periods
     loads = [(pr.p_load_kw, pr.q_load_kvar) for pr in ev.periods]
     idle = np.array([np.maximum(cfg.station.units * ev.capacity_kw - pr.station_kw, 0.0) for pr in ev.periods])
@@ -179,7 +210,7 @@ def v2g_variant(system: PlanningSystem, ev: Evaluation) -> tuple[pd.DataFrame, p
     for variant, avail in (("no_v2g", 0.0), ("v2g", cfg.v2g.availability)):
         out = solve_v2g_opf(model, loads, per["tou_usd_per_kwh"].to_numpy(), per["duration_h"].to_numpy(),
                             system.stations["bus"].to_numpy(), avail * idle, cfg.v2g.efficiency,
-                            cfg.v2g.degradation_usd_per_kwh)
+                            cfg.v2g.degradation_usd_per_kwh, cfg.solver.options())
         w = per["duration_h"].to_numpy()
         rows.append({"variant": variant, "grid_usd_per_day": out["cost_usd"],
                      "peak_import_kw": float(out["import_kw"].max()),

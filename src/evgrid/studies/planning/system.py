@@ -1,7 +1,8 @@
-"""The coupled test system: Sioux Falls roads + 8 candidate station links + IEEE 33-bus feeder + periods.
+"""The coupled test system: roads + 8 candidate station links + IEEE 33-bus feeder + periods.
 
-* Roads: TNTP Sioux Falls (:func:`evgrid.transport.tntp.read_net`); demand per period = published O-D
-  table x ``demand_factor`` (embedded I-94 weekday profile / its peak hour, so the peak hour = the table).
+* Roads (``planning.case``): ``ring`` (default, the paper's kind of case: ring + spokes city network and
+  gravity demand, :mod:`evgrid.transport.ring`) or ``sioux_falls`` (TNTP, :func:`evgrid.transport.tntp.read_net`);
+  demand per period = the peak-hour O-D table x ``demand_factor`` (I-94 weekday profile / its peak hour).
 * Classes: ``icev`` (share ``1 - ev_share``), ``ev`` (EVs not charging en route) and ``ev_charging``
   (share ``ev_share x charging_trip_share``) which routes on a two-layer graph: layer 0 (not yet
   charged) -> station link -> layer 1 (charged); each station link uses its road link *and* the
@@ -21,9 +22,11 @@ from scipy.sparse import csr_matrix
 from evgrid.grid.matpower import load_matpower_case
 from evgrid.grid.network import Network
 from evgrid.studies.planning.config import PlanningConfig, PlanningConfigError
+from evgrid.studies.planning.opf import BranchFlowOPF, build_branch_flow
 from evgrid.transport.assignment import Resources, UserClass
 from evgrid.transport.network import TrafficNetwork
-from evgrid.transport.tntp import demand_matrix, read_net, read_trips
+from evgrid.transport.ring import ring_demand, ring_network
+from evgrid.transport.tntp import demand_matrix, read_net, read_nodes, read_trips
 
 CLASSES = ("icev", "ev", "ev_charging")
 
@@ -52,6 +55,7 @@ class PlanningSystem:
     grid: Network
     periods: pd.DataFrame
     nodes_xy: pd.DataFrame | None = None
+    opf: BranchFlowOPF | None = None  # the feeder's SOCP matrices, built once with the system
 
     @property
     def n_stations(self) -> int:
@@ -136,23 +140,36 @@ def _ev_graph(roads: TrafficNetwork, stations: pd.DataFrame) -> TrafficNetwork:
     return g
 
 
+def _roads(config: PlanningConfig) -> tuple[TrafficNetwork, pd.DataFrame, pd.DataFrame | None, str]:
+    """Road network, peak-hour O-D table, node coordinates and a source name of the chosen case."""
+    net = config.case.network
+    if config.case.kind == "ring":
+        keys = ("n_ring", "radius_km", "ring_capacity_veh_per_h", "ring_speed_kmh", "spoke_every",
+                "spoke_capacity_veh_per_h", "spoke_speed_kmh", "bpr_b", "bpr_power")
+        roads, xy = ring_network(**{k: net[k] for k in keys})
+        trips = ring_demand(roads, net["peak_trips_veh_per_h"], net["cbd_weight"], net["decay_km"])
+        return roads, trips, xy, "the ring network (planning.cases.ring.network)"
+    roads = read_net(net["net_path"], time_unit_h=net["time_unit_h"], length_unit_km=net["length_unit_km"])
+    trips = read_trips(net["trips_path"], zones=roads.n_zones or None)
+    return roads, trips, read_nodes(net["node_path"]) if net.get("node_path") else None, net["net_path"]
+
+
 def build_system(
     config: PlanningConfig, traffic_daily: pd.DataFrame, load_daily: pd.DataFrame
 ) -> PlanningSystem:
     """Read the TNTP files and the feeder, check the station mapping, derive the period table."""
-    tc = config.transport
-    roads = read_net(tc.net_path, time_unit_h=tc.time_unit_h, length_unit_km=tc.length_unit_km)
-    trips = read_trips(tc.trips_path, zones=roads.n_zones or None)
+    roads, trips, nodes_xy, source = _roads(config)
     grid = load_matpower_case(config.grid.path)
     if config.grid.v_slack_pu != grid.v_slack_pu:
         grid.v_slack_pu = float(config.grid.v_slack_pu)
+    grid.buses["v_min_pu"] = np.maximum(grid.buses["v_min_pu"].to_numpy(float), config.grid.v_min_pu)
     rows = []
     pair = {(i, j): a for a, (i, j) in enumerate(zip(roads.links["init_node"], roads.links["term_node"], strict=True))}
     for k, s in enumerate(config.stations):
-        where = f"planning.stations[{k}] ({s.name})"
+        where = f"planning.cases.{config.case.kind}.stations[{k}] ({s.name})"
         if (s.init_node, s.term_node) not in pair:
             raise PlanningConfigError(
-                f"{where}: station on unknown link {s.init_node}->{s.term_node}; expected a link of {tc.net_path}"
+                f"{where}: station on unknown link {s.init_node}->{s.term_node}; expected a link of {source}"
             )
         if s.bus not in grid.buses.index:
             raise PlanningConfigError(f"{where}: unknown bus {s.bus}; expected one of {grid.bus_ids} ({config.grid.path})")
@@ -174,9 +191,5 @@ def build_system(
             "tou_usd_per_kwh": float(np.mean([rate[int(x)] for x in hours])),
         })
     periods = pd.DataFrame(prow).set_index("period")
-    nodes_xy = None
-    if tc.node_path:
-        from evgrid.transport.tntp import read_nodes
-
-        nodes_xy = read_nodes(tc.node_path)
-    return PlanningSystem(config, roads, trips, _ev_graph(roads, stations), stations, grid, periods, nodes_xy)
+    return PlanningSystem(config, roads, trips, _ev_graph(roads, stations), stations, grid, periods, nodes_xy,
+                          build_branch_flow(grid))
