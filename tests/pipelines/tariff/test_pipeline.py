@@ -27,6 +27,7 @@ def outputs():
     params["uncertainty"]["perturbation_sweep_pct"] = [10]
     params["out_of_sample"]["n_box_samples"] = 30
     params["aggregators"]["max_iterations"] = 1
+    params["w_sensitivity_usd_per_veh_h"] = [3.8]
     pipe = create_pipeline()
     catalog = DataCatalog({name: KeptDataset() for name in pipe.datasets()})
     catalog["params:tariff"] = params
@@ -65,3 +66,10 @@ def test_out_of_sample_and_comparison(outputs):
     assert all(isinstance(outputs[f"tariff_fig_{n}"], go.Figure) for n in ("tariff_heatmap", "cost_vs_gamma",
                                                                              "line_loading"))
     assert all(v["step"] == 0 for v in outputs["tariff_metrics"].values())
+    # issue 26: the hand-recomputed tariff (finite differences of the DSO optimum) equals the dual
+    hand = outputs["tariff_shape_checks"]["hand_check"]
+    assert hand["finite_difference_usd_per_kwh"] == pytest.approx(hand["tariff_from_duals_usd_per_kwh"], rel=1e-3)
+    assert {r["box"] for r in outputs["tariff_shape_checks"]["w_sensitivity"]} == {"paper 10 %", "data box"}
+    curve = oos[oos.source == "gamma_curve:heldout_days"].sort_values("gamma")
+    assert len(curve) == 2 and curve["p_violation"].iloc[-1] <= curve["p_violation"].iloc[0]
+    assert oos[oos.source == "gamma_curve:train_days"]["n_days"].min() >= 20  # June days shape the box

@@ -66,6 +66,13 @@ def make_system(**overrides):
         "heldout_load_multiplier": pd.DataFrame(np.ones((2, N_STEPS)) * [[1.05], [0.95]], index=days),
         "heldout_pv_per_kwp": pd.DataFrame(np.full((2, N_STEPS), 0.3), index=days),
     }
+    # forecast errors of 20 training days (June) and the 2 held-out days: load +-5..15 %, PV +-0..0.3 kW/kWp
+    rng = np.random.default_rng(7)
+    all_days = pd.date_range("2016-06-11", periods=20).append(days)
+    prof["load_error_rel"] = pd.DataFrame(rng.uniform(-0.15, 0.15, (22, N_STEPS)), index=all_days)
+    prof["pv_error_per_kwp"] = pd.DataFrame(rng.uniform(-0.3, 0.3, (22, N_STEPS)) * (prof["pv_per_kwp"] > 0),
+                                            index=all_days)
+    prof["train_days"] = all_days[all_days < pd.Timestamp("2016-07-01")]
     return assemble_system(cfg, two_bus_feeder(), prof, np.linspace(0.05, 0.12, N_STEPS))
 
 

@@ -10,7 +10,7 @@ from __future__ import annotations
 import pandas as pd
 
 from evgrid.compute import ComputeSettings
-from evgrid.studies.tariff import plots, report
+from evgrid.studies.tariff import audit, plots, report
 from evgrid.studies.tariff.config import TariffConfig
 from evgrid.studies.tariff.system import TariffSystem, build_system
 
@@ -40,12 +40,14 @@ def case_tables(system: TariffSystem, cases: dict):
 
 
 def compare_with_paper(system: TariffSystem, cases: dict, cost_vs_gamma: pd.DataFrame) -> tuple[pd.DataFrame, dict]:
-    checks = report.shape_checks(system, cases, cost_vs_gamma)
-    return report.paper_comparison(cases), checks | {"timings": cases["timings"]}
+    """Paper comparison + shape checks, with the audits (hand-recomputed tariff, sensitivity to ``w``)."""
+    checks = report.shape_checks(system, cases, cost_vs_gamma) | audit.audits(system)
+    return report.paper_comparison(system, cases), checks | {"timings": cases["timings"]}
 
 
 def evaluate_out_of_sample(system: TariffSystem, cases: dict) -> tuple[pd.DataFrame, pd.DataFrame]:
-    return report.out_of_sample(system, cases)
+    """Box draws and held-out real days (robust vs deterministic), plus the violation-risk vs Gamma curve."""
+    return report.out_of_sample_with_curve(system, cases)
 
 
 def plot_figures(tariffs: pd.DataFrame, cost_vs_gamma: pd.DataFrame, line_flows: pd.DataFrame):

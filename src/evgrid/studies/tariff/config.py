@@ -127,10 +127,26 @@ class UncertaintyConfig:
     gamma_sweep: list = field(default_factory=lambda: [0.0, 0.5, 1.0])
     perturbation_sweep_pct: list = field(default_factory=lambda: [5, 10, 20])
     budget_gamma_per_hour: float = 3.0
+    xi_source: str = "percent"
+    coverage: float = 0.9
+    wind_perturbation_pct: float = 10.0
 
     def __post_init__(self) -> None:
         if self.set not in ("box", "budget"):
             raise TariffConfigError(f"parameter 'tariff.uncertainty.set' must be box or budget, got {self.set!r}")
+        if self.xi_source not in ("percent", "data"):
+            raise TariffConfigError(f"parameter 'tariff.uncertainty.xi_source' must be percent or data, got "
+                                    f"{self.xi_source!r}")
+        self.coverage = number("tariff.uncertainty.coverage", self.coverage, 0.0, 1.0, lo_open=True,
+                               error=TariffConfigError)
+        _positive("tariff.uncertainty.wind_perturbation_pct", self.wind_perturbation_pct, allow_zero=True)
+        if self.xi_source == "data":  # the data box already reaches PV = 0 where its error quantile >= forecast
+            for key, vals in (("perturbation_pct", [self.perturbation_pct]),
+                              ("perturbation_sweep_pct", self.perturbation_sweep_pct)):
+                if any(float(v) > 100.0 for v in vals):
+                    raise TariffConfigError(f"parameter 'tariff.uncertainty.{key}': with xi_source: data it is the % of "
+                                            f"the data box and must be <= 100 (widen the box with "
+                                            f"'tariff.uncertainty.coverage'), got {vals}")
         _positive("tariff.uncertainty.perturbation_pct", self.perturbation_pct, allow_zero=True)
         self.gamma_robust = _gamma("tariff.uncertainty.gamma_robust", self.gamma_robust)
         self.gamma_sweep = [_gamma("tariff.uncertainty.gamma_sweep", g) for g in self.gamma_sweep]
@@ -163,6 +179,11 @@ class OutOfSampleConfig:
     pv_year: int = 2016
     curtailment_cost_usd_per_kwh: float = 1.0
     ci_level: float = 0.95
+    target_violation_risk: float = 0.1
+
+    def __post_init__(self) -> None:
+        self.target_violation_risk = number("tariff.out_of_sample.target_violation_risk", self.target_violation_risk,
+                                            0.0, 1.0, error=TariffConfigError)
 
 
 @dataclass
@@ -180,6 +201,7 @@ class TariffConfig:
     aggregators: AggregatorConfig = field(default_factory=AggregatorConfig)
     out_of_sample: OutOfSampleConfig = field(default_factory=OutOfSampleConfig)
     solver: dict = field(default_factory=dict)
+    w_sensitivity_usd_per_veh_h: list = field(default_factory=list)
 
     @property
     def n_steps(self) -> int:
@@ -206,6 +228,8 @@ class TariffConfig:
         _positive("tariff.horizon_h", self.horizon_h)
         _positive("tariff.dt_h", self.dt_h)
         _positive("tariff.travel_cost_usd_per_veh_h", self.travel_cost_usd_per_veh_h, allow_zero=True)
+        for w in self.w_sensitivity_usd_per_veh_h:
+            _positive("tariff.w_sensitivity_usd_per_veh_h", w, allow_zero=True)
         _positive("tariff.price_sensitivity_usd_per_kwh_per_kw", self.price_sensitivity_usd_per_kwh_per_kw)
         if abs(self.n_steps * self.dt_h - self.horizon_h) > 1e-9:
             raise TariffConfigError("parameter 'tariff.horizon_h' must be a multiple of 'tariff.dt_h'")

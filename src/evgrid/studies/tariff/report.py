@@ -153,14 +153,22 @@ def cost_vs_gamma_table(system: TariffSystem, cases: dict) -> pd.DataFrame:
     for (pct, g), c in sorted(cases["sweep"].items()):
         p_nom, _ = system.net_load(0.0, pct)
         nominal = M.station_line_loading(system, c.station_kw, p_nom)
+        pay = tariff_payments_usd(system, c)
         rows.append({"perturbation_pct": pct, "gamma": g, "total_cost_usd": c.objective_usd,
                      "travel_time_cost_usd": c.travel_time_cost_usd, "charging_cost_usd": c.charging_cost_usd,
+                     "tariff_payments_usd": pay, "eva_cost_incl_tariff_usd": c.objective_usd + pay,
                      "max_line_loading_pct": float((nominal.abs() / lim).to_numpy().max() * 100.0),
                      "max_worst_case_line_loading_pct": float((c.line_flow_kw.abs() / lim).to_numpy().max() * 100.0),
                      "mean_tariff_usd_per_kwh": float(c.tariffs["tariff_usd_per_kwh"].mean()),
                      "max_tariff_usd_per_kwh": float(c.tariffs["tariff_usd_per_kwh"].max()),
                      "solve_s": c.solve_s})
     return pd.DataFrame(rows)
+
+
+def tariff_payments_usd(system: TariffSystem, case) -> float:
+    """What the aggregators pay the DSO at its own tariffs: ``sum_{y,t} R[y,t] p[y,t] dt`` (the congestion rent)."""
+    tm = M.tariff_matrix(case.tariffs)
+    return float((tm * case.station_kw[tm.columns]).to_numpy().sum() * system.cfg.dt_h)
 
 
 def line_flows_table(system: TariffSystem, cases: dict) -> pd.DataFrame:
@@ -204,7 +212,7 @@ def station_energy_table(cases: dict) -> pd.DataFrame:
     return pd.concat(out, ignore_index=True)
 
 
-def paper_comparison(cases: dict) -> pd.DataFrame:
+def paper_comparison(system: TariffSystem, cases: dict) -> pd.DataFrame:
     """F2 / F3 tariffs 10:00-19:00 and the robust/deterministic cost ratio, ours beside the paper's."""
     rows = []
     for case in ("deterministic", "robust"):
@@ -215,12 +223,21 @@ def paper_comparison(cases: dict) -> pd.DataFrame:
                              "paper": PAPER_TARIFFS[case][st][k],
                              "ours": float(tm.at[h, st]) if st in tm.columns else np.nan})
     det, rob = cases["deterministic"].objective_usd, cases["robust"].objective_usd
+    pd_, pr_ = (tariff_payments_usd(system, cases[c]) for c in ("deterministic", "robust"))
+    ratio = PAPER_COST["robust"] / PAPER_COST["deterministic"]
     rows += [
         {"quantity": "total_cost_usd", "case": "deterministic", "hour": None, "paper": PAPER_COST["deterministic"],
          "ours": det},
         {"quantity": "total_cost_usd", "case": "robust", "hour": None, "paper": PAPER_COST["robust"], "ours": rob},
         {"quantity": "cost_ratio_robust_over_deterministic", "case": "robust/deterministic", "hour": None,
-         "paper": PAPER_COST["robust"] / PAPER_COST["deterministic"], "ours": rob / det},
+         "paper": ratio, "ours": rob / det},
+        # the paper: "higher costs due to elevated dynamic tariffs": the EVAs' cost incl. the tariff payments
+        {"quantity": "eva_cost_incl_tariff_usd", "case": "deterministic", "hour": None,
+         "paper": PAPER_COST["deterministic"], "ours": det + pd_},
+        {"quantity": "eva_cost_incl_tariff_usd", "case": "robust", "hour": None, "paper": PAPER_COST["robust"],
+         "ours": rob + pr_},
+        {"quantity": "eva_cost_ratio_robust_over_deterministic", "case": "robust/deterministic", "hour": None,
+         "paper": ratio, "ours": (rob + pr_) / (det + pd_)},
     ]
     df = pd.DataFrame(rows)
     return df
@@ -258,65 +275,90 @@ def shape_checks(system: TariffSystem, cases: dict, cost_table: pd.DataFrame) ->
 # --------------------------------------------------------------------------------------- out of sample
 
 
+def real_day_net_load(system: TariffSystem, days) -> np.ndarray:
+    """Net load (day x hour x bus) of real days = the planning forecast + that day's real day-ahead forecast
+    errors (:func:`evgrid.studies.tariff.system.forecast_errors`): load x (1 + relative error) at every bus,
+    PV + error x kWp (clipped at 0), wind at forecast (no real wind data). Without error frames (small test
+    systems) the held-out multipliers / PV of :class:`TariffSystem` are used."""
+    L, PV, W = (f.to_numpy() for f in (system.load_p_kw, system.pv_kw, system.wind_kw))
+    kwp = system.pv_kwp_by_bus()
+    if system.load_error_rel is None:
+        mult = system.heldout_load_multiplier.to_numpy()[:, :, None]
+        return L[None] * mult - system.heldout_pv_per_kwp.to_numpy()[:, :, None] * kwp[None, None, :] - W[None]
+    le = system.load_error_rel.loc[days].to_numpy()[:, :, None]
+    pe = system.pv_error_per_kwp.loc[days].to_numpy()[:, :, None]
+    pv = np.clip(PV[None] + pe * kwp[None, None, :], 0.0, None)
+    return L[None] * (1.0 + le) - pv - W[None]
+
+
+def heldout_days(system: TariffSystem) -> pd.DatetimeIndex:
+    """Days with forecast errors on or after ``out_of_sample.forecast_days_before`` (never seen in training)."""
+    if system.load_error_rel is None:
+        return system.heldout_load_multiplier.index
+    cut = pd.Timestamp(system.cfg.out_of_sample.forecast_days_before)
+    return system.load_error_rel.index[system.load_error_rel.index >= cut]
+
+
 def realisations(system: TariffSystem, pct: float) -> dict:
-    """Net-load realisations (n x hour x bus): uniform in the box, and the held-out real days (NYISO load x the
-    forecast load, NSRDB PV of the same date; wind at forecast: no real wind data, documented)."""
+    """Net-load realisations (n x hour x bus): uniform in the box (the configured set: paper % or data box),
+    and the held-out real days (:func:`real_day_net_load`)."""
     oos = system.cfg.out_of_sample
     L, PV, W = (f.to_numpy() for f in (system.load_p_kw, system.pv_kw, system.wind_kw))
-    out = {}
-    frac = pct / 100.0
-    draws = [BoxSet(nominal=a, deviation=frac * np.abs(a), gamma=1.0).sample(oos.n_box_samples, oos.seed + k)
-             for k, a in enumerate((L, PV, W))]
-    out["box"] = (draws[0] - draws[1] - draws[2], pd.Index(range(oos.n_box_samples), name="sample"))
-    kwp = np.zeros(L.shape[1])
-    bpos = {b: i for i, b in enumerate(system.feeder.bus_ids)}
-    for key, v in system.cfg.feeder.pv_kwp.items():
-        b = system.station_bus.get(str(key), None)
-        kwp[bpos[b if b is not None else int(key)]] += float(v)
-    mult = system.heldout_load_multiplier.to_numpy()[:, :, None]  # day x hour x 1
-    pvd = system.heldout_pv_per_kwp.to_numpy()[:, :, None] * kwp[None, None, :]
-    real = L[None] * mult - pvd - W[None]
-    out["real_days"] = (real, pd.Index(system.heldout_load_multiplier.index.strftime("%Y-%m-%d"), name="sample"))
+    dev = system.deviations(pct)
+    draws = [BoxSet(nominal=a, deviation=dev[k].to_numpy(), gamma=1.0).sample(oos.n_box_samples, oos.seed + i)
+             for i, (k, a) in enumerate((("load", L), ("pv", PV), ("wind", W)))]
+    out = {"box": (draws[0] - draws[1] - draws[2], pd.Index(range(oos.n_box_samples), name="sample"))}
+    days = heldout_days(system)
+    out["real_days"] = (real_day_net_load(system, days), pd.Index(days.strftime("%Y-%m-%d"), name="sample"))
     return out
 
 
-def out_of_sample(system: TariffSystem, cases: dict) -> tuple[pd.DataFrame, pd.DataFrame]:
-    """Fix each case's final response; for every realisation compute station-line flows and voltages
-    (lossless LinDistFlow sensitivities, vectorised), the EV charging shed to clear each overload and the
-    realised cost = the response's EV cost (travel + charging) + shed energy x curtailment cost.
-
-    Returns per-realisation results and a summary with paired robust - deterministic differences and CIs.
-    """
-    oos = system.cfg.out_of_sample
-    pct = system.cfg.uncertainty.perturbation_pct
+def evaluate_plan(system: TariffSystem, station_kw: pd.DataFrame, net: np.ndarray) -> dict:
+    """A fixed EV schedule on realisations ``net`` (n x hour x bus): station-line flows and voltages (lossless
+    LinDistFlow sensitivities, vectorised); a line above limit x (1 + tolerance) or a voltage below its minimum
+    is a violation; the overload energy is the EV charging shed (kWh) to clear it."""
     bpos, _a, rs, xs = radial_sensitivities(system.feeder)
     q = system.load_q_kvar.to_numpy()
     vmin = system.feeder.buses["v_min_pu"].to_numpy()
     lim = np.array([system.line_limit_kw[y] for y in system.line_limit_kw])
     tol = system.cfg.aggregators.tolerance_pct / 100.0
     sb = np.array([bpos[system.station_bus[y]] for y in system.line_limit_kw])
+    ev = np.zeros(net.shape[1:])
+    for y, b in system.station_bus.items():
+        ev[:, bpos[b]] = station_kw[y].to_numpy()
+    p = net + ev[None]
+    flow = p[:, :, sb]  # station lines carry their bus's net load
+    over = np.clip(np.abs(flow) - lim[None, None, :], 0.0, None)
+    w = 1.0 - np.einsum("nti,bi->ntb", p, rs) - (q @ xs.T)[None]
+    v = np.sqrt(np.clip(w, 0.0, None))
+    return {"line_violation": (np.abs(flow) > lim[None, None, :] * (1.0 + tol)).any(axis=(1, 2)),
+            "voltage_violation": (v < vmin[None, None, :] - 1e-4).any(axis=(1, 2)),
+            "shed_kwh": over.sum(axis=(1, 2)) * system.cfg.dt_h,
+            "max_line_loading_pct": (np.abs(flow) / lim).max(axis=(1, 2)) * 100.0,
+            "v_min_pu": v.min(axis=(1, 2))}
+
+
+def out_of_sample(system: TariffSystem, cases: dict) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """Fix each case's final response; for every realisation evaluate it (:func:`evaluate_plan`) and the
+    realised cost = the response's EV cost (travel + charging) + shed energy x curtailment cost.
+
+    Returns per-realisation results and a summary with paired robust - deterministic differences and CIs.
+    """
+    oos = system.cfg.out_of_sample
+    pct = system.cfg.uncertainty.perturbation_pct
     rows = []
     for source, (net, idx) in realisations(system, pct).items():
         for case in ("deterministic", "robust"):
             resp = cases["responses"][case]["response"]
-            ev = np.zeros(net.shape[1:])
-            for y, b in system.station_bus.items():
-                ev[:, bpos[b]] = resp.station_kw[y].to_numpy()
-            p = net + ev[None]
-            flow = p[:, :, sb]  # station lines carry their bus's net load
-            over = np.clip(np.abs(flow) - lim[None, None, :], 0.0, None)
-            w = 1.0 - np.einsum("nti,bi->ntb", p, rs) - (q @ xs.T)[None]
-            v = np.sqrt(np.clip(w, 0.0, None))
-            v_viol = (v < vmin[None, None, :] - 1e-4).any(axis=(1, 2))
-            line_viol = (np.abs(flow) > lim[None, None, :] * (1.0 + tol)).any(axis=(1, 2))
-            shed_kwh = over.sum(axis=(1, 2)) * system.cfg.dt_h
+            ev = evaluate_plan(system, resp.station_kw, net)
             planned = resp.travel_time_cost_usd + resp.charging_cost_usd
-            for k in range(p.shape[0]):
-                rows.append({"source": source, "sample": idx[k], "case": case, "line_violation": bool(line_viol[k]),
-                             "voltage_violation": bool(v_viol[k]), "shed_kwh": float(shed_kwh[k]),
-                             "max_line_loading_pct": float((np.abs(flow[k]) / lim).max() * 100.0),
-                             "v_min_pu": float(v[k].min()),
-                             "cost_usd": planned + oos.curtailment_cost_usd_per_kwh * float(shed_kwh[k])})
+            for k in range(net.shape[0]):
+                rows.append({"source": source, "sample": idx[k], "case": case,
+                             "line_violation": bool(ev["line_violation"][k]),
+                             "voltage_violation": bool(ev["voltage_violation"][k]), "shed_kwh": float(ev["shed_kwh"][k]),
+                             "max_line_loading_pct": float(ev["max_line_loading_pct"][k]),
+                             "v_min_pu": float(ev["v_min_pu"][k]),
+                             "cost_usd": planned + oos.curtailment_cost_usd_per_kwh * float(ev["shed_kwh"][k])})
     per = pd.DataFrame(rows)
     summary = []
     z = stats.norm.ppf(0.5 + oos.ci_level / 2.0)
@@ -344,6 +386,19 @@ def out_of_sample(system: TariffSystem, cases: dict) -> tuple[pd.DataFrame, pd.D
     return per, pd.DataFrame(summary)
 
 
+def out_of_sample_with_curve(system: TariffSystem, cases: dict) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """:func:`out_of_sample` + the violation-risk vs Gamma curve on real days (rows ``source =
+    gamma_curve:<split>``, :func:`evgrid.studies.tariff.audit.gamma_curve`) and the tuned Gamma's held-out row."""
+    from evgrid.studies.tariff.audit import gamma_curve
+
+    per, summary = out_of_sample(system, cases)
+    curve, tuned = gamma_curve(system, cases["sweep"])
+    curve = curve.assign(source="gamma_curve:" + curve["split"],
+                         case=[f"gamma={g:g}" + (" (tuned)" if t else "") for g, t in zip(curve["gamma"], curve["tuned"],
+                                                                                         strict=True)])
+    return per, pd.concat([summary, curve.drop(columns=["split"])], ignore_index=True)
+
+
 def summary_rows(load) -> list[dict]:
     """End-of-run summary rows (:mod:`evgrid.runtime.summary`): F2 tariff range and the cost ratio beside paper 001."""
     from evgrid.runtime.summary import row
@@ -357,8 +412,9 @@ def summary_rows(load) -> list[dict]:
         if len(f2):
             out.append(row(f"F2 tariff 10-19 h, {case}, max", float(f2["ours"].max()), float(f2["paper"].max()),
                            "$/kWh"))
-    ratio = comp[comp["quantity"] == "cost_ratio_robust_over_deterministic"]
-    if len(ratio):
-        out.append(row("total cost robust / deterministic", float(ratio["ours"].iloc[0]),
-                       float(ratio["paper"].iloc[0]), "x"))
+    for q, label in (("cost_ratio_robust_over_deterministic", "total cost robust / deterministic"),
+                     ("eva_cost_ratio_robust_over_deterministic", "EVA cost incl. tariff payments robust / det.")):
+        ratio = comp[comp["quantity"] == q]
+        if len(ratio):
+            out.append(row(label, float(ratio["ours"].iloc[0]), float(ratio["paper"].iloc[0]), "x"))
     return out

@@ -55,6 +55,12 @@ class TariffSystem:
     """Held-out days (date x hour): real load / forecast load (same shape as the forecast profile)."""
     heldout_pv_per_kwp: pd.DataFrame
     """Held-out days (date x hour): real PV kW per kWp."""
+    load_error_rel: pd.DataFrame | None = None
+    """Day-ahead load forecast errors (date x hour), relative: actual / weekly-persistence forecast - 1."""
+    pv_error_per_kwp: pd.DataFrame | None = None
+    """Day-ahead PV forecast errors (date x hour), kW per kWp: actual - previous day (persistence)."""
+    train_days: pd.DatetimeIndex | None = None
+    """Days before ``out_of_sample.forecast_days_before``: the only days that shape the uncertainty set."""
     info: dict = field(default_factory=dict)
 
     @property
@@ -63,22 +69,63 @@ class TariffSystem:
 
     def net_load(self, gamma: float = 0.0, pct: float | None = None) -> tuple[pd.DataFrame, pd.DataFrame]:
         """Paper 001's robust counterpart of the nodal balance (box, Gamma): loads at forecast + Gamma xi,
-        renewables at forecast - Gamma xi, ``xi = pct % of the forecast``; returns net (P, Q) (hour x bus)."""
+        renewables at forecast - Gamma xi (:meth:`deviations` gives xi); returns net (P, Q) (hour x bus)."""
         from evgrid.optim.robust import BoxSet
 
-        pct = self.cfg.uncertainty.perturbation_pct if pct is None else pct
-        frac = pct / 100.0
+        dev = self.deviations(pct)
         parts = []
-        for frame, direction in ((self.load_p_kw, 1.0), (self.pv_kw, -1.0), (self.wind_kw, -1.0)):
-            box = BoxSet(nominal=frame.to_numpy(), deviation=frac * np.abs(frame.to_numpy()), gamma=gamma)
+        for frame, kind, direction in ((self.load_p_kw, "load", 1.0), (self.pv_kw, "pv", -1.0),
+                                       (self.wind_kw, "wind", -1.0)):
+            box = BoxSet(nominal=frame.to_numpy(), deviation=dev[kind].to_numpy(), gamma=gamma)
             parts.append(direction * box.worst_case_point(direction))
         p = pd.DataFrame(parts[0] + parts[1] + parts[2], index=self.load_p_kw.index, columns=self.load_p_kw.columns)
         return p, self.load_q_kvar.copy()
 
     def deviations(self, pct: float | None = None) -> dict[str, pd.DataFrame]:
-        pct = self.cfg.uncertainty.perturbation_pct if pct is None else pct
-        return {k: (pct / 100.0) * f.abs() for k, f in
-                (("load", self.load_p_kw), ("pv", self.pv_kw), ("wind", self.wind_kw))}
+        """Box half-widths xi (hour x bus, kW) of conventional load, PV and wind, scaled by ``pct`` %.
+
+        ``uncertainty.xi_source: percent`` (paper): ``xi = pct % of the forecast``. ``data``: ``pct`` % of the
+        data box (100 = the box itself): load ``xi_t = q_cov(|load error_t|) x forecast_t`` and PV
+        ``xi_t = min(q_cov(|PV error_t|) x kWp, forecast_t)`` from the day-ahead forecast errors of the training
+        days (:func:`data_box`); wind (no real wind data) ``wind_perturbation_pct`` % of its forecast."""
+        u = self.cfg.uncertainty
+        pct = u.perturbation_pct if pct is None else pct
+        frac = pct / 100.0
+        if u.xi_source == "percent":
+            return {k: frac * f.abs() for k, f in
+                    (("load", self.load_p_kw), ("pv", self.pv_kw), ("wind", self.wind_kw))}
+        xi = self.data_box()
+        load = self.load_p_kw.abs().mul(xi["load_rel"].to_numpy(), axis=0)
+        pv = pd.DataFrame(np.minimum(np.outer(xi["pv_per_kwp"].to_numpy(), self.pv_kwp_by_bus()),
+                                     self.pv_kw.to_numpy()), index=self.pv_kw.index, columns=self.pv_kw.columns)
+        wind = (u.wind_perturbation_pct / 100.0) * self.wind_kw.abs()
+        return {"load": frac * load, "pv": frac * pv, "wind": frac * wind}
+
+    def pv_kwp_by_bus(self) -> np.ndarray:
+        """Installed PV (kWp) per feeder bus, in ``feeder.bus_ids`` order."""
+        bpos = {b: i for i, b in enumerate(self.feeder.bus_ids)}
+        kwp = np.zeros(len(bpos))
+        for key, v in self.cfg.feeder.pv_kwp.items():
+            kwp[bpos[_bus_of(key, self.station_bus, self.feeder, "pv_kwp")]] += float(v)
+        return kwp
+
+    def data_box(self) -> pd.DataFrame:
+        """Per hour: ``load_rel`` and ``pv_per_kwp`` half-widths at ``uncertainty.coverage`` (training days)."""
+        if "data_box" not in self.info:
+            if self.train_days is None or len(self.train_days) == 0:
+                raise TariffConfigError("parameter 'tariff.uncertainty.xi_source' is data but there are no training "
+                                        "days with forecast errors (tariff.out_of_sample.forecast_days_before)")
+            self.info["data_box"] = data_box(self.load_error_rel.loc[self.train_days],
+                                             self.pv_error_per_kwp.loc[self.train_days], self.cfg.uncertainty.coverage)
+        return self.info["data_box"]
+
+
+def data_box(load_err: pd.DataFrame, pv_err: pd.DataFrame, coverage: float) -> pd.DataFrame:
+    """Box half-widths per hour = the ``coverage`` quantile of the absolute day-ahead forecast errors
+    (``method='higher'``: an observed error, so at least ``coverage`` of the training errors lie inside)."""
+    q = {k: np.quantile(np.abs(e.to_numpy()), coverage, axis=0, method="higher")
+         for k, e in (("load_rel", load_err), ("pv_per_kwp", pv_err))}
+    return pd.DataFrame(q, index=pd.Index(range(load_err.shape[1]), name="step"))
 
 
 def radial_sensitivities(net: Network) -> tuple[dict, np.ndarray, np.ndarray, np.ndarray]:
@@ -219,14 +266,32 @@ def real_day_profiles(cfg: TariffConfig, load_paths, weather_paths) -> dict:
     load_fc = lw.loc[fc_days].mean()
     pv_fc = pw.loc[fc_days].mean()
     mult = lw.loc[fc_days].mean() / load_fc.max()
+    load_err, pv_err = forecast_errors(lw, pw, days)
     return {
         "load_profile": mult.to_numpy(),
         "pv_per_kwp": pv_fc.to_numpy(),
         "heldout_load_multiplier": lw.loc[ho_days].div(load_fc, axis=1),
         "heldout_pv_per_kwp": pw.loc[ho_days],
+        "load_error_rel": load_err,
+        "pv_error_per_kwp": pv_err,
+        "train_days": load_err.index[load_err.index < cut],
         "n_forecast_days": int(len(fc_days)),
         "n_heldout_days": int(len(ho_days)),
     }
+
+
+def forecast_errors(load_by_day: pd.DataFrame, pv_by_day: pd.DataFrame, days: pd.DatetimeIndex
+                    ) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """Day-ahead forecast errors of ``days`` (date x hour) from two naive public-data forecasts:
+    load: weekly persistence (same hour, 7 days before: keeps the weekday/weekend pattern), relative error
+    ``actual / forecast - 1``; PV: persistence (same hour of the previous day), error in kW per kWp.
+    Days whose reference day is missing are dropped (listed nowhere else: the count is in ``system.info``)."""
+    lag_l = load_by_day.reindex(days - pd.Timedelta(days=7)).to_numpy()
+    lag_p = pv_by_day.reindex(days - pd.Timedelta(days=1)).to_numpy()
+    le = pd.DataFrame(load_by_day.loc[days].to_numpy() / lag_l - 1.0, index=days, columns=load_by_day.columns)
+    pe = pd.DataFrame(pv_by_day.loc[days].to_numpy() - lag_p, index=days, columns=pv_by_day.columns)
+    ok = le.notna().all(axis=1) & pe.notna().all(axis=1)
+    return le[ok], pe[ok]
 
 
 def energy_price(cfg: TariffConfig, price_paths) -> np.ndarray:
@@ -290,6 +355,8 @@ def assemble_system(cfg: TariffConfig, base: Network, prof: dict, price_usd_per_
         load_p_kw=frame(p), load_q_kvar=frame(q), pv_kw=frame(pv), wind_kw=frame(wind),
         price_usd_per_kwh=price,
         heldout_load_multiplier=prof["heldout_load_multiplier"], heldout_pv_per_kwp=prof["heldout_pv_per_kwp"],
+        load_error_rel=prof.get("load_error_rel"), pv_error_per_kwp=prof.get("pv_error_per_kwp"),
+        train_days=prof.get("train_days"),
         info={"n_forecast_days": prof.get("n_forecast_days", 0), "n_heldout_days": prof.get("n_heldout_days", 0),
               "n_links": int(traffic.n_links), "n_nodes": int(traffic.n_nodes),
               "evs_total": float(sum(sum(d.departures) for d in demands))},
