@@ -67,6 +67,46 @@ def _dual(model, con) -> float:
     return float(model.dual.get(con, 0.0))
 
 
+def _path_incidence(net, status: pd.Series, bpos: dict, lpos: dict) -> tuple[np.ndarray, np.ndarray, list]:
+    """Of the radial configuration ``status``: ``A[b, l] = 1`` if branch ``l`` is on the path from the root to
+    bus ``b``, the branches' flow directions ``sgn[l]`` and each bus's root."""
+    tr = net.tree(status)
+    buses = net.bus_ids
+    A = np.zeros((len(buses), len(lpos)))
+    sgn = np.zeros(len(lpos))
+    for b in buses:
+        u = b
+        while tr["parent_branch"][u] is not None:
+            lid = tr["parent_branch"][u]
+            A[bpos[b], lpos[lid]] = 1.0
+            u = tr["parent_bus"][u]
+    for lid, d in tr["direction"].items():
+        sgn[lpos[lid]] = d
+    return A, sgn, [tr["root"][b] for b in buses]
+
+
+def _case_duals(model, handles: LinDistFlowHandles, kt: tuple, bpos: dict, lpos: dict):
+    """Duals of one case: nodal balances ``lambda_p, lambda_q`` per bus, the thermal polygon's pull on each
+    branch's P flow ``-sum_m mu_lm c_m``, voltage limits ``nu`` per bus."""
+    blk, buses = handles.block, handles.network.bus_ids
+    lam_p = np.array([_dual(model, blk.balance_p[(b, *kt)]) for b in buses])
+    lam_q = np.array([_dual(model, blk.balance_q[(b, *kt)]) for b in buses])
+    cong_l_p = np.zeros(len(lpos))
+    if handles.thermal is not None:
+        for lid in handles.branch_ids:
+            for m, (c, _s) in enumerate(handles.thermal_dirs):
+                key_th = (lid, m, *kt)
+                if key_th in blk.thermal:
+                    mu = _dual(model, blk.thermal[key_th])
+                    cong_l_p[lpos[lid]] += -mu * c
+    nu = np.zeros(len(buses))
+    if handles.v_lim is not None:
+        for b in buses:
+            if (b, *kt) in blk.v_lim:
+                nu[bpos[b]] = _dual(model, blk.v_lim[(b, *kt)])
+    return lam_p, lam_q, cong_l_p, nu
+
+
 def nodal_prices(
     model,
     handles: LinDistFlowHandles,
@@ -84,15 +124,11 @@ def nodal_prices(
     if not hasattr(model, "dual"):
         raise ValueError("model has no duals: solve(model, duals=True) or lp_duals_of_milp(model) first")
     net = handles.network
-    blk = handles.block
     buses = net.bus_ids
     bpos = {b: i for i, b in enumerate(buses)}
-    nb = len(buses)
     br = net.branches
     coef_r = 2.0 * br["r_pu"].to_numpy() / net.s_base_kva
     lpos = {lid: i for i, lid in enumerate(br.index)}
-    dirs = handles.thermal_dirs
-    has_th = handles.thermal is not None
     rows = []
     tree_cache: dict[bytes, tuple] = {}
     for k in handles.cases:
@@ -105,35 +141,9 @@ def nodal_prices(
             status = handles.status_by_case[k]
         key = status.to_numpy().tobytes()
         if key not in tree_cache:
-            tr = net.tree(status)
-            A = np.zeros((nb, len(br)))  # path incidence: A[b, l] = 1 if l on path(root, b)
-            sgn = np.zeros(len(br))
-            for b in buses:
-                u = b
-                while tr["parent_branch"][u] is not None:
-                    lid = tr["parent_branch"][u]
-                    A[bpos[b], lpos[lid]] = 1.0
-                    u = tr["parent_bus"][u]
-            for lid, d in tr["direction"].items():
-                sgn[lpos[lid]] = d
-            root = [tr["root"][b] for b in buses]
-            tree_cache[key] = (A, sgn, root)
+            tree_cache[key] = _path_incidence(net, status, bpos, lpos)
         A, sgn, root = tree_cache[key]
-        lam_p = np.array([_dual(model, blk.balance_p[(b, *kt)]) for b in buses])
-        lam_q = np.array([_dual(model, blk.balance_q[(b, *kt)]) for b in buses])
-        cong_l_p = np.zeros(len(br))
-        if has_th:
-            for lid in handles.branch_ids:
-                for m, (c, _s) in enumerate(dirs):
-                    key_th = (lid, m, *kt)
-                    if key_th in blk.thermal:
-                        mu = _dual(model, blk.thermal[key_th])
-                        cong_l_p[lpos[lid]] += -mu * c
-        nu = np.zeros(nb)
-        if handles.v_lim is not None:
-            for b in buses:
-                if (b, *kt) in blk.v_lim:
-                    nu[bpos[b]] = _dual(model, blk.v_lim[(b, *kt)])
+        lam_p, lam_q, cong_l_p, nu = _case_duals(model, handles, kt, bpos, lpos)
         energy_p = np.array([lam_p[bpos[r]] for r in root])
         congestion_p = A @ (sgn * cong_l_p)
         # R[i, b] = sum_l A[i,l] A[b,l] coef_l  (symmetric)
