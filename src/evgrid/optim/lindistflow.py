@@ -33,8 +33,9 @@ Branch outages and islands
 Reconfiguration (``options.reconfigure=True``)
     Binary ``block.y[l]`` for each switchable branch (``options.switchable``; default: every branch in the
     network that is not forced out by ``branch_in_service``), one configuration for the whole horizon and
-    all scenarios. Big-M on flows and on vdrop; radiality by spanning tree (``sum y = |B| - 1``) plus a
-    single-commodity flow from the slack (every bus energised, hence connected and radial);
+    all scenarios. Big-M on flows and on vdrop; radiality (ONE family, :func:`define_radiality`) by spanning
+    tree (``sum y = |B| - 1``), parent-child orientation and a single-commodity flow from the slack (every bus
+    energised, hence connected and radial);
     ``options.max_switching`` limits the number of status changes vs ``branch_in_service``.
     With ``options.reconfigure_per_step=True`` the binaries are ``block.y[l, t]`` (one configuration per time
     step, shared by all scenarios: a day-ahead switching plan), radial and connected at every step, and
@@ -812,21 +813,19 @@ def _big_m_kw(topo: LinDistFlowTopology, options: LinDistFlowOptions) -> dict:
 
 
 def define_reconfiguration(block, topo: LinDistFlowTopology, options: LinDistFlowOptions) -> None:
-    """Switch binaries ``y[l]`` (one configuration for all cases) or ``y[l,t]`` (per step, see
-    :func:`define_step_switching`), big-M flows and drops, radiality::
+    """Switch binaries ``y[l]`` (one configuration for all cases) or ``y[l,t]`` (one per time step), big-M flows
+    and drops; radiality by :func:`define_radiality` (ONE family for both modes)::
 
         |P[l,k]|, |Q[l,k]| <= M_l y[l(,t)]                         (switchable l)
         |w[j,k] - w[i,k] + 2 (r P + x Q) / s_base| <= M_v (1 - y[l(,t)]);   == 0 for branches fixed on
-        sum_l y[l(,t)] + |fixed on| == |B| - 1                          (spanning tree, per step)
-        |f[l(,t)]| <= (|B| - 1) y[l(,t)];  sum_in f - sum_out f == 1 (b != slack), -(|B| - 1) at the slack
         sum_l |y[l] - y0[l]| <= max_switching                           (optional, whole-horizon mode)
 
-    The single-commodity flow ``f`` from the slack energises every bus: connected + tree = radial.
+    ``M_v = max w - min w`` over the voltage limits (the exact range of ``w_j - w_i`` of an open branch, whose
+    flows are zero); without voltage limits 0.1 is added to the band's width.
     """
     if not options.reconfigure:
         return
     b = block
-    buses, slack, into, out_of = topo.buses, topo.slack, topo.into, topo.out_of
     sw_ids, fixed = topo.switchable, topo.fixed_status
     sw_set = set(sw_ids)
     fixed_on = [lid for lid in topo.branch_ids if lid not in sw_set]
@@ -842,7 +841,10 @@ def define_reconfiguration(block, topo: LinDistFlowTopology, options: LinDistFlo
 
         def yk(blk, lid, kt):
             return blk.y[lid]
-    big_v = float((topo.v_max_pu.max() ** 2 - topo.v_min_pu.min() ** 2) + 0.1)
+    v_slack2 = float(topo.network.v_slack_pu) ** 2
+    w_hi = max(float(topo.v_max_pu.max()) ** 2, v_slack2)
+    w_lo = min(float(topo.v_min_pu.min()) ** 2, v_slack2)
+    big_v = float(w_hi - w_lo + (0.0 if options.enforce_voltage_limits else 0.1))
     big_m = _big_m_kw(topo, options)
     drop = _drop_rule(topo)
     b.LK_fixed = pyo.Set(initialize=[(lid, *case_key(k)) for k in topo.cases for lid in fixed_on], dimen=None)
@@ -864,56 +866,83 @@ def define_reconfiguration(block, topo: LinDistFlowTopology, options: LinDistFlo
     b.q_sw_hi = pyo.Constraint(
         b.LK_sw, rule=lambda blk, lid, *kt: blk.q_flow_kvar[(lid, *kt)] <= big_m[lid] * yk(blk, lid, kt)
     )
+    define_radiality(b, topo, fixed_on, per_step)
     if per_step:
-        define_step_switching(b, topo, options, fixed_on)
-        return
-    n_b = len(buses)
-    b.radial_count = pyo.Constraint(expr=sum(b.y[lid] for lid in sw_ids) + len(fixed_on) == n_b - 1)
-    b.f_comm = pyo.Var(b.L, bounds=(-(n_b - 1), n_b - 1), initialize=0.0)
-    b.comm_lo = pyo.Constraint(b.SW, rule=lambda blk, lid: blk.f_comm[lid] >= -(n_b - 1) * blk.y[lid])
-    b.comm_hi = pyo.Constraint(b.SW, rule=lambda blk, lid: blk.f_comm[lid] <= (n_b - 1) * blk.y[lid])
-
-    def comm_bal(blk, bb):
-        net_in = sum(blk.f_comm[lid] for lid in into[bb]) - sum(blk.f_comm[lid] for lid in out_of[bb])
-        return net_in == (-(n_b - 1) if bb == slack else 1)
-
-    b.comm_balance = pyo.Constraint(b.B, rule=comm_bal)
-    if options.max_switching is not None:
+        define_step_switching(b, topo, options)
+    elif options.max_switching is not None:
         b.switching = pyo.Constraint(
             expr=sum((1 - b.y[lid]) if fixed.at[lid] else b.y[lid] for lid in sw_ids) <= options.max_switching
         )
 
 
-def define_step_switching(block, topo: LinDistFlowTopology, options: LinDistFlowOptions, fixed_on: list) -> None:
-    """Radiality at every step and the daily switching limit of each switch (paper 004 eq. 21-22)::
+def define_radiality(block, topo: LinDistFlowTopology, fixed_on: list, per_step: bool) -> None:
+    """Radial and connected configuration ``r`` (every step ``t`` with per-step switching, else the one
+    configuration): spanning tree + parent-child orientation + single-commodity flow (paper 004 eq. 21)::
 
-        sum_l y[l,t] + |fixed on| == |B| - 1                                  (spanning tree at step t)
-        |f[l,t]| <= (|B| - 1) y[l,t];  sum_in f[.,t] - sum_out f[.,t] == 1 (b != slack), -(|B| - 1) at the slack
+        sum_l y[l,r] + |fixed on| == |B| - 1                                   (spanning tree)
+        a[l,r] + a'[l,r] == y[l,r]   (== 1 if l is fixed on)                   (l = i -> j: a = i parent of j)
+        sum_{l into j} a[l,r] + sum_{l out of j} a'[l,r] == 1  (j != slack),  == 0 at the slack (one parent)
+        -(|B| - 1) a'[l,r] <= f[l,r] <= (|B| - 1) a[l,r]                       (flow only parent -> child)
+        sum_in f[.,r] - sum_out f[.,r] == 1 (j != slack),  == -(|B| - 1) at the slack
+
+    The commodity flow from the slack reaches every bus (connected), which with ``|B| - 1`` branches is a
+    spanning tree. The orientation rows (Jabr, Singh & Pal, IEEE TPWRS 27(2) 2012) are redundant for integer
+    ``y`` but cut fractional loops out of the LP relaxation, and bound the flow by the oriented variables
+    instead of the big-M alone.
+    """
+    b = block
+    buses, slack, into, out_of = topo.buses, topo.slack, topo.into, topo.out_of
+    n_b = len(buses)
+    fixed_set = set(fixed_on)
+    b.R = pyo.Set(initialize=list(topo.time_index) if per_step else [0], ordered=True)
+
+    def y_of(blk, lid, r):
+        if lid in fixed_set:
+            return 1
+        return blk.y[lid, r] if per_step else blk.y[lid]
+
+    b.radial_count = pyo.Constraint(
+        b.R, rule=lambda blk, r: sum(blk.y[(lid, r) if per_step else lid] for lid in topo.switchable)
+        + len(fixed_on) == n_b - 1)
+    b.parent_fwd = pyo.Var(b.L, b.R, bounds=(0.0, 1.0), initialize=0.0)
+    b.parent_bwd = pyo.Var(b.L, b.R, bounds=(0.0, 1.0), initialize=0.0)
+    b.orientation = pyo.Constraint(
+        b.L, b.R, rule=lambda blk, lid, r: blk.parent_fwd[lid, r] + blk.parent_bwd[lid, r] == y_of(blk, lid, r))
+
+    def one_parent(blk, bb, r):
+        n_par = sum(blk.parent_fwd[lid, r] for lid in into[bb]) + sum(blk.parent_bwd[lid, r] for lid in out_of[bb])
+        if isinstance(n_par, int):
+            return pyo.Constraint.Skip if bb == slack else pyo.Constraint.Infeasible
+        return n_par == (0 if bb == slack else 1)
+
+    b.one_parent = pyo.Constraint(b.B, b.R, rule=one_parent)
+    b.f_comm = pyo.Var(b.L, b.R, bounds=(-(n_b - 1), n_b - 1), initialize=0.0)
+    b.comm_lo = pyo.Constraint(b.L, b.R, rule=lambda blk, lid, r: blk.f_comm[lid, r] >= -(n_b - 1)
+                               * blk.parent_bwd[lid, r])
+    b.comm_hi = pyo.Constraint(b.L, b.R, rule=lambda blk, lid, r: blk.f_comm[lid, r] <= (n_b - 1)
+                               * blk.parent_fwd[lid, r])
+
+    def comm_bal(blk, bb, r):
+        net_in = sum(blk.f_comm[lid, r] for lid in into[bb]) - sum(blk.f_comm[lid, r] for lid in out_of[bb])
+        return net_in == (-(n_b - 1) if bb == slack else 1)
+
+    b.comm_balance = pyo.Constraint(b.B, b.R, rule=comm_bal)
+
+
+def define_step_switching(block, topo: LinDistFlowTopology, options: LinDistFlowOptions) -> None:
+    """Daily switching limit of each switch (paper 004 eq. 22); radiality per step is :func:`define_radiality`::
+
         a[l,t] >= y[l,t] - y[l,t-1],  a[l,t] >= y[l,t-1] - y[l,t]             (switching action, a >= 0)
         sum_t a[l,t] <= max_switching_per_branch                              (eq. 22)
 
     ``y[l, t_0 - 1]`` is the fixed status (``initial_status='fixed'``) or free (``'free'``: no action counted at
-    the first step). The commodity flow ``f`` energises every bus at every step, so each step's configuration
-    is connected and, with ``|B| - 1`` branches, a spanning tree (radial).
+    the first step).
     """
     b = block
-    buses, slack, into, out_of = topo.buses, topo.slack, topo.into, topo.out_of
-    sw_ids, fixed = topo.switchable, topo.fixed_status
-    n_b = len(buses)
+    fixed = topo.fixed_status
     steps = list(topo.time_index)
     if options.initial_status not in ("fixed", "free"):
         raise ValueError(f"initial_status must be 'fixed' or 'free', got {options.initial_status!r}")
-    b.radial_count = pyo.Constraint(b.T, rule=lambda blk, t: sum(blk.y[lid, t] for lid in sw_ids) + len(fixed_on)
-                                    == n_b - 1)
-    b.f_comm = pyo.Var(b.L, b.T, bounds=(-(n_b - 1), n_b - 1), initialize=0.0)
-    b.comm_lo = pyo.Constraint(b.SW, b.T, rule=lambda blk, lid, t: blk.f_comm[lid, t] >= -(n_b - 1) * blk.y[lid, t])
-    b.comm_hi = pyo.Constraint(b.SW, b.T, rule=lambda blk, lid, t: blk.f_comm[lid, t] <= (n_b - 1) * blk.y[lid, t])
-
-    def comm_bal(blk, bb, t):
-        net_in = sum(blk.f_comm[lid, t] for lid in into[bb]) - sum(blk.f_comm[lid, t] for lid in out_of[bb])
-        return net_in == (-(n_b - 1) if bb == slack else 1)
-
-    b.comm_balance = pyo.Constraint(b.B, b.T, rule=comm_bal)
     if options.max_switching_per_branch is None:
         return
     prev = {t: steps[i - 1] for i, t in enumerate(steps) if i > 0}
