@@ -13,6 +13,8 @@
 Kedro's own per-dataset and per-node records (``Loading data from ...``, ``Running node: ...``,
 ``Completed 3 out of 94 tasks``) are at WARNING in ``conf/logging.yml``; ``EVGRID_VERBOSE=1`` puts them
 back at INFO (``verbose_logs``).
+
+Everything but ``ProgressHook`` (the thin Kedro adapter, the module's only Kedro import) is Kedro-free.
 """
 
 from __future__ import annotations
