@@ -14,7 +14,7 @@ import pandas as pd
 from evgrid.compute import ComputeSettings
 from evgrid.grid.network import Network
 from evgrid.scenarios.split import SplitConfig
-from evgrid.studies.dro import plots, report, runs, scenarios, system
+from evgrid.studies.dro import experiment, plots, report, runs, scenarios, system
 from evgrid.studies.dro.config import DroConfig, NetworkConfig
 from evgrid.typed_params import typed
 
@@ -80,3 +80,31 @@ def log_metrics(oos_metrics: pd.DataFrame, kpis: pd.DataFrame, radius: float, sc
 def plot_figures(steps: pd.DataFrame, lane_steps: pd.DataFrame, atoms: dict, oos_metrics: pd.DataFrame) -> tuple:
     """Paper-style figures of the chosen schedule and the out-of-sample results."""
     return plots.plot_figures(steps, lane_steps, atoms, oos_metrics)
+
+
+def run_experiment(traffic_daily: pd.DataFrame, weather_daily: pd.DataFrame, price_daily: pd.DataFrame,
+                   load_daily: pd.DataFrame, traffic_scenarios: pd.DataFrame, pv_scenarios: pd.DataFrame,
+                   price_scenarios: pd.DataFrame, joint_daily: pd.DataFrame, joint_scenarios: pd.DataFrame,
+                   joint_info: dict, price_info: dict, network: Network, params: dict, pv_system: dict,
+                   step_minutes: int, split: dict, params_compute: dict) -> tuple[pd.DataFrame, dict]:
+    """The atoms x shift experiment (``dro.experiment``; off in base: empty table): one evgrid.compute task per
+    (condition, training atoms, method)."""
+    cfg = DroConfig.from_params(params)
+    if not cfg.experiment.enabled:
+        return pd.DataFrame(columns=["condition", "n_atoms", "method", "day", "total_cost_usd"]), {"enabled": False}
+    plan, info = experiment.plan_experiment(
+        {"traffic_daily": traffic_daily, "weather_daily": weather_daily, "price_daily": price_daily,
+         "load_daily": load_daily, "joint_daily": joint_daily},
+        {"traffic": traffic_scenarios, "pv": pv_scenarios, "price": price_scenarios, "joint": joint_scenarios},
+        cfg, pv_system, step_minutes, SplitConfig.from_params(split),
+        {k: v for k, v in (("joint", joint_info), ("price", price_info)) if v is not None} or None)
+    days, run_info = runs.run_experiment(plan, network, cfg, ComputeSettings.from_params(params_compute), step_minutes)
+    return days, {"enabled": True, **info, **run_info}
+
+
+def report_experiment(days: pd.DataFrame, info: dict, params: dict) -> tuple[pd.DataFrame, pd.DataFrame, dict, object]:
+    """Points with 95 % intervals, paired differences to SAA, the verdict per condition, the figure."""
+    cfg = DroConfig.from_params(params)
+    points, paired, verdict = experiment.summarise_experiment(days, cfg) if len(days) else (
+        pd.DataFrame(), pd.DataFrame(), {})
+    return points, paired, {**info, "verdict": verdict}, plots.plot_experiment(points, paired)

@@ -293,9 +293,48 @@ class SolverConfig:
                 "mip_max_nodes": int(self.mip_max_nodes)}
 
 
+@dataclass(frozen=True)
+class ExperimentConfig:
+    """The atoms x shift experiment (issue 28; docs/dro.md): methods trained on ``sizes`` training atoms
+    under each condition of ``conditions`` and scored paired on the same held-out real days.
+
+    Conditions: ``same`` (training days of every month before the cut-off, test days of every month after
+    it), ``season`` (train on ``train_months``, operate on held-out days of ``test_months``), ``generated``
+    (train on the generator's scenarios, operate on held-out real days of the generator's label months)."""
+
+    enabled: bool = False
+    sizes: tuple[int, ...] = (3, 6, 12, 24)
+    conditions: tuple[str, ...] = ("same", "season", "generated")
+    train_months: tuple[int, ...] = (11, 12, 1, 2, 3)
+    test_months: tuple[int, ...] = (5, 6, 7, 8, 9)
+    max_test_days: int = 60
+    max_size: int = 0
+    """Skip sizes above this (0 = none): a reduced grid from the command line (``--params dro.experiment.max_size=24``)."""
+    cv_folds: int = 3
+    bootstrap: int = 2000
+    confidence: float = 0.95
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "sizes", tuple(int(n) for n in self.sizes))
+        object.__setattr__(self, "conditions", tuple(str(c) for c in self.conditions))
+        if not self.sizes or min(self.sizes) < 2:
+            raise ValueError(f"parameter 'dro.experiment.sizes' needs sizes >= 2, got {list(self.sizes)}")
+        bad = sorted(set(self.conditions) - {"same", "season", "generated"})
+        if bad:
+            raise ValueError(f"parameter 'dro.experiment.conditions': unknown {bad} (expected same, season, generated)")
+        for key in ("train_months", "test_months"):
+            months = [int(m) for m in getattr(self, key)]
+            if not months or any(m < 1 or m > 12 for m in months):
+                raise ValueError(f"parameter 'dro.experiment.{key}' must list months 1-12, got {months}")
+            object.__setattr__(self, key, tuple(months))
+        if self.max_test_days < 5 or self.cv_folds < 2 or self.bootstrap < 100 or not 0.5 < self.confidence < 1:
+            raise ValueError("dro.experiment: need max_test_days >= 5, cv_folds >= 2, bootstrap >= 100 and "
+                             "0.5 < confidence < 1")
+
+
 _BLOCKS = {"day_type": DayTypeConfig, "network": NetworkConfig, "ev": EvConfig, "conventional": ConventionalConfig,
            "costs": CostsConfig, "scenarios": ScenariosConfig, "robust": RobustConfig, "evaluation": EvaluationConfig,
-           "solver": SolverConfig}
+           "solver": SolverConfig, "experiment": ExperimentConfig}
 
 
 @dataclass(frozen=True)
@@ -320,6 +359,7 @@ class DroConfig:
     evaluation: EvaluationConfig = field(default_factory=EvaluationConfig)
     solver: SolverConfig = field(default_factory=SolverConfig)
     carbon_price_usd_per_t: float = 0.0
+    experiment: ExperimentConfig = field(default_factory=ExperimentConfig)
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "lanes", tuple(dict(r) for r in self.lanes))
