@@ -19,6 +19,7 @@ from scipy import stats
 
 from evgrid.optim.robust import BoxSet
 from evgrid.studies.tariff import model as M
+from evgrid.studies.tariff.audit import wilson
 from evgrid.studies.tariff.system import TariffSystem, radial_sensitivities
 
 log = logging.getLogger(__name__)
@@ -366,10 +367,11 @@ def out_of_sample(system: TariffSystem, cases: dict) -> tuple[pd.DataFrame, pd.D
         piv = {c: g[g["case"] == c].set_index("sample") for c in ("deterministic", "robust")}
         for case, d in piv.items():
             n = len(d)
-            pviol = float((d["line_violation"] | d["voltage_violation"]).mean())
-            half = z * np.sqrt(max(pviol * (1 - pviol), 1e-12) / n)
+            viol = d["line_violation"] | d["voltage_violation"]
+            pviol = float(viol.mean())
+            lo, hi = wilson(float(viol.sum()), n, oos.ci_level)
             summary.append({"source": source, "case": case, "n": n, "p_violation": pviol,
-                            "p_violation_ci_lo": max(0.0, pviol - half), "p_violation_ci_hi": min(1.0, pviol + half),
+                            "p_violation_ci_lo": lo, "p_violation_ci_hi": hi,
                             "p_line_violation": float(d["line_violation"].mean()),
                             "p_voltage_violation": float(d["voltage_violation"].mean()),
                             "expected_shed_kwh": float(d["shed_kwh"].mean()),
