@@ -9,6 +9,7 @@ budget (2 cores): about 20-30 s in all.
 
 from __future__ import annotations
 
+import dataclasses
 import os
 import signal
 import socket
@@ -151,6 +152,10 @@ def test_settings_validate_and_environment_overrides():
         ComputeSettings.from_params({"scheduler": "tcp//host:8786"})
     with pytest.raises(ComputeError, match=r"compute\.n_workers=0"):
         ComputeSettings.from_params({"n_workers": 0})
+    with pytest.raises(ComputeError, match=r"compute\.scatter_timeout_s=0: expected seconds in \(0, 3600\]"):
+        ComputeSettings.from_params({"scatter_timeout_s": 0})
+    with pytest.raises(ComputeError, match=r"compute\.task_timeout_s='1h'"):
+        ComputeSettings.from_params({"task_timeout_s": "1h"})
     s = ComputeSettings.from_params({"scheduler": "local", "n_workers": 2},
                                     environ={"EVGRID_DASK_SCHEDULER": "tcp://10.1.2.3:8786"})
     assert s.scheduler == "tcp://10.1.2.3:8786" and s.n_workers == 2
@@ -300,3 +305,66 @@ def test_study_fanouts_give_the_same_bits_in_process_and_on_a_2_worker_cluster(f
     """What each study computes does not depend on where its tasks run (nor on how the sweep is split:
     sync runs the tariff sweep as 1 task, the cluster as 2)."""
     assert _equal(fanout(ComputeSettings(scheduler="sync", progress=False)), fanout(local_settings))
+
+
+# ------------------------------------------------------------------------ no unbounded wait (issue 23)
+def shared_sum_task(task: dict, seed: int, shared: dict) -> dict:
+    """Reads every part of ``shared`` (a dict, as the dro study passes it)."""
+    rng = np.random.default_rng(seed)
+    return {"key": task["name"], "value": float(shared["a"] @ shared["b"]) * task["k"] + rng.standard_normal(),
+            "n": len(shared["names"])}
+
+
+def test_repeated_maps_with_a_shared_dict_neither_hang_nor_differ(local_settings):
+    """The pattern that hung `make test` 78 min: map after map with ``shared`` a dict. Scattered with
+    hash=False, a dict's *keys* became the Dask keys ("a", "b", ...), the same in every map; a map's cleanup
+    raced with the next map's scatter, and under CPU load tasks were cancelled or the scatter never returned
+    (before the fix: a stall within the first few maps in 200 under a busy loop). Every map must finish, each
+    equal to the in-process result."""
+    rng = np.random.default_rng(3)
+    shared = {"a": rng.standard_normal(500), "b": rng.standard_normal(500), "names": ["x", "y"]}
+    tasks = [{"name": f"t{i}", "k": i} for i in range(4)]
+    keys = [t["name"] for t in tasks]
+    ref = map_tasks(shared_sum_task, tasks, "sync", keys=keys, seed=5, shared=shared)
+    for rep in range(25):
+        out = map_tasks(shared_sum_task, tasks, local_settings, keys=keys, seed=5, shared=shared, desc=f"rep{rep}")
+        assert out == ref, rep
+
+
+def test_a_hung_dask_call_fails_naming_the_setting():
+    """A call with no answer raises ComputeError naming the setting (instead of waiting forever)."""
+    t0 = time.perf_counter()
+    with pytest.raises(ComputeError, match=r"sending x: no answer within compute\.scatter_timeout_s=0\.5 s") as err:
+        compute._bounded("sending x", "scatter_timeout_s", 0.5, time.sleep, 30)
+    assert err.value.timed_out and time.perf_counter() - t0 < 10
+    with pytest.raises(ZeroDivisionError):           # the call's own errors pass through unchanged
+        compute._bounded("x", "scatter_timeout_s", 5, lambda: 1 / 0)
+
+
+def sleepy_task(task: dict) -> float:
+    time.sleep(task["sleep_s"])
+    return task["sleep_s"]
+
+
+def test_a_stalled_map_fails_naming_its_tasks_and_the_setting(local_settings):
+    """No task finishing within task_timeout_s: TaskError naming the unfinished tasks and the setting (this
+    test runs last in the module: the stalled cluster is discarded, not reused)."""
+    s = dataclasses.replace(local_settings, task_timeout_s=1.0)
+    with pytest.raises(TaskError, match=r"slow map: no task finished within compute\.task_timeout_s=1 s; "
+                                        r"2 unfinished, e\.g\. \['slow0', 'slow1'\]"):
+        map_tasks(sleepy_task, [{"sleep_s": 20.0}] * 2, s, keys=["slow0", "slow1"], desc="slow map")
+
+
+def test_a_local_cluster_run_ends_without_traceback_or_error():
+    """A script that maps on a local cluster and just exits: the cluster closes at exit (client first, then
+    the cluster, workers' heartbeat errors silenced): exit code 0 and nothing alarming on stderr."""
+    script = (
+        "from evgrid import compute\n"
+        "def f(task, shared):\n    return task + shared['x']\n"
+        "if __name__ == '__main__':\n"
+        "    print(compute.map_tasks(f, [1, 2, 3], {'scheduler': 'local', 'progress': False}, shared={'x': 10}))\n"
+    )
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join([SRC, os.environ.get("PYTHONPATH", "")])}
+    proc = subprocess.run([sys.executable, "-c", script], env=env, capture_output=True, text=True, timeout=300)
+    assert proc.returncode == 0 and proc.stdout.strip() == "[11, 12, 13]", proc.stderr[-3000:]
+    assert "Traceback" not in proc.stderr and "ERROR" not in proc.stderr, proc.stderr[-3000:]

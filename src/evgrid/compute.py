@@ -61,6 +61,7 @@ import logging
 import os
 import re
 import sys
+import threading
 import time
 import uuid
 from collections.abc import Callable, Mapping, Sequence
@@ -79,15 +80,19 @@ _THREAD_ENV = ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS", "EV
 
 
 class ComputeError(RuntimeError):
-    """The compute settings are invalid or the cluster cannot be reached / cannot run evgrid."""
+    """The compute settings are invalid, the cluster cannot be reached / cannot run evgrid, or a Dask call did
+    not answer within its ``compute.*_timeout_s`` (then ``timed_out`` is True)."""
+
+    timed_out = False
 
 
 class TaskError(RuntimeError):
     """A task raised (or killed its workers ``allowed_failures`` times); ``key`` names it."""
 
-    def __init__(self, message: str, key: Any = None):
+    def __init__(self, message: str, key: Any = None, timed_out: bool = False):
         super().__init__(message)
         self.key = key
+        self.timed_out = timed_out
 
 
 @dataclass(frozen=True)
@@ -109,6 +114,18 @@ class ComputeSettings:
     """Times a task may lose its worker before it is declared failed (``local`` cluster's scheduler)."""
     connect_timeout_s: float = 10.0
     """Seconds to reach an external scheduler before failing."""
+    startup_timeout_s: float = 120.0
+    """Seconds the ``local`` cluster (scheduler + spawned workers importing evgrid) may take to start, and an
+    external cluster's workers to answer the import probe."""
+    scatter_timeout_s: float = 120.0
+    """Seconds to send a map's ``shared`` object to the cluster."""
+    task_timeout_s: float = 3600.0
+    """Seconds a map may go without any of its tasks finishing (a stalled or hung sweep fails with
+    :class:`TaskError` naming the unfinished tasks). Not enforced by ``sync`` (tasks run in this thread)."""
+    gather_timeout_s: float = 120.0
+    """Seconds to fetch one finished task's result (and for cancelling a map's leftover tasks)."""
+    shutdown_timeout_s: float = 30.0
+    """Seconds for each of: closing the client, closing the ``local`` cluster (:func:`shutdown`)."""
     memory_limit: str = "auto"
     """Per-worker memory limit of the ``local`` cluster (``auto`` = machine memory / n_workers, or e.g.
     ``4GiB``); the nanny restarts a worker that exceeds 95 % of it and its tasks are re-run."""
@@ -134,8 +151,11 @@ class ComputeSettings:
             v = getattr(self, name)
             if isinstance(v, bool) or not isinstance(v, int | np.integer) or v < 0:
                 raise bad(name, "an integer >= 0")
-        if not (isinstance(self.connect_timeout_s, int | float) and 0 < self.connect_timeout_s <= 3600):
-            raise bad("connect_timeout_s", "seconds in (0, 3600]")
+        for name, hi in (("connect_timeout_s", 3600), ("startup_timeout_s", 3600), ("scatter_timeout_s", 3600),
+                         ("task_timeout_s", 7 * 86400), ("gather_timeout_s", 3600), ("shutdown_timeout_s", 3600)):
+            v = getattr(self, name)
+            if isinstance(v, bool) or not isinstance(v, int | float | np.integer | np.floating) or not 0 < v <= hi:
+                raise bad(name, f"seconds in (0, {hi}]")
         if not isinstance(self.memory_limit, str | int):
             raise bad("memory_limit", "'auto', bytes or a size like '4GiB'")
 
@@ -289,11 +309,104 @@ def _probe_worker() -> dict:
     return {"evgrid": getattr(evgrid, "__version__", "?"), "file": evgrid.__file__, "pid": os.getpid()}
 
 
+def _bounded(what: str, setting: str, timeout_s: float, call: Callable, *args, **kwargs):
+    """``call(*args, **kwargs)``, or :class:`ComputeError` naming ``what`` and ``compute.<setting>`` when it has
+    not returned within ``timeout_s`` seconds.
+
+    For Dask calls that take no overall timeout of their own (cluster start, ``scatter``, ``run``, ``close``):
+    the call runs in a daemon thread, so a hung call can neither block this one nor the interpreter's exit.
+    """
+    box: dict[str, Any] = {}
+
+    def target():
+        try:
+            box["value"] = call(*args, **kwargs)
+        except BaseException as exc:  # noqa: BLE001 - re-raised in the caller's thread
+            box["error"] = exc
+
+    th = threading.Thread(target=target, name=f"evgrid-compute-{setting}", daemon=True)
+    th.start()
+    th.join(timeout_s)
+    if th.is_alive():
+        err = ComputeError(f"{what}: no answer within compute.{setting}={timeout_s:g} s (raise it in the "
+                           "compute: parameters if the machine is just slow)")
+        err.timed_out = True
+        raise err
+    if "error" in box:
+        raise box["error"]
+    return box.get("value")
+
+
+def _start_local(s: ComputeSettings):
+    import dask
+    from distributed import Client, LocalCluster
+
+    cpus = os.cpu_count() or 1
+    if s.n_workers * s.threads_per_worker * s.solver_threads > cpus:
+        log.warning("compute: %d workers x %d threads x %d solver threads > %d CPUs (oversubscribed)",
+                    s.n_workers, s.threads_per_worker, s.solver_threads, cpus)
+    with dask.config.set({"distributed.scheduler.allowed-failures": int(s.allowed_failures),
+                          "distributed.worker.multiprocessing-method": "spawn",
+                          # Dask's nanny sets MALLOC_TRIM_THRESHOLD_=65536 in its workers; glibc then
+                          # stops adapting its mmap threshold, so every large numpy/torch temporary is
+                          # mmap'd and page-faulted afresh: measured 2.4x the wall time (96 s vs 40 s,
+                          # sys time 81 s vs 15 s) on the pv family's cheap-generator scoring tasks
+                          # (docs/scale-out.md). Unset: glibc's default, as in the sync scheduler.
+                          "distributed.nanny.pre-spawn-environ.MALLOC_TRIM_THRESHOLD_": None}):
+        # the scheduler's HTTP server always starts: on a free port (":0"), never on a busy 8787 (warning)
+        cluster = LocalCluster(n_workers=s.n_workers, threads_per_worker=s.threads_per_worker,
+                               processes=True, memory_limit=s.memory_limit, dashboard_address=":0",
+                               scheduler_kwargs={"dashboard": bool(s.dashboard)}, silence_logs=logging.WARNING)
+    try:
+        client = Client(cluster, timeout=f"{s.startup_timeout_s}s")
+    except BaseException:
+        with contextlib.suppress(Exception):
+            cluster.close(timeout=s.shutdown_timeout_s)
+        raise
+    client._evgrid_owns_cluster = cluster  # closed with the client
+    client._evgrid_settings = s
+    return client
+
+
+def _connect(s: ComputeSettings):
+    from distributed import Client
+
+    try:
+        client = Client(s.scheduler, timeout=f"{s.connect_timeout_s}s")
+    except (OSError, TimeoutError) as exc:
+        raise ComputeError(
+            f"compute.scheduler={s.scheduler!r} (or ${ENV_SCHEDULER}): no Dask scheduler reachable "
+            f"within {s.connect_timeout_s:g} s ({type(exc).__name__}: {exc}). Start one with "
+            "'dask scheduler' + 'dask worker <address>', or use scheduler: local | sync") from None
+    client._evgrid_owns_cluster = None
+    client._evgrid_settings = s
+    try:
+        probes = _bounded(f"compute.scheduler={s.scheduler!r}: probing the workers", "startup_timeout_s",
+                          s.startup_timeout_s, client.run, _probe_worker)
+    except Exception as exc:  # noqa: BLE001 - any import/deserialisation failure on a worker, or no answer
+        with contextlib.suppress(Exception):
+            _bounded("closing the client", "shutdown_timeout_s", s.shutdown_timeout_s, client.close)
+        if isinstance(exc, ComputeError):
+            raise
+        raise ComputeError(f"compute.scheduler={s.scheduler!r}: workers cannot import evgrid "
+                           f"({type(exc).__name__}: {exc}); install the project on every worker") from None
+    if not probes:
+        log.warning("compute: scheduler %s has no workers yet; tasks wait until one connects", s.scheduler)
+    return client
+
+
+def _workers(client, s: ComputeSettings) -> dict:
+    info = _bounded("asking the scheduler for its workers", "gather_timeout_s", s.gather_timeout_s,
+                    client.scheduler_info, n_workers=-1)
+    return info.get("workers", {})
+
+
 def get_client(settings: ComputeSettings | Mapping | str | None = None):
     """The ``dask.distributed.Client`` for ``settings`` (not for ``sync``), created once per process.
 
-    ``local`` starts a ``LocalCluster`` of spawned worker processes; an address connects to an existing
-    scheduler within ``connect_timeout_s`` and checks that its workers can import evgrid.
+    ``local`` starts a ``LocalCluster`` of spawned worker processes within ``startup_timeout_s``; an address
+    connects to an existing scheduler within ``connect_timeout_s`` and checks that its workers can import
+    evgrid.
     """
     s = ComputeSettings.coerce(settings)
     if s.scheduler == "sync":
@@ -302,52 +415,21 @@ def get_client(settings: ComputeSettings | Mapping | str | None = None):
     client = _CLIENTS.get(ck)
     if client is not None and client.status == "running":
         return client
-    import dask
-    from distributed import Client, LocalCluster
+    import distributed  # noqa: F401 - registers distributed's own atexit handlers before ours (see below)
 
+    _register_atexit()
     t0 = time.perf_counter()
     dist_log = logging.getLogger("distributed")
     if dist_log.level in (logging.NOTSET, logging.INFO):  # Dask's per-worker INFO lines drown the run log
         dist_log.setLevel(logging.WARNING)
     if s.scheduler == "local":
-        cpus = os.cpu_count() or 1
-        if s.n_workers * s.threads_per_worker * s.solver_threads > cpus:
-            log.warning("compute: %d workers x %d threads x %d solver threads > %d CPUs (oversubscribed)",
-                        s.n_workers, s.threads_per_worker, s.solver_threads, cpus)
-        with dask.config.set({"distributed.scheduler.allowed-failures": int(s.allowed_failures),
-                              "distributed.worker.multiprocessing-method": "spawn",
-                              # Dask's nanny sets MALLOC_TRIM_THRESHOLD_=65536 in its workers; glibc then
-                              # stops adapting its mmap threshold, so every large numpy/torch temporary is
-                              # mmap'd and page-faulted afresh: measured 2.4x the wall time (96 s vs 40 s,
-                              # sys time 81 s vs 15 s) on the pv family's cheap-generator scoring tasks
-                              # (docs/scale-out.md). Unset: glibc's default, as in the sync scheduler.
-                              "distributed.nanny.pre-spawn-environ.MALLOC_TRIM_THRESHOLD_": None}):
-            cluster = LocalCluster(n_workers=s.n_workers, threads_per_worker=s.threads_per_worker,
-                                   processes=True, memory_limit=s.memory_limit,
-                                   dashboard_address=":0" if s.dashboard else None,
-                                   silence_logs=logging.WARNING)
-            client = Client(cluster)
-        client._evgrid_owns_cluster = cluster  # closed with the client
+        client = _bounded(f"starting the local Dask cluster ({s.n_workers} workers)", "startup_timeout_s",
+                          s.startup_timeout_s, _start_local, s)
     else:
-        try:
-            client = Client(s.scheduler, timeout=f"{s.connect_timeout_s}s")
-        except (OSError, TimeoutError) as exc:
-            raise ComputeError(
-                f"compute.scheduler={s.scheduler!r} (or ${ENV_SCHEDULER}): no Dask scheduler reachable "
-                f"within {s.connect_timeout_s:g} s ({type(exc).__name__}: {exc}). Start one with "
-                "'dask scheduler' + 'dask worker <address>', or use scheduler: local | sync") from None
-        client._evgrid_owns_cluster = None
-        try:
-            probes = client.run(_probe_worker)
-        except Exception as exc:  # noqa: BLE001 - any import/deserialisation failure on a worker
-            client.close()
-            raise ComputeError(f"compute.scheduler={s.scheduler!r}: workers cannot import evgrid "
-                               f"({type(exc).__name__}: {exc}); install the project on every worker") from None
-        if not probes:
-            log.warning("compute: scheduler %s has no workers yet; tasks wait until one connects", s.scheduler)
+        client = _connect(s)
+    n = len(_workers(client, s))
     log.info("compute: Dask client for %s ready in %.1f s (%d workers, dashboard %s)", s.scheduler,
-             time.perf_counter() - t0, len(client.scheduler_info(n_workers=-1).get("workers", {})),
-             client.dashboard_link if s.dashboard else "off")
+             time.perf_counter() - t0, n, client.dashboard_link if s.dashboard else "off")
     _CLIENTS[ck] = client
     return client
 
@@ -365,23 +447,62 @@ def slots(settings: ComputeSettings | Mapping | str | None = None) -> int:
         return 1
     if s.scheduler == "local":
         return s.n_workers * s.threads_per_worker
-    workers = get_client(s).scheduler_info(n_workers=-1).get("workers", {})
+    workers = _workers(get_client(s), s)
     return max(1, sum(int(w.get("nthreads", 1)) for w in workers.values()))
 
 
-def shutdown() -> None:
-    """Close every client (and local cluster) this process opened."""
-    while _CLIENTS:
-        _, client = _CLIENTS.popitem()
-        cluster = getattr(client, "_evgrid_owns_cluster", None)
-        with contextlib.suppress(Exception):
-            client.close(timeout=10)
-        if cluster is not None:
+def _silence_distributed() -> None:
+    """On a worker (and its nanny) being shut down: its heartbeat to an already closed scheduler would log
+    ``CommClosedError`` tracebacks at ERROR after a successful run."""
+    logging.getLogger("distributed").setLevel(logging.CRITICAL)
+
+
+def _close(client) -> None:
+    """Close one client, then the local cluster it owns, each within ``shutdown_timeout_s``; quietly."""
+    s: ComputeSettings = getattr(client, "_evgrid_settings", None) or ComputeSettings()
+    cluster = getattr(client, "_evgrid_owns_cluster", None)
+    t = s.shutdown_timeout_s
+    if cluster is not None:  # only workers we started: never silence somebody else's cluster
+        for nanny in (False, True):
             with contextlib.suppress(Exception):
-                cluster.close(timeout=10)
+                _bounded("silencing the workers' logs", "shutdown_timeout_s", min(t, 5.0), client.run,
+                         _silence_distributed, nanny=nanny)
+    with contextlib.suppress(Exception):
+        _bounded("closing the Dask client", "shutdown_timeout_s", t, client.close, timeout=t)
+    if cluster is not None:
+        with contextlib.suppress(Exception):
+            _bounded("closing the local Dask cluster", "shutdown_timeout_s", t, cluster.close, timeout=t)
 
 
-atexit.register(shutdown)
+def shutdown() -> None:
+    """Close every client (and local cluster) this process opened: the client first, then its cluster, each
+    within ``compute.shutdown_timeout_s``, with ``distributed``'s loggers silenced meanwhile (workers
+    heartbeating a closing scheduler log tracebacks that are no error of the run). Called at the end of each
+    ``kedro run`` (project hook) and at interpreter exit; safe to call twice."""
+    if not _CLIENTS:
+        return
+    loggers = [logging.getLogger(n) for n in ("distributed", "tornado", "asyncio")]
+    levels = [lg.level for lg in loggers]
+    for lg in loggers:
+        lg.setLevel(logging.CRITICAL)
+    try:
+        while _CLIENTS:
+            _, client = _CLIENTS.popitem()
+            _close(client)
+    finally:
+        for lg, lv in zip(loggers, levels, strict=True):
+            lg.setLevel(lv)
+
+
+_ATEXIT = {"registered": False}
+
+
+def _register_atexit() -> None:
+    """Run :func:`shutdown` at exit *before* distributed's own handlers (atexit is LIFO: registered after
+    ``import distributed``), which would close the cluster under a still-connected client."""
+    if not _ATEXIT["registered"]:
+        atexit.register(shutdown)
+        _ATEXIT["registered"] = True
 
 
 # ------------------------------------------------------------------------------------- map_tasks
@@ -399,6 +520,71 @@ def _accepts(fn: Callable, name: str) -> bool:
     return name in params or any(p.kind is p.VAR_KEYWORD for p in params.values())
 
 
+def _discard(client) -> None:
+    """Drop a client whose cluster did not answer in time (a later call starts afresh)."""
+    for k, c in list(_CLIENTS.items()):
+        if c is client:
+            del _CLIENTS[k]
+    _close(client)
+
+
+def _scatter(client, shared, s: ComputeSettings, name: str):
+    """``shared`` on the cluster as ONE future with a fresh unique key; no broadcast.
+
+    Two traps this avoids (docs/reliability.md, issue 23): ``client.scatter(a_dict, hash=False)`` scatters
+    each *value* under its dict key, so every map of a study that passes ``shared={"cfg": ..., "system": ...}``
+    re-used the keys ``"cfg"``, ``"system"``; the previous map's cancel of those keys raced with the next
+    map's scatter of them and the new data was forgotten on some workers while the scheduler still listed
+    them: workers looped forever in ``Worker.gather`` and the client waited forever in ``scatter``
+    (reproduced: 1 stall in 200 maps under a CPU hog, 0 in 200 with one uuid key). And ``broadcast=True``
+    runs Dask's replicate, whose loop never gives up on a lost replica: without it the workers fetch the
+    object as an ordinary task dependency (retried, timed), once per worker.
+    """
+    futs = _bounded(f"{name}: sending the shared object to the cluster", "scatter_timeout_s",
+                    s.scatter_timeout_s, client.scatter, [shared], hash=False, timeout=s.scatter_timeout_s)
+    return futs[0]
+
+
+def _collect(client, futures: list, keys: list, s: ComputeSettings, name: str, bar) -> list:
+    """Results in input order; :class:`TaskError` when a task fails or none finishes for ``task_timeout_s``."""
+    from distributed import wait
+    from distributed.scheduler import KilledWorker
+
+    index = {f.key: i for i, f in enumerate(futures)}
+    out: list = [None] * len(futures)
+    pending = set(futures)
+    while pending:
+        try:
+            done, pending = wait(pending, timeout=s.task_timeout_s, return_when="FIRST_COMPLETED")
+        except TimeoutError:
+            left = sorted(index[f.key] for f in pending)
+            raise TaskError(f"{name}: no task finished within compute.task_timeout_s={s.task_timeout_s:g} s; "
+                            f"{len(left)} unfinished, e.g. {[keys[i] for i in left[:5]]}", key=keys[left[0]],
+                            timed_out=True) from None
+        for fut in sorted(done, key=lambda f: index[f.key]):
+            i = index[fut.key]
+            if fut.status != "finished":
+                exc = _bounded(f"{name}: task {keys[i]!r}: fetching its error", "gather_timeout_s",
+                               s.gather_timeout_s, fut.exception, timeout=s.gather_timeout_s)
+                if isinstance(exc, KilledWorker):
+                    raise TaskError(f"{name}: task {keys[i]!r} lost its worker more than "
+                                    f"compute.allowed_failures={s.allowed_failures} times ({exc})",
+                                    key=keys[i]) from exc
+                if exc is None:
+                    raise TaskError(f"{name}: task {keys[i]!r} ended {fut.status} (its worker or the cluster "
+                                    "dropped it)", key=keys[i])
+                raise TaskError(f"{name}: task {keys[i]!r} failed: {type(exc).__name__}: {exc}",
+                                key=keys[i]) from exc
+            try:
+                out[i] = fut.result(timeout=s.gather_timeout_s)
+            except TimeoutError:
+                raise TaskError(f"{name}: task {keys[i]!r} finished but its result did not arrive within "
+                                f"compute.gather_timeout_s={s.gather_timeout_s:g} s", key=keys[i],
+                                timed_out=True) from None
+            bar.update()
+    return out
+
+
 def map_tasks(fn: Callable, tasks: Sequence, settings: ComputeSettings | Mapping | str | None = None, *,
               keys: Sequence | None = None, seed: int | None = None, shared: Any = None,
               desc: str | None = None) -> list:
@@ -406,9 +592,11 @@ def map_tasks(fn: Callable, tasks: Sequence, settings: ComputeSettings | Mapping
 
     ``keys`` name the tasks (default: their positions); they must be unique and built from
     str/int/float/tuples. With ``seed`` (the master seed) ``fn`` gets ``seed=task_seed(seed, key)``; with
-    ``shared`` (one object every task needs, e.g. the network) ``fn`` gets ``shared=...``, sent once to each
-    worker. ``fn`` must be a module-level function importable on the workers; tasks, ``shared`` and results
-    must be plain data. A task that raises stops the map with :class:`TaskError` naming its key.
+    ``shared`` (one object every task needs, e.g. the network) ``fn`` gets ``shared=...``, sent once to the
+    cluster (each worker fetches it once). ``fn`` must be a module-level function importable on the workers;
+    tasks, ``shared`` and results must be plain data. A task that raises stops the map with
+    :class:`TaskError` naming its key; so does a map with no task finishing for ``compute.task_timeout_s``.
+    Every Dask call is bounded by a ``compute.*_timeout_s`` setting (:class:`ComputeError` naming it).
     """
     s = ComputeSettings.coerce(settings)
     tasks = list(tasks)
@@ -450,39 +638,32 @@ def map_tasks(fn: Callable, tasks: Sequence, settings: ComputeSettings | Mapping
         log.info("compute: %d %s tasks in-process in %.2f s", len(tasks), name, time.perf_counter() - t0)
         return out
 
-    from distributed import as_completed
-    from distributed.scheduler import KilledWorker
-
     client = get_client(s)
     token = uuid.uuid4().hex[:8]
-    shared_arg = client.scatter(shared, broadcast=True, hash=False) if has_shared else None
-    futures = [
-        client.submit(_run_task, fn, t, sd, shared_arg, has_shared, s.solver_threads,
-                      key=f"{re.sub(r'[^A-Za-z0-9_.-]', '_', name)[:40]}-{token}-{i}", pure=False,
-                      retries=s.retries)
-        for i, (t, sd) in enumerate(zip(tasks, seeds, strict=True))
-    ]
-    index = {f.key: i for i, f in enumerate(futures)}
-    out: list = [None] * len(tasks)
+    prefix = re.sub(r"[^A-Za-z0-9_.-]", "_", name)[:40]
+    futures: list = []
+    shared_arg = None
+    stalled = False
     try:
+        shared_arg = _scatter(client, shared, s, name) if has_shared else None
+        futures = [client.submit(_run_task, fn, t, sd, shared_arg, has_shared, s.solver_threads,
+                                 key=f"{prefix}-{token}-{i}", pure=False, retries=s.retries)
+                   for i, (t, sd) in enumerate(zip(tasks, seeds, strict=True))]
         with _progress(len(tasks), desc, s.progress) as bar:
-            for fut in as_completed(futures):
-                i = index[fut.key]
-                if fut.status != "finished":
-                    exc = fut.exception()
-                    if isinstance(exc, KilledWorker):
-                        raise TaskError(f"{name}: task {keys[i]!r} lost its worker more than "
-                                        f"compute.allowed_failures={s.allowed_failures} times ({exc})",
-                                        key=keys[i]) from exc
-                    raise TaskError(f"{name}: task {keys[i]!r} failed: {type(exc).__name__}: {exc}",
-                                    key=keys[i]) from exc
-                out[i] = fut.result()
-                bar.update()
+            out = _collect(client, futures, keys, s, name, bar)
+    except (ComputeError, TaskError) as exc:
+        stalled = exc.timed_out
+        raise
     finally:
-        client.cancel([f for f in futures if not f.done()])
-        for f in futures:
-            f.release()
-        if shared_arg is not None:
-            client.cancel(shared_arg)
+        left = [f for f in futures if not f.done()]
+        if left and not stalled:
+            with contextlib.suppress(Exception):
+                _bounded(f"{name}: cancelling unfinished tasks", "gather_timeout_s", s.gather_timeout_s,
+                         client.cancel, left)
+        for f in [*futures, *([shared_arg] if shared_arg is not None else [])]:
+            with contextlib.suppress(Exception):
+                f.release()
+        if stalled:  # a cluster that did not answer in time is not reused
+            _discard(client)
     log.info("compute: %d %s tasks on %s in %.2f s", len(tasks), name, s.scheduler, time.perf_counter() - t0)
     return out

@@ -195,6 +195,18 @@ def _in_tracking_store(frame: Any) -> bool:
     return False
 
 
+def _close_compute() -> None:
+    """Close this run's Dask cluster (evgrid.compute) at the end of the run, quietly and within
+    ``compute.shutdown_timeout_s``, rather than at interpreter exit (issue 23: worker tracebacks after the
+    summary)."""
+    import sys
+
+    compute = sys.modules.get("evgrid.compute")  # never imported: no cluster to close
+    if compute is not None:
+        with contextlib.suppress(Exception):
+            compute.shutdown()
+
+
 class RunGuardHook:
     def __init__(self) -> None:
         self._run: _Run | None = None
@@ -287,10 +299,12 @@ class RunGuardHook:
     @hook_impl(trylast=True)
     def after_pipeline_run(self, run_params: dict, pipeline, catalog) -> None:
         self._finish("completed")
+        _close_compute()
 
     @hook_impl
     def on_pipeline_error(self, error: Exception, run_params: dict, pipeline, catalog) -> None:
         self._finish("failed", f"{type(error).__name__}: {error}")
+        _close_compute()
 
     # -- ending --------------------------------------------------------------------------------------
     def _finish(self, status: str, error: str | None = None, active: bool = True) -> None:
