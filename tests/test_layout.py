@@ -243,3 +243,20 @@ def test_no_block_of_six_repeated_lines_in_optim_or_studies():
     """Issue 24: shared code lives once (a loader, a builder family), never as a pasted block."""
     paths = sorted([*(SRC / "optim").rglob("*.py"), *(SRC / "studies").rglob("*.py")])
     assert not _repeated_blocks(paths)
+
+
+# Functions still over the limit, each waiting for its owner's split (issue 24); delete an entry once split.
+LONG_FUNCTIONS_ALLOWED = {
+    "studies/dro/backtest.py:plan_backtest",      # dro owner
+    "studies/dro/model.py:build_two_stage",       # dro owner
+    "studies/dwpt/model.py:build_dwpt_model",     # dwpt (no owner in the issue-24 session)
+}
+
+
+def test_no_function_over_100_lines_in_optim_or_studies():
+    long = set()
+    for path in sorted([*(SRC / "optim").rglob("*.py"), *(SRC / "studies").rglob("*.py")]):
+        for node in ast.walk(ast.parse(path.read_text())):
+            if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef)) and node.end_lineno - node.lineno >= 100:
+                long.add(f"{path.relative_to(SRC).as_posix()}:{node.name}")
+    assert not long - LONG_FUNCTIONS_ALLOWED, f"functions over 100 lines: {sorted(long - LONG_FUNCTIONS_ALLOWED)}"
