@@ -89,9 +89,15 @@ class WindConfig:
     band_max_pu: float = 0.8
     speed_low_m_per_s: float = 0.2
     speed_high_m_per_s: float = 2.0
+    shear_model: str = "power"
+    """``power`` (``shear_exponent``) or ``log`` (``roughness_length_m``): hub-height extrapolation of
+    ``model: power_curve``."""
+    roughness_length_m: float = 0.1
 
     def __post_init__(self) -> None:
-        _positive(self, ("ref_height_m", "hub_height_m"))
+        _positive(self, ("ref_height_m", "hub_height_m", "roughness_length_m"))
+        if self.shear_model not in ("power", "log"):
+            raise ValueError(f"shear_model must be 'power' or 'log', got {self.shear_model!r}")
         if self.model not in ("paper_band", "power_curve"):
             raise ValueError(f"model must be 'paper_band' or 'power_curve', got {self.model!r}")
         if not 0 <= self.band_min_pu <= self.band_max_pu <= 1:

@@ -12,7 +12,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from evgrid.der.wind import hub_height_speed, wind_power_pu
+from evgrid.der.wind import hub_height_speed, log_law_speed, wind_power_pu
 from evgrid.ev.lanes import LaneSet, annualised_cost_per_day, lane_demand_kw, lanes_from_params
 from evgrid.grid.matpower import load_matpower_case
 from evgrid.grid.network import Network
@@ -266,7 +266,10 @@ def wind_availability_pu(speed_m_per_s: np.ndarray, w) -> np.ndarray:
         x = np.clip((np.asarray(speed_m_per_s, float) - w.speed_low_m_per_s)
                     / (w.speed_high_m_per_s - w.speed_low_m_per_s), 0.0, 1.0)
         return w.band_min_pu + (w.band_max_pu - w.band_min_pu) * x
-    v_hub = hub_height_speed(speed_m_per_s, w.ref_height_m, w.hub_height_m, w.shear_exponent)
+    if w.shear_model == "log":
+        v_hub = log_law_speed(speed_m_per_s, w.ref_height_m, w.hub_height_m, w.roughness_length_m)
+    else:
+        v_hub = hub_height_speed(speed_m_per_s, w.ref_height_m, w.hub_height_m, w.shear_exponent)
     return wind_power_pu(v_hub, w.cut_in_m_per_s, w.rated_m_per_s, w.cut_out_m_per_s)
 
 
