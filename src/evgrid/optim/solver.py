@@ -137,10 +137,17 @@ class SolveResult:
             return None
         return abs(self.objective - self.bound) / max(1e-9, abs(self.objective))
 
+    @property
+    def stopped_by_time_limit(self) -> bool:
+        """True when the wall-clock safety net ``time_limit_s`` stopped HiGHS (an incumbent, not the work-limited
+        answer): this result depends on the machine's load. :func:`solve` warns once; callers record it
+        (e.g. a column of their table, :func:`evgrid.runtime.sanity.safety_net_fired` in the run)."""
+        return self.termination == "time_limit"
+
 
 # ---------------------------------------------------------------------------------------------------------
-# Conic path (second-order cones), owned by the planning study: Clarabel through its own API.
-# HiGHS has no cones and Pyomo has no Clarabel plugin, so conic models are passed as matrices.
+# Conic path (second-order cones; any study's SOCP, and the large-QP backend of solve): Clarabel through its
+# own API. HiGHS has no cones and Pyomo has no Clarabel plugin, so conic models are passed as matrices.
 
 
 @dataclass
@@ -535,7 +542,9 @@ def _highs_outcome(h: highspy.Highs, model, opts: SolverOptions, kind: str, shap
     if tc in ("time_limit", "iteration_limit", "solution_limit", "objective_limit") and feasible:
         if opts.require_optimal:
             raise SolverError(f"model '{model.name}': HiGHS stopped at {tc} before proving optimality")
-        log.warning("model '%s': HiGHS stopped at %s; using the incumbent (gap %.3g)", model.name, tc, hinfo.mip_gap)
+        log.warning("model '%s': HiGHS stopped at %s; using the incumbent (gap %.3g)%s", model.name, tc, hinfo.mip_gap,
+                    " - the wall-clock safety net fired: this result depends on machine load "
+                    "(SolveResult.stopped_by_time_limit)" if tc == "time_limit" else "")
         return "feasible", tc, hinfo
     raise SolverError(f"model '{model.name}': HiGHS returned {status_name} without a usable solution")
 
