@@ -157,3 +157,74 @@ def test_sigterm_kills_cleanly_and_sigkill_is_closed_and_refused_downstream(proj
             session.run(pipeline_names=["gan"])
     assert not (project / "data/09_manifests/gan.json").exists()
     assert _tree_clean(project)
+
+
+# -- issue 23: results never depend on machine load; a safety net that fires is never silent -------------
+def _knapsack(seed: int = 11, n: int = 30, m: int = 5):
+    """A 5-constraint 0/1 knapsack of 30 items: HiGHS needs far more than 10 nodes to prove optimality."""
+    import numpy as np
+    import pyomo.environ as pyo
+
+    rng = np.random.default_rng(seed)
+    w = rng.integers(10, 100, size=(m, n))
+    v = w.sum(axis=0) + rng.integers(0, 40, size=n)
+    cap = 0.5 * w.sum(axis=1)
+    mod = pyo.ConcreteModel(name="knapsack")
+    mod.x = pyo.Var(range(n), domain=pyo.Binary)
+    mod.c = pyo.Constraint(range(m), rule=lambda mm, i: sum(int(w[i, j]) * mm.x[j] for j in range(n)) <= float(cap[i]))
+    mod.obj = pyo.Objective(expr=sum(int(v[j]) * mod.x[j] for j in range(n)), sense=pyo.maximize)
+    return mod
+
+
+def _solve_knapsack():
+    import numpy as np
+    import pyomo.environ as pyo
+
+    from evgrid.optim.solver import SolverOptions, solve
+
+    mod = _knapsack()
+    res = solve(mod, SolverOptions(threads=1, mip_gap=0.0, time_limit_s=300, highs_options={"mip_max_nodes": 10}))
+    return res, np.array([pyo.value(mod.x[j]) for j in mod.x])
+
+
+def test_a_node_limited_milp_gives_the_same_solution_with_a_cpu_hog_beside_it():
+    """The determinism mechanism (benchmarks/bench_determinism.py checks whole pipelines): a MILP stopped by a
+    work limit (10 branch-and-bound nodes, gap still open) returns the same incumbent, bit for bit, whether
+    the machine is idle or a busy-loop process competes for its core."""
+    quiet, x_quiet = _solve_knapsack()
+    hog = subprocess.Popen([sys.executable, "-c", "while True: pass"])
+    try:
+        loaded, x_loaded = _solve_knapsack()
+    finally:
+        hog.kill()
+        hog.wait()
+    assert quiet.termination == "solution_limit" and quiet.mip_gap > 1e-4  # stopped by the node limit
+    assert not quiet.stopped_by_time_limit and not loaded.stopped_by_time_limit
+    assert loaded.termination == quiet.termination
+    assert loaded.objective == quiet.objective and loaded.bound == quiet.bound
+    assert x_loaded.tobytes() == x_quiet.tobytes()
+
+
+def test_a_safety_net_that_fired_is_flagged_and_shown_in_the_run_summary(caplog):
+    """A time-limit stop is on the result (``stopped_by_time_limit``); recording it warns and, through the run's
+    MLflow tags, adds a 'FIRED' row to the end-of-run summary."""
+    import dataclasses
+    import logging
+
+    from evgrid.optim.solver import SolveResult
+    from evgrid.runtime import sanity, summary
+
+    res = SolveResult(status="feasible", termination="time_limit", objective=10.0, bound=11.0, wall_s=60.0,
+                      is_mip=True)
+    assert res.stopped_by_time_limit
+    assert not dataclasses.replace(res, termination="solution_limit").stopped_by_time_limit
+    with caplog.at_level(logging.WARNING, logger="evgrid.runtime.sanity"):
+        sanity.safety_net_fired("parking.s4", "HiGHS stopped at time_limit_s=60 (gap 0.03)")  # no MLflow run
+    assert "safety net fired: parking.s4: HiGHS stopped at time_limit_s=60" in caplog.text
+    fired = sanity.fired_safety_nets({"evgrid.safety_net.parking.s4": "gap 0.03", sanity.SAFETY_NET_TAG: "true",
+                                      "evgrid.flags": "x"})
+    assert fired == {"parking.s4": "gap 0.03"}
+    base = summary.collect([], lambda name: None, {})
+    md = summary.to_markdown(summary.with_safety_nets(base, fired))
+    assert "| safety net | FIRED: parking.s4 | gap 0.03" in md
+    assert summary.with_safety_nets(base, {}) is base  # nothing fired: no row

@@ -475,6 +475,7 @@ class UxHook:
         try:
             contributors = {name: rec.summary_rows for name, rec in _entries().items() if rec.summary_rows}
             table = summary.collect(_ran_pipelines(pipeline, run_params), load, contributors)
+            table = summary.with_safety_nets(table, sanity.fired_safety_nets())
             md = summary.to_markdown(table)
         except Exception as err:  # noqa: BLE001
             log.warning("could not build the run summary: %s", err)

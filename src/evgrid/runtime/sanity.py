@@ -105,3 +105,41 @@ def reduction_pct(baseline: float, value: float, *flags: ResultFlags | str | boo
     if baseline == 0 or not (math.isfinite(baseline) and math.isfinite(value)):
         return math.nan
     return 100.0 * (baseline - value) / baseline
+
+
+# -- safety nets (issue 23) ------------------------------------------------------------------------------
+SAFETY_NET_TAG = "evgrid.safety_net_fired"
+"""MLflow tag set to ``true`` on a run in which a safety net fired; ``evgrid.safety_net.<what>`` says which."""
+
+
+def safety_net_fired(what: str, detail: str) -> None:
+    """Record that a safety net (a wall-clock limit, e.g. ``SolveResult.stopped_by_time_limit``) decided a result
+    of this run: a WARNING, and tags on the active MLflow run (``evgrid.safety_net_fired=true``,
+    ``evgrid.safety_net.<what>=detail``) that the end-of-run summary shows. Call it in the process that holds
+    the run (a node, or the study code a node calls after collecting its tasks' results); no state is kept
+    here, so a call inside a Dask worker records only the warning."""
+    log.warning("safety net fired: %s: %s (this result depends on machine load)", what, detail)
+    try:
+        import mlflow
+
+        if mlflow.active_run() is None:
+            return
+        key = "".join(c if c.isalnum() or c in "_-./" else "_" for c in what)[:200]
+        mlflow.set_tag(SAFETY_NET_TAG, "true")
+        mlflow.set_tag(f"evgrid.safety_net.{key}", str(detail)[:4900])
+    except Exception as err:  # noqa: BLE001 - bookkeeping never fails a run
+        log.warning("could not tag the MLflow run with the safety net: %s", err)
+
+
+def fired_safety_nets(tags: Mapping[str, str] | None = None) -> dict[str, str]:
+    """``{what: detail}`` of the safety nets recorded on ``tags`` (default: the active MLflow run's)."""
+    if tags is None:
+        try:
+            import mlflow
+
+            run = mlflow.active_run()
+            tags = mlflow.get_run(run.info.run_id).data.tags if run is not None else {}
+        except Exception:  # noqa: BLE001 - no run, no store: nothing recorded
+            tags = {}
+    prefix = "evgrid.safety_net."
+    return {k[len(prefix):]: v for k, v in sorted(tags.items()) if k.startswith(prefix)}

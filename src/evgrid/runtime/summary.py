@@ -64,6 +64,14 @@ def collect(pipelines: Iterable[str], load: Loader, contributors: Mapping[str, R
     return pd.DataFrame(rows, columns=COLUMNS)
 
 
+def with_safety_nets(table: pd.DataFrame, fired: Mapping[str, str]) -> pd.DataFrame:
+    """``table`` plus one row per safety net that fired in the run (``{what: detail}``, e.g. from
+    :func:`evgrid.runtime.sanity.fired_safety_nets`): a result decided by a wall-clock limit is never silent."""
+    rows = [{"pipeline": "safety net", "figure": f"FIRED: {what}", "ours": detail, "paper": None, "unit": ""}
+            for what, detail in fired.items()]
+    return pd.concat([table, pd.DataFrame(rows, columns=COLUMNS)], ignore_index=True) if rows else table
+
+
 def _fmt(v: Any) -> str:
     if v is None or (isinstance(v, float) and math.isnan(v)):
         return "-"
