@@ -90,3 +90,19 @@ def test_od_grouping_reports_its_gap_to_the_dso_plan():
     assert chk["max_loading_pct"] == pytest.approx(chosen["max_loading_pct"])
     # every EV still charges what its trip needs: >= 2 kWh into the battery each (40 EVs, eta = 0.95)
     assert resp.station_kw.to_numpy().sum() >= 40 * 2.0 / 0.95 - 1e-3
+
+
+def test_od_aggregators_with_price_coupling_reproduce_the_dso_plan():
+    """Per-O-D EVAs priced c + 2 beta (p_m + p_-m) + R (the DSO's marginal price) land on the DSO plan; the
+    paper's per-EVA (c + beta p_m + R) p_m leaves each EVA 2 beta p_-m too cheap (issue 26, item 5)."""
+    od = [{"name": "A", "origin": "O", "destination": "D", "evs": 20, "initial_soc_aggregate": 4},
+          {"name": "B", "origin": "O", "destination": "D", "evs": 20, "initial_soc_aggregate": 4}]
+    gaps = {}
+    for coupling in (True, False):
+        sysm = make_system(**{"transport.od": od, "aggregators.grouping": "od",
+                              "aggregators.od_price_coupling": coupling, "aggregators.max_iterations": 0})
+        case = M.solve_dso(sysm, 0.0, name="deterministic")
+        _resp, _tariff, history = M.respond_and_iterate(sysm, case)
+        gaps[coupling] = history[0]["max_gap_to_dso_kw"]
+    assert gaps[True] < 0.15  # 1 % of the 15 kW line
+    assert gaps[True] < gaps[False]

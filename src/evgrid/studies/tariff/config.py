@@ -161,8 +161,12 @@ class AggregatorConfig:
     max_iterations: int = 5
     step_usd_per_kwh_per_kw: float = 0.002
     tolerance_pct: float = 1.0
+    od_price_coupling: bool = True
+    damping: float = 1.0
 
     def __post_init__(self) -> None:
+        self.damping = number("tariff.aggregators.damping", self.damping, 0.0, 1.0, lo_open=True,
+                              error=TariffConfigError)
         if self.grouping not in ("station", "od"):
             raise TariffConfigError(f"parameter 'tariff.aggregators.grouping' must be station or od, got "
                                     f"{self.grouping!r}")

@@ -282,11 +282,18 @@ def solve_response(system: TariffSystem, tariff: pd.DataFrame | None, name: str 
 
 
 def solve_response_by_od(system: TariffSystem, tariff: pd.DataFrame, dso: CaseResult, name: str = "response_od",
-                         paths=None) -> CaseResult:
+                         paths=None, current_kw: dict | None = None, damping: float = 1.0) -> CaseResult:
     """Grouping ``od``: one EV aggregator per O-D pair, each with its own ``(c_t + beta p_m + R) p_m`` and a share
     of every link and station: what it used in the DSO's plan plus an equal part of the capacity nobody used.
     The sum of the responses need not equal the DSO's plan (the beta term and the shares differ): the gap is
-    reported by :func:`respond_and_iterate`."""
+    reported by :func:`respond_and_iterate`.
+
+    ``current_kw`` (O-D name -> hour x station kW, updated in place): adds the price coupling ``2 beta p_-m``
+    (``p_-m`` = the other aggregators' current load) to EVA m's price, so its marginal price
+    ``c + 2 beta (p_m + p_-m) + R`` is the DSO's ``c + 2 beta P + R`` (the DSO's charging cost
+    ``(c + beta P) P`` couples the EVAs; without the term each EVA sees the station 2 beta p_-m cheaper than the
+    DSO does). The EVAs answer in turn (Gauss-Seidel: the next one sees ``p_m <- (1 - damping) p_m + damping
+    x response``): the DSO objective is the game's potential, so each turn lowers it. Payments count ``R`` only."""
     import time
 
     paths = paths if paths is not None else paths_for(system)
@@ -305,6 +312,7 @@ def solve_response_by_od(system: TariffSystem, tariff: pd.DataFrame, dso: CaseRe
     cap = system.traffic.capacity
     station_kw = None
     travel = charging = objective = payments = 0.0
+    by_od: dict = {}
     t0 = time.perf_counter()
     for d in system.demands:
         links, plugs = usage.get(d.name, ({}, {}))
@@ -315,18 +323,27 @@ def solve_response_by_od(system: TariffSystem, tariff: pd.DataFrame, dso: CaseRe
         mine = [p for p in paths if p.od == d.name]
         m = pyo.ConcreteModel(name=f"tariff_{name}_{d.name}")
         h_ev = _ev_block(m, system, mine, [d], cap_share, plug_share)
-        _costs(m, system, tariff)
+        price = tariff
+        if current_kw is not None:
+            beta = system.cfg.price_sensitivity_usd_per_kwh_per_kw
+            others = sum(v for k, v in current_kw.items() if k != d.name)
+            price = tariff + 2.0 * beta * others[tariff.columns].reindex(tariff.index).fillna(0.0)
+        _costs(m, system, price)
         m.obj = pyo.Objective(expr=m.travel_cost + m.charging_cost + m.tariff_cost, sense=pyo.minimize)
         res = solve(m, solver_options(system))
         kw = h_ev.station_power_kw()
+        by_od[d.name] = kw
+        if current_kw is not None:
+            current_kw[d.name] = (1.0 - damping) * current_kw[d.name] + damping * kw
         station_kw = kw if station_kw is None else station_kw + kw
         travel += float(pyo.value(m.travel_cost))
         charging += float(pyo.value(m.charging_cost))
-        payments += float(pyo.value(m.tariff_cost))
+        payments += float((tariff * kw[tariff.columns]).to_numpy().sum() * dt)
         objective += float(res.objective)
     return CaseResult(name=name, gamma=float("nan"), perturbation_pct=float("nan"), objective_usd=objective,
                       travel_time_cost_usd=travel, charging_cost_usd=charging, station_kw=station_kw,
-                      solve_s=time.perf_counter() - t0, info={"tariff_payments_usd": payments, "grouping": "od"})
+                      solve_s=time.perf_counter() - t0, info={"tariff_payments_usd": payments, "grouping": "od",
+                                                              "station_kw_by_od": by_od})
 
 
 def feeder_check(system: TariffSystem, station_kw: pd.DataFrame, gamma: float = 0.0, pct: float | None = None,
@@ -373,8 +390,16 @@ def respond_and_iterate(system: TariffSystem, dso: CaseResult, paths=None) -> tu
     tariff = tariff_matrix(dso.tariffs)
     history = []
     best = None
+    coupled = ag.grouping == "od" and ag.od_price_coupling
+    share = None  # per-O-D station kW behind the price coupling (Gauss-Seidel), start: equal split of the plan
+    if coupled:
+        names = [d.name for d in system.demands]
+        share = {n: dso.station_kw / len(names) for n in names}
     for it in range(int(ag.max_iterations) + 1):
-        if ag.grouping == "od":
+        if coupled:
+            resp = solve_response_by_od(system, tariff, dso, name=f"{dso.name}_response_od_{it}", paths=paths,
+                                        current_kw=share, damping=ag.damping)
+        elif ag.grouping == "od":
             resp = solve_response_by_od(system, tariff, dso, name=f"{dso.name}_response_od_{it}", paths=paths)
         else:
             resp = solve_response(system, tariff, name=f"{dso.name}_response_{it}", paths=paths)
@@ -387,10 +412,12 @@ def respond_and_iterate(system: TariffSystem, dso: CaseResult, paths=None) -> tu
                         "max_gap_to_dso_kw": gap, "objective_usd": resp.objective_usd})
         if best is None or over_pct < best[0]:
             best = (over_pct, resp, tariff.copy(), it)
-        if over_pct <= ag.tolerance_pct:
+        if over_pct <= ag.tolerance_pct and (not coupled or gap <= ag.tolerance_pct / 100.0 * float(lim.min())):
             break
         if it == int(ag.max_iterations):
             break
+        if coupled:  # the coupling, not a tariff raise, moves the iterate
+            continue
         for y in over.columns:
             tariff[y] = tariff[y] + ag.step_usd_per_kwh_per_kw * over[y].to_numpy()
     over_pct, resp, final, it = best
