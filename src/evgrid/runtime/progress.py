@@ -138,6 +138,7 @@ class ProgressHook:
         self._progress: NodeProgress | None = None
         self._mlflow: tuple[str, str, str] | None = None  # tracking uri, experiment id, run id
         self._root: Path | None = None
+        self._command = "kedro run"
 
     @hook_impl
     def after_context_created(self, context) -> None:
@@ -148,13 +149,16 @@ class ProgressHook:
         self._progress = NodeProgress(len(pipeline.nodes))
         self._root = Path(run_params.get("project_path") or ".").resolve()
         self._mlflow = _active_mlflow_run()
-        log.info("running %d nodes (kedro run%s); EVGRID_VERBOSE=1 shows every dataset load/save",
-                 len(pipeline.nodes), "".join(f" --pipelines={n}" for n in (run_params.get("pipeline_names") or [])))
+        names = ",".join(run_params.get("pipeline_names") or [])
+        self._command = "kedro run" + (f" --pipelines={names}" if names else "")
 
     @hook_impl
     def before_node_run(self, node, catalog, inputs, is_async, run_id) -> None:
         if self._progress is None:  # a node run outside a pipeline run (a test calling the runner directly)
             self._progress = NodeProgress(0)
+        if self._progress.started == 0:  # here, not before the run: a run refused up front ran no node
+            log.info("running %d nodes (%s); EVGRID_VERBOSE=1 shows every dataset load/save",
+                     self._progress.total, self._command)
         self._progress.start(node.name)
 
     @hook_impl
