@@ -116,8 +116,8 @@ def test_optim_holds_no_study_code():
 
 
 # -- import circles ---------------------------------------------------------------------------------------
-# Known circles inside one study, each waiting for its study owner's fix (issue 24); the test fails when a
-# new circle appears and when a listed one is gone (so the list shrinks to nothing).
+# Known circles inside one study, each waiting for its study owner's fix (issue 24); the test fails when any
+# other circle appears. Delete an entry once its circle is gone.
 # dro's model<->evaluate circle ended (fan-outs in studies/dro/runs.py). Still open:
 ALLOWED_CYCLES: set[frozenset] = {
     # tariff: audit.py imports report.py's evaluation (evaluate_plan, heldout_days) lazily, report.py imports
