@@ -63,3 +63,30 @@ def test_gamma_curve_violation_risk_falls_with_gamma(data_system):
 def test_data_box_larger_than_itself_is_rejected():
     with pytest.raises(TariffConfigError, match="tariff.uncertainty.perturbation_pct"):
         make_system(**{"uncertainty.xi_source": "data", "uncertainty.perturbation_pct": 150})
+
+
+def test_real_forecast_errors_give_the_stated_coverage_with_a_dated_split():
+    """NYISO 2016 load (weekly persistence) and NSRDB 2016 PV (day-ahead persistence): the 90 % box of the June
+    training days covers >= 90 % of their errors at every hour; held-out days all come after the cut."""
+    from pathlib import Path
+
+    import pandas as pd
+    import yaml
+
+    from evgrid.studies.tariff.config import TariffConfig
+    from evgrid.studies.tariff.system import data_box, real_day_profiles
+
+    root = Path(__file__).resolve().parents[3]
+    raw = root / "data" / "01_raw"
+    params = yaml.safe_load((root / "conf" / "base" / "parameters_tariff.yml").read_text())["tariff"]
+    cfg = TariffConfig.from_params(params)
+    prof = real_day_profiles(cfg, [raw / "nyiso" / "nyiso_total_load_5min_2016.csv"],
+                             sorted((raw / "irradiance").glob("*_2016.csv")))
+    tr = prof["train_days"]
+    cut = pd.Timestamp(cfg.out_of_sample.forecast_days_before)
+    assert len(tr) >= 25 and (tr < cut).all() and (prof["load_error_rel"].index >= cut).sum() >= 60
+    xi = data_box(prof["load_error_rel"].loc[tr], prof["pv_error_per_kwp"].loc[tr], cfg.uncertainty.coverage)
+    for col, err in (("load_rel", prof["load_error_rel"]), ("pv_per_kwp", prof["pv_error_per_kwp"])):
+        inside = (err.loc[tr].abs() <= xi[col].to_numpy()[None, :] + 1e-12).mean(axis=0)
+        assert (inside >= cfg.uncertainty.coverage).all()
+    assert 0.05 < xi["load_rel"].max() < 0.5 and 0.2 < xi["pv_per_kwp"].max() < 1.0  # plausible magnitudes
