@@ -26,12 +26,12 @@ def cost_vs_gamma(table: pd.DataFrame) -> go.Figure:
     fig = make_subplots(rows=1, cols=2, subplot_titles=["total cost (USD)", "max L1..L4 loading at forecast (%)"])
     for pct, g in table.groupby("perturbation_pct"):
         g = g.sort_values("gamma")
-        fig.add_trace(go.Scatter(x=g["gamma"], y=g["total_cost_usd"], mode="lines+markers", name=f"xi = {pct:g} %"),
+        fig.add_trace(go.Scatter(x=g["gamma"], y=g["total_cost_usd"], mode="lines+markers", name=f"box size {pct:g} %"),
                       row=1, col=1)
         fig.add_trace(go.Scatter(x=g["gamma"], y=g["max_line_loading_pct"], mode="lines+markers",
-                                 name=f"xi = {pct:g} %", showlegend=False), row=1, col=2)
+                                 name=f"box size {pct:g} %", showlegend=False), row=1, col=2)
     fig.update_xaxes(title_text="Gamma")
-    fig.update_layout(title="Cost of robustness vs Gamma", height=420)
+    fig.update_layout(title="Cost of robustness vs Gamma (box size: % of the configured box)", height=420)
     return fig
 
 
