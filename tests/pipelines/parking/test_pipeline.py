@@ -23,7 +23,7 @@ def outputs():
     p = copy.deepcopy(fx.params())
     for lot, n in zip(p["lots"], (20, 20, 60), strict=True):
         lot["n_evs"] = n
-    p["model"]["milp_time_limit_s"] = 5
+    p["model"]["milp"] = False  # screened plan: the MILP is tested in tests/studies/parking/test_milp.py
     p["study"] |= {"pv_sweep_pct": [60, 100], "stochastic_days": 1, "heldout_dates": ["2021-09-08"],
                    "heldout_pv_dates": ["2017-07-18"]}
     with open(fx.ROOT / "conf/base/parameters_gan.yml") as fh:

@@ -173,15 +173,29 @@ class ModelConfig:
     switchable: tuple = ()
     max_switching_per_day: int = 4
     initial_state: str = "network"
-    milp_time_limit_s: float = 20.0
-    milp_max_nodes: int = 0  # > 0: branch-and-bound node limit (deterministic work limit; 0 = none)
+    milp: bool = True
+    """Scenario 4: solve the hourly-switching MILP (started from the screened plan); False = screened plan only."""
+    milp_max_nodes: int = 2000
+    """Branch-and-bound node limit (HiGHS ``mip_max_nodes``): the deterministic work limit."""
+    milp_gap: float = 0.01
+    """Relative gap target of the MILP (HiGHS ``mip_rel_gap``)."""
+    milp_safety_time_limit_s: float = 900.0
+    """Wall-clock safety net only: hitting it flags the row (``milp_status`` = time_limit_machine_dependent)."""
+    loss_refine_rounds: int = 2
+    """Iterated loss term: rounds of tangent cuts added at the solved flows, each followed by a re-solve."""
+    loss_refine_tol: float = 0.01
+    """A branch-hour gets a cut when its modelled loss is this fraction below the quadratic of its flows."""
     milp_in_sweep: bool = False
     milp_in_stochastic: bool = False
 
     def check(self, where: str) -> None:
-        _need(self.milp_time_limit_s >= 0, where, "milp_time_limit_s", ">= 0 s (0 = screened plan only)",
-              self.milp_time_limit_s)
-        _need(self.milp_max_nodes >= 0, where, "milp_max_nodes", ">= 0 (0 = no node limit)", self.milp_max_nodes)
+        _need(self.milp_max_nodes >= 1, where, "milp_max_nodes", ">= 1 (a work limit is required)",
+              self.milp_max_nodes)
+        _need(0 <= self.milp_gap < 1, where, "milp_gap", "a fraction in [0, 1)", self.milp_gap)
+        _need(self.milp_safety_time_limit_s > 0, where, "milp_safety_time_limit_s", "> 0 s",
+              self.milp_safety_time_limit_s)
+        _need(self.loss_refine_rounds >= 0, where, "loss_refine_rounds", ">= 0", self.loss_refine_rounds)
+        _need(self.loss_refine_tol > 0, where, "loss_refine_tol", "> 0", self.loss_refine_tol)
         _need(self.polygon_sides >= 16 and self.polygon_sides % 2 == 0, where, "polygon_sides",
               "an even number >= 16 (issue: at least 16 sides)", self.polygon_sides)
         for name in ("loss_tangents", "transformer_tangents"):
@@ -194,7 +208,8 @@ class ModelConfig:
 class StudyConfig:
     scenarios: tuple = SCENARIOS
     pv_sweep_pct: tuple = (60, 80, 100, 120, 140)
-    scenario_day: int = 0
+    scenario_day: int | str = "representative"
+    """GAN day of Tables V-VII: an index, or ``representative`` (the day of median daily PV energy)."""
     stochastic_days: int = 3
     heldout_dates: tuple = ()
     heldout_pv_dates: tuple = ()
@@ -203,6 +218,8 @@ class StudyConfig:
         bad = sorted(set(self.scenarios) - set(SCENARIOS))
         _need(not bad, where, "scenarios", f"a subset of {SCENARIOS}", self.scenarios)
         _need(all(p > 0 for p in self.pv_sweep_pct), where, "pv_sweep_pct", "positive percentages", self.pv_sweep_pct)
+        _need(self.scenario_day == "representative" or (isinstance(self.scenario_day, int) and self.scenario_day >= 0),
+              where, "scenario_day", "a GAN day index >= 0 or 'representative'", self.scenario_day)
         _need(self.stochastic_days >= 1, where, "stochastic_days", ">= 1", self.stochastic_days)
         _need(len(self.heldout_dates) == len(self.heldout_pv_dates), where, "heldout_pv_dates",
               "one weather date per held-out EV date", self.heldout_pv_dates)

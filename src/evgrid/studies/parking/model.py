@@ -235,14 +235,54 @@ def add_feeder_losses(m, system: ParkingSystem, handles) -> None:
     m.u = pyo.Var(m.L, m.D, m.T, bounds=(0.0, None))
     m.v = pyo.Var(m.L, m.D, m.T, bounds=(0.0, None))
     pf, qf = handles.p_flow_kw, handles.q_flow_kvar
+    on = _on_factor(handles)
     m.loss_u = pyo.Constraint(m.L, m.D, m.T, m.CUTS_L, rule=lambda _m, lid, d, t, j: _m.u[lid, d, t] >= float(
-        2 * z[j] / reach[lid]) * pf[lid, d, t] - float(z[j] ** 2))
+        2 * z[j] / reach[lid]) * pf[lid, d, t] - float(z[j] ** 2) * on(lid, t))
     m.loss_v = pyo.Constraint(m.L, m.D, m.T, m.CUTS_L, rule=lambda _m, lid, d, t, j: _m.v[lid, d, t] >= float(
-        2 * z[j] / reach[lid]) * qf[lid, d, t] - float(z[j] ** 2))
+        2 * z[j] / reach[lid]) * qf[lid, d, t] - float(z[j] ** 2) * on(lid, t))
+    m.loss_refine = pyo.ConstraintList()
+    m._reach = reach
     corr = loss_correction(system)
     coef = {lid: corr[lid] * float(br.at[lid, "r_pu"]) * reach[lid] ** 2 / net.s_base_kva for lid in m.L}
     m.loss_line = pyo.Expression(m.L, m.D, m.T, rule=lambda _m, lid, d, t: coef[lid] * (_m.u[lid, d, t]
                                                                                         + _m.v[lid, d, t]))
+
+
+def _on_factor(handles):
+    """``on(l, t)``: 1 for a branch fixed on, the switch binary ``y[l(,t)]`` for a switchable one. Multiplying the
+    tangent's constant by it gives the perspective cut ``u >= 2 z P / X - z^2 y`` (Frangioni & Gentile 2006):
+    the same tangent when the branch is closed, ``u >= 0`` when open (then ``P = 0``), and in the LP relaxation
+    ``u >= (P / X)^2 / y`` roughly: a flow through a half-open branch costs twice its losses, which closes most
+    of the weak big-M relaxation of the reconfiguration MILP (meshed flows at fractional ``y`` are priced)."""
+    sw = set(handles.switchable)
+    y = handles.y if sw else None
+    per_step = bool(handles.options.reconfigure_per_step)
+
+    def on(lid, t):
+        if lid not in sw:
+            return 1.0
+        return y[lid, t] if per_step else y[lid]
+
+    return on
+
+
+def refine_losses(pm: ParkingModel, tol: float = 0.01) -> int:
+    """Iterated loss term: add the tangent (perspective) cuts of ``(P/X)^2`` and ``(Q/X)^2`` at the solved flows of
+    every branch-hour whose modelled loss is more than ``tol`` below the quadratic of its flows (Kelley's cutting
+    planes on the convex loss); returns the number of cuts added. Cuts are valid for every configuration, so they
+    stay for the following solves of the same model (the scenario-4 MILP inherits those of s3 and the plan)."""
+    m, h = pm.m, pm.grid
+    on = _on_factor(h)
+    pf, qf = h.p_flow_kw, h.q_flow_kvar
+    n_added = 0
+    for (lid, d, t) in m.u:
+        x = m._reach[lid]
+        for var, flow in ((m.u, pf), (m.v, qf)):
+            zval = (flow[lid, d, t].value or 0.0) / x
+            if zval * zval - (var[lid, d, t].value or 0.0) > tol * max(zval * zval, 1e-4):
+                m.loss_refine.add(var[lid, d, t] >= 2 * zval / x * flow[lid, d, t] - zval * zval * on(lid, t))
+                n_added += 1
+    return n_added
 
 
 def loss_correction(system: ParkingSystem) -> dict:
@@ -370,13 +410,21 @@ def configure(pm: ParkingModel, scenario: str, pv_scale: float = 1.0, switch_pla
 
 
 def solve_scenario(pm: ParkingModel, scenario: str, solver: dict, pv_scale: float = 1.0,
-                   switch_plan: pd.DataFrame | None = None) -> dict:
-    """Configure, solve (ONE solver wrapper) and read the schedule back (vectorised)."""
+                   switch_plan: pd.DataFrame | None = None, refine: bool = True) -> dict:
+    """Configure, solve (ONE solver wrapper) and read the schedule back (vectorised). With ``refine`` the loss
+    term is iterated (:func:`refine_losses`, ``model.loss_refine_rounds`` re-solves at most)."""
     configure(pm, scenario, pv_scale, switch_plan)
+    mc = pm.system.cfg.model
     res = solve(pm.m, SolverOptions.coerce(solver))
+    wall, rounds = res.wall_s, 0
+    while refine and rounds < mc.loss_refine_rounds and refine_losses(pm, mc.loss_refine_tol):
+        res = solve(pm.m, SolverOptions.coerce(solver))
+        wall += res.wall_s
+        rounds += 1
     return read_schedule(pm, scenario, pv_scale) | {"solve": {
-        "status": res.status, "objective_model_usd": res.objective, "mip_gap": res.mip_gap if res.is_mip else 0.0,
-        "solve_s": res.wall_s, "build_s": res.build_s, "is_mip": res.is_mip}}
+        "status": res.status, "termination": res.termination, "objective_model_usd": res.objective,
+        "bound_model_usd": res.bound, "mip_gap": res.mip_gap if res.is_mip else 0.0, "solve_s": wall,
+        "build_s": res.build_s, "is_mip": res.is_mip, "loss_refine_rounds": rounds}}
 
 
 def _values(comp) -> dict:
@@ -526,15 +574,20 @@ def switching_actions(plan: pd.DataFrame, initial: pd.Series | None) -> pd.Serie
 
 
 def solve_s4(pm: ParkingModel, solver: dict, pv_scale: float = 1.0, start_from: dict | None = None,
-             milp_time_limit_s: float | None = None, plan: pd.DataFrame | None = None,
-             milp_max_nodes: int = 0) -> dict:
+             plan: pd.DataFrame | None = None, run_milp: bool = True) -> dict:
     """Scenario 4: a screened hourly plan (:func:`screened_plan` on ``start_from``'s loads, re-dispatched as an
-    LP with the plan fixed) and the hourly-switching MILP (``milp_time_limit_s``; None/0 = skip). The better of
-    the two by the model objective is returned with the MILP's dual bound and the returned plan's gap.
-    ``milp_max_nodes`` > 0 stops the branch and bound after that many nodes (HiGHS ``mip_max_nodes``): a work
-    limit, so the incumbent, bound and gap are the same on any machine and load, unlike the wall clock."""
+    LP with the plan fixed) and, with ``run_milp``, the hourly-switching MILP started from that plan (MIP start).
+
+    The MILP stops on work, never on the clock: the gap target ``model.milp_gap`` (HiGHS ``mip_rel_gap``) or
+    the node limit ``model.milp_max_nodes`` (``mip_max_nodes``), single-threaded, so its incumbent, bound and gap
+    are the same on any machine and load. ``model.milp_safety_time_limit_s`` is only a safety net: if it ends
+    the search, ``milp_status`` says ``time_limit_machine_dependent``. The MILP's plan is then polished (plan
+    fixed, loss term iterated, LP) like the screened one, the better of the two by the model objective is
+    returned with the MILP's dual bound (``milp_bound_usd``, valid for the polished model too: refinement only
+    adds valid cuts) and the returned plan's gap."""
     from evgrid.optim.solver import SolverError
 
+    mc = pm.system.cfg.model
     cand = None
     if plan is None and start_from is not None:
         plan, _ = screened_plan(pm, dict(start_from, pv_scale=pv_scale))
@@ -542,22 +595,23 @@ def solve_s4(pm: ParkingModel, solver: dict, pv_scale: float = 1.0, start_from: 
         cand = solve_scenario(pm, "s4", solver, pv_scale, switch_plan=plan)
         cand["solve"]["source"] = "screened_plan"
     milp, bound, milp_status = None, None, "skipped"
-    if milp_time_limit_s:
+    if run_milp:
         try:
-            # MIP start from the screened plan (y still holds it): the MILP then always has an incumbent
-            # at least as good as the plan, and its dual bound gives the plan's gap
-            opts = dict(solver, time_limit_s=milp_time_limit_s, warm_start=cand is not None)
-            if milp_max_nodes:
-                opts["highs_options"] = {**solver.get("highs_options", {}), "mip_max_nodes": int(milp_max_nodes)}
-            milp = solve_scenario(pm, "s4", opts, pv_scale)
+            opts = dict(solver, time_limit_s=mc.milp_safety_time_limit_s, mip_gap=mc.milp_gap,
+                        warm_start=cand is not None)
+            opts["highs_options"] = {**solver.get("highs_options", {}), "mip_max_nodes": int(mc.milp_max_nodes)}
+            raw = solve_scenario(pm, "s4", opts, pv_scale, refine=False)
+            bound = raw["solve"]["bound_model_usd"]
+            term = raw["solve"]["termination"]
+            milp_status = {"optimal": "gap_target_reached", "solution_limit": "node_limit",
+                           "time_limit": "time_limit_machine_dependent"}.get(term, term)
+            milp = solve_scenario(pm, "s4", solver, pv_scale, switch_plan=raw["branch_status"])
             milp["solve"]["source"] = "milp"
-            bound = milp["solve"]["objective_model_usd"] * (1 - (milp["solve"]["mip_gap"] or 0.0))
-            milp_status = milp["solve"]["status"]
         except SolverError as exc:
             if cand is None:
                 raise
             log.warning("scenario 4 MILP: %s; keeping the screened plan", exc)
-            milp_status = "no incumbent within the time limit"
+            milp_status = "no_incumbent"
     options = [r for r in (cand, milp) if r is not None]
     best = min(options, key=lambda r: r["solve"]["objective_model_usd"])
     obj = best["solve"]["objective_model_usd"]

@@ -24,6 +24,7 @@ from evgrid.studies.parking.system import (
     gan_days,
     prepare_day,
     real_days,
+    representative_pv_day,
     workplace_sessions,
 )
 
@@ -46,7 +47,8 @@ def prepare_inputs(network: Network, prices: pd.DataFrame, load_daily: pd.DataFr
     system = build_system(network, prices, load_daily, cfg)
     sessions = workplace_sessions(ev_features, cfg)
     st = cfg.study
-    n_gan = max(st.scenario_day + 1, st.stochastic_days)
+    k = representative_pv_day(pv) if st.scenario_day == "representative" else int(st.scenario_day)
+    n_gan = max(k + 1, st.stochastic_days)
     days = gan_days(ev_times, pv, sessions, cfg, n_gan)
     preps = [prepare_day(d, cfg) for d in days]
     held = [prepare_day(d, cfg) for d in real_days(sessions, weather_daily, cfg, pv_system)]
@@ -59,7 +61,7 @@ def prepare_inputs(network: Network, prices: pd.DataFrame, load_daily: pd.DataFr
                      "min_lot_margin_kwh": float(feas["min_margin_kwh"].min())})
     summary = pd.DataFrame(rows)
     log.info("parking inputs: %s", summary.to_dict("records"))
-    return ParkingInputs(system=system, scenario_day=preps[st.scenario_day],
+    return ParkingInputs(system=system, scenario_day=preps[k],
                          stochastic_days=preps[:st.stochastic_days], heldout_days=held), summary
 
 
@@ -74,7 +76,8 @@ def _row(sched: dict, costs: pd.DataFrame, check: dict, wall: float) -> dict:
         row["model_vs_exact_loss_cost"] = (terms["c_loss"] - row["loss_cost_usd"]) / row["loss_cost_usd"]
     plan = sched["branch_status"]
     actions = M.switching_actions(plan, None)
-    row |= {"solve_status": solve.get("status"), "mip_gap": solve.get("mip_gap"), "plan_source": solve.get("source"),
+    row |= {"solve_status": solve.get("status"), "mip_gap": solve.get("mip_gap"),
+            "milp_bound_usd": solve.get("milp_bound_usd"), "plan_source": solve.get("source"),
             "milp_status": solve.get("milp_status"), "max_switch_actions_per_day": int(actions.max()),
             "wall_s": wall} | {f"check_{k}": v for k, v in check.items()}
     return row
@@ -106,8 +109,7 @@ def _scenario_task(task: str, shared: tuple) -> dict:
         out[task]["wall_s"] = time.perf_counter() - t
         if task == "s3" and "s4" in want:
             t = time.perf_counter()
-            out["s4"] = M.solve_s4(pm, solver, start_from=out["s3"], milp_time_limit_s=cfg.model.milp_time_limit_s,
-                                milp_max_nodes=cfg.model.milp_max_nodes)
+            out["s4"] = M.solve_s4(pm, solver, start_from=out["s3"], run_milp=cfg.model.milp)
             out["s4"]["wall_s"] = time.perf_counter() - t
     return {sc: (sched, R.evaluate_schedule(system, [prep], sched)) for sc, sched in out.items() if sc in want}
 
@@ -133,7 +135,22 @@ def run_scenarios(inputs: ParkingInputs, cfg: ParkingConfig, compute_settings=No
         details.append(det.assign(scenario=sc))
         schedules.append(_long_schedule(sched, system).assign(scenario=sc))
     costs = pd.DataFrame(rows)
+    costs["n_evs"] = float(len(prep.evs))
+    # root cause of the loss level: the base load's own losses under each row's plan, mean over charging hours
+    charging = {sc: results[sc][1][1].groupby("hour")["p_ev_kw"].sum().to_numpy() > 1e-6 for sc in scen}
+    no_ev = {}
+    for sc in scen:
+        plan = results[sc][0]["branch_status"]
+        key = plan.to_numpy(bool).tobytes()
+        if key not in no_ev:
+            no_ev[key] = R.base_load_loss_kw(system, plan)
+        costs.loc[costs["scenario"] == sc, "feeder_loss_kw_no_ev_charging"] = float(no_ev[key][charging[sc]].mean())
     s4 = results["s4"][0] if "s4" in results else None
+    if s4 is not None and s4["solve"].get("milp_status") == "time_limit_machine_dependent":
+        from evgrid.runtime.sanity import safety_net_fired
+
+        safety_net_fired("parking.s4", f"MILP stopped at milp_safety_time_limit_s={cfg.model.milp_safety_time_limit_s}"
+                         f" (gap {s4['solve'].get('mip_gap')})")
     log.info("parking scenarios done in %.0f s", time.perf_counter() - t0)
     return {"costs": costs, "details": pd.concat(details, ignore_index=True),
             "schedules": pd.concat(schedules, ignore_index=True),
@@ -172,8 +189,7 @@ def _pv_task(levels: list, shared: tuple) -> list:
         t = time.perf_counter()
         # plan screened on the 100 % schedule's EV loads with this level's PV (one LP per level)
         sched = M.solve_s4(pm, solver, pv_scale=pct / 100.0, start_from=s4,
-                           milp_time_limit_s=cfg.model.milp_time_limit_s if cfg.model.milp_in_sweep else None,
-                           milp_max_nodes=cfg.model.milp_max_nodes)
+                           run_milp=cfg.model.milp and cfg.model.milp_in_sweep)
         out.append((pct, sched, R.evaluate_schedule(system, [prep], sched), time.perf_counter() - t))
     return out
 
@@ -249,9 +265,7 @@ def run_stochastic(inputs: ParkingInputs, cfg: ParkingConfig, scenario_results: 
     pm = M.build_model(system, inputs.stochastic_days)
     # first stage screened on every GAN day's scenario-3 dispatch (expected loss cost), then the 2nd-stage LP
     start = M.solve_scenario(pm, "s3", cfg.solver)
-    stoch = M.solve_s4(pm, cfg.solver, start_from=start,
-                       milp_time_limit_s=cfg.model.milp_time_limit_s if cfg.model.milp_in_stochastic else None,
-                       milp_max_nodes=cfg.model.milp_max_nodes)
+    stoch = M.solve_s4(pm, cfg.solver, start_from=start, run_milp=cfg.model.milp and cfg.model.milp_in_stochastic)
     plans = {"stochastic": stoch["branch_status"], "deterministic": scenario_results["s4"]["branch_status"]}
     days = inputs.heldout_days
     per_day = pd.DataFrame([r for rows in compute.map_tasks(

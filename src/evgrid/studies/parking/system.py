@@ -290,6 +290,15 @@ def gan_days(ev_times: pd.DataFrame, pv: pd.DataFrame, sessions: pd.DataFrame, c
     return out
 
 
+def representative_pv_day(pv: pd.DataFrame) -> int:
+    """Position (in scenario-id order) of the ``pv`` scenario whose daily PV energy (kWh/kWp) is the median of the
+    set (the lower median for an even count): the paper's Tables V-VII are one typical generated day."""
+    days = _pv_scenarios(pv)
+    ids = sorted(days)
+    energy = np.array([float(days[i][0].sum()) for i in ids])
+    return int(np.argsort(energy, kind="stable")[(len(ids) - 1) // 2])
+
+
 def _pv_scenarios(pv: pd.DataFrame) -> dict:
     for col in ("scenario_id", "step", "variable", "value"):
         if col not in pv.columns:
