@@ -18,21 +18,10 @@ import pandas as pd
 from scipy import stats
 
 from evgrid.studies.tariff import model as M
+from evgrid.studies.tariff.evaluate import evaluate_plan, heldout_days, real_day_net_load, wilson
 from evgrid.studies.tariff.system import TariffSystem
 
 PAPER_HOURS = list(range(10, 20))
-
-
-def wilson(k: float, n: int, level: float = 0.95) -> tuple[float, float]:
-    """Wilson score interval of a proportion ``k / n`` (well behaved at 0 and 1)."""
-    if n == 0:
-        return float("nan"), float("nan")
-    z = stats.norm.ppf(0.5 + level / 2.0)
-    p = k / n
-    den = 1.0 + z * z / n
-    mid = (p + z * z / (2 * n)) / den
-    half = z * np.sqrt(p * (1 - p) / n + z * z / (4 * n * n)) / den
-    return float(max(0.0, mid - half)), float(min(1.0, mid + half))
 
 
 def hand_check(system: TariffSystem, paths, station: str = "F3", hour: int = 12, dkw: float = 5.0) -> dict:
@@ -114,8 +103,6 @@ def gamma_curve(system: TariffSystem, sweep: dict) -> tuple[pd.DataFrame, float]
     ``heldout_days`` only evaluate. Cost per day = the plan's EV cost + shed kWh x curtailment cost; the
     difference to the deterministic plan (Gamma = 0) is paired on the same days (normal 95 % CI).
     """
-    from evgrid.studies.tariff.report import evaluate_plan, heldout_days, real_day_net_load
-
     oos = system.cfg.out_of_sample
     pct = float(system.cfg.uncertainty.perturbation_pct)
     z = stats.norm.ppf(0.5 + oos.ci_level / 2.0)

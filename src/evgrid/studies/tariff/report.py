@@ -19,8 +19,9 @@ from scipy import stats
 
 from evgrid.optim.robust import BoxSet
 from evgrid.studies.tariff import model as M
-from evgrid.studies.tariff.audit import wilson
-from evgrid.studies.tariff.system import TariffSystem, radial_sensitivities
+from evgrid.studies.tariff.audit import gamma_curve
+from evgrid.studies.tariff.evaluate import evaluate_plan, heldout_days, real_day_net_load, wilson
+from evgrid.studies.tariff.system import TariffSystem
 
 log = logging.getLogger(__name__)
 
@@ -276,30 +277,6 @@ def shape_checks(system: TariffSystem, cases: dict, cost_table: pd.DataFrame) ->
 # --------------------------------------------------------------------------------------- out of sample
 
 
-def real_day_net_load(system: TariffSystem, days) -> np.ndarray:
-    """Net load (day x hour x bus) of real days = the planning forecast + that day's real day-ahead forecast
-    errors (:func:`evgrid.studies.tariff.system.forecast_errors`): load x (1 + relative error) at every bus,
-    PV + error x kWp (clipped at 0), wind at forecast (no real wind data). Without error frames (small test
-    systems) the held-out multipliers / PV of :class:`TariffSystem` are used."""
-    L, PV, W = (f.to_numpy() for f in (system.load_p_kw, system.pv_kw, system.wind_kw))
-    kwp = system.pv_kwp_by_bus()
-    if system.load_error_rel is None:
-        mult = system.heldout_load_multiplier.to_numpy()[:, :, None]
-        return L[None] * mult - system.heldout_pv_per_kwp.to_numpy()[:, :, None] * kwp[None, None, :] - W[None]
-    le = system.load_error_rel.loc[days].to_numpy()[:, :, None]
-    pe = system.pv_error_per_kwp.loc[days].to_numpy()[:, :, None]
-    pv = np.clip(PV[None] + pe * kwp[None, None, :], 0.0, None)
-    return L[None] * (1.0 + le) - pv - W[None]
-
-
-def heldout_days(system: TariffSystem) -> pd.DatetimeIndex:
-    """Days with forecast errors on or after ``out_of_sample.forecast_days_before`` (never seen in training)."""
-    if system.load_error_rel is None:
-        return system.heldout_load_multiplier.index
-    cut = pd.Timestamp(system.cfg.out_of_sample.forecast_days_before)
-    return system.load_error_rel.index[system.load_error_rel.index >= cut]
-
-
 def realisations(system: TariffSystem, pct: float) -> dict:
     """Net-load realisations (n x hour x bus): uniform in the box (the configured set: paper % or data box),
     and the held-out real days (:func:`real_day_net_load`)."""
@@ -312,31 +289,6 @@ def realisations(system: TariffSystem, pct: float) -> dict:
     days = heldout_days(system)
     out["real_days"] = (real_day_net_load(system, days), pd.Index(days.strftime("%Y-%m-%d"), name="sample"))
     return out
-
-
-def evaluate_plan(system: TariffSystem, station_kw: pd.DataFrame, net: np.ndarray) -> dict:
-    """A fixed EV schedule on realisations ``net`` (n x hour x bus): station-line flows and voltages (lossless
-    LinDistFlow sensitivities, vectorised); a line above limit x (1 + tolerance) or a voltage below its minimum
-    is a violation; the overload energy is the EV charging shed (kWh) to clear it."""
-    bpos, _a, rs, xs = radial_sensitivities(system.feeder)
-    q = system.load_q_kvar.to_numpy()
-    vmin = system.feeder.buses["v_min_pu"].to_numpy()
-    lim = np.array([system.line_limit_kw[y] for y in system.line_limit_kw])
-    tol = system.cfg.aggregators.tolerance_pct / 100.0
-    sb = np.array([bpos[system.station_bus[y]] for y in system.line_limit_kw])
-    ev = np.zeros(net.shape[1:])
-    for y, b in system.station_bus.items():
-        ev[:, bpos[b]] = station_kw[y].to_numpy()
-    p = net + ev[None]
-    flow = p[:, :, sb]  # station lines carry their bus's net load
-    over = np.clip(np.abs(flow) - lim[None, None, :], 0.0, None)
-    w = 1.0 - np.einsum("nti,bi->ntb", p, rs) - (q @ xs.T)[None]
-    v = np.sqrt(np.clip(w, 0.0, None))
-    return {"line_violation": (np.abs(flow) > lim[None, None, :] * (1.0 + tol)).any(axis=(1, 2)),
-            "voltage_violation": (v < vmin[None, None, :] - 1e-4).any(axis=(1, 2)),
-            "shed_kwh": over.sum(axis=(1, 2)) * system.cfg.dt_h,
-            "max_line_loading_pct": (np.abs(flow) / lim).max(axis=(1, 2)) * 100.0,
-            "v_min_pu": v.min(axis=(1, 2))}
 
 
 def out_of_sample(system: TariffSystem, cases: dict) -> tuple[pd.DataFrame, pd.DataFrame]:
@@ -391,8 +343,6 @@ def out_of_sample(system: TariffSystem, cases: dict) -> tuple[pd.DataFrame, pd.D
 def out_of_sample_with_curve(system: TariffSystem, cases: dict) -> tuple[pd.DataFrame, pd.DataFrame]:
     """:func:`out_of_sample` + the violation-risk vs Gamma curve on real days (rows ``source =
     gamma_curve:<split>``, :func:`evgrid.studies.tariff.audit.gamma_curve`) and the tuned Gamma's held-out row."""
-    from evgrid.studies.tariff.audit import gamma_curve
-
     per, summary = out_of_sample(system, cases)
     curve, tuned = gamma_curve(system, cases["sweep"])
     curve = curve.assign(source="gamma_curve:" + curve["split"],
