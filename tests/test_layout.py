@@ -118,12 +118,8 @@ def test_optim_holds_no_study_code():
 # -- import circles ---------------------------------------------------------------------------------------
 # Known circles inside one study, each waiting for its study owner's fix (issue 24); the test fails when any
 # other circle appears. Delete an entry once its circle is gone.
-# dro's model<->evaluate circle ended (fan-outs in studies/dro/runs.py). Still open:
-ALLOWED_CYCLES: set[frozenset] = {
-    # tariff: audit.py imports report.py's evaluation (evaluate_plan, heldout_days) lazily, report.py imports
-    # audit (wilson, gamma_curve); tariff owner's pending fix: move the shared evaluation below both (runs.py)
-    frozenset({"evgrid.studies.tariff.audit", "evgrid.studies.tariff.report"}),
-}
+# dro's model<->evaluate and tariff's audit<->report circles ended (fan-outs in runs.py / evaluate.py).
+ALLOWED_CYCLES: set[frozenset] = set()
 
 
 def _edges(path: Path) -> set[str]:
