@@ -14,8 +14,9 @@ This benchmark checks that the way a user would see it.
   keys: names ending in ``_s``, ``_sec`` or ``_seconds`` (seconds, by the project's units-in-names rule),
   or containing ``wall``/``elapsed``. Figures (png/html) are not compared (plotly writes random ids).
 
-Runs ``kedro run --pipeline=<name>`` in this project (its ``data/`` and ``mlflow.db``): the upstream outputs
-the pipeline reads must exist (e.g. a ``make run`` before). Each row: the pipeline, both runs' wall seconds,
+Runs ``kedro run --pipeline=<name>`` in this project (its ``data/`` and ``mlflow.db``; another project folder,
+e.g. a copy, with ``EVGRID_DETERMINISM_PROJECT``): the upstream outputs the pipeline reads must exist (e.g. a
+``make run`` before). Each row: the pipeline, both runs' wall seconds,
 tables compared, and the tables that differ (``differ``: ``-`` when every table is identical).
 """
 
@@ -33,7 +34,7 @@ from pathlib import Path
 
 import pandas as pd
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(os.environ.get("EVGRID_DETERMINISM_PROJECT") or Path(__file__).resolve().parents[1]).resolve()
 REPORTING = ROOT / "data" / "08_reporting"
 TIMING = re.compile(r"(_s|_sec|_secs|_seconds)$|^seconds$|wall|elapsed", re.IGNORECASE)
 TABLES = (".csv", ".parquet", ".json")
