@@ -197,7 +197,10 @@ def test_node_progress_lines_and_verbose_switch(caplog):
     with caplog.at_level(logging.INFO, logger="evgrid.progress"):
         for name in ("a", "b"):
             prog.start(name)
-        prog.done("a")
+        prog.expect_saves("a", ["a_out", "a_plot"])  # the line once the node's outputs are written
+        prog.saved("a", "a_out")
+        assert not caplog.records
+        prog.saved("a", "a_plot")
         prog.failed("b", ValueError("x"))
     msgs = [r.getMessage() for r in caplog.records]
     assert re.fullmatch(r"\[ 1/12\] a done in 0\.\d s", msgs[0]), msgs

@@ -2,8 +2,9 @@
 
 ``ProgressHook`` (registered in ``evgrid.settings``) logs, on logger ``evgrid.progress``:
 
-* ``[12/94] gan.fit_pv done in 41.2 s`` when a node finishes (``[i/N]``: the node's position in this run,
-  N the nodes of the selected pipeline), ``... FAILED after 3.1 s (ValueError)`` when it raises;
+* ``[12/94] gan.fit_pv done in 41.2 s`` when a node finishes: from loading its first input to saving its
+  last output (``[i/N]``: the node's position in this run, N the nodes of the selected pipeline);
+  ``... FAILED after 3.1 s (ValueError)`` when it raises;
 * ``[12/94] gan.fit_pv running (started 20:48:12)`` once, when a node is still running after
   ``RUNNING_NOTE_S`` seconds: a long node says which one the run is in, a short one costs a single line;
 * at the end, ``94 nodes done in 12 min 05 s``; then, after the summary table (``evgrid.hooks.UxHook``),
@@ -70,6 +71,7 @@ class NodeProgress:
         self.started = 0
         self.finished = 0
         self._nodes: dict[str, tuple[int, float, threading.Timer | None]] = {}
+        self._pending: dict[str, set[str]] = {}  # node -> its outputs not saved yet
         self._lock = threading.Lock()
 
     def _tag(self, index: int) -> str:
@@ -97,11 +99,31 @@ class NodeProgress:
             self.finished += 1
         return index, time.perf_counter() - t
 
+    def is_running(self, name: str) -> bool:
+        return name in self._nodes
+
+    def expect_saves(self, name: str, outputs: list[str]) -> None:
+        """The node ran; its line comes once each of ``outputs`` is saved (at once when it has none)."""
+        if not outputs:
+            self.done(name)
+        else:
+            self._pending[name] = set(outputs)
+
+    def saved(self, name: str, dataset: str) -> None:
+        left = self._pending.get(name)
+        if left is None:
+            return
+        left.discard(dataset)
+        if not left:
+            del self._pending[name]
+            self.done(name)
+
     def done(self, name: str) -> None:
         index, dt = self._end(name)
         log.info("%s %s done in %s", self._tag(index), name, duration(dt))
 
     def failed(self, name: str, error: BaseException) -> None:
+        self._pending.pop(name, None)
         index, dt = self._end(name)
         log.error("%s %s FAILED after %s (%s)", self._tag(index), name, duration(dt), type(error).__name__)
 
@@ -152,19 +174,36 @@ class ProgressHook:
         names = ",".join(run_params.get("pipeline_names") or [])
         self._command = "kedro run" + (f" --pipelines={names}" if names else "")
 
-    @hook_impl
-    def before_node_run(self, node, catalog, inputs, is_async, run_id) -> None:
+    # a node's time runs from loading its first input to saving its last output (Kedro saves the outputs
+    # after ``after_node_run``), so the line comes once the node's files are written
+    def _start(self, node) -> None:
         if self._progress is None:  # a node run outside a pipeline run (a test calling the runner directly)
             self._progress = NodeProgress(0)
+        if self._progress.is_running(node.name):
+            return
         if self._progress.started == 0:  # here, not before the run: a run refused up front ran no node
             log.info("running %d nodes (%s); EVGRID_VERBOSE=1 shows every dataset load/save",
                      self._progress.total, self._command)
         self._progress.start(node.name)
 
     @hook_impl
+    def before_dataset_loaded(self, dataset_name: str, node=None) -> None:
+        if node is not None:
+            self._start(node)
+
+    @hook_impl
+    def before_node_run(self, node, catalog, inputs, is_async, run_id) -> None:
+        self._start(node)
+
+    @hook_impl
     def after_node_run(self, node, catalog, inputs, outputs, is_async, run_id) -> None:
         if self._progress is not None:
-            self._progress.done(node.name)
+            self._progress.expect_saves(node.name, list(node.outputs))
+
+    @hook_impl
+    def after_dataset_saved(self, dataset_name: str, data=None, node=None) -> None:
+        if self._progress is not None and node is not None:
+            self._progress.saved(node.name, dataset_name)
 
     @hook_impl
     def on_node_error(self, error, node, catalog, inputs, is_async, run_id) -> None:
