@@ -63,7 +63,6 @@ def plan_experiment(features: dict, scenario_frames: dict, cfg: DroConfig, pv_sy
                                    generator_info=generator_info)
     train, test = sets["real_train"], sets["real_test"]
     m_train, m_test = _months(train.labels), _months(test.labels)
-    rng = np.random.default_rng(int(cfg.seed) + 28)
     conditions, counts = {}, {}
     gen = sets.get("gan_support")
     for cond in exp.conditions:
@@ -76,6 +75,7 @@ def plan_experiment(features: dict, scenario_frames: dict, cfg: DroConfig, pv_sy
                 raise ValueError("dro.experiment.conditions 'generated' needs dro.scenarios.generator: joint or gan")
             pool, tmask = gen, np.isin(m_test, np.unique(_months(gen.labels)))
         t_idx = np.flatnonzero(tmask)
+        rng = np.random.default_rng(int(cfg.seed) + 28)  # per condition: a condition's days do not depend on the others
         if len(t_idx) > exp.max_test_days:
             t_idx = np.sort(rng.choice(t_idx, size=exp.max_test_days, replace=False))
         order = np.random.default_rng([int(cfg.seed), len(cond)]).permutation(pool.n)
