@@ -66,12 +66,12 @@ def test_validate_params_lists_every_problem_by_path():
     p["traffic"]["ev_shares"] = 0.2                     # unknown key, nested
     p["upper"]["n_evaluations"] = "many"                # wrong type
     p["cases"]["ring"]["network"]["radius_km"] = -1.0   # out of range, two levels down
-    del p["grid"]["v_min_pu"]                           # missing
+    del p["cases"]["ring"]["v_min_pu"]                  # missing
     with pytest.raises(ConfigError) as err:
         validate_params(p)
     paths = {path for path, _ in err.value.problems}
     assert {"planning.traffic.ev_shares", "planning.upper.n_evaluations", "planning.cases.ring.network.radius_km",
-            "planning.grid.v_min_pu"} <= paths
+            "planning.cases.ring.v_min_pu"} <= paths
     p = small_params()
     p["upper"]["levels_kw"] = [350.0, 120.0]
     with pytest.raises(ConfigError, match=r"planning.upper.levels_kw: must be strictly increasing"):

@@ -32,7 +32,7 @@ RING = {"n_ring": I(3, 200), "radius_km": F(0.1, 100), "ring_capacity_veh_per_h"
         "peak_trips_veh_per_h": F(1, 1e7), "cbd_weight": F(0, 1e3), "decay_km": F(0.01, 1e4)}
 TNTP = {"net_path": ("str", None, None), "trips_path": ("str", None, None), "node_path": ("str", None, None),
         "time_unit_h": F(1e-6, 10), "length_unit_km": F(1e-6, 10)}
-CASE_TRAFFIC = {"ev_share": F(0, 1), "charging_trip_share": F(0, 1)}
+CASE_TRAFFIC = {"ev_share": F(0, 1), "charging_trip_share": F(0, 1), "v_min_pu": F(0.5, 1.0)}
 SCHEMA: dict = {
     "seed": I(0),
     "case": ("str", ("ring", "sioux_falls"), None),
@@ -46,7 +46,7 @@ SCHEMA: dict = {
                 "final_rel_gap": F(1e-12, 0.1), "max_iter": I(1, 10**6), "algorithm": ("str", ("fw", "cfw", "bfw"), None)},
     "periods": [{"name": ("str", None, None), "hours": ("ints", 0, 23)}],
     "tou": {"rates_usd_per_kwh": ("map_float", 0, 10), "hours": ("map_ints", 0, 23)},
-    "grid": {"path": ("str", None, None), "v_slack_pu": F(0.9, 1.1), "v_min_pu": F(0.5, 1.0), "load_scale": F(1e-3, 100)},
+    "grid": {"path": ("str", None, None), "v_slack_pu": F(0.9, 1.1), "load_scale": F(1e-3, 100)},
     "fixed_point": {"max_iter": I(1, 1000), "tol_usd_per_mwh": F(1e-9, 1e3), "damping": F(0.01, 1)},
     "investment": {"unit_fixed_usd": F(0, 1e9), "unit_usd_per_kw": F(0, 1e6), "discount_rate": F(0, 1),
                    "lifetime_years": I(1, 100)},
@@ -307,7 +307,7 @@ class PlanningConfig:
                                   **params["traffic"]),
             periods={str(r["name"]): [int(h) for h in r["hours"]] for r in params["periods"]},
             tou=TouConfig(dict(params["tou"]["rates_usd_per_kwh"]), dict(params["tou"]["hours"])),
-            grid=GridConfig(**params["grid"]),
+            grid=GridConfig(v_min_pu=float(cb["v_min_pu"]), **params["grid"]),
             fixed_point=FixedPointConfig(**params["fixed_point"]),
             investment=InvestmentConfig(**params["investment"]),
             upper=UpperConfig(**up),
