@@ -352,7 +352,10 @@ def _start_local(s: ComputeSettings):
                           # mmap'd and page-faulted afresh: measured 2.4x the wall time (96 s vs 40 s,
                           # sys time 81 s vs 15 s) on the pv family's cheap-generator scoring tasks
                           # (docs/scale-out.md). Unset: glibc's default, as in the sync scheduler.
-                          "distributed.nanny.pre-spawn-environ.MALLOC_TRIM_THRESHOLD_": None}):
+                          "distributed.nanny.pre-spawn-environ.MALLOC_TRIM_THRESHOLD_": None,
+                          # workers log WARNING and above (their start-up banners and per-call INFO lines
+                          # drowned the run log; LocalCluster's silence_logs reaches only the nanny's logger)
+                          "distributed.nanny.pre-spawn-environ.DASK_LOGGING__DISTRIBUTED": "warning"}):
         # the scheduler's HTTP server always starts: on a free port (":0"), never on a busy 8787 (warning)
         cluster = LocalCluster(n_workers=s.n_workers, threads_per_worker=s.threads_per_worker,
                                processes=True, memory_limit=s.memory_limit, dashboard_address=":0",
