@@ -189,7 +189,7 @@ def test_kedro_run_prints_one_line_per_node_and_ends_with_the_summary(tmp_path):
     assert lines[-1] == "Tables and figures: data/08_reporting/grid/"
 
 
-def test_node_progress_lines_and_verbose_switch(caplog):
+def test_node_progress_lines_and_verbose_switch(caplog, monkeypatch):
     from evgrid.runtime import progress
 
     assert [progress.duration(s) for s in (41.23, 125, 3725)] == ["41.2 s", "2 min 05 s", "1 h 02 min"]
@@ -206,16 +206,18 @@ def test_node_progress_lines_and_verbose_switch(caplog):
     assert re.fullmatch(r"\[ 1/12\] a done in 0\.\d s", msgs[0]), msgs
     assert re.fullmatch(r"\[ 2/12\] b FAILED after 0\.\d s \(ValueError\)", msgs[1]), msgs
     assert caplog.records[1].levelname == "ERROR"
-    io_log = logging.getLogger("kedro.io.data_catalog")
-    old = io_log.level
+    io_log, mlflow_log = logging.getLogger("kedro.io.data_catalog"), logging.getLogger("mlflow")
+    old = io_log.level, mlflow_log.level
+    monkeypatch.delenv("MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR", raising=False)  # restored after the test
     try:
         io_log.setLevel(logging.WARNING)
         progress.verbose_logs(False)
-        assert io_log.level == logging.WARNING
+        assert io_log.level == logging.WARNING and mlflow_log.level == logging.WARNING
         progress.verbose_logs(True)  # EVGRID_VERBOSE=1: every dataset load/save again
         assert io_log.level == logging.INFO
     finally:
-        io_log.setLevel(old)
+        io_log.setLevel(old[0])
+        mlflow_log.setLevel(old[1])
 
 
 def test_metrics_datasets_name_their_prefix():

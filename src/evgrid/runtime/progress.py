@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import logging
 import os
+import sys
 import threading
 import time
 from pathlib import Path
@@ -41,12 +42,18 @@ def verbose_requested() -> bool:
 
 
 def verbose_logs(enabled: bool | None = None) -> None:
-    """Kedro's dataset I/O and node records back at INFO when ``EVGRID_VERBOSE=1`` (or ``enabled``)."""
+    """Kedro's dataset I/O and node records back at INFO when ``EVGRID_VERBOSE=1`` (or ``enabled``). Else
+    MLflow's own INFO records ("Validating input example against model signature", per logged model) go to
+    WARNING, and MLflow's artifact download bars are off when stderr is not a terminal."""
     if enabled is None:
         enabled = verbose_requested()
     if enabled:
         for name in VERBOSE_LOGGERS:
             logging.getLogger(name).setLevel(logging.INFO)
+        return
+    logging.getLogger("mlflow").setLevel(logging.WARNING)  # MLflow configures its own logger at import
+    if not sys.stderr.isatty():
+        os.environ.setdefault("MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR", "false")
 
 
 def duration(seconds: float) -> str:

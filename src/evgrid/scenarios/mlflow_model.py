@@ -287,16 +287,30 @@ def _save_torch_flavour(net, metadata: dict | None, tmp: Path, path: Path, mlflo
 _FLAVOR = types.SimpleNamespace(__name__="mlflow.pyfunc", save_model=_save_model)
 
 
+def _register(client, name: str, model_id: str, tags: dict[str, str]):
+    """A new version of registered model ``name`` from logged model ``model_id`` (what ``Model.log(...,
+    registered_model_name=)`` does, through the client: the fluent call prints to stderr)."""
+    from mlflow.exceptions import MlflowException
+
+    try:
+        client.create_registered_model(name)
+    except MlflowException as err:
+        if err.error_code not in ("RESOURCE_ALREADY_EXISTS", "ALREADY_EXISTS"):
+            raise
+    return client.create_model_version(name, source=f"models:/{model_id}", tags=tags, await_creation_for=30,
+                                       model_id=model_id)
+
+
 def log_generator(serving: ServingBundle, name: str, tags: dict | None = None) -> dict:
     """Log ``serving`` as an MLflow model in the active run and register it as ``name``; returns
     {registered_model, version, model_uri, model_id, generator, flavors}."""
     from mlflow.models import Model
 
-    info = Model.log(None, _FLAVOR, name=name, registered_model_name=name, serving=serving,
-                     signature=serving.signature(), input_example=serving.input_example(),
-                     tags={k: str(v) for k, v in (tags or {}).items()}, await_registration_for=30)
-    version = str(info.registered_model_version)
+    str_tags = {k: str(v) for k, v in (tags or {}).items()}
+    info = Model.log(None, _FLAVOR, name=name, serving=serving, signature=serving.signature(),
+                     input_example=serving.input_example(), tags=str_tags)
     client = mlflow.MlflowClient()
+    version = str(_register(client, name, info.model_id, str_tags).version)
     for k, v in {"family": serving.family, "generator": serving.bundle.selected, **(tags or {})}.items():
         client.set_model_version_tag(name, version, k, str(v))
     client.update_registered_model(name, description=(
