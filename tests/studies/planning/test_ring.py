@@ -17,3 +17,16 @@ def test_ring_network_geometry_and_gravity_demand():
     assert T.sum() == pytest.approx(12000.0) and np.all(np.diag(T) == 0)
     np.testing.assert_allclose(T, T.T)  # symmetric distances and weights -> symmetric gravity table
     assert T[12].sum() > 3 * T[0].sum()  # the centre (weight 4) produces more trips than a ring node
+
+
+def test_sioux_falls_stays_a_second_case():
+    from evgrid.studies.planning.config import PlanningConfig
+    from evgrid.studies.planning.system import build_system
+
+    from .conftest import daily_inputs, small_params
+
+    p = small_params()
+    p["case"] = "sioux_falls"
+    s = build_system(PlanningConfig.from_params(p), *daily_inputs())
+    assert s.roads.n_links == 76 and s.n_stations == 8 and s.config.grid.v_min_pu == 0.90
+    assert s.trips.to_numpy().sum() == pytest.approx(360_600.0)  # the published O-D table
