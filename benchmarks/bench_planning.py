@@ -35,31 +35,40 @@ def _ue_rows() -> list[dict]:
 
 
 def _planning_rows() -> list[dict]:
+    """One exact evaluation of the uniform plan (cold, then again) and the default conf/base search, run the
+    way the pipeline's nodes run them (``runs.run_planning`` on ``evgrid.compute``)."""
+    import os
+
+    from evgrid.compute import ComputeSettings
+    from evgrid.studies.planning import runs
     from evgrid.studies.planning.config import PlanningConfig
     from evgrid.studies.planning.model import evaluate_plan
-    from evgrid.studies.planning.report import run_planning
     from evgrid.studies.planning.system import build_system
 
     feat = ROOT / "data" / "04_feature"
     if not (feat / "traffic_daily.parquet").exists():
         return [{"benchmark": "planning", "skipped": "run kedro run --pipeline=ingest first"}]
-    params = yaml.safe_load((ROOT / "conf/base/parameters_planning.yml").read_text())["planning"]
-    for k in ("net_path", "trips_path", "node_path"):
-        params["transport"][k] = str(ROOT / params["transport"][k])
-    params["grid"]["path"] = str(ROOT / params["grid"]["path"])
-    system = build_system(PlanningConfig.from_params(params), pd.read_parquet(feat / "traffic_daily.parquet"),
-                          pd.read_parquet(feat / "load_daily.parquet"))
-    rows = []
-    for label in ("cold", "warm"):
+    conf = yaml.safe_load((ROOT / "conf/base/parameters_planning.yml").read_text())
+    compute = yaml.safe_load((ROOT / "conf/base/parameters.yml").read_text()).get("compute", {})
+    cwd = os.getcwd()
+    os.chdir(ROOT)  # the parameters' paths are relative to the project root, as in `kedro run`
+    try:
+        system = build_system(PlanningConfig.from_params(conf["planning"]),
+                              pd.read_parquet(feat / "traffic_daily.parquet"), pd.read_parquet(feat / "load_daily.parquet"))
+        rows = []
+        plan = np.full(system.n_stations, float(min(system.config.upper.levels_kw)))
+        for label in ("first", "again"):
+            t0 = time.perf_counter()
+            ev = evaluate_plan(system, plan)
+            rows.append({"benchmark": f"planning_lower_level_{label}", "periods": len(system.periods),
+                         "seconds": time.perf_counter() - t0, "total_usd_per_day": ev.total_usd_per_day})
         t0 = time.perf_counter()
-        ev = evaluate_plan(system, np.full(system.n_stations, 235.0))
-        rows.append({"benchmark": f"planning_lower_level_{label}", "periods": len(system.periods),
-                     "seconds": time.perf_counter() - t0, "total_usd_per_day": ev.total_usd_per_day})
-    t0 = time.perf_counter()
-    res = run_planning(system)
-    rows.append({"benchmark": "planning_upper_level", "evaluations_per_method": system.config.upper.n_evaluations,
-                 "n_jobs": system.config.n_jobs, "seconds": time.perf_counter() - t0,
-                 "total_usd_per_day": min(e.total_usd_per_day for e in res["best"].values())})
+        res = runs.run_planning(system, ComputeSettings.from_params(compute))
+        rows.append({"benchmark": "planning_upper_level", "evaluations_per_method": system.config.upper.n_evaluations,
+                     "seconds": time.perf_counter() - t0,
+                     "total_usd_per_day": min(e.total_usd_per_day for e in res["best"].values())})
+    finally:
+        os.chdir(cwd)
     return rows
 
 
