@@ -10,6 +10,7 @@ import os
 import re
 import subprocess
 import sys
+import time
 from collections import Counter
 from pathlib import Path, PurePosixPath
 
@@ -206,6 +207,21 @@ def test_node_progress_lines_and_verbose_switch(caplog, monkeypatch):
     assert re.fullmatch(r"\[ 1/12\] a done in 0\.\d s", msgs[0]), msgs
     assert re.fullmatch(r"\[ 2/12\] b FAILED after 0\.\d s \(ValueError\)", msgs[1]), msgs
     assert caplog.records[1].levelname == "ERROR"
+    caplog.clear()
+    monkeypatch.setattr(progress, "RUNNING_REPEAT_S", 0.5)
+    slow = progress.NodeProgress(3, running_note_s=0.02)
+    with caplog.at_level(logging.INFO, logger="evgrid.progress"):
+        slow.start("slow")
+        for _ in range(400):  # a long node says so, then again while it runs (a CI log has no bar)
+            if any("still running after" in r.getMessage() for r in caplog.records):
+                break
+            time.sleep(0.025)
+        slow.done("slow")
+        n = len(caplog.records)
+        time.sleep(0.2)
+    msgs = [r.getMessage() for r in caplog.records]
+    assert msgs[0].startswith("[1/3] slow running (started ") and "[1/3] slow still running after" in msgs[1], msgs
+    assert len(msgs) == n and msgs[-1].startswith("[1/3] slow done in"), msgs  # no note after the node ended
     io_log, mlflow_log = logging.getLogger("kedro.io.data_catalog"), logging.getLogger("mlflow")
     old = io_log.level, mlflow_log.level
     monkeypatch.delenv("MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR", raising=False)  # restored after the test

@@ -5,8 +5,9 @@
 * ``[12/94] gan.fit_pv done in 41.2 s`` when a node finishes: from loading its first input to saving its
   last output (``[i/N]``: the node's position in this run, N the nodes of the selected pipeline);
   ``... FAILED after 3.1 s (ValueError)`` when it raises;
-* ``[12/94] gan.fit_pv running (started 20:48:12)`` once, when a node is still running after
-  ``RUNNING_NOTE_S`` seconds: a long node says which one the run is in, a short one costs a single line;
+* ``[12/94] gan.fit_pv running (started 20:48:12)`` when a node is still running after ``RUNNING_NOTE_S``
+  seconds, then ``... still running after 10 min`` every ``RUNNING_REPEAT_S``: a long node says which one
+  the run is in (also in a CI log, where no progress bar is drawn), a short one costs a single line;
 * at the end, ``94 nodes done in 12 min 05 s``; then, after the summary table (``evgrid.hooks.UxHook``),
   where to look next: the MLflow run's URL and the reporting folders this run wrote
   (``evgrid.runtime.mlflow_ux.where_next``).
@@ -32,6 +33,7 @@ from kedro.framework.hooks import hook_impl
 log = logging.getLogger("evgrid.progress")
 
 RUNNING_NOTE_S = 10.0  # a node still running after this many seconds gets a "running" line
+RUNNING_REPEAT_S = 300.0  # ... and a "still running after 10 min" line every 5 minutes after that
 VERBOSE_LOGGERS = ("kedro.io.data_catalog", "kedro.runner", "kedro.pipeline.node", "kedro_mlflow",
                    "kedro.validation", "kedro.framework.project")
 REPORTING_DIR = Path("data") / "08_reporting"
@@ -89,21 +91,39 @@ class NodeProgress:
         with self._lock:
             self.started += 1
             index = self.started
-        timer = None
+            self._nodes[name] = (index, time.perf_counter(), None)
         if self.running_note_s > 0:
-            clock = time.strftime("%H:%M:%S")
-            timer = threading.Timer(self.running_note_s, log.info, ("%s %s running (started %s)",
-                                                                    self._tag(index), name, clock))
-            timer.daemon = True
-            timer.start()
-        self._nodes[name] = (index, time.perf_counter(), timer)
+            self._schedule(name, self.running_note_s, time.strftime("%H:%M:%S"))
+
+    def _schedule(self, name: str, delay: float, clock: str) -> None:
+        timer = threading.Timer(delay, self._note, (name, clock))
+        timer.daemon = True
+        with self._lock:
+            if name not in self._nodes:  # finished meanwhile
+                return
+            index, t, _ = self._nodes[name]
+            self._nodes[name] = (index, t, timer)
+        timer.start()
+
+    def _note(self, name: str, clock: str) -> None:
+        """``running (started hh:mm:ss)`` once, then ``still running after 10 min`` every RUNNING_REPEAT_S."""
+        with self._lock:
+            if name not in self._nodes:
+                return
+            index, t, _ = self._nodes[name]
+        elapsed = time.perf_counter() - t
+        if elapsed < RUNNING_REPEAT_S:
+            log.info("%s %s running (started %s)", self._tag(index), name, clock)
+        else:
+            log.info("%s %s still running after %s", self._tag(index), name, duration(elapsed))
+        self._schedule(name, RUNNING_REPEAT_S, clock)
 
     def _end(self, name: str) -> tuple[int, float]:
-        index, t, timer = self._nodes.pop(name, (self.started, time.perf_counter(), None))
+        with self._lock:
+            index, t, timer = self._nodes.pop(name, (self.started, time.perf_counter(), None))
+            self.finished += 1
         if timer is not None:
             timer.cancel()
-        with self._lock:
-            self.finished += 1
         return index, time.perf_counter() - t
 
     def is_running(self, name: str) -> bool:
@@ -135,10 +155,11 @@ class NodeProgress:
         log.error("%s %s FAILED after %s (%s)", self._tag(index), name, duration(dt), type(error).__name__)
 
     def close(self) -> None:
-        for _, _, timer in self._nodes.values():
-            if timer is not None:
-                timer.cancel()
-        self._nodes.clear()
+        with self._lock:
+            timers = [timer for _, _, timer in self._nodes.values() if timer is not None]
+            self._nodes.clear()
+        for timer in timers:
+            timer.cancel()
 
     def elapsed(self) -> float:
         return time.perf_counter() - self.t0

@@ -119,7 +119,9 @@ def fit_all(train: FamilyData, cond: Conditions, cfg: HoldoutConfig, make_gan, m
             m = LabelBaseline(name, cfg.baseline_min_units).fit(train, labels)
         models[name] = m
         secs[name] = time.perf_counter() - t0
-        log.info("family %s %s: %s fitted in %.1f s", train.family, desc, name, secs[name])
+        # DEBUG: the phase's line (every generator's fit time and score) follows; a long node says it is
+        # still running (evgrid.runtime.progress), a terminal shows the bars
+        log.debug("family %s %s: %s fitted in %.1f s", train.family, desc, name, secs[name])
     return FittedSet(models, transform, label_cfg, secs)
 
 
