@@ -179,7 +179,7 @@ class ModelConfig:
     """Branch-and-bound node limit (HiGHS ``mip_max_nodes``): the deterministic work limit."""
     milp_gap: float = 0.01
     """Relative gap target of the MILP (HiGHS ``mip_rel_gap``)."""
-    milp_safety_time_limit_s: float = 900.0
+    milp_safety_time_limit_s: float = 1800.0
     """Wall-clock safety net only: hitting it flags the row (``milp_status`` = time_limit_machine_dependent)."""
     loss_refine_rounds: int = 2
     """Iterated loss term: rounds of tangent cuts added at the solved flows, each followed by a re-solve."""
