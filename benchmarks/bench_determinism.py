@@ -14,7 +14,7 @@ This benchmark checks that the way a user would see it.
   keys: names ending in ``_s``, ``_sec`` or ``_seconds`` (seconds, by the project's units-in-names rule),
   or containing ``wall``/``elapsed``. Figures (png/html) are not compared (plotly writes random ids).
 
-Runs ``kedro run --pipeline=<name>`` in this project (its ``data/`` and ``mlflow.db``; another project folder,
+Runs ``kedro run --pipelines=<name>`` in this project (its ``data/`` and ``mlflow.db``; another project folder,
 e.g. a copy, with ``EVGRID_DETERMINISM_PROJECT``): the upstream outputs the pipeline reads must exist (e.g. a
 ``make run`` before). Each row: the pipeline, both runs' wall seconds,
 tables compared, and the tables that differ (``differ``: ``-`` when every table is identical).
@@ -91,10 +91,10 @@ def cpu_hogs(n: int):
 def _kedro_run(name: str) -> float:
     env = {**os.environ, "KEDRO_DISABLE_TELEMETRY": "true", "MPLBACKEND": "Agg"}
     t0 = time.perf_counter()
-    proc = subprocess.run([sys.executable, "-m", "kedro", "run", f"--pipeline={name}"], cwd=ROOT, env=env,
+    proc = subprocess.run([sys.executable, "-m", "kedro", "run", f"--pipelines={name}"], cwd=ROOT, env=env,
                           capture_output=True, text=True)
     if proc.returncode != 0:
-        raise RuntimeError(f"kedro run --pipeline={name} failed (rc {proc.returncode}):\n{proc.stdout[-2000:]}"
+        raise RuntimeError(f"kedro run --pipelines={name} failed (rc {proc.returncode}):\n{proc.stdout[-2000:]}"
                            f"{proc.stderr[-3000:]}")
     return time.perf_counter() - t0
 

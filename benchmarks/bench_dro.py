@@ -18,8 +18,8 @@ How the paper scale (96 steps, 500 scenarios) is handled, and what is measured h
    cluster, in one run; the speed-up 1 -> 2 workers is reported as a ratio (3 equal fold tasks on 2
    workers: ideal 1.5). Cluster start-up is excluded (started before the timed CV).
 
-Needs the ingest features and GAN scenarios (``make run`` or ``kedro run --pipeline=ingest`` and
-``--pipeline=gan``).
+Needs the ingest features and GAN scenarios (``make run`` or ``kedro run --pipelines=ingest`` and
+``--pipelines=gan``).
 """
 
 from __future__ import annotations
@@ -55,8 +55,8 @@ def _inputs():
     need += [scen / f"{f}.parquet" for f in ("traffic", "pv", "price", "joint")]
     missing = [str(p) for p in need if not p.exists()]
     if missing:
-        raise FileNotFoundError(f"bench_dro needs {missing}: run `kedro run --pipeline=ingest` and "
-                                "`kedro run --pipeline=gan` first")
+        raise FileNotFoundError(f"bench_dro needs {missing}: run `kedro run --pipelines=ingest` and "
+                                "`kedro run --pipelines=gan` first")
     f = {n: pd.read_parquet(feat / f"{n}.parquet") for n in ("traffic_daily", "weather_daily", "price_daily",
                                                               "load_daily", "joint_daily")}
     g = {n: pd.read_parquet(scen / f"{n}.parquet") for n in ("traffic", "pv", "price", "joint")}

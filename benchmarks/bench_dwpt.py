@@ -3,7 +3,7 @@
 Rows: ``dwpt.case.<name>`` (HiGHS solve seconds, build seconds, objective, MIP gap) for every case of
 conf/base/parameters_dwpt.yml, ``dwpt.pipeline_in_process`` (SequentialRunner over all nodes, inputs cut
 from the raw files for the configured day) and, when the ingest features exist, ``dwpt.kedro_run``
-(``kedro run --pipeline=dwpt`` as a user runs it, interpreter start-up and MLflow logging included).
+(``kedro run --pipelines=dwpt`` as a user runs it, interpreter start-up and MLflow logging included).
 """
 
 from __future__ import annotations
@@ -83,7 +83,7 @@ def run() -> list[dict]:
     if (ROOT / "data" / "04_feature" / "traffic_daily.parquet").exists():
         env = dict(os.environ, KEDRO_DISABLE_TELEMETRY="true", MPLBACKEND="Agg")
         t0 = time.perf_counter()
-        proc = subprocess.run([str(Path(sys.executable).with_name("kedro")), "run", "--pipeline=dwpt"], cwd=ROOT,
+        proc = subprocess.run([str(Path(sys.executable).with_name("kedro")), "run", "--pipelines=dwpt"], cwd=ROOT,
                               env=env, capture_output=True, text=True)
         rows.append({"benchmark": "dwpt.kedro_run", "seconds": time.perf_counter() - t0, "returncode": proc.returncode})
     return rows

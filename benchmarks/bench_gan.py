@@ -3,7 +3,7 @@ data, 300 iterations); the GAN cross-validation fan-out on 1 vs 2 Dask workers (
 the price family with 5 CV folds: validation + final + 5 folds = 7 GAN tasks of ``CV_ITERATIONS``
 iterations, both local clusters started before timing, alternated, same machine and minute: the speed-up
 is measured in one run, and the two score tables must be identical); and the end-to-end
-`kedro run --pipeline=gan` wall time. Runs the ingest pipeline first when the feature files are missing.
+`kedro run --pipelines=gan` wall time. Runs the ingest pipeline first when the feature files are missing.
 """
 
 from __future__ import annotations
@@ -44,7 +44,7 @@ def run() -> list[dict]:
 
     rows: list[dict] = []
     if not all((FEATURES / f"{d}.parquet").exists() for d in set(FAMILIES.values())):
-        rows.append({"benchmark": "gan: ingest (prerequisite)", "seconds": _kedro("--pipeline=ingest")})
+        rows.append({"benchmark": "gan: ingest (prerequisite)", "seconds": _kedro("--pipelines=ingest")})
     gan = yaml.safe_load((ROOT / "conf" / "base" / "parameters_gan.yml").read_text())["gan"]
     torch.set_num_threads(int(gan["torch_threads"]))
     for family, dataset in FAMILIES.items():
@@ -62,7 +62,7 @@ def run() -> list[dict]:
                      "loss": s["loss"], "layers": s["g_layers"], "width": s["g_width"], "units": data.n_units,
                      "default_iterations": gan["training"]["iterations"]})
     rows += gan_cv_scaling(gan)
-    rows.append({"benchmark": "gan: kedro run --pipeline=gan (end to end)", "seconds": _kedro("--pipeline=gan"),
+    rows.append({"benchmark": "gan: kedro run --pipelines=gan (end to end)", "seconds": _kedro("--pipelines=gan"),
                  "cores": os.cpu_count()})
     return rows
 
@@ -119,7 +119,7 @@ def _paper_gan_params() -> dict:
 
 
 def paper_projection(n_iter: int = 200, n_days: int = 12) -> list[dict]:
-    """Projected CPU seconds of ``kedro run --env paper --pipeline=gan`` per family, from measured CPU time
+    """Projected CPU seconds of ``kedro run --env paper --pipelines=gan`` per family, from measured CPU time
     (``time.process_time``: robust to other processes sharing the cores, unlike wall time) of
     ``n_iter`` GAN and flow iterations and of scoring ``n_days`` days (every generator, ``samples_per_day``
     of the paper env) on the real feature data: fits x iterations x CPU per iteration + scored days x CPU

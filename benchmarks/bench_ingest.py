@@ -1,5 +1,5 @@
 """Ingest timings: each parser on the embedded real files, each daily feature build, and the whole
-``kedro run --pipeline=ingest`` (wall time, including Kedro/MLflow start-up)."""
+``kedro run --pipelines=ingest`` (wall time, including Kedro/MLflow start-up)."""
 
 from __future__ import annotations
 
@@ -60,9 +60,9 @@ def run() -> list[dict]:
     env = dict(os.environ, KEDRO_DISABLE_TELEMETRY="true", MPLBACKEND="Agg")
     kedro = str(Path(sys.executable).with_name("kedro"))
     t0 = time.perf_counter()
-    proc = subprocess.run([kedro, "run", "--pipeline=ingest"], cwd=ROOT, env=env, capture_output=True, text=True)
+    proc = subprocess.run([kedro, "run", "--pipelines=ingest"], cwd=ROOT, env=env, capture_output=True, text=True)
     wall = time.perf_counter() - t0
     if proc.returncode != 0:
-        raise RuntimeError(f"kedro run --pipeline=ingest failed:\n{proc.stderr[-3000:]}")
-    rows.append({"benchmark": "ingest: kedro run --pipeline=ingest (wall)", "seconds": round(wall, 2), "rows": None})
+        raise RuntimeError(f"kedro run --pipelines=ingest failed:\n{proc.stderr[-3000:]}")
+    rows.append({"benchmark": "ingest: kedro run --pipelines=ingest (wall)", "seconds": round(wall, 2), "rows": None})
     return rows

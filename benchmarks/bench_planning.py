@@ -2,7 +2,7 @@
 
 Rows: ``benchmark, algorithm, relative_gap, iterations, seconds`` for the UE; ``planning_lower_level`` (one exact
 evaluation of the uniform mid plan, cold then warm-started) and ``planning_upper_level`` (the default
-conf/base search, all methods). Needs the ingest features (``kedro run --pipeline=ingest``) for the planning rows.
+conf/base search, all methods). Needs the ingest features (``kedro run --pipelines=ingest``) for the planning rows.
 """
 
 from __future__ import annotations
@@ -47,7 +47,7 @@ def _planning_rows() -> list[dict]:
 
     feat = ROOT / "data" / "04_feature"
     if not (feat / "traffic_daily.parquet").exists():
-        return [{"benchmark": "planning", "skipped": "run kedro run --pipeline=ingest first"}]
+        return [{"benchmark": "planning", "skipped": "run kedro run --pipelines=ingest first"}]
     conf = yaml.safe_load((ROOT / "conf/base/parameters_planning.yml").read_text())
     compute = yaml.safe_load((ROOT / "conf/base/parameters.yml").read_text()).get("compute", {})
     cwd = os.getcwd()

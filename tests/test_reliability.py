@@ -69,7 +69,7 @@ def _env() -> dict:
 
 
 def _start(project: Path, name: str) -> subprocess.Popen:
-    return subprocess.Popen(KEDRO + ["run", f"--pipeline={name}"], cwd=project, env=_env(), text=True,
+    return subprocess.Popen(KEDRO + ["run", f"--pipelines={name}"], cwd=project, env=_env(), text=True,
                             stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
 
 
@@ -85,7 +85,7 @@ def _run_of_pid(project: Path, pid: int):
 
 
 def test_two_first_runs_at_once_work_or_refuse_cleanly_and_tree_stays_clean(project):
-    """Obs. 1, 3, 4: no mlflow.db yet, two `kedro run --pipeline=grid` at once, telemetry env unset."""
+    """Obs. 1, 3, 4: no mlflow.db yet, two `kedro run --pipelines=grid` at once, telemetry env unset."""
     assert not (project / "mlflow.db").exists()
     procs = [_start(project, "grid") for _ in range(2)]
     outs = [p.communicate(timeout=600)[0] for p in procs]
@@ -142,7 +142,7 @@ def test_sigterm_kills_cleanly_and_sigkill_is_closed_and_refused_downstream(proj
     monkeypatch.setenv("KEDRO_DISABLE_TELEMETRY", "true")
     bootstrap_project(project)
     with KedroSession.create(project_path=project) as session:
-        with pytest.raises(UpstreamIncompleteError, match=r"re-run `kedro run --pipeline=ingest`"):
+        with pytest.raises(UpstreamIncompleteError, match=r"re-run `kedro run --pipelines=ingest`"):
             session.run(pipeline_names=["gan"])
     assert _run_of_pid(project, ingest.pid).info.status == "FAILED"
     gan_runs = [r for r in _runs(project) if r.info.run_name == "gan (local)"]

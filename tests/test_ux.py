@@ -57,7 +57,7 @@ def test_mlflow_artifacts_have_a_pipeline_artifact_path_and_never_collide():
 
 @pytest.fixture(scope="module")
 def grid_run(tmp_path_factory):
-    """``kedro run --pipeline=grid`` on a throw-away copy of the project (own mlflow.db, data/)."""
+    """``kedro run --pipelines=grid`` on a throw-away copy of the project (own mlflow.db, data/)."""
     from kedro.framework.session import KedroSession
     from kedro.framework.startup import bootstrap_project
 
@@ -148,7 +148,7 @@ def test_grid_voltage_profile_draws_laterals_and_flat_limits(grid_run):
 
 
 def test_study_validators_get_their_own_parameter_block():
-    """`kedro run --pipeline=dwpt` validates params['dwpt'] (not the whole parameters dict) before any node."""
+    """`kedro run --pipelines=dwpt` validates params['dwpt'] (not the whole parameters dict) before any node."""
     from evgrid.hooks import _all_pipelines, validate_parameters, validators_for
     from evgrid.runtime.validation import ConfigError
 

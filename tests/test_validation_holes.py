@@ -1,5 +1,5 @@
 """Issue 23's holes: a pipeline's whole parameter block, nested blocks included, is checked by the hooks before
-any node runs (the path `kedro run --pipeline=<name> --params <name>.<key>=...` takes), one error naming the key."""
+any node runs (the path `kedro run --pipelines=<name> --params <name>.<key>=...` takes), one error naming the key."""
 
 import copy
 import importlib
@@ -16,7 +16,7 @@ CONF = Path(__file__).resolve().parents[1] / "conf" / "base"
 
 
 def _check(name: str, params: dict) -> None:
-    """What RunGuardHook.before_pipeline_run does for `kedro run --pipeline=<name>` (only that pipeline built)."""
+    """What RunGuardHook.before_pipeline_run does for `kedro run --pipelines=<name>` (only that pipeline built)."""
     record = pipeline_entries()[name]
     pipe = importlib.import_module(record.pipelines[name]).create_pipeline()
     hooks.validate_parameters(params, hooks.validators_for(pipe, {name: pipe}))

@@ -512,7 +512,7 @@ def _register_atexit() -> None:
 def _progress(total: int, desc: str | None, enabled: bool):
     from tqdm.auto import tqdm
 
-    return tqdm(total=total, desc=desc or "tasks", disable=not enabled, file=sys.stderr, leave=False)
+    return tqdm(total=total, desc=desc or "tasks", disable=None if enabled else True, file=sys.stderr, leave=False)
 
 
 def _accepts(fn: Callable, name: str) -> bool:

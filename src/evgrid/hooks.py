@@ -57,7 +57,7 @@ def _entries() -> dict:
 
 
 def _all_pipelines() -> dict:
-    """Every registered pipeline's ``create_pipeline()`` (``kedro run --pipeline=x`` registers only x)."""
+    """Every registered pipeline's ``create_pipeline()`` (``kedro run --pipelines=x`` registers only x)."""
     out = {}
     for name, record in _entries().items():
         try:
@@ -92,7 +92,7 @@ def missing_upstream_inputs(pipeline, catalog, producers: dict[str, str] | None 
         if not exists:
             where = getattr(catalog.get(ds), "_filepath", None) if ds in catalog else None
             missing.append(f"'{ds}'" + (f" ({where})" if where else "")
-                           + f": run `kedro run --pipeline={producers[ds]}` first")
+                           + f": run `kedro run --pipelines={producers[ds]}` first")
     if missing:
         raise MissingUpstreamInputError("missing input datasets: " + "; ".join(missing))
 
@@ -121,7 +121,7 @@ def _command(run_params: dict) -> str:
     parts = ["kedro run"]
     names = run_params.get("pipeline_names")
     if names:
-        parts.append(f"--pipeline={','.join(names)}")
+        parts.append(f"--pipelines={','.join(names)}")
     if run_params.get("env") and run_params.get("env") != "local":
         parts.append(f"--env={run_params['env']}")
     for key in FILTER_KEYS:

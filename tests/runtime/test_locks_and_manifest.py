@@ -27,7 +27,7 @@ def test_pid_alive_tells_live_dead_and_recycled():
         assert not pid_alive(os.getpid(), me.start_ticks + 1)  # same pid, other start time: recycled
 
 
-def _holder(dirpath, pid, start, outputs, command="kedro run --pipeline=grid"):
+def _holder(dirpath, pid, start, outputs, command="kedro run --pipelines=grid"):
     dirpath.mkdir(parents=True, exist_ok=True)
     (dirpath / f"grid.{pid}.json").write_text(json.dumps({
         "process": {"pid": pid, "start_ticks": start, "host": ProcessId.current().host},
@@ -40,9 +40,9 @@ def test_second_run_on_same_outputs_is_refused_naming_holder_pid(tmp_path):
         proc = ProcessId(sleeper.pid, None, ProcessId.current().host)
         _holder(tmp_path, proc.pid, None, ["/p/data/08_reporting/grid/voltage_profile.parquet"])
         locks = OutputLocks(tmp_path)
-        with pytest.raises(OutputLockError, match=rf"kedro run --pipeline=grid.*pid {sleeper.pid}.*voltage_profile"):
+        with pytest.raises(OutputLockError, match=rf"kedro run --pipelines=grid.*pid {sleeper.pid}.*voltage_profile"):
             locks.acquire("grid", ["/p/data/08_reporting/grid/voltage_profile.parquet"], "kedro run")
-        mine = locks.acquire("ingest", ["/p/data/03_primary/load.parquet"], "kedro run --pipeline=ingest")
+        mine = locks.acquire("ingest", ["/p/data/03_primary/load.parquet"], "kedro run --pipelines=ingest")
         assert json.loads(mine.read_text())["process"]["pid"] == os.getpid()
         locks.release()
         assert not mine.exists()
@@ -55,13 +55,13 @@ def test_lock_of_a_dead_process_is_broken(tmp_path):
     dead = _dead_pid()
     _holder(tmp_path, dead, None, ["/p/out.parquet"])
     locks = OutputLocks(tmp_path)
-    mine = locks.acquire("grid", ["/p/out.parquet"], "kedro run --pipeline=grid")
+    mine = locks.acquire("grid", ["/p/out.parquet"], "kedro run --pipelines=grid")
     assert not (tmp_path / f"grid.{dead}.json").exists() and mine.exists()
     locks.release()
 
 
 def _manifest(tmp_path, status, pid=None, sha=None, key="gan"):
-    man = RunManifest(key=key, pipelines=[key], command=f"kedro run --pipeline={key}", status=status,
+    man = RunManifest(key=key, pipelines=[key], command=f"kedro run --pipelines={key}", status=status,
                       planned={"traffic.scenarios": "data/07_model_output/scenarios/traffic.parquet"})
     if pid is not None:
         man.process = {"pid": pid, "start_ticks": None, "host": ProcessId.current().host}
@@ -80,10 +80,10 @@ def scen(tmp_path):
 
 
 @pytest.mark.parametrize("status,pid_kind,pattern", [
-    ("running", "dead", r"did not complete.*process \d+ is gone.*re-run `kedro run --pipeline=gan`"),
-    ("killed", "me", r"did not complete.*stopped by a signal.*re-run `kedro run --pipeline=gan`"),
-    ("failed", "me", r"did not complete.*failed.*re-run `kedro run --pipeline=gan`"),
-    ("running", "me", r"being written now by `kedro run --pipeline=gan`"),
+    ("running", "dead", r"did not complete.*process \d+ is gone.*re-run `kedro run --pipelines=gan`"),
+    ("killed", "me", r"did not complete.*stopped by a signal.*re-run `kedro run --pipelines=gan`"),
+    ("failed", "me", r"did not complete.*failed.*re-run `kedro run --pipelines=gan`"),
+    ("running", "me", r"being written now by `kedro run --pipelines=gan`"),
 ])
 def test_outputs_of_an_unfinished_upstream_run_are_refused(tmp_path, scen, status, pid_kind, pattern):
     _manifest(tmp_path, status, pid=_dead_pid() if pid_kind == "dead" else os.getpid())
@@ -104,14 +104,14 @@ def test_completed_upstream_is_accepted_with_lineage_and_a_changed_file_warns(tm
     time.sleep(0.01)
     (tmp_path / "data/07_model_output/scenarios/traffic.parquet").write_bytes(b"copied from elsewhere")
     _, warns = check_upstream(scen, tmp_path / "manifests", tmp_path)
-    assert len(warns) == 1 and "changed since `kedro run --pipeline=gan` completed" in warns[0]
+    assert len(warns) == 1 and "changed since `kedro run --pipelines=gan` completed" in warns[0]
 
 
 def test_latest_run_decides_and_no_manifest_only_warns(tmp_path, scen):
     _manifest(tmp_path, "completed", key="gan")
     time.sleep(0.01)
     _manifest(tmp_path, "killed", pid=os.getpid(), key="__default__")  # a later default run was stopped
-    with pytest.raises(UpstreamIncompleteError, match="kedro run --pipeline=__default__"):
+    with pytest.raises(UpstreamIncompleteError, match="kedro run --pipelines=__default__"):
         check_upstream(scen, tmp_path / "manifests", tmp_path)
     _, warns = check_upstream(scen, tmp_path / "none", tmp_path)
     assert "has no run manifest" in warns[0]

@@ -148,7 +148,7 @@ def test_refusal_before_any_node_ends_mlflow_run_failed(tmp_path, store):
     scen = tmp_path / "data/07_model_output/scenarios/traffic.parquet"
     scen.parent.mkdir(parents=True)
     scen.write_bytes(b"half")
-    RunManifest(key="gan", pipelines=["gan"], command="kedro run --pipeline=gan", status="running",
+    RunManifest(key="gan", pipelines=["gan"], command="kedro run --pipelines=gan", status="running",
                 process={"pid": _dead_pid(), "start_ticks": None, "host": os.uname().nodename},
                 planned={"traffic.scenarios": "data/07_model_output/scenarios/traffic.parquet"}
                 ).write(tmp_path / "data/09_manifests")
@@ -157,7 +157,7 @@ def test_refusal_before_any_node_ends_mlflow_run_failed(tmp_path, store):
     pipe = Pipeline([node(lambda d: d, "traffic.scenarios", "o", name="use")])
     run = mlflow.start_run()
     with pytest.raises(hooks.manifest.UpstreamIncompleteError,
-                       match=r"did not complete.*re-run `kedro run --pipeline=gan`"):
+                       match=r"did not complete.*re-run `kedro run --pipelines=gan`"):
         RunGuardHook().before_pipeline_run({"project_path": str(tmp_path), "pipeline_names": ["dro"]},
                                            pipe, catalog)
     assert mlflow.active_run() is None

@@ -151,7 +151,7 @@ def check_upstream(needed: dict[str, tuple[str, str]], directory: str | os.PathL
             problems.append(f"'{ds}' ({rel}) is being written now by {last.describe()}: wait for it to finish")
         elif st != "completed":
             problems.append(f"'{ds}' ({rel}) comes from a {producer} run that did not complete "
-                            f"({last.describe()}): re-run `kedro run --pipeline={producer}`")
+                            f"({last.describe()}): re-run `kedro run --pipelines={producer}`")
         else:
             rec = last.outputs.get(ds)
             if rec and hashed and rec.get("sha256") != hashed[0]:

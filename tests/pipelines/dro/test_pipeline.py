@@ -135,7 +135,7 @@ def test_missing_gan_scenarios_name_the_file_and_the_command(tmp_path):
 
     catalog = DataCatalog({"traffic.scenarios": ParquetDataset(filepath=str(tmp_path / "traffic.parquet")),
                            "pv.scenarios": MemoryDataset(pd.DataFrame()), "price.scenarios": MemoryDataset(pd.DataFrame())})
-    with pytest.raises(MissingUpstreamInputError, match=r"traffic.scenarios.*traffic.parquet.*--pipeline=gan"):
+    with pytest.raises(MissingUpstreamInputError, match=r"traffic.scenarios.*traffic.parquet.*--pipelines=gan"):
         UpstreamInputsHook().before_pipeline_run({}, create_pipeline(), catalog)
 
 

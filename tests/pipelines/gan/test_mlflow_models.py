@@ -1,4 +1,4 @@
-"""Issue 16: the GAN pipeline's generators as MLflow models. A small `kedro run --pipeline=gan` (two families,
+"""Issue 16: the GAN pipeline's generators as MLflow models. A small `kedro run --pipelines=gan` (two families,
 a few dozen iterations, synthetic feature days) on a throw-away project copy with its own MLflow store; then
 the registered models are loaded back with ``mlflow.pyfunc.load_model`` / ``mlflow.pytorch.load_model`` and
 sampled, and the MLflow run is read as a user sees it (run name, tags, artifacts)."""

@@ -78,7 +78,7 @@ def test_departure_before_arrival_in_scenario_file(real_inputs):
 
 
 def test_missing_gan_scenarios_name_the_gan_pipeline(tmp_path):
-    """Refused before any node runs (project hook), naming the file and `kedro run --pipeline=gan`; the check
+    """Refused before any node runs (project hook), naming the file and `kedro run --pipelines=gan`; the check
     is not a node, so in the default chain the parking nodes simply run after gan."""
     from kedro.io import DataCatalog, MemoryDataset
     from kedro_datasets.pandas import ParquetDataset
@@ -90,7 +90,7 @@ def test_missing_gan_scenarios_name_the_gan_pipeline(tmp_path):
     catalog = DataCatalog({name: MemoryDataset(pd.DataFrame()) for name in pipe.inputs()
                            if not name.startswith("params:") and name != "ev_times.scenarios"})
     catalog["ev_times.scenarios"] = ParquetDataset(filepath=str(tmp_path / "ev_times.parquet"))
-    with pytest.raises(MissingUpstreamInputError, match=r"ev_times.scenarios.*ev_times.parquet.*--pipeline=gan"):
+    with pytest.raises(MissingUpstreamInputError, match=r"ev_times.scenarios.*ev_times.parquet.*--pipelines=gan"):
         UpstreamInputsHook().before_pipeline_run({}, pipe, catalog)
 
 

@@ -3,7 +3,7 @@ days. Registered as ``backtest`` in :mod:`evgrid.pipeline_registry`; it lives in
 builds on :mod:`evgrid.studies.dro` (layout rule: pipelines/<x> import only studies/<x>). Docs: docs/backtest.md.
 
 Inputs: the ingest feature matrices and ``dro_radius_selected`` (the dro pipeline's cross-validated radius;
-run ``kedro run --pipeline=dro`` first, or set ``backtest.radius`` to a number -- the dataset is still read).
+run ``kedro run --pipelines=dro`` first, or set ``backtest.radius`` to a number -- the dataset is still read).
 """
 
 from kedro.pipeline import Pipeline, node, pipeline

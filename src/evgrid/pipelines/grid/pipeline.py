@@ -1,4 +1,4 @@
-"""``kedro run --pipeline=grid``: feeder -> AC + LinDistFlow base cases -> profile parquet, plot, metrics."""
+"""``kedro run --pipelines=grid``: feeder -> AC + LinDistFlow base cases -> profile parquet, plot, metrics."""
 
 from kedro.pipeline import Pipeline, node, pipeline
 

@@ -1,4 +1,4 @@
-"""``kedro run --pipeline=planning``: bi-level charging-station capacity planning (paper 003)."""
+"""``kedro run --pipelines=planning``: bi-level charging-station capacity planning (paper 003)."""
 
 from .pipeline import create_pipeline
 

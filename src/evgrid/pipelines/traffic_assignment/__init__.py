@@ -1,4 +1,4 @@
-"""``kedro run --pipeline=traffic_assignment``: single-class static UE on any TNTP network (default Sioux Falls)."""
+"""``kedro run --pipelines=traffic_assignment``: single-class static UE on any TNTP network (default Sioux Falls)."""
 
 from .pipeline import create_pipeline
 

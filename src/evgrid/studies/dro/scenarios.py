@@ -135,7 +135,7 @@ def gan_scenarios(frames: dict[str, pd.DataFrame], months: list[int], weekend: b
         counts = {f: len(v) for f, v in ids.items()}
         raise ScenarioInputError(
             f"GAN scenario files do not pair up: scenario counts {counts}, {len(common)} common scenario_id; "
-            "regenerate them together with `kedro run --pipeline=gan` (same gan.sampling.n_scenarios)")
+            "regenerate them together with `kedro run --pipelines=gan` (same gan.sampling.n_scenarios)")
     order = sorted(common)
     chans = {}
     for fam, var in (("traffic", "flow_veh_per_h"), ("pv", "pv_kw_per_kwp"), ("price", "lbmp_usd_per_mwh")):
@@ -177,7 +177,7 @@ def joint_gan_scenarios(joint: pd.DataFrame, price: pd.DataFrame, months: list[i
     if len(common) != max(len(first), len(p_ids)):
         raise ScenarioInputError(
             f"GAN scenario files do not pair up: joint {len(first)} and price {len(p_ids)} scenarios, "
-            f"{len(common)} common scenario_id; regenerate them together with `kedro run --pipeline=gan` "
+            f"{len(common)} common scenario_id; regenerate them together with `kedro run --pipelines=gan` "
             "(same gan.sampling.n_scenarios)")
     chans = {}
     for v, (sid, arr, _lab) in mats.items():
@@ -340,7 +340,7 @@ def _generator_test_start(generator_info: dict | None, family: str) -> np.dateti
     if info is None:
         return None
     if "test_start" not in info:
-        raise ScenarioInputError(f"'{family}.gan_holdout_info' has no 'test_start': rerun `kedro run --pipeline=gan`")
+        raise ScenarioInputError(f"'{family}.gan_holdout_info' has no 'test_start': rerun `kedro run --pipelines=gan`")
     return np.datetime64(pd.Timestamp(info["test_start"]).date(), "D")
 
 
@@ -388,7 +388,7 @@ def prepare_scenarios(traffic_daily: pd.DataFrame, weather_daily: pd.DataFrame, 
     if sc.generator == "joint":
         if joint_daily is None or joint_scenarios is None:
             raise ScenarioInputError("dro.scenarios.generator: joint needs the datasets 'joint_daily' (kedro run "
-                                     "--pipeline=ingest) and 'joint.scenarios' (kedro run --pipeline=gan)")
+                                     "--pipelines=ingest) and 'joint.scenarios' (kedro run --pipelines=gan)")
         cutoffs["joint"] = first_test_day(joint_daily["date"], split, RECORDS["joint"])
         for fam in ("joint", "price"):
             start = _generator_test_start(generator_info, fam)
