@@ -248,7 +248,9 @@ def validate_schedule_ac(
         index=index,
     )
     cols_b = pd.Index(br.index, name="branch_id")
-    log.info(
+    # one line per checked schedule (a study checks hundreds): INFO only when something is violated
+    log.log(
+        logging.INFO if len(violations) else logging.DEBUG,
         "AC validation of %d steps: loss %.1f-%.1f kW, Vmin %.4f p.u., %d violations",
         n_steps, steps.loss_kw.min(), steps.loss_kw.max(), steps.v_min_pu.min(), len(violations),
     )
