@@ -542,9 +542,11 @@ def _highs_outcome(h: highspy.Highs, model, opts: SolverOptions, kind: str, shap
     if tc in ("time_limit", "iteration_limit", "solution_limit", "objective_limit") and feasible:
         if opts.require_optimal:
             raise SolverError(f"model '{model.name}': HiGHS stopped at {tc} before proving optimality")
-        log.warning("model '%s': HiGHS stopped at %s; using the incumbent (gap %.3g)%s", model.name, tc, hinfo.mip_gap,
-                    " - the wall-clock safety net fired: this result depends on machine load "
-                    "(SolveResult.stopped_by_time_limit)" if tc == "time_limit" else "")
+        # a work limit (nodes, iterations) is a deterministic, requested stop: INFO; the clock is a safety net: WARNING
+        log.log(logging.WARNING if tc == "time_limit" else logging.INFO,
+                "model '%s': HiGHS stopped at %s; using the incumbent (gap %.3g)%s", model.name, tc, hinfo.mip_gap,
+                " - the wall-clock safety net fired: this result depends on machine load "
+                "(SolveResult.stopped_by_time_limit)" if tc == "time_limit" else "")
         return "feasible", tc, hinfo
     raise SolverError(f"model '{model.name}': HiGHS returned {status_name} without a usable solution")
 
