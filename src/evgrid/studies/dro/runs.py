@@ -44,6 +44,14 @@ from evgrid.studies.dro.system import ScenarioData, feature_blocks, make_system,
 log = logging.getLogger(__name__)
 
 
+def _solve_first_stage(tsm, sysm, lp_opts, mip_opts) -> None:
+    """The certified integer commitment when the system asks for one (``solve_integer``), else the LP."""
+    if sysm.integer_commitment:
+        tsm.solve_integer(lp_opts, mip_opts)
+    else:
+        tsm.solve(lp_opts)
+
+
 def _cv_fold_task(task: dict, shared: dict) -> dict:
     """One CV fold on an :mod:`evgrid.compute` worker (plain data in and out, the models are built here):
     k-medoids of the fold's training days -> nominal atoms; one DRO (LP relaxation of the commitment)
@@ -191,10 +199,7 @@ def _method_task(task: dict, shared: dict) -> dict:
             tsm = build_two_stage(sysm, shared["train_all"], name="saa_all_days")
         else:
             raise ValueError(f"unknown method task {method!r}")
-        if sysm.integer_commitment:
-            tsm.solve_integer(lp_opts, mip_opts)
-        else:
-            tsm.solve(lp_opts)
+        _solve_first_stage(tsm, sysm, lp_opts, mip_opts)
         return {"first_stage": tsm.first_stage(), "objective": tsm.result.objective,
                 "stats": solve_stats(tsm.result), "task_s": time.perf_counter() - t0}
     robust = cfg.robust
@@ -480,10 +485,7 @@ def _experiment_task(task: dict, shared: dict) -> dict:
             tsm = build_two_stage(sysm, moment_two_point(atoms), name="moment")
         else:
             raise ValueError(f"unknown experiment method {method!r}")
-        if sysm.integer_commitment:
-            tsm.solve_integer(lp_opts, mip_opts)
-        else:
-            tsm.solve(lp_opts)
+        _solve_first_stage(tsm, sysm, lp_opts, mip_opts)
     fs = tsm.first_stage()
     evaluator = RecourseEvaluator(sysm, int(cfg.evaluation.oos_batch), cell["test"], lp_opts)
     tab = evaluator.evaluate(fs, cell["test"])["table"]
