@@ -14,7 +14,7 @@ Approximations (each inner or outer as stated, error measured ex post by :mod:`.
   P axis, at most ``1/cos(pi/N) - 1`` above), losses ``P_NLL + P_LL K^2`` and steady-state IEC ageing rate
   ``V(K, theta_a)`` by tangents (outer, convex), hot-spot limit (eq. 17) as ``K <= K_lim(theta_a)``;
 * cable ageing (Arrhenius, :mod:`.report`) is left to the ex-post evaluator: negligible at the loadings met
-  (see :func:`add_feeder_losses`).
+  (see :func:`define_feeder_losses`).
 """
 
 from __future__ import annotations
@@ -22,7 +22,7 @@ from __future__ import annotations
 import logging
 import math
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from functools import partial
 
 import numpy as np
@@ -30,7 +30,7 @@ import pandas as pd
 import pyomo.environ as pyo
 
 from evgrid.der.transformer import tangent_cuts
-from evgrid.optim.lindistflow import Injection, LinDistFlowOptions, build_lindistflow
+from evgrid.optim.lindistflow import Injection, LinDistFlowHandles, LinDistFlowOptions, build_lindistflow
 from evgrid.optim.solver import SolverOptions, solve
 from evgrid.studies.parking.system import STEP_H, T_STEPS, ParkingSystem, PreparedDay, uncoordinated_kw
 
@@ -41,13 +41,20 @@ OBJECTIVES = ("full", "dso_ev")
 
 @dataclass
 class ParkingModel:
+    """The built MILP and every table its readers need (declared here; nothing is hung on ``m``)."""
+
     m: pyo.ConcreteModel
     system: ParkingSystem
     preps: list
-    grid: object
+    grid: LinDistFlowHandles
     class_keys: list
-    """(d, c, t) keys of the class-hour variables."""
-    data: dict = field(default_factory=dict)
+    """(d, c, t) keys of the class-hour variables, in declaration order."""
+    lot_of: dict
+    """(d, c, t) -> lot of the class."""
+    klim_pu: dict
+    """(n, d, t) -> transformer load-factor limit K_lim (p.u., eq. 17)."""
+    reach_kva: dict
+    """branch -> tangent range X_l of the loss term (kVA, :func:`flow_reach_kva`)."""
 
 
 def _dirs(n_sides: int) -> list[tuple[float, float]]:
@@ -59,11 +66,11 @@ def _dirs(n_sides: int) -> list[tuple[float, float]]:
 # ------------------------------------------------------------------------------------ constraint families
 
 
-def add_ev_classes(m, system: ParkingSystem, preps: list) -> list:
+def define_ev_classes(m, system: ParkingSystem, preps: list) -> tuple[list, dict]:
     """EV class power (eq. 13-16): ``sum_t p[d,c,t] dt = n_c e_c`` (full at departure, eq. 15);
     ``(p, q)`` in the inscribed N-gon of radius ``n_c S_ev a_{c,t}`` (eq. 16, ``a`` = hours present);
     ``p >= 0`` (G2V only: the paper finds no V2G with degradation costs). SOC bounds (eq. 14) hold because the
-    SOC rises monotonically from the arrival SOC to SOC_U."""
+    SOC rises monotonically from the arrival SOC to SOC_U. Returns the (d, c, t) keys and their lots."""
     s_ev = system.cfg.ev.charger_kva
     keys, radius, lot_of = [], {}, {}
     for d, prep in enumerate(preps):
@@ -93,11 +100,10 @@ def add_ev_classes(m, system: ParkingSystem, preps: list) -> list:
     m.DC = pyo.Set(initialize=list(by_class), dimen=2, ordered=True)
     m.ev_energy = pyo.Constraint(
         m.DC, rule=lambda _m, d, c: sum(_m.p_ev[d, c, t] for t in by_class[(d, c)]) * STEP_H == need[(d, c)])
-    m._lot_of = lot_of
-    return keys
+    return keys, lot_of
 
 
-def add_lot_balance(m, system: ParkingSystem, preps: list) -> None:
+def define_lot_balance(m, system: ParkingSystem, preps: list, lot_of: dict) -> None:
     """Lot power behind each transformer (eq. 11): ``P_tr = sum_c p + P_fixed - pv_scale * PV``,
     ``Q_tr = -sum_c q`` (EVs inject reactive power); grid withdrawal at the lot bus adds transformer losses."""
     lots = list(system.lots.index)
@@ -112,7 +118,7 @@ def add_lot_balance(m, system: ParkingSystem, preps: list) -> None:
     m.pv_kw = pyo.Param(m.N, m.D, m.T, initialize=pv_kw)
     members: dict = {}
     for (d, c, t) in m.CT:
-        members.setdefault((m._lot_of[(d, c, t)], d, t), []).append((d, c, t))
+        members.setdefault((lot_of[(d, c, t)], d, t), []).append((d, c, t))
     m.p_tr = pyo.Var(m.N, m.D, m.T)
     m.q_tr = pyo.Var(m.N, m.D, m.T)
     m.lot_p_balance = pyo.Constraint(m.N, m.D, m.T, rule=lambda _m, n, d, t: _m.p_tr[n, d, t] == sum(
@@ -137,13 +143,13 @@ def _ageing_slope(k, th, ambient_c, eps: float = 1e-6):
     return (_ageing_rate(hi, th, ambient_c) - _ageing_rate(lo, th, ambient_c)) / (hi - lo)
 
 
-def add_transformers(m, system: ParkingSystem, preps: list) -> None:
+def define_transformers(m, system: ParkingSystem, preps: list) -> dict:
     """Transformer loading, hot spot, losses, ageing (eq. 17-18, Table II, IEC 60076-7).
 
     ``|proj_k(P_tr, Q_tr)| <= K_lim,t S_r cos(pi/N)`` (inscribed N-gon of radius ``K_lim S_r``, ``K_lim`` = min of
     1.5 p.u. and the load factor whose steady hot spot is 120 C at the hour's ambient);
     ``K >= |proj_k| / (S_r cos(pi/N))``; ``loss_tr >= P_NLL + P_LL (2 k_j K - k_j^2)``;
-    ``age >= tangents of V_ss(K, theta_a,t)`` (relative ageing rate, hours of life per hour)."""
+    ``age >= tangents of V_ss(K, theta_a,t)`` (relative ageing rate, hours of life per hour). Returns ``K_lim``."""
     cfg = system.cfg
     n_sides = cfg.model.polygon_sides
     dirs = _dirs(n_sides)
@@ -183,10 +189,10 @@ def add_transformers(m, system: ParkingSystem, preps: list) -> None:
         loss_cuts[n][0][j]) * _m.K[n, d, t] + float(loss_cuts[n][1][j]))
     m.tr_age_cut = pyo.Constraint(m.N, m.D, m.T, m.CUTS_TR, rule=lambda _m, n, d, t, j: _m.age_tr[n, d, t] >= float(
         age_cuts[(n, d, t)][0][j]) * _m.K[n, d, t] + float(age_cuts[(n, d, t)][1][j]))
-    m._klim = klim
+    return klim
 
 
-def add_grid(m, system: ParkingSystem, preps: list, hourly_switching: bool):
+def define_grid(m, system: ParkingSystem, preps: list, hourly_switching: bool) -> LinDistFlowHandles:
     """LinDistFlow of the feeder (eq. 9-12, 19-22) from the ONE builder, lots withdrawing ``P_tr + loss_tr`` and
     ``Q_tr`` at their buses; switchable branches with binaries (per hour if ``hourly_switching``)."""
     cfg = system.cfg
@@ -215,7 +221,7 @@ def add_grid(m, system: ParkingSystem, preps: list, hourly_switching: bool):
     return h
 
 
-def add_feeder_losses(m, system: ParkingSystem, handles) -> None:
+def define_feeder_losses(m, system: ParkingSystem, handles: LinDistFlowHandles) -> dict:
     """Feeder losses ``loss_l = r_l X_l^2 (u + v) / S_base`` (kW) with scaled flows ``P / X_l``, ``Q / X_l`` and
     ``u >= 2 z_j P / X_l - z_j^2``, ``v >= 2 z_j Q / X_l - z_j^2`` for ``z_j`` evenly in [-1, 1]
     (``X_l`` = :func:`flow_reach_kva`; the scaling keeps the matrix coefficients within [1e-4, 2]), times the
@@ -223,7 +229,7 @@ def add_feeder_losses(m, system: ParkingSystem, handles) -> None:
 
     Cable ageing is *not* in the optimisation: at the measured conductor temperatures (< 65 C against the
     90 C design point, Arrhenius B = 12430 K) it costs well under a cent a day (ex-post evaluator), and its
-    tangents would put 1e-6-size coefficients into the LP."""
+    tangents would put 1e-6-size coefficients into the LP. Returns ``X_l`` (kVA by branch)."""
     cfg = system.cfg
     net = system.network
     br = net.branches.loc[handles.branch_ids]
@@ -241,11 +247,11 @@ def add_feeder_losses(m, system: ParkingSystem, handles) -> None:
     m.loss_v = pyo.Constraint(m.L, m.D, m.T, m.CUTS_L, rule=lambda _m, lid, d, t, j: _m.v[lid, d, t] >= float(
         2 * z[j] / reach[lid]) * qf[lid, d, t] - float(z[j] ** 2) * on(lid, t))
     m.loss_refine = pyo.ConstraintList()
-    m._reach = reach
     corr = loss_correction(system)
     coef = {lid: corr[lid] * float(br.at[lid, "r_pu"]) * reach[lid] ** 2 / net.s_base_kva for lid in m.L}
     m.loss_line = pyo.Expression(m.L, m.D, m.T, rule=lambda _m, lid, d, t: coef[lid] * (_m.u[lid, d, t]
                                                                                         + _m.v[lid, d, t]))
+    return reach
 
 
 def _on_factor(handles):
@@ -274,13 +280,18 @@ def refine_losses(pm: ParkingModel, tol: float = 0.01) -> int:
     m, h = pm.m, pm.grid
     on = _on_factor(h)
     pf, qf = h.p_flow_kw, h.q_flow_kvar
+    keys = list(m.u.keys())
+    x = np.array([pm.reach_kva[lid] for lid, _, _ in keys], dtype=float)
+    cuts = []
+    for var, flow in ((m.u, pf), (m.v, qf)):
+        z = (read_values(flow, keys) + 0.0) / x  # + 0.0: an unset or -0.0 flow reads as 0.0
+        cuts.append((var, flow, z.tolist(), z * z - read_values(var, keys) > tol * np.maximum(z * z, 1e-4)))
     n_added = 0
-    for (lid, d, t) in m.u:
-        x = m._reach[lid]
-        for var, flow in ((m.u, pf), (m.v, qf)):
-            zval = (flow[lid, d, t].value or 0.0) / x
-            if zval * zval - (var[lid, d, t].value or 0.0) > tol * max(zval * zval, 1e-4):
-                m.loss_refine.add(var[lid, d, t] >= 2 * zval / x * flow[lid, d, t] - zval * zval * on(lid, t))
+    for i, (lid, d, t) in enumerate(keys):  # u then v per branch-hour: the order of the added rows
+        for var, flow, z, short in cuts:
+            if short[i]:
+                m.loss_refine.add(var[lid, d, t] >= 2 * z[i] / x[i].item() * flow[lid, d, t]
+                                  - z[i] * z[i] * on(lid, t))
                 n_added += 1
     return n_added
 
@@ -326,7 +337,7 @@ def flow_reach_kva(system: ParkingSystem) -> dict:
     return out
 
 
-def add_objective(m, system: ParkingSystem, preps: list) -> None:
+def define_objective(m, system: ParkingSystem, preps: list) -> None:
     """Eq. 7-8 per day, averaged over days: DSO (losses at the energy price + transformer and cable ageing),
     environment (GHG of loss energy, of equipment life consumed and of EV grid energy + battery wear, at
     pi_emi), EV users (battery wear, constant under G2V). Two objectives: ``full`` and ``dso_ev`` (scenario 2)."""
@@ -373,14 +384,15 @@ def build_model(system: ParkingSystem, preps: list, hourly_switching: bool = Tru
     """The whole MILP for the given days (one day: a deterministic day-ahead problem)."""
     t0 = time.perf_counter()
     m = pyo.ConcreteModel(name="parking")
-    keys = add_ev_classes(m, system, preps)
-    add_lot_balance(m, system, preps)
-    add_transformers(m, system, preps)
-    h = add_grid(m, system, preps, hourly_switching)
-    add_feeder_losses(m, system, h)
-    add_objective(m, system, preps)
+    keys, lot_of = define_ev_classes(m, system, preps)
+    define_lot_balance(m, system, preps, lot_of)
+    klim = define_transformers(m, system, preps)
+    h = define_grid(m, system, preps, hourly_switching)
+    reach = define_feeder_losses(m, system, h)
+    define_objective(m, system, preps)
     log.info("parking model: %d days, %d class-hours, built in %.1f s", len(preps), len(keys), time.perf_counter() - t0)
-    return ParkingModel(m=m, system=system, preps=preps, grid=h, class_keys=keys)
+    return ParkingModel(m=m, system=system, preps=preps, grid=h, class_keys=keys, lot_of=lot_of, klim_pu=klim,
+                        reach_kva=reach)
 
 
 def configure(pm: ParkingModel, scenario: str, pv_scale: float = 1.0, switch_plan: pd.DataFrame | None = None) -> None:
@@ -427,24 +439,25 @@ def solve_scenario(pm: ParkingModel, scenario: str, solver: dict, pv_scale: floa
         "build_s": res.build_s, "is_mip": res.is_mip, "loss_refine_rounds": rounds}}
 
 
-def _values(comp) -> dict:
-    return {k: (v.value if v.value is not None else 0.0) for k, v in comp.items()}
+def read_values(var, keys: list) -> np.ndarray:
+    """Solved values of ``var`` at ``keys`` as one array (0 where unset: a variable no constraint touched)."""
+    return np.fromiter((0.0 if var[k].value is None else var[k].value for k in keys), dtype=float, count=len(keys))
 
 
 def read_schedule(pm: ParkingModel, scenario: str, pv_scale: float) -> dict:
     """Per day: lot P/Q (EV side, kW/kVAr, 24 x lot), class schedules, hourly branch status; model cost terms."""
     m = pm.m
     lots = list(pm.system.lots.index)
-    pv = _values(m.p_ev)
-    qv = _values(m.q_ev)
+    key = np.array(pm.class_keys, dtype=int).reshape(-1, 3)
+    pv = read_values(m.p_ev, pm.class_keys)
+    qv = read_values(m.q_ev, pm.class_keys)
     days = []
     for d, prep in enumerate(pm.preps):
         p_cls = np.zeros((len(prep.classes), T_STEPS))
         q_cls = np.zeros_like(p_cls)
-        for (dd, c, t), val in pv.items():
-            if dd == d:
-                p_cls[c, t] = val
-                q_cls[c, t] = qv[(dd, c, t)]
+        on_d = key[:, 0] == d
+        p_cls[key[on_d, 1], key[on_d, 2]] = pv[on_d]
+        q_cls[key[on_d, 1], key[on_d, 2]] = qv[on_d]
         lot_idx = prep.classes["lot"].map({n: j for j, n in enumerate(lots)}).to_numpy()
         p_lot = np.zeros((T_STEPS, len(lots)))
         q_lot = np.zeros_like(p_lot)
