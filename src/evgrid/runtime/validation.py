@@ -21,11 +21,20 @@ from typing import Any
 
 
 class ConfigError(ValueError):
-    """Invalid parameters; ``.problems`` lists ``(parameter path, message)``."""
+    """Invalid parameters; ``.problems`` lists ``(parameter path, message)``.
 
-    def __init__(self, problems: list[tuple[str, str]]):
-        self.problems = problems
-        lines = [f"{path}: {msg}" for path, msg in problems]
+    The one error of every config parser (``evgrid.typed_params.ParameterError`` is this class; the studies'
+    ``XConfigError`` subclass it). Built from a problem list, or from one message (a data-consistency check
+    outside the parser: ``TariffConfigError("parameter 'tariff.stations.F9': ...")``), kept verbatim.
+    """
+
+    def __init__(self, problems: list[tuple[str, str]] | str):
+        if isinstance(problems, str):
+            self.problems = [("", problems)]
+            super().__init__(problems)
+            return
+        self.problems = list(problems)
+        lines = [f"{path}: {msg}" if path else msg for path, msg in self.problems]
         head = "invalid parameter" if len(lines) == 1 else f"{len(lines)} invalid parameters"
         super().__init__(f"{head} (conf/base/parameters*.yml or --params): " + "; ".join(lines))
 
@@ -54,10 +63,19 @@ class Problems:
         self.items: list[tuple[str, str]] = []
 
     def path(self, name: str) -> str:
-        return f"{self.prefix}.{name}" if self.prefix and name else (self.prefix or name)
+        """``prefix.name`` (``prefix[i]`` for an index ``name`` such as ``[1]``)."""
+        if not (self.prefix and name):
+            return self.prefix or name
+        return f"{self.prefix}{name}" if name.startswith("[") else f"{self.prefix}.{name}"
 
     def add(self, name: str, message: str) -> None:
         self.items.append((self.path(name), message))
+
+    def need(self, ok: bool, name: str, what: str, value: Any) -> bool:
+        """Unless ``ok``: ``<path>.<name>: expected <what>, got <value!r>`` (a block's ``check`` rule)."""
+        if not ok:
+            self.add(name, f"expected {what}, got {value!r}")
+        return bool(ok)
 
     def sub(self, name: str) -> Problems:
         """A child collector (problems land in this one) for the block ``name``."""

@@ -22,7 +22,7 @@ def _params(**changes):
 
 
 def test_unknown_parameter_and_bad_rating_are_named():
-    with pytest.raises(ParameterError, match=r"parking: unknown parameters \['colour'\]"):
+    with pytest.raises(ParameterError, match=r"parking\.colour: unknown key"):
         ParkingConfig.from_params(_params(colour=1))
     p = _params()
     p["lots"][1]["transformer_kva"] = 0

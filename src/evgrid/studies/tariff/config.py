@@ -199,7 +199,7 @@ class TariffConfig:
     energy_price: EnergyPriceConfig = field(default_factory=EnergyPriceConfig)
     transport: TransportConfig = field(default_factory=TransportConfig)
     fleet: FleetConfig = field(default_factory=FleetConfig)
-    stations: dict = field(default_factory=dict)
+    stations: dict[str, StationConfig] = field(default_factory=dict)
     feeder: FeederConfig = field(default_factory=FeederConfig)
     uncertainty: UncertaintyConfig = field(default_factory=UncertaintyConfig)
     aggregators: AggregatorConfig = field(default_factory=AggregatorConfig)
@@ -213,18 +213,7 @@ class TariffConfig:
 
     @classmethod
     def from_params(cls, params: dict[str, Any]) -> TariffConfig:
-        p = dict(params or {})
-        sub = {
-            "energy_price": EnergyPriceConfig, "transport": TransportConfig, "fleet": FleetConfig,
-            "feeder": FeederConfig, "uncertainty": UncertaintyConfig, "aggregators": AggregatorConfig,
-            "out_of_sample": OutOfSampleConfig,
-        }
-        for key, typ in sub.items():
-            if key in p:
-                p[key] = _take(typ, p[key], f"tariff.{key}")
-        if "stations" in p:
-            p["stations"] = {str(k): _take(StationConfig, v, f"tariff.stations.{k}") for k, v in p["stations"].items()}
-        cfg = _take(cls, p, "tariff")
+        cfg = _take(cls, params, "tariff")
         cfg.validate()
         return cfg
 
