@@ -7,10 +7,11 @@ import pandas as pd
 import pytest
 
 from evgrid.grid.ac_validation import validate_schedule_ac
+from evgrid.optim.branchflow import build_branch_flow
 from evgrid.runtime.validation import ConfigError
 from evgrid.studies.planning.config import PlanningConfig, PlanningConfigError, validate_params
 from evgrid.studies.planning.model import evaluate_plan, objective
-from evgrid.studies.planning.opf import build_branch_flow, solve_opf
+from evgrid.studies.planning.opf import solve_opf
 from evgrid.studies.planning.runs import run_planning
 from evgrid.studies.planning.search import Space
 from evgrid.studies.planning.system import build_system

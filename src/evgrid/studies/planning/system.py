@@ -21,8 +21,8 @@ from scipy.sparse import csr_matrix
 
 from evgrid.grid.matpower import load_matpower_case
 from evgrid.grid.network import Network
+from evgrid.optim.branchflow import BranchFlowModel, build_branch_flow
 from evgrid.studies.planning.config import PlanningConfig, PlanningConfigError
-from evgrid.studies.planning.opf import BranchFlowOPF, build_branch_flow
 from evgrid.transport.assignment import Resources, UserClass
 from evgrid.transport.network import TrafficNetwork
 from evgrid.transport.ring import ring_demand, ring_network
@@ -55,7 +55,7 @@ class PlanningSystem:
     grid: Network
     periods: pd.DataFrame
     nodes_xy: pd.DataFrame | None = None
-    opf: BranchFlowOPF | None = None  # the feeder's SOCP matrices, built once with the system
+    opf: BranchFlowModel | None = None  # the feeder's SOCP matrices, built once with the system
 
     @property
     def n_stations(self) -> int:
