@@ -10,6 +10,7 @@ steady-state cable conductor temperature and Arrhenius ageing, then the cost ter
 from __future__ import annotations
 
 import math
+from typing import NamedTuple
 
 import numpy as np
 import pandas as pd
@@ -78,21 +79,19 @@ def disaggregation_check(system: ParkingSystem, prep: PreparedDay, day_sched: di
             "evs_soc_out_of_bounds": int((w * soc_bad).sum())}
 
 
-def evaluate_day(system: ParkingSystem, prep: PreparedDay, day_sched: dict, plan: pd.DataFrame,
-                 pv_scale: float = 1.0) -> tuple[dict, pd.DataFrame]:
-    """Exact cost terms (one row) and the hourly detail (per lot P, Q, K, hot spot, loss of life, AC losses)."""
-    cfg = system.cfg
-    tc, cc, ev, co = cfg.transformer, cfg.cables, cfg.ev, cfg.costs
+class _Thermal(NamedTuple):
+    """Transformer thermal run per lot (hour x lot arrays; ``lol_h`` per lot)."""
+
+    losses_kw: np.ndarray
+    lol_h: np.ndarray
+    lol_step_h: np.ndarray
+    hot_spot_c: np.ndarray
+
+
+def _transformer_thermal(system: ParkingSystem, prep: PreparedDay, k: np.ndarray) -> _Thermal:
+    """IEC 60076-7 exponential-equation thermal model of every lot's transformer at load factor ``k`` (hour x lot):
+    losses, loss of life and hot spot."""
     lots = list(system.lots.index)
-    price = system.price_usd_per_mwh / 1000.0
-    p_ev = day_sched["p_ev_kw"][lots].to_numpy(float)
-    q_ev = day_sched["q_ev_kvar"][lots].to_numpy(float)
-    pv = pv_scale * np.outer(prep.day.pv_kw_per_kwp, system.lots["pv_kwp"].to_numpy(float))
-    p_tr = p_ev - pv
-    q_tr = -q_ev
-    s_r = system.lots["transformer_kva"].to_numpy(float)
-    k = np.hypot(p_tr, q_tr) / s_r
-    detail = []
     loss_tr = np.zeros_like(k)
     lol_h = np.zeros(len(lots))
     lol_step = np.zeros_like(k)
@@ -103,11 +102,17 @@ def evaluate_day(system: ParkingSystem, prep: PreparedDay, day_sched: dict, plan
         lol_h[j] = th.total_loss_of_life_h
         lol_step[:, j] = th.loss_of_life_h
         hs_max[:, j] = th.hot_spot_max_c
-    # AC power flow, hour by hour, with the hour's configuration
+    return _Thermal(loss_tr, lol_h, lol_step, hs_max)
+
+
+def _feeder_ac(system: ParkingSystem, p_tr: np.ndarray, q_tr: np.ndarray, loss_tr: np.ndarray,
+               plan: pd.DataFrame) -> tuple:
+    """AC power flow hour by hour with the hour's configuration; bus withdrawal = base load + ``P_tr + loss_tr``
+    and ``Q_tr`` at each lot's bus. Returns (AC result, hourly branch status indexed by step)."""
     pos = {b: i for i, b in enumerate(system.network.bus_ids)}
     p_bus = system.load_p_kw.to_numpy(float).copy()
     q_bus = system.load_q_kvar.to_numpy(float).copy()
-    for j, n in enumerate(lots):
+    for j, n in enumerate(system.lots.index):
         b = pos[int(system.lots.at[n, "bus"])]
         p_bus[:, b] += p_tr[:, j] + loss_tr[:, j]
         q_bus[:, b] += q_tr[:, j]
@@ -117,21 +122,36 @@ def evaluate_day(system: ParkingSystem, prep: PreparedDay, day_sched: dict, plan
     ac = validate_schedule_ac(system.network, pd.DataFrame(p_bus, index=idx, columns=system.network.bus_ids),
                               pd.DataFrame(q_bus, index=idx, columns=system.network.bus_ids),
                               branch_in_service=status)
-    ac_loss = ac.steps["loss_kw"].to_numpy(float)
-    # cables: steady conductor temperature and Arrhenius ageing (hours of design life per hour)
-    cab = system.cables
+    return ac, status
+
+
+def _cable_ageing(system: ParkingSystem, ac, status: pd.DataFrame) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Steady conductor temperature ``theta = theta_soil + (theta_max - theta_soil) (S / S_r)^2`` and Arrhenius
+    ageing ``V = exp(B (1 / T_max - 1 / T))`` (hours of design life per hour, 0 when out of service).
+    Returns (theta hour x cable, in service hour x cable, design-life hours used per cable)."""
+    cc, cab = system.cfg.cables, system.cables
     ratio = ac.branch_s_kva[cab.index].to_numpy(float) / cab["rating_kva"].to_numpy(float)
     theta = cc.theta_soil_c + (cc.theta_max_c - cc.theta_soil_c) * ratio**2
     on = status[cab.index].to_numpy(bool)
     v_cab = np.where(on, np.exp(cc.activation_b_k * (1 / (cc.theta_max_c + 273.15) - 1 / (theta + 273.15))), 0.0)
-    age_cab = v_cab.sum(axis=0) * STEP_H
-    # costs (eq. 7-8)
-    loss_energy = (ac_loss + loss_tr.sum(axis=1)) * STEP_H
+    return theta, on, v_cab.sum(axis=0) * STEP_H
+
+
+def _cost_row(system: ParkingSystem, p_ev: np.ndarray, pv: np.ndarray, loss_kw: np.ndarray, lol_h: np.ndarray,
+              age_cab_h: np.ndarray) -> dict:
+    """Cost terms of eq. 7-8 (USD) from the exact loss power ``loss_kw`` (feeder + transformers, per hour), the
+    transformers' loss of life and the cables' ageing; then the DSO, environment and objective totals."""
+    cfg = system.cfg
+    tc, cc, ev, co = cfg.transformer, cfg.cables, cfg.ev, cfg.costs
+    cab = system.cables
+    s_r = system.lots["transformer_kva"].to_numpy(float)
+    price = system.price_usd_per_mwh / 1000.0
+    loss_energy = loss_kw * STEP_H
     delivered = float(p_ev.sum() * STEP_H)
     wear = ev.battery_price_usd_per_kwh / ev.cycle_life_full_cycles
     batt_kg = ev.battery_embodied_kgco2e_per_kwh / ev.cycle_life_full_cycles
     tr_life = lol_h / tc.normal_life_h
-    cab_life = age_cab / cc.design_life_h
+    cab_life = age_cab_h / cc.design_life_h
     row = {
         "loss_cost_usd": float((price * loss_energy).sum()),
         "equipment_cost_usd": float((tc.price_usd_per_kva * s_r * tr_life).sum()
@@ -146,30 +166,57 @@ def evaluate_day(system: ParkingSystem, prep: PreparedDay, day_sched: dict, plan
     row["dso_total_usd"] = row["loss_cost_usd"] + row["equipment_cost_usd"]
     row["environment_total_usd"] = row["emission_equipment_usd"] + row["emission_ev_usd"]
     row["objective_usd"] = row["dso_total_usd"] + row["environment_total_usd"] + row["ev_degradation_cost_usd"]
+    return row
+
+
+def evaluate_day(system: ParkingSystem, prep: PreparedDay, day_sched: dict, plan: pd.DataFrame,
+                 pv_scale: float = 1.0) -> tuple[dict, pd.DataFrame]:
+    """Exact cost terms (one row) and the hourly detail (per lot P, Q, K, hot spot, loss of life, AC losses):
+    ``K = |P_ev - PV, -Q_ev| / S_r``, transformer thermal model, AC power flow, cable ageing, eq. 7-8."""
+    tc, cc = system.cfg.transformer, system.cfg.cables
+    lots = list(system.lots.index)
+    p_ev = day_sched["p_ev_kw"][lots].to_numpy(float)
+    q_ev = day_sched["q_ev_kvar"][lots].to_numpy(float)
+    pv = pv_scale * np.outer(prep.day.pv_kw_per_kwp, system.lots["pv_kwp"].to_numpy(float))
+    p_tr = p_ev - pv
+    q_tr = -q_ev
+    k = np.hypot(p_tr, q_tr) / system.lots["transformer_kva"].to_numpy(float)
+    th = _transformer_thermal(system, prep, k)
+    ac, status = _feeder_ac(system, p_tr, q_tr, th.losses_kw, plan)
+    ac_loss = ac.steps["loss_kw"].to_numpy(float)
+    theta, on, age_cab = _cable_ageing(system, ac, status)
+    row = _cost_row(system, p_ev, pv, ac_loss + th.losses_kw.sum(axis=1), th.lol_h, age_cab)
     row["pv_share_of_ev_energy"] = float(np.minimum(pv, p_ev).sum() / max(p_ev.sum(), 1e-9))
     row["pv_energy_kwh"] = float(pv.sum() * STEP_H)
     row["pv_to_ev_energy"] = float(pv.sum() / max(p_ev.sum(), 1e-9))  # upper bound of the PV share
     charging = p_ev.sum(axis=1) > 1e-6
-    row["mean_loss_kw_charging"] = float((ac_loss + loss_tr.sum(axis=1))[charging].mean()) if charging.any() else 0.0
+    row["mean_loss_kw_charging"] = (float((ac_loss + th.losses_kw.sum(axis=1))[charging].mean())
+                                    if charging.any() else 0.0)
     row |= {
-        "ev_energy_kwh": delivered, "feeder_loss_kwh": float(ac_loss.sum() * STEP_H),
-        "transformer_loss_kwh": float(loss_tr.sum() * STEP_H), "transformer_loss_of_life_h": float(lol_h.sum()),
-        **{f"transformer_loss_of_life_h_{n}": float(lol_h[j]) for j, n in enumerate(lots)},
-        "hot_spot_max_c": float(hs_max.max()), "load_factor_max_pu": float(k.max()),
+        "ev_energy_kwh": float(p_ev.sum() * STEP_H), "feeder_loss_kwh": float(ac_loss.sum() * STEP_H),
+        "transformer_loss_kwh": float(th.losses_kw.sum() * STEP_H), "transformer_loss_of_life_h": float(th.lol_h.sum()),
+        **{f"transformer_loss_of_life_h_{n}": float(th.lol_h[j]) for j, n in enumerate(lots)},
+        "hot_spot_max_c": float(th.hot_spot_c.max()), "load_factor_max_pu": float(k.max()),
         "n_transformer_overload_h": int((k > tc.loading_limit_pu + 1e-6).sum()),
-        "n_hot_spot_violation_h": int((hs_max > tc.hot_spot_limit_c + 1e-6).sum()),
+        "n_hot_spot_violation_h": int((th.hot_spot_c > tc.hot_spot_limit_c + 1e-6).sum()),
         "n_voltage_violations": int(ac.steps["n_voltage_violations"].sum()),
         "n_cable_overload": int(ac.steps["n_thermal_violations"].sum()),
         "cable_temperature_max_c": float(np.where(on, theta, cc.theta_soil_c).max()),
         "ac_v_min_pu": float(ac.steps["v_min_pu"].min()),
     }
-    for j, n in enumerate(lots):
-        detail.append(pd.DataFrame({"hour": np.arange(T_STEPS), "lot": n, "p_ev_kw": p_ev[:, j], "q_ev_kvar": q_ev[:, j],
-                                    "pv_kw": pv[:, j], "load_factor_pu": k[:, j], "hot_spot_max_c": hs_max[:, j],
-                                    "transformer_loss_of_life_h": lol_step[:, j],
-                                    "transformer_loss_kw": loss_tr[:, j], "feeder_loss_kw": ac_loss,
-                                    "ac_v_min_pu": ac.steps["v_min_pu"].to_numpy(float)}))
-    return row, pd.concat(detail, ignore_index=True)
+    return row, _hourly_detail(lots, p_ev, q_ev, pv, k, th, ac_loss, ac.steps["v_min_pu"].to_numpy(float))
+
+
+def _hourly_detail(lots: list, p_ev: np.ndarray, q_ev: np.ndarray, pv: np.ndarray, k: np.ndarray, th: _Thermal,
+                   ac_loss: np.ndarray, v_min: np.ndarray) -> pd.DataFrame:
+    """One row per (lot, hour): EV P/Q, PV, load factor, hot spot, loss of life, transformer and feeder losses."""
+    return pd.concat([pd.DataFrame({"hour": np.arange(T_STEPS), "lot": n, "p_ev_kw": p_ev[:, j],
+                                    "q_ev_kvar": q_ev[:, j], "pv_kw": pv[:, j], "load_factor_pu": k[:, j],
+                                    "hot_spot_max_c": th.hot_spot_c[:, j],
+                                    "transformer_loss_of_life_h": th.lol_step_h[:, j],
+                                    "transformer_loss_kw": th.losses_kw[:, j], "feeder_loss_kw": ac_loss,
+                                    "ac_v_min_pu": v_min})
+                      for j, n in enumerate(lots)], ignore_index=True)
 
 
 def evaluate_schedule(system: ParkingSystem, preps: list, sched: dict) -> tuple[pd.DataFrame, pd.DataFrame, dict]:
