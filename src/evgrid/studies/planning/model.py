@@ -1,16 +1,9 @@
-"""Planning model (paper 003), lower level: UE <-> OPF fixed point per period and the social cost of a plan.
+"""Planning model (paper 003): the exact evaluation of a plan (all periods) and the upper level's objective.
 
-Lower level per period ``t`` (a plan ``P`` = unit power per station):
-
-1. multi-class UE (:func:`evgrid.transport.assignment.assign`) with station prices ``pi_s`` (EVs pay
-   ``pi_s E`` per charge);
-2. station loads ``p_s = x_qs E`` [kW] (``x_qs`` veh/h through the station's queue);
-3. branch-flow OPF with the SOC relaxation (:mod:`evgrid.studies.planning.opf`); nodal prices
-   ``lambda_i = d cost / d p_i``;
-4. ``pi <- pi + omega (lambda_bus(s) - pi)`` until ``max |lambda - pi| <= tol`` (the fixed point).
-
-Social cost per day = sum_t duration_t x (VOT x travel time + energy + grid import cost) + CRF x capex / 365.
-No module state: the OPF matrices live on the system, the reference equilibria are passed in explicitly.
+Social cost per day = sum_t duration_t x (VOT x travel time + energy + grid import cost) + CRF x capex / 365,
+each period solved by the lower level (:mod:`evgrid.studies.planning.lower`: UE <-> OPF fixed point).
+:class:`Evaluator` runs many exact evaluations (in-process or one task per plan); :func:`objective` adds the
+revenue penalty. No module state: the reference equilibria and the base grid cost are passed in explicitly.
 """
 
 from __future__ import annotations
@@ -23,30 +16,10 @@ import numpy as np
 import pandas as pd
 
 from evgrid.optim.solver import InfeasibleModelError
-from evgrid.studies.planning.opf import OpfResult, solve_opf
+from evgrid.studies.planning.lower import PeriodResult, base_grid_cost, references, solve_period
 from evgrid.studies.planning.system import PlanningSystem
-from evgrid.transport.assignment import assign
 
 log = logging.getLogger(__name__)
-
-
-@dataclass
-class PeriodResult:
-    period: str
-    fixed_point_iterations: int
-    residual_usd_per_mwh: float
-    ue_gap: float
-    ue_iterations: int
-    opf: OpfResult
-    station_kw: np.ndarray
-    station_price_usd_per_kwh: np.ndarray
-    station_flow_veh_per_h: np.ndarray
-    road_flow: np.ndarray
-    road_time_h: np.ndarray
-    class_time_veh_h: dict
-    class_vkm: dict
-    p_load_kw: pd.Series
-    q_load_kvar: pd.Series
 
 
 @dataclass
@@ -79,148 +52,59 @@ class Evaluation:
                 "total_usd_per_day": self.total_usd_per_day}
 
 
-def _bus_loads(system: PlanningSystem, period: str, station_kw: np.ndarray) -> tuple[pd.Series, pd.Series]:
-    lf = float(system.periods.loc[period, "load_factor"])
-    p = system.grid.buses["p_load_kw"] * lf
-    q = system.grid.buses["q_load_kvar"] * lf
-    add = pd.Series(station_kw, index=system.stations["bus"].to_numpy()).groupby(level=0).sum()
-    p = p.add(add, fill_value=0.0)  # chargers at unity power factor (DC fast chargers, pf ~ 0.99)
-    return p, q
+PARTS = ("icev_time_usd", "ev_time_usd", "ev_charging_travel_usd", "charging_queue_usd",
+         "charging_energy_paid_usd", "vehicle_hours", "charges")
 
 
-def base_grid_cost(system: PlanningSystem) -> pd.Series:
-    """Feeder import cost [$/h] per period without any station load (for the revenue constraint)."""
-    out = {}
-    for period in system.periods.index:
-        p, q = _bus_loads(system, period, np.zeros(system.n_stations))
-        out[period] = solve_opf(system.opf, p, q, float(system.periods.loc[period, "tou_usd_per_kwh"]),
-                                system.config.solver.options()).cost_usd_per_h
-    return pd.Series(out)
-
-
-def reference_flows(system: PlanningSystem, period: str, ev_share: float | None = None) -> dict:
-    """Common warm start of every plan's UE in ``period``: the equilibrium of the uniform mid plan at TOU
-    prices, solved to ``traffic.reference_rel_gap`` (1e-6). Every evaluation starts from it, so a plan's result
-    does not depend on which plans a process evaluated before (reproducible in parallel), and the background
-    traffic (which the stations barely move) stays near-exact while each plan's UE drives every class's own gap
-    below ``traffic.rel_gap``: differences between plans are then far more accurate than the gap alone allows.
-    No cache: callers that evaluate many plans compute it once (:func:`references`) and pass it on."""
-    cfg = system.config
-    mid = np.full(system.n_stations, 0.5 * (cfg.upper.p_min_kw + cfg.upper.p_max_kw))
-    tou = float(system.periods.loc[period, "tou_usd_per_kwh"])
-    ue = assign(system.resources(mid), system.classes(period, np.full(system.n_stations, tou), ev_share),
-                algorithm=cfg.traffic.algorithm, rel_gap=cfg.traffic.reference_rel_gap,
-                max_iter=20 * cfg.traffic.max_iter)
-    return ue.class_flows
-
-
-def references(system: PlanningSystem, ev_share: float | None = None) -> dict:
-    """``{period: reference class flows}`` (:func:`reference_flows`) for every period."""
-    return {p: reference_flows(system, p, ev_share) for p in system.periods.index}
-
-
-def _block_ue(res, classes: list, start: dict, tc) -> object:
-    """Joint multi-class UE from ``start`` by one block Gauss-Seidel round, then joint BFW to the gap.
-
-    1. ``ev_charging`` alone, the other classes' flows held as background, to its own gap ``rel_gap``
-       (cheap: one small class; the stations' capacities and prices act almost only here);
-    2. all classes jointly from there until the total gap is ``<= rel_gap`` (usually 0-few iterations).
-    The background traffic therefore stays at the common reference unless the plan really moves it.
-    """
-    small = [c for c in classes if c.name == "ev_charging"]
-    others = [c for c in classes if c.name != "ev_charging"]
-    bg = sum(c.resource_map @ start[c.name] for c in others)
-    sub = assign(res, small, algorithm=tc.algorithm, rel_gap=tc.rel_gap, max_iter=20 * tc.max_iter,
-                 initial={c.name: start[c.name] for c in small}, background=bg)
-    init = dict(start) | sub.class_flows
-    return assign(res, classes, algorithm=tc.algorithm, rel_gap=tc.rel_gap, max_iter=tc.max_iter, initial=init)
-
-
-def solve_period(system: PlanningSystem, period: str, capacity_kw: np.ndarray, reference: dict,
-                 ev_share: float | None = None) -> PeriodResult:
-    """UE <-> OPF fixed point of one period (each UE warm-started: the common reference, then the previous
-    fixed-point iterate)."""
-    cfg = system.config
-    tou = float(system.periods.loc[period, "tou_usd_per_kwh"])
-    res = system.resources(capacity_kw)
-    price = np.full(system.n_stations, tou)
-    start = reference
-    residual = np.inf
-    E = cfg.station.energy_per_charge_kwh
-    for it in range(1, cfg.fixed_point.max_iter + 1):  # noqa: B007 (it = iterations used, read below)
-        classes = system.classes(period, price, ev_share)
-        ue = _block_ue(res, classes, start, cfg.traffic)
-        start = ue.class_flows
-        flow_q = ue.resource_flow[system.roads.n_links :]
-        station_kw = flow_q * E
-        p, q = _bus_loads(system, period, station_kw)
-        try:
-            opf = solve_opf(system.opf, p, q, tou, cfg.solver.options())
-        except InfeasibleModelError as err:
-            loads = ", ".join(f"{n} (bus {b}) {kw:.0f} kW" for n, b, kw in
-                              zip(system.stations["station"], system.stations["bus"], station_kw, strict=True))
-            raise InfeasibleModelError(f"period {period!r} (hours {system.periods.loc[period, 'hours']}): the feeder "
-                                       f"cannot carry the station loads {loads} within its voltage limits; {err}") from err
-        lmp = opf.lmp_usd_per_mwh.loc[system.stations["bus"].to_numpy()].to_numpy() / 1000.0
-        residual = float(np.max(np.abs(lmp - price))) * 1000.0
-        if residual <= cfg.fixed_point.tol_usd_per_mwh:
-            price = lmp
-            break
-        price = price + cfg.fixed_point.damping * (lmp - price)
+def _period_costs(system: PlanningSystem, cap: np.ndarray, pr: PeriodResult, base_cost: float) -> dict:
+    """One period's contributions [$ per day] (weighted by its duration ``d``) to the cost totals
+    (``travel``, ``energy``, ``grid``, ``revenue``, ``extra`` = grid cost the stations add) and to the
+    breakdown :data:`PARTS`."""
+    tc = system.config.traffic
     L = system.roads.n_links
-    t = ue.resource_time_h
-    ctime, vkm = {}, {}
-    for c in classes:
-        time_cost = c.resource_map.T @ t
-        ctime[c.name] = float(time_cost @ ue.class_flows[c.name])
-        if c.name == "ev_charging":
-            rl = system.ev_graph.links["road_link"].to_numpy()
-            vkm[c.name] = float(system.roads.col("length_km")[rl] @ ue.class_flows[c.name])
-        else:
-            vkm[c.name] = float(system.roads.col("length_km") @ ue.class_flows[c.name])
-    return PeriodResult(period, it, residual, ue.relative_gap, ue.iterations, opf, station_kw, price,
-                        flow_q, ue.resource_flow[:L], t[:L], ctime, vkm, p, q)
+    d = float(system.periods.loc[pr.period, "duration_h"])
+    t_st = system.resources(cap).time(np.r_[pr.road_flow, pr.station_flow_veh_per_h])[L:]
+    at_station = float(t_st @ pr.station_flow_veh_per_h)
+    ct = pr.class_time_veh_h
+    return {
+        "travel": d * (tc.vot_icev_usd_per_h * ct["icev"] + tc.vot_ev_usd_per_h * (ct["ev"] + ct["ev_charging"])),
+        "energy": d * (tc.icev_fuel_usd_per_km * pr.class_vkm["icev"]
+                       + tc.ev_energy_kwh_per_km * tc.ev_home_price_usd_per_kwh * pr.class_vkm["ev"]),
+        "grid": d * pr.opf.cost_usd_per_h,
+        "revenue": d * float(pr.station_price_usd_per_kwh @ pr.station_kw),
+        "extra": d * (pr.opf.cost_usd_per_h - base_cost),
+        "icev_time_usd": d * tc.vot_icev_usd_per_h * ct["icev"],
+        "ev_time_usd": d * tc.vot_ev_usd_per_h * ct["ev"],
+        "charging_queue_usd": d * tc.vot_ev_usd_per_h * at_station,
+        "ev_charging_travel_usd": d * tc.vot_ev_usd_per_h * (ct["ev_charging"] - at_station),
+        "charging_energy_paid_usd": d * float(pr.station_price_usd_per_kwh @ pr.station_kw),
+        "vehicle_hours": d * sum(ct.values()),
+        "charges": d * float(pr.station_flow_veh_per_h.sum()),
+    }
 
 
 def evaluate_plan(system: PlanningSystem, capacity_kw, ev_share: float | None = None,
                   base_cost: pd.Series | None = None, reference: dict | None = None) -> Evaluation:
     """Exact lower level for all periods and the social cost per day (module docstring); ``reference``
-    (:func:`references`, same ``ev_share``) and ``base_cost`` are computed here when not given."""
+    (:func:`~evgrid.studies.planning.lower.references`, same ``ev_share``) and ``base_cost`` are computed here
+    when not given. Period contributions are summed in period order (:func:`_period_costs`)."""
     t0 = time.perf_counter()
     cap = np.asarray(capacity_kw, dtype=float)
     cfg = system.config
-    tc = cfg.traffic
     base_cost = base_grid_cost(system) if base_cost is None else base_cost
     reference = references(system, ev_share) if reference is None else reference
-    periods, tt, en, grid, rev, extra = [], 0.0, 0.0, 0.0, 0.0, 0.0
-    parts = dict.fromkeys(("icev_time_usd", "ev_time_usd", "ev_charging_travel_usd", "charging_queue_usd",
-                           "charging_energy_paid_usd", "vehicle_hours", "charges"), 0.0)
-    L = system.roads.n_links
+    periods = []
+    total = dict.fromkeys(("travel", "energy", "grid", "revenue", "extra", *PARTS), 0.0)
     for period in system.periods.index:
         pr = solve_period(system, period, cap, reference[period], ev_share)
-        d = float(system.periods.loc[period, "duration_h"])
-        tt += d * (tc.vot_icev_usd_per_h * pr.class_time_veh_h["icev"]
-                   + tc.vot_ev_usd_per_h * (pr.class_time_veh_h["ev"] + pr.class_time_veh_h["ev_charging"]))
-        en += d * (tc.icev_fuel_usd_per_km * pr.class_vkm["icev"]
-                   + tc.ev_energy_kwh_per_km * tc.ev_home_price_usd_per_kwh * pr.class_vkm["ev"])
-        grid += d * pr.opf.cost_usd_per_h
-        rev += d * float(pr.station_price_usd_per_kwh @ pr.station_kw)
-        extra += d * (pr.opf.cost_usd_per_h - float(base_cost[period]))
-        t_st = system.resources(cap).time(np.r_[pr.road_flow, pr.station_flow_veh_per_h])[L:]
-        at_station = float(t_st @ pr.station_flow_veh_per_h)
-        parts["icev_time_usd"] += d * tc.vot_icev_usd_per_h * pr.class_time_veh_h["icev"]
-        parts["ev_time_usd"] += d * tc.vot_ev_usd_per_h * pr.class_time_veh_h["ev"]
-        parts["charging_queue_usd"] += d * tc.vot_ev_usd_per_h * at_station
-        parts["ev_charging_travel_usd"] += d * tc.vot_ev_usd_per_h * (pr.class_time_veh_h["ev_charging"] - at_station)
-        parts["charging_energy_paid_usd"] += d * float(pr.station_price_usd_per_kwh @ pr.station_kw)
-        parts["vehicle_hours"] += d * sum(pr.class_time_veh_h.values())
-        parts["charges"] += d * float(pr.station_flow_veh_per_h.sum())
+        for key, value in _period_costs(system, cap, pr, float(base_cost[period])).items():
+            total[key] += value
         periods.append(pr)
+    parts = {k: total[k] for k in PARTS}
     capex = float(system.capex_usd(cap).sum())
     inv = cfg.investment.crf * capex / 365.0
-    return Evaluation(cap, periods, tt, en, inv, grid, rev, extra, capex, time.perf_counter() - t0, parts)
-
-
+    return Evaluation(cap, periods, total["travel"], total["energy"], inv, total["grid"], total["revenue"],
+                      total["extra"], capex, time.perf_counter() - t0, parts)
 
 
 # ============================================================================ exact evaluations

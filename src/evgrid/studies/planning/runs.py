@@ -15,6 +15,7 @@ import time
 
 import numpy as np
 
+from evgrid.studies.planning.lower import base_grid_cost, references
 from evgrid.studies.planning.model import Evaluation, Evaluator, evaluate_plan, objective
 from evgrid.studies.planning.search import METHODS, SearchResult, Space, run_search
 from evgrid.studies.planning.system import PlanningSystem
@@ -68,7 +69,6 @@ def run_planning(system: PlanningSystem, compute_settings=None) -> dict:
     Evaluation} (headline seed, final gap), "landscape": [(station, level, plan, Evaluation)], "wall_s"}``.
     """
     from evgrid import compute
-    from evgrid.studies.planning.model import base_grid_cost, references
 
     t0 = time.perf_counter()
     Space(system)  # fails early, naming the budget, when no plan fits
