@@ -250,7 +250,6 @@ def test_no_block_of_six_repeated_lines_in_optim_or_studies():
 LONG_FUNCTIONS_ALLOWED = {
     "studies/dro/backtest.py:plan_backtest",      # dro owner
     "studies/dro/model.py:build_two_stage",       # dro owner
-    "studies/dwpt/model.py:build_dwpt_model",     # dwpt (no owner in the issue-24 session)
 }
 
 

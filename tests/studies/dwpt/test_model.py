@@ -48,9 +48,9 @@ def day(network):
 
 
 def _solve(network, day, case, dgs=DGS, market=MarketParams()):
-    m = build_dwpt_model(network, day, case, dgs, market, PF)
-    res = solve(m, SOLVER)
-    return m, res, extract_results(m, case, dgs, day, m.pf.voltage_pu())
+    built = build_dwpt_model(network, day, case, dgs, market, PF)
+    res = solve(built.model, SOLVER)
+    return built, res, extract_results(built, case, dgs, day, built.pf.voltage_pu())
 
 
 @pytest.fixture(scope="module")
@@ -68,8 +68,8 @@ def test_every_case_is_a_proven_optimum(normal):
 
 def test_energy_balance_at_every_bus_and_hour(network, day, normal):
     """Kirchhoff at each bus: DG + PV + battery + import + shedding - load = net branch outflow."""
-    m, _, r = normal["pv_bss"]
-    flows = m.pf.flows_kw()
+    built, _, r = normal["pv_bss"]
+    flows = built.pf.flows_kw()
     br = network.branches.loc[flows.columns]
     out = np.zeros((24, len(network.buses)))
     pos = {b: i for i, b in enumerate(network.bus_ids)}
@@ -183,7 +183,9 @@ def test_split_der_power_priorities():
 
 
 def test_model_uses_shared_lindistflow_block(network, day):
-    m = build_dwpt_model(network, day, DwptCase("z", ev=False), DGS, MarketParams(), PF)
+    built = build_dwpt_model(network, day, DwptCase("z", ev=False), DGS, MarketParams(), PF)
+    m = built.model
+    assert built.pf.block is m.grid and not hasattr(m, "pf") and not hasattr(m, "_dwpt")
     assert isinstance(m.grid, pyo.Block) and hasattr(m.grid, "balance_p")
     assert len(list(m.grid.balance_p)) == 33 * 24
 

@@ -32,7 +32,7 @@ import pyomo.environ as pyo
 
 from evgrid.der.battery import add_battery_block
 from evgrid.grid.network import Network
-from evgrid.optim.lindistflow import Injection, LinDistFlowOptions, build_lindistflow
+from evgrid.optim.lindistflow import Injection, LinDistFlowHandles, LinDistFlowOptions, build_lindistflow
 from evgrid.studies.dwpt.system import DGUnit, DwptCase, DwptDay, MarketParams
 
 
@@ -79,9 +79,40 @@ def case_topology(network: Network, case: DwptCase, dgs: list[DGUnit]) -> tuple[
     return mask, islands, energised
 
 
-def build_dwpt_model(network: Network, day: DwptDay, case: DwptCase, dgs: list[DGUnit],
-                     market: MarketParams, pf_options: LinDistFlowOptions | None = None) -> pyo.ConcreteModel:
-    """Pyomo model of one case (see module docstring); returns the model with handles attached."""
+@dataclass(frozen=True, slots=True)
+class DwptCaseData:
+    """The numbers one case is built from (:func:`case_data`): steps ``T``, buses ``B``, loads (step x bus, kW /
+    kVAr, the EV load at the DER bus included), EV and usable PV per step (kW), topology of the case."""
+
+    steps: list
+    buses: list
+    load_p_kw: np.ndarray
+    load_q_kvar: np.ndarray
+    q_ratio: np.ndarray
+    """Reactive / active load per (step, bus): reactive shedding follows the bus' power factor."""
+    ev_kw: np.ndarray
+    pv_kw: np.ndarray
+    branch_in_service: pd.Series
+    islands: pd.Series
+    energised: pd.Series
+    live: dict
+    """``{bus: energised}`` as plain bools (the rules look it up per bus)."""
+    battery: bool
+    """The battery is modelled: the case has one, the DER bus is energised and the capacity is positive."""
+
+
+@dataclass(frozen=True, slots=True)
+class DwptModel:
+    """What :func:`build_dwpt_model` returns: the Pyomo model, its LinDistFlow handles and the case data."""
+
+    model: pyo.ConcreteModel
+    pf: LinDistFlowHandles
+    data: DwptCaseData
+
+
+def case_data(network: Network, day: DwptDay, case: DwptCase, dgs: list[DGUnit], market: MarketParams) -> DwptCaseData:
+    """Checked inputs of one case: loads with the EV at the DER bus (reactive at ``ev_power_factor``), no PV
+    or battery where the DER bus is de-energised."""
     unknown = sorted({g.bus for g in dgs} - set(network.buses.index))
     if unknown:
         raise ValueError(f"DGs placed at unknown buses {unknown}")
@@ -91,7 +122,6 @@ def build_dwpt_model(network: Network, day: DwptDay, case: DwptCase, dgs: list[D
     if missing:
         raise ValueError(f"load table lacks columns for buses {missing}")
     mask, islands, energised = case_topology(network, case, dgs)
-    dt = day.step_h
     ev = day.ev_kw if case.ev else np.zeros(len(T))
     pv = day.pv_kw if case.pv else np.zeros(len(T))
     der_on = bool(energised.loc[day.der_bus])
@@ -105,20 +135,46 @@ def build_dwpt_model(network: Network, day: DwptDay, case: DwptCase, dgs: list[D
     load_q[:, k_der] += ev * tan_ev
     with np.errstate(divide="ignore", invalid="ignore"):
         q_ratio = np.where(load_p > 0, load_q / np.where(load_p > 0, load_p, 1.0), 0.0)
+    use_batt = case.battery and der_on and day.battery is not None and day.battery.capacity_kwh > 0
+    return DwptCaseData(steps=T, buses=buses, load_p_kw=load_p, load_q_kvar=load_q, q_ratio=q_ratio, ev_kw=ev,
+                        pv_kw=pv, branch_in_service=mask, islands=islands, energised=energised,
+                        live={b: bool(energised.loc[b]) for b in buses}, battery=bool(use_batt))
 
+
+def build_dwpt_model(network: Network, day: DwptDay, case: DwptCase, dgs: list[DGUnit],
+                     market: MarketParams, pf_options: LinDistFlowOptions | None = None) -> DwptModel:
+    """Pyomo model of one case (module docstring), family by family (the order fixes the LP's row/column order)::
+
+        define_sets -> define_dg -> define_trade -> define_shedding -> define_der -> define_power_flow
+        -> define_objective
+    """
+    data = case_data(network, day, case, dgs, market)
     m = pyo.ConcreteModel(name=f"dwpt_{case.name}")
-    m.T = pyo.Set(initialize=T, ordered=True)
-    m.B = pyo.Set(initialize=buses, ordered=True)
-    m.G = pyo.Set(initialize=[g.name for g in dgs], ordered=True)
-    dg_by = {g.name: g for g in dgs}
-    bidx = {b: i for i, b in enumerate(buses)}
-    live = {b: bool(energised.loc[b]) for b in buses}
+    define_sets(m, data, dgs)
+    define_dg(m, dgs, market)
+    define_trade(m, market)
+    define_shedding(m, data, market.shed_max_frac)
+    define_der(m, data, day)
+    pf = define_power_flow(m, network, data, dgs, day.der_bus, pf_options)
+    define_objective(m, data, dgs, day, market)
+    return DwptModel(model=m, pf=pf, data=data)
 
-    # DGs (eq. 18-19), optional commitment
+
+def define_sets(m, data: DwptCaseData, dgs: list[DGUnit]) -> None:
+    """Steps ``T``, buses ``B``, DG names ``G`` (ordered)."""
+    m.T = pyo.Set(initialize=data.steps, ordered=True)
+    m.B = pyo.Set(initialize=data.buses, ordered=True)
+    m.G = pyo.Set(initialize=[g.name for g in dgs], ordered=True)
+
+
+def define_dg(m, dgs: list[DGUnit], market: MarketParams) -> None:
+    """DG limits (eq. 18-19): ``Pmin u <= P_g,t <= Pmax u``, ``Qmin u <= Q_g,t <= Qmax u``; ``u = 1`` fixed
+    without commitment."""
+    dg_by = {g.name: g for g in dgs}
     m.u = pyo.Var(m.G, m.T, domain=pyo.Binary)
     if not market.dg_commitment:
         for g in m.G:
-            for t in T:
+            for t in m.T:
                 m.u[g, t].fix(1)
     m.pg = pyo.Var(m.G, m.T, bounds=lambda _, g, t: (0.0, dg_by[g].p_max_kw))
     m.qg = pyo.Var(m.G, m.T, bounds=lambda _, g, t: (min(dg_by[g].q_min_kvar, 0.0), max(dg_by[g].q_max_kvar, 0.0)))
@@ -127,15 +183,21 @@ def build_dwpt_model(network: Network, day: DwptDay, case: DwptCase, dgs: list[D
     m.qg_min = pyo.Constraint(m.G, m.T, rule=lambda m, g, t: m.qg[g, t] >= dg_by[g].q_min_kvar * m.u[g, t])
     m.qg_max = pyo.Constraint(m.G, m.T, rule=lambda m, g, t: m.qg[g, t] <= dg_by[g].q_max_kvar * m.u[g, t])
 
-    # Upstream trade (eq. 15-17)
+
+def define_trade(m, market: MarketParams) -> None:
+    """Upstream trade (eq. 15-17): ``P_buy,t <= Pbar_buy eps_t``, ``P_sell,t <= Pbar_sell (1 - eps_t)``."""
     m.p_buy = pyo.Var(m.T, bounds=(0.0, market.p_buy_max_kw))
     m.p_sell = pyo.Var(m.T, bounds=(0.0, market.p_sell_max_kw))
     m.eps = pyo.Var(m.T, domain=pyo.Binary)
     m.buy_limit = pyo.Constraint(m.T, rule=lambda m, t: m.p_buy[t] <= market.p_buy_max_kw * m.eps[t])
     m.sell_limit = pyo.Constraint(m.T, rule=lambda m, t: m.p_sell[t] <= market.p_sell_max_kw * (1 - m.eps[t]))
 
-    # Shedding (eq. 20) plus emergency shedding; dead islands are fully shed
-    r = market.shed_max_frac
+
+def define_shedding(m, data: DwptCaseData, r: float) -> None:
+    """Shedding (eq. 20) ``0 <= LS_b,t <= r P_b,t`` and emergency shedding ``0 <= LSX_b,t <= (1 - r) P_b,t``;
+    on a de-energised bus both sit at their upper bound (fully shed)."""
+    bidx = {b: i for i, b in enumerate(data.buses)}
+    load_p, live = data.load_p_kw, data.live
 
     def ls_bounds(_, b, t):
         p = load_p[t, bidx[b]]
@@ -148,18 +210,30 @@ def build_dwpt_model(network: Network, day: DwptDay, case: DwptCase, dgs: list[D
     m.ls = pyo.Var(m.B, m.T, bounds=ls_bounds)
     m.lsx = pyo.Var(m.B, m.T, bounds=lsx_bounds)
 
-    # PV with curtailment and the battery at the DER bus (eq. 1-7, 13)
+
+def define_der(m, data: DwptCaseData, day: DwptDay) -> None:
+    """PV with curtailment ``0 <= P_PV,used <= P_PV,avail`` (eq. 1, 13) and, when modelled, the battery (eq. 2-7,
+    :func:`evgrid.der.battery.add_battery_block`) charging from the PV surplus only:
+    ``P_ch <= max(P_PV - P_EV, 0)``, ``P_PV,used >= P_ch + P_EV x_ch``."""
+    pv, ev = data.pv_kw, data.ev_kw
     m.pv_used = pyo.Var(m.T, bounds=lambda _, t: (0.0, float(pv[t])))
-    use_batt = case.battery and der_on and day.battery is not None and day.battery.capacity_kwh > 0
-    if use_batt:
+    if data.battery:
         m.batt = pyo.Block()
-        add_battery_block(m.batt, T, day.battery, dt, charge_limit_kw=np.clip(pv - ev, 0.0, None))
+        add_battery_block(m.batt, data.steps, day.battery, day.step_h, charge_limit_kw=np.clip(pv - ev, 0.0, None))
         m.pv_only_charging = pyo.Constraint(
             m.T, rule=lambda m, t: m.pv_used[t] >= m.batt.p_ch_kw[t] + float(ev[t]) * m.batt.x_ch[t])
 
+
+def define_power_flow(m, network: Network, data: DwptCaseData, dgs: list[DGUnit], der_bus: int,
+                      pf_options: LinDistFlowOptions | None) -> LinDistFlowHandles:
+    """Nodal balance and LinDistFlow (eq. 10, 12, 21-24) on block ``m.grid`` with the injections DG, shedding
+    (reactive at the bus' ratio), PV and battery; ``P_import,t = P_buy,t - P_sell,t`` at the slack."""
+    T, buses = data.steps, data.buses
+    bidx = {b: i for i, b in enumerate(buses)}
+    q_ratio = data.q_ratio
     dg_at = {b: [g.name for g in dgs if g.bus == b] for b in buses}
     dg_buses = sorted(b for b in buses if dg_at[b])
-    der = [day.der_bus]
+    der = [der_bus]
     injections = {
         "dg": Injection(dg_buses, p_kw=lambda b, t: sum(m.pg[g, t] for g in dg_at[b]),
                         q_kvar=lambda b, t: sum(m.qg[g, t] for g in dg_at[b])),
@@ -167,17 +241,23 @@ def build_dwpt_model(network: Network, day: DwptDay, case: DwptCase, dgs: list[D
                               q_kvar=lambda b, t: float(q_ratio[t, bidx[b]]) * (m.ls[b, t] + m.lsx[b, t])),
         "pv": Injection(der, p_kw=lambda b, t: m.pv_used[t]),
     }
-    if use_batt:
+    if data.battery:
         injections["battery"] = Injection(der, p_kw=lambda b, t: m.batt.p_dis_kw[t] - m.batt.p_ch_kw[t])
     m.grid = pyo.Block()
-    p_df = pd.DataFrame(load_p, index=T, columns=buses)
-    q_df = pd.DataFrame(load_q, index=T, columns=buses)
-    m.pf = build_lindistflow(m.grid, network, T, injections=injections, options=pf_options or LinDistFlowOptions(),
-                             p_load_kw=p_df, q_load_kvar=q_df, branch_in_service=mask)
+    p_df = pd.DataFrame(data.load_p_kw, index=T, columns=buses)
+    q_df = pd.DataFrame(data.load_q_kvar, index=T, columns=buses)
+    pf = build_lindistflow(m.grid, network, T, injections=injections, options=pf_options or LinDistFlowOptions(),
+                           p_load_kw=p_df, q_load_kvar=q_df, branch_in_service=data.branch_in_service)
     m.upstream_p = pyo.Constraint(m.T, rule=lambda m, t: m.grid.p_import_kw[t] == m.p_buy[t] - m.p_sell[t])
     m.q_up = pyo.Reference(m.grid.q_import_kvar)
+    return pf
 
-    price = day.price_usd_per_mwh
+
+def define_objective(m, data: DwptCaseData, dgs: list[DGUnit], day: DwptDay, market: MarketParams) -> None:
+    """Cost (eq. 8), $ per day: ``dt/1000 sum_t [sum_g c_g P_g,t + price_t (P_buy - P_sell) + VOLL sum_b LS_b,t
+    + pen_emg sum_b LSX_b,t]``; emergency shedding of a de-energised bus is priced at VOLL."""
+    T, live, dt, price = data.steps, data.live, day.step_h, day.price_usd_per_mwh
+    dg_by = {g.name: g for g in dgs}
     m.cost_dg = pyo.Expression(expr=dt / 1000 * sum(dg_by[g].cost_usd_per_mwh * m.pg[g, t] for g in m.G for t in T))
     m.cost_upstream = pyo.Expression(expr=dt / 1000 * sum(float(price[t]) * (m.p_buy[t] - m.p_sell[t]) for t in T))
     m.cost_shed = pyo.Expression(expr=dt / 1000 * market.voll_usd_per_mwh * sum(m.ls[b, t] for b in m.B for t in T)
@@ -186,63 +266,59 @@ def build_dwpt_model(network: Network, day: DwptDay, case: DwptCase, dgs: list[D
     m.cost_emergency = pyo.Expression(expr=dt / 1000 * market.emergency_shed_penalty_usd_per_mwh
                                       * sum(m.lsx[b, t] for b in m.B for t in T if live[b]))
     m.obj = pyo.Objective(expr=m.cost_dg + m.cost_upstream + m.cost_shed + m.cost_emergency, sense=pyo.minimize)
-    m._dwpt = {
-        "T": T, "buses": buses, "load_p": load_p, "load_q": load_q, "ev": ev, "pv": pv, "mask": mask,
-        "islands": islands, "energised": energised, "use_batt": use_batt, "live": live,
-    }
-    return m
 
 
-def _vals(var, keys) -> np.ndarray:
-    return np.array([pyo.value(var[k]) for k in keys], dtype=float)
+def read_values(comp, *shape: int) -> np.ndarray:
+    """Solved values of an indexed Var (or Reference) in declaration order, one pass, reshaped to ``shape``."""
+    vals = np.fromiter((pyo.value(d) for d in comp.values()), dtype=float, count=len(comp))
+    return vals.reshape(shape) if shape else vals
 
 
-def extract_results(m: pyo.ConcreteModel, case: DwptCase, dgs: list[DGUnit], day: DwptDay,
+def extract_results(built: DwptModel, case: DwptCase, dgs: list[DGUnit], day: DwptDay,
                     voltage_pu: pd.DataFrame) -> DwptResult:
     """Tables of a solved model: system-level series, DG schedule, per-bus shedding and voltage."""
-    d = m._dwpt
-    T, buses = d["T"], d["buses"]
-    bt = [(b, t) for b in buses for t in T]
-    ls = _vals(m.ls, bt).reshape(len(buses), len(T)).T
-    lsx = _vals(m.lsx, bt).reshape(len(buses), len(T)).T
+    m, d = built.model, built.data
+    T, buses = d.steps, d.buses
+    ls = read_values(m.ls, len(buses), len(T)).T
+    lsx = read_values(m.lsx, len(buses), len(T)).T
     shed = ls + lsx
     k_der = buses.index(day.der_bus)
-    der_load = d["load_p"][:, k_der]
-    ev = d["ev"]
+    der_load = d.load_p_kw[:, k_der]
+    ev = d.ev_kw
     # shedding at the DER bus is shared pro rata between conventional and EV load
     with np.errstate(divide="ignore", invalid="ignore"):
         ev_frac = np.where(der_load > 0, ev / np.where(der_load > 0, der_load, 1.0), 0.0)
     ev_shed = shed[:, k_der] * ev_frac
-    if d["use_batt"]:
-        p_ch, p_dis = _vals(m.batt.p_ch_kw, T), _vals(m.batt.p_dis_kw, T)
-        soc = _vals(m.batt.soc_kwh, T)
+    if d.battery:
+        p_ch, p_dis, soc = (read_values(v) for v in (m.batt.p_ch_kw, m.batt.p_dis_kw, m.batt.soc_kwh))
     else:
         p_ch = p_dis = np.zeros(len(T))
         soc = np.full(len(T), np.nan)
-    pv_used = _vals(m.pv_used, T)
+    pv_used = read_values(m.pv_used)
     split = split_der_power(pv_used, p_ch, p_dis, ev - ev_shed)
-    p_buy, p_sell = _vals(m.p_buy, T), _vals(m.p_sell, T)
+    p_buy, p_sell = read_values(m.p_buy), read_values(m.p_sell)
+    pg, qg, u = (read_values(v, len(dgs), len(T)) for v in (m.pg, m.qg, m.u))
     system = pd.DataFrame({
         "case": case.name, "step": T, "hour": np.asarray(T) * day.step_h,
         "price_usd_per_mwh": day.price_usd_per_mwh,
-        "conv_load_kw": d["load_p"].sum(axis=1) - ev, "ev_load_kw": ev, "ev_shed_kw": ev_shed,
-        "p_buy_kw": p_buy, "p_sell_kw": p_sell, "p_upstream_kw": p_buy - p_sell, "q_upstream_kvar": _vals(m.q_up, T),
-        "dg_p_kw": _vals(m.pg, [(g.name, t) for t in T for g in dgs]).reshape(len(T), len(dgs)).sum(axis=1),
-        "pv_avail_kw": d["pv"], "pv_used_kw": pv_used, "pv_curtailed_kw": d["pv"] - pv_used,
+        "conv_load_kw": d.load_p_kw.sum(axis=1) - ev, "ev_load_kw": ev, "ev_shed_kw": ev_shed,
+        "p_buy_kw": p_buy, "p_sell_kw": p_sell, "p_upstream_kw": p_buy - p_sell, "q_upstream_kvar": read_values(m.q_up),
+        "dg_p_kw": np.ascontiguousarray(pg.T).sum(axis=1),
+        "pv_avail_kw": d.pv_kw, "pv_used_kw": pv_used, "pv_curtailed_kw": d.pv_kw - pv_used,
         **split, "batt_ch_kw": p_ch, "batt_dis_kw": p_dis, "soc_kwh": soc,
         "shed_kw": ls.sum(axis=1), "emergency_shed_kw": lsx.sum(axis=1),
     })
-    dg = pd.DataFrame([
-        {"case": case.name, "step": t, "dg": g.name, "bus": g.bus, "p_kw": pyo.value(m.pg[g.name, t]),
-         "q_kvar": pyo.value(m.qg[g.name, t]), "on": bool(round(pyo.value(m.u[g.name, t])))}
-        for g in dgs for t in T])
+    dg = pd.DataFrame({
+        "case": case.name, "step": np.tile(T, len(dgs)), "dg": [g.name for g in dgs for _ in T],
+        "bus": np.repeat([g.bus for g in dgs], len(T)), "p_kw": pg.ravel(), "q_kvar": qg.ravel(),
+        "on": np.round(u.ravel()).astype(bool)}) if dgs else pd.DataFrame()
     bus = pd.DataFrame({
         "case": case.name, "step": np.tile(T, len(buses)), "bus": np.repeat(buses, len(T)),
-        "p_load_kw": d["load_p"].T.ravel(), "q_load_kvar": d["load_q"].T.ravel(),
+        "p_load_kw": d.load_p_kw.T.ravel(), "q_load_kvar": d.load_q_kvar.T.ravel(),
         "shed_kw": ls.T.ravel(), "emergency_shed_kw": lsx.T.ravel(),
         "v_pu": voltage_pu.reindex(index=T, columns=buses).to_numpy().T.ravel(),
-        "island": np.repeat(d["islands"].loc[buses].to_numpy(), len(T)),
-        "energised": np.repeat(d["energised"].loc[buses].to_numpy(), len(T)),
+        "island": np.repeat(d.islands.loc[buses].to_numpy(), len(T)),
+        "energised": np.repeat(d.energised.loc[buses].to_numpy(), len(T)),
     })
     dt = day.step_h
     costs = {
@@ -251,13 +327,13 @@ def extract_results(m: pyo.ConcreteModel, case: DwptCase, dgs: list[DGUnit], day
         "dg_cost_usd": pyo.value(m.cost_dg), "upstream_cost_usd": pyo.value(m.cost_upstream),
         "shedding_cost_usd": pyo.value(m.cost_shed), "emergency_shedding_cost_usd": pyo.value(m.cost_emergency),
         "total_cost_usd": pyo.value(m.obj),
-        "shed_mwh": float(shed.sum() * dt / 1000), "emergency_shed_mwh": float(lsx[:, [d["live"][b] for b in buses]].sum() * dt / 1000),
+        "shed_mwh": float(shed.sum() * dt / 1000), "emergency_shed_mwh": float(lsx[:, [d.live[b] for b in buses]].sum() * dt / 1000),
         "ev_energy_mwh": float(ev.sum() * dt / 1000), "pv_energy_mwh": float(pv_used.sum() * dt / 1000),
         "bought_mwh": float(p_buy.sum() * dt / 1000), "sold_mwh": float(p_sell.sum() * dt / 1000),
-        "n_islands": int(d["islands"].max()) + 1, "dead_buses": int((~d["energised"]).sum()),
+        "n_islands": int(d.islands.max()) + 1, "dead_buses": int((~d.energised).sum()),
     }
-    return DwptResult(case=case, system=system, dg=dg, bus=bus, costs=costs, islands=d["islands"],
-                      branch_in_service=d["mask"])
+    return DwptResult(case=case, system=system, dg=dg, bus=bus, costs=costs, islands=d.islands,
+                      branch_in_service=d.branch_in_service)
 
 
 def solve_case(network: Network, day: DwptDay, case: DwptCase, dgs: list[DGUnit], market: MarketParams,
@@ -266,11 +342,11 @@ def solve_case(network: Network, day: DwptDay, case: DwptCase, dgs: list[DGUnit]
     from evgrid.optim.solver import solve
 
     t0 = time.perf_counter()
-    m = build_dwpt_model(network, day, case, dgs, market, pf_options)
+    built = build_dwpt_model(network, day, case, dgs, market, pf_options)
     t_build = time.perf_counter() - t0
-    res = solve(m, solver_options)
-    result = extract_results(m, case, dgs, day, m.pf.voltage_pu())
-    p_net, q_net = m.pf.net_load()
+    res = solve(built.model, solver_options)
+    result = extract_results(built, case, dgs, day, built.pf.voltage_pu())
+    p_net, q_net = built.pf.net_load()
     result.solve = {"case": case.name, "build_s": t_build, "solve_s": getattr(res, "wall_s", np.nan),
                     "status": str(getattr(res, "status", "")), "mip_gap": getattr(res, "mip_gap", np.nan),
                     "p_net_load_kw": p_net, "q_net_load_kvar": q_net}
@@ -327,6 +403,13 @@ def run_cases(network: Network, day: DwptDay, cases: list[DwptCase], dgs: list[D
     }
 
 
+def define_ac_voltage_margin(m, vbuses: list, steps: list, vmin_pu: pd.Series) -> None:
+    """AC-corrected lower voltage limit ``w_b,t >= w_min_ac[b,t]`` (mutable, initially ``v_min^2``) on the
+    energised non-slack buses; :func:`solve_case_ac_corrected` raises it by the AC margin between solves."""
+    m.w_min_ac = pyo.Param(vbuses, steps, mutable=True, initialize=lambda _, b, t: float(vmin_pu[b]) ** 2)
+    m.v_min_ac = pyo.Constraint(vbuses, steps, rule=lambda m, b, t: m.grid.w[b, t] >= m.w_min_ac[b, t])
+
+
 def solve_case_ac_corrected(network: Network, day: DwptDay, case: DwptCase, dgs: list[DGUnit],
                             market: MarketParams, pf_options: LinDistFlowOptions | None = None,
                             solver_options=None, iterations: int = 2) -> tuple[DwptResult, pd.DataFrame, list]:
@@ -348,25 +431,24 @@ def solve_case_ac_corrected(network: Network, day: DwptDay, case: DwptCase, dgs:
     from evgrid.optim.solver import solve
 
     opts = replace(pf_options or LinDistFlowOptions(), loss_params=True)
-    m = build_dwpt_model(network, day, case, dgs, market, opts)
-    d = m._dwpt
-    T = d["T"]
-    vbuses = [b for b in d["buses"] if b != network.slack_bus and d["live"][b]]
+    built = build_dwpt_model(network, day, case, dgs, market, opts)
+    m, pf, d = built.model, built.pf, built.data
+    T = d.steps
+    vbuses = [b for b in d.buses if b != network.slack_bus and d.live[b]]
     vmin = network.buses["v_min_pu"].astype(float)
     if opts.v_min_pu is not None:
         vmin[:] = opts.v_min_pu
-    m.w_min_ac = pyo.Param(vbuses, T, mutable=True, initialize=lambda _, b, t: float(vmin[b]) ** 2)
-    m.v_min_ac = pyo.Constraint(vbuses, T, rule=lambda m, b, t: m.grid.w[b, t] >= m.w_min_ac[b, t])
+    define_ac_voltage_margin(m, vbuses, T, vmin)
     margin = pd.DataFrame(0.0, index=T, columns=vbuses)
     history, reports, best, best_obj, last = [], [], None, np.inf, None
     for k in range(iterations + 1):
         res = solve(m, solver_options)
-        v_lin = m.pf.voltage_pu()
-        p_net, q_net = m.pf.net_load()
-        rep = validate_schedule_ac(network, p_net, q_net, v_linear_pu=v_lin, branch_in_service=d["mask"])
+        v_lin = pf.voltage_pu()
+        p_net, q_net = pf.net_load()
+        rep = validate_schedule_ac(network, p_net, q_net, v_linear_pu=v_lin, branch_in_service=d.branch_in_service)
         summ = rep.summary()
         reports.append(rep)
-        result = extract_results(m, case, dgs, day, v_lin)
+        result = extract_results(built, case, dgs, day, v_lin)
         result.costs["ac_loss_mwh"] = float(rep.steps["loss_kw"].sum() * day.step_h / 1000)
         history.append({"case": case.name, "iteration": k, "objective_usd": float(res.objective),
                         "status": res.status, "mip_gap": res.mip_gap, "solve_s": res.wall_s,
@@ -376,7 +458,7 @@ def solve_case_ac_corrected(network: Network, day: DwptDay, case: DwptCase, dgs:
             best, best_obj = result, float(res.objective)
         if k == iterations:
             break
-        set_losses_from_ac(m.pf, rep.branch_loss_kw, rep.branch_loss_kvar)
+        set_losses_from_ac(pf, rep.branch_loss_kw, rep.branch_loss_kvar)
         err = (v_lin[vbuses] - rep.v_ac_pu[vbuses]).clip(lower=0.0).fillna(0.0)
         residual = (vmin[vbuses].to_numpy() - rep.v_ac_pu[vbuses]).clip(lower=0.0).fillna(0.0)
         margin = np.maximum(margin, err.to_numpy()) + residual.to_numpy()
