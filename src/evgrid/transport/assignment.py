@@ -154,6 +154,109 @@ def _line_search(res: Resources, x: np.ndarray, dx: np.ndarray, dm: float, tol: 
     return 0.5 * (lo + hi)
 
 
+class _Stacked:
+    """The classes stacked into one problem: ``R = [R_1 ... R_K]``, fixed costs ``m`` and each class's range
+    ``bounds[k]:bounds[k+1]`` in the stacked link vector ``y``."""
+
+    def __init__(self, resources: Resources, classes: list[UserClass]):
+        self.resources, self.classes = resources, classes
+        self.R = hstack([c.resource_map for c in classes]).tocsr()
+        self.RT = self.R.T.tocsr()
+        self.m = np.concatenate([c.fixed_cost_h for c in classes])
+        self.bounds = np.cumsum([0] + [c.network.n_links for c in classes])
+
+    def part(self, vec: np.ndarray, k: int) -> np.ndarray:
+        return vec[self.bounds[k] : self.bounds[k + 1]]
+
+    def split(self, vec: np.ndarray) -> dict[str, np.ndarray]:
+        return {c.name: self.part(vec, k) for k, c in enumerate(self.classes)}
+
+    def link_cost(self, x: np.ndarray) -> np.ndarray:
+        """``c = R' t(x) + m`` (generalised link times of every class, stacked)."""
+        return self.RT @ self.resources.time(x) + self.m
+
+    def aon(self, cost: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """All-or-nothing stacked flows at ``cost`` and each class's shortest-path total ``sum q pi``."""
+        parts, sptt = [], []
+        for k, c in enumerate(self.classes):
+            f, s = c.all_or_nothing(self.part(cost, k))
+            parts.append(f)
+            sptt.append(s)
+        return np.concatenate(parts), np.asarray(sptt)
+
+
+def _check_inputs(resources: Resources, classes: list[UserClass], algorithm: str, background) -> np.ndarray:
+    """Validate the call; return the background resource flows (zeros when None)."""
+    if algorithm not in ALGORITHMS:
+        raise ValueError(f"algorithm must be one of {ALGORITHMS}, got {algorithm!r}")
+    if not classes:
+        raise ValueError("at least one user class is needed")
+    names = [c.name for c in classes]
+    if len(set(names)) != len(names):
+        raise ValueError(f"class names must be unique, got {names}")
+    n_res = len(resources)
+    for c in classes:
+        if c.resource_map.shape[0] != n_res:
+            raise ValueError(f"class {c.name!r}: resource_map has {c.resource_map.shape[0]} rows, expected {n_res}")
+    bg = np.zeros(n_res) if background is None else np.asarray(background, dtype=float)
+    if bg.shape != (n_res,):
+        raise ValueError(f"background must have {n_res} resource flows, got {bg.shape}")
+    return bg
+
+
+def _warm_start(classes: list[UserClass], initial: dict) -> np.ndarray:
+    """Stacked ``initial`` flows after checking each carries its class's demand (``N f = supply``)."""
+    for c in classes:  # a warm start must carry this demand (flow conservation), else it is another problem
+        f = np.asarray(initial[c.name], float)
+        supply = np.zeros(c.network.n_nodes)
+        np.add.at(supply, c.origins, c.demand.sum(axis=1))
+        supply -= c.demand.sum(axis=0)
+        err = np.abs(c.network.incidence() @ f - supply).max() if f.shape == (c.network.n_links,) else np.inf
+        if err > 1e-6 * max(1.0, float(c.demand.sum())):
+            raise ValueError(f"initial flows of class {c.name!r} do not carry its demand (max imbalance {err:.3g})")
+    return np.concatenate([np.asarray(initial[c.name], float) for c in classes])
+
+
+def _conjugate_target(algorithm: str, st: _Stacked, x: np.ndarray, y: np.ndarray, y_aon: np.ndarray,
+                      s1: np.ndarray, s2: np.ndarray | None, tau_prev: float, cost: np.ndarray) -> np.ndarray:
+    """CFW / BFW target (Mitradjieva & Lindberg 2013): the AON point made conjugate to the previous one
+    (CFW) or two (BFW) targets w.r.t. the Beckmann Hessian ``R' diag(t'(x)) R``; the FW target ``y_aon``
+    when the conjugate one is not a descent direction."""
+    R, hdiag = st.R, st.resources.derivative(x)
+
+    def hdot(a: np.ndarray, b: np.ndarray) -> float:
+        """``a' R' diag(t'(x)) R b``: the Beckmann Hessian at the current flows."""
+        return float((R @ a) @ (hdiag * (R @ b)))
+
+    d_aon = y_aon - y
+    if algorithm == "bfw" and s2 is not None and 0.0 < tau_prev < 1.0:
+        dbar1 = s1 - y
+        dbar2 = tau_prev * s1 + (1.0 - tau_prev) * s2 - y
+        den_mu = hdot(dbar2, s2 - s1)
+        den_nu = hdot(dbar1, dbar1)
+        mu = -hdot(dbar2, d_aon) / den_mu if den_mu != 0 else 0.0
+        mu = max(0.0, mu)
+        nu = (-hdot(dbar1, d_aon) / den_nu if den_nu != 0 else 0.0) + mu * tau_prev / (1.0 - tau_prev)
+        nu = max(0.0, nu)
+        beta0 = 1.0 / (1.0 + mu + nu)
+        target = beta0 * y_aon + nu * beta0 * s1 + mu * beta0 * s2
+    else:
+        dbar1 = s1 - y
+        num = hdot(dbar1, d_aon)
+        den = hdot(dbar1, y_aon - s1)
+        alpha = num / den if den != 0 else 0.0
+        alpha = min(max(alpha, 0.0), 1.0 - 1e-6)
+        target = alpha * s1 + (1.0 - alpha) * y_aon
+    return y_aon if float(cost @ (target - y)) >= 0.0 else target
+
+
+def _gaps(st: _Stacked, y: np.ndarray, cost: np.ndarray) -> tuple[float, np.ndarray, np.ndarray, np.ndarray]:
+    """``(total cost c.y, per-class c_k.y_k, AON flows, per-class shortest-path totals)`` at ``cost``."""
+    tstt_k = np.array([float(st.part(cost, k) @ st.part(y, k)) for k in range(len(st.classes))])
+    y_aon, sptt_k = st.aon(cost)
+    return float(tstt_k.sum()), tstt_k, y_aon, sptt_k
+
+
 def assign(
     resources: Resources,
     classes: list[UserClass],
@@ -175,50 +278,14 @@ def assign(
     ``initial`` (class name -> link flows, e.g. a previous equilibrium) warm-starts the iterations;
     it must be feasible (satisfy the demand), else start from all-or-nothing at free-flow costs.
     """
-    if algorithm not in ALGORITHMS:
-        raise ValueError(f"algorithm must be one of {ALGORITHMS}, got {algorithm!r}")
-    if not classes:
-        raise ValueError("at least one user class is needed")
-    names = [c.name for c in classes]
-    if len(set(names)) != len(names):
-        raise ValueError(f"class names must be unique, got {names}")
-    n_res = len(resources)
-    for c in classes:
-        if c.resource_map.shape[0] != n_res:
-            raise ValueError(f"class {c.name!r}: resource_map has {c.resource_map.shape[0]} rows, expected {n_res}")
-    R = hstack([c.resource_map for c in classes]).tocsr()
-    RT = R.T.tocsr()
-    m = np.concatenate([c.fixed_cost_h for c in classes])
-    bounds = np.cumsum([0] + [c.network.n_links for c in classes])
-
-    def aon(cost: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        parts, sptt = [], []
-        for k, c in enumerate(classes):
-            f, s = c.all_or_nothing(cost[bounds[k] : bounds[k + 1]])
-            parts.append(f)
-            sptt.append(s)
-        return np.concatenate(parts), np.asarray(sptt)
-
-    bg = np.zeros(n_res) if background is None else np.asarray(background, dtype=float)
-    if bg.shape != (n_res,):
-        raise ValueError(f"background must have {n_res} resource flows, got {bg.shape}")
-
-    def link_cost(x: np.ndarray) -> np.ndarray:
-        return RT @ resources.time(x) + m
-
+    bg = _check_inputs(resources, classes, algorithm, background)
+    st = _Stacked(resources, classes)
+    R, m = st.R, st.m
     t_start = time.perf_counter()
     if initial is not None and all(c.name in initial for c in classes):
-        for c in classes:  # a warm start must carry this demand (flow conservation), else it is another problem
-            f = np.asarray(initial[c.name], float)
-            supply = np.zeros(c.network.n_nodes)
-            np.add.at(supply, c.origins, c.demand.sum(axis=1))
-            supply -= c.demand.sum(axis=0)
-            err = np.abs(c.network.incidence() @ f - supply).max() if f.shape == (c.network.n_links,) else np.inf
-            if err > 1e-6 * max(1.0, float(c.demand.sum())):
-                raise ValueError(f"initial flows of class {c.name!r} do not carry its demand (max imbalance {err:.3g})")
-        y = np.concatenate([np.asarray(initial[c.name], float) for c in classes])
+        y = _warm_start(classes, initial)
     else:
-        y, _ = aon(link_cost(bg))
+        y, _ = st.aon(st.link_cost(bg))
     rows = []
     s1 = s2 = None  # previous two target points (CFW/BFW)
     tau_prev = 0.0
@@ -226,11 +293,8 @@ def assign(
     beck = np.nan
     for it in range(1, max_iter + 1):
         x = R @ y + bg
-        cost = link_cost(x)
-        tstt_k = np.array([float(cost[bounds[k] : bounds[k + 1]] @ y[bounds[k] : bounds[k + 1]])
-                           for k in range(len(classes))])
-        tstt = float(tstt_k.sum())
-        y_aon, sptt_k = aon(cost)
+        cost = st.link_cost(x)
+        tstt, tstt_k, y_aon, sptt_k = _gaps(st, y, cost)
         gap = (tstt - sptt_k.sum()) / tstt if tstt > 0 else 0.0
         gap_k = np.where(tstt_k > 0, (tstt_k - sptt_k) / np.maximum(tstt_k, 1e-300), 0.0)
         beck = float(resources.integral(x).sum() - resources.integral(bg).sum() + m @ y)
@@ -241,49 +305,19 @@ def assign(
             break
         target = y_aon
         if algorithm != "fw" and s1 is not None:
-            hdiag = resources.derivative(x)
-
-            def hdot(a: np.ndarray, b: np.ndarray, h: np.ndarray = hdiag) -> float:
-                """``a' R' diag(t'(x)) R b``: the Beckmann Hessian at the current flows."""
-                return float((R @ a) @ (h * (R @ b)))
-
-            d_aon = y_aon - y
-            if algorithm == "bfw" and s2 is not None and 0.0 < tau_prev < 1.0:
-                dbar1 = s1 - y
-                dbar2 = tau_prev * s1 + (1.0 - tau_prev) * s2 - y
-                den_mu = hdot(dbar2, s2 - s1)
-                den_nu = hdot(dbar1, dbar1)
-                mu = -hdot(dbar2, d_aon) / den_mu if den_mu != 0 else 0.0
-                mu = max(0.0, mu)
-                nu = (-hdot(dbar1, d_aon) / den_nu if den_nu != 0 else 0.0) + mu * tau_prev / (1.0 - tau_prev)
-                nu = max(0.0, nu)
-                beta0 = 1.0 / (1.0 + mu + nu)
-                target = beta0 * y_aon + nu * beta0 * s1 + mu * beta0 * s2
-            else:
-                dbar1 = s1 - y
-                num = hdot(dbar1, d_aon)
-                den = hdot(dbar1, y_aon - s1)
-                alpha = num / den if den != 0 else 0.0
-                alpha = min(max(alpha, 0.0), 1.0 - 1e-6)
-                target = alpha * s1 + (1.0 - alpha) * y_aon
-            # fall back to the FW target when the conjugate one is not a descent direction
-            if float(cost @ (target - y)) >= 0.0:
-                target = y_aon
+            target = _conjugate_target(algorithm, st, x, y, y_aon, s1, s2, tau_prev, cost)
         d = target - y
         tau = _line_search(resources, x, R @ d, float(m @ d))
         y = y + tau * d
         s2, s1 = s1, target
         tau_prev = tau
     x = R @ y + bg
-    cost = link_cost(x)
     crit = rows[-1]["max_class_gap"] if per_class else gap
-    class_flows = {c.name: y[bounds[k] : bounds[k + 1]] for k, c in enumerate(classes)}
-    class_costs = {c.name: cost[bounds[k] : bounds[k + 1]] for k, c in enumerate(classes)}
     return AssignmentResult(
         resource_flow=x,
         resource_time_h=resources.time(x),
-        class_flows=class_flows,
-        class_costs_h=class_costs,
+        class_flows=st.split(y),
+        class_costs_h=st.split(st.link_cost(x)),
         relative_gap=float(gap),
         beckmann=beck,
         converged=bool(crit <= rel_gap),
