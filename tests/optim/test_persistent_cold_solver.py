@@ -1,11 +1,11 @@
-"""PersistentLP's cold solver: interior point (+ crossover) gives the same optimum as the dual simplex, warm
+"""PersistentProblem's cold solver: interior point (+ crossover) gives the same optimum as the dual simplex, warm
 or re-started on every solve, across cost changes (the DRO radius sweep's pattern)."""
 
 import numpy as np
 import pyomo.environ as pyo
 import pytest
 
-from evgrid.optim.persistent import PersistentLP
+from evgrid.optim.persistent import PersistentProblem
 
 
 def _lp():
@@ -21,16 +21,16 @@ def _lp():
 
 @pytest.mark.parametrize("cold, always", [("ipm", False), ("ipm", True), ("simplex", True)])
 def test_cold_solver_matches_the_dual_simplex_over_a_cost_sweep(cold, always):
-    ref, alt = PersistentLP(_lp()), PersistentLP(_lp(), cold_solver=cold, always_cold=always)
+    ref, alt = PersistentProblem(_lp()), PersistentProblem(_lp(), cold_solver=cold, always_cold=always)
     lam_r, lam_a = ref.columns([ref.model.lam]), alt.columns([alt.model.lam])
     for cost in (5.0, 20.0, 0.5, 80.0):
         ref.set_costs(lam_r, [cost])
         alt.set_costs(lam_a, [cost])
-        assert alt.solve() == pytest.approx(ref.solve(), rel=1e-9)
+        assert alt.solve().objective == pytest.approx(ref.solve().objective, rel=1e-9)
     assert alt.n_solves == 4
     np.testing.assert_allclose(pyo.value(alt.model.lam), pyo.value(ref.model.lam), atol=1e-7)
 
 
 def test_unknown_cold_solver_is_refused():
     with pytest.raises(ValueError, match="cold_solver must be choose, simplex or ipm"):
-        PersistentLP(_lp(), cold_solver="barrier")
+        PersistentProblem(_lp(), cold_solver="barrier")

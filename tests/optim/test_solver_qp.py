@@ -71,7 +71,7 @@ def test_qp_rejects_integers_and_unknown_backend():
 @pytest.mark.parametrize("quadratic", [True, False])
 def test_parametric_resolve_matches_rebuilt_model(quadratic):
     """One compile + a bound direction gives the same optimum and duals as setting the Param and solving."""
-    from evgrid.optim.solver import ParametricProblem
+    from evgrid.optim.persistent import PersistentProblem
 
     def make():
         m = pyo.ConcreteModel()
@@ -82,7 +82,7 @@ def test_parametric_resolve_matches_rebuilt_model(quadratic):
         return m
 
     m = make()
-    pp = ParametricProblem(m, {"qp_solver": "clarabel"})
+    pp = PersistentProblem(m, {"qp_solver": "clarabel"}, warm=False)
     m.d = 5.0
     pp.add_direction("d")
     m.d = 4.0

@@ -340,7 +340,7 @@ def hessian_from_quadratic(quadratic, columns: list, sense: float) -> tuple[high
     return hess, extra
 
 
-def _append_free_columns(lp: highspy.HighsLp, extra: list) -> None:
+def append_free_columns(lp: highspy.HighsLp, extra: list) -> None:
     """Append columns without rows (quadratic-only variables) to a column-wise HighsLp."""
     if not extra:
         return
@@ -390,7 +390,7 @@ def highs_lp_from_compiled(info, sense: float, integer: np.ndarray | None = None
 
     ``sense`` is +1 for minimise and -1 for maximise (HiGHS minimises ``sense * c``); ``integer`` marks
     integer columns (``None``: a pure LP). Shared by :func:`solve` and
-    :class:`evgrid.optim.persistent.PersistentLP`.
+    :class:`evgrid.optim.persistent.PersistentProblem`.
     """
     cols = info.columns
     lp = highspy.HighsLp()
@@ -457,14 +457,14 @@ def solve(model, options: SolverOptions | Mapping | None = None, *, duals: bool 
         if mip:
             raise SolverError(f"model '{model.name}': HiGHS solves no mixed-integer QP; fix or relax the integers")
         hess, extra = hessian_from_quadratic(quad, cols, sense)
-        _append_free_columns(lp, extra)
+        append_free_columns(lp, extra)
         cols = cols + extra
         integer = np.zeros(len(cols), dtype=bool)
         backend = opts.qp_solver
         if backend not in ("auto", "highs", "clarabel"):
             raise ValueError(f"solver option 'qp_solver' must be auto, highs or clarabel, got {backend!r}")
         if backend == "clarabel" or (backend == "auto" and len(cols) > opts.qp_highs_max_cols):
-            return _solve_qp_clarabel(model, info, lp, hess, cols, sense, obj, opts, duals, t0)
+            return solve_qp_clarabel(model, info, lp, hess, cols, sense, obj, opts, duals, t0)
 
     h = _configured_highs(opts)
     t_build = time.perf_counter() - t0
@@ -593,7 +593,7 @@ def _set_mip_start(h: highspy.Highs, cols: list, integer: np.ndarray, name: str)
         log.info("model '%s': MIP start with %d of %d integer values", name, len(idx), int(integer.sum()))
 
 
-def _solve_qp_clarabel(model, info, lp, hess, cols, sense, obj, opts: SolverOptions, duals: bool, t0: float
+def solve_qp_clarabel(model, info, lp, hess, cols, sense, obj, opts: SolverOptions, duals: bool, t0: float
                        ) -> SolveResult:
     """Solve ``min sense*(c'x) + 1/2 x'Qx`` over the rows/bounds of ``lp`` with Clarabel (interior point).
 
@@ -648,7 +648,7 @@ def _solve_qp_clarabel(model, info, lp, hess, cols, sense, obj, opts: SolverOpti
 def _row_duals_of_clarabel(z: np.ndarray, eq: np.ndarray, fixed: np.ndarray, up: np.ndarray, dn: np.ndarray
                            ) -> np.ndarray:
     """Row duals in HiGHS's convention from Clarabel's ``z``, whose blocks follow the rows of
-    :func:`_solve_qp_clarabel`: ``[eq rows, fixed columns, <= rows, >= rows, column bounds]``
+    :func:`solve_qp_clarabel`: ``[eq rows, fixed columns, <= rows, >= rows, column bounds]``
     (``y = -z`` on ``a x + s = b`` rows, ``+z`` on the negated ``>=`` rows; a ranged row sums both sides)."""
     row_dual = np.zeros(len(eq))
     n_eq, n_up, n_dn = int(eq.sum()), int(up.sum()), int(dn.sum())
@@ -657,129 +657,3 @@ def _row_duals_of_clarabel(z: np.ndarray, eq: np.ndarray, fixed: np.ndarray, up:
     row_dual[up] += -z[k:k + n_up]
     row_dual[dn] += z[k + n_up:k + n_up + n_dn]
     return row_dual
-
-
-# ------------------------------------------------------------------ re-solves on one compile
-
-
-@dataclass
-class CompiledProblem:
-    """A continuous model compiled once into HiGHS arrays: the one compile behind every re-solve mechanism
-    (:class:`ParametricProblem`: row bounds moving along directions; :class:`evgrid.optim.persistent.PersistentLP`:
-    column bounds and costs on one warm HiGHS instance). ``cols[i]`` is the Pyomo variable of column ``i``
-    (quadratic-only variables appended after the compiled columns); HiGHS minimises ``sense * objective``."""
-
-    info: object
-    obj: object
-    lp: highspy.HighsLp
-    hess: highspy.HighsHessian | None
-    cols: list
-    sense: float
-
-    @classmethod
-    def of(cls, model, who: str, quadratic: bool = True) -> CompiledProblem:
-        """Compile ``model`` (a linear or, with ``quadratic``, convex quadratic objective; no integer columns:
-        :class:`SolverError` naming ``who``)."""
-        if quadratic:
-            info, obj, quad = compile_model_qp(model)
-        else:
-            (info, obj), quad = compile_model(model), None
-        cols = list(info.columns)
-        if any(v.is_integer() or v.is_binary() for v in cols):
-            raise SolverError(f"{who} needs a continuous model; model '{model.name}' has integer columns")
-        sense = 1.0 if obj.sense == pyo.minimize else -1.0
-        lp = highs_lp_from_compiled(info, sense, None)
-        hess = None
-        if quad is not None:
-            hess, extra = hessian_from_quadratic(quad, cols, sense)
-            _append_free_columns(lp, extra)
-            cols = cols + extra
-        return cls(info=info, obj=obj, lp=lp, hess=hess, cols=cols, sense=sense)
-
-
-class ParametricProblem:
-    """Compile a model once and re-solve it for bounds that move linearly with named parameters.
-
-    For sweeps where only mutable Params on constraint right-hand sides change linearly (e.g. the robust
-    load shift ``Gamma * xi`` of a nodal balance), compiling once per direction replaces one compile per
-    point. Usage::
-
-        pp = ParametricProblem(m, options)     # compiles at the current Param values (the base point)
-        set_loads(h, p_shifted)                 # change Params by one unit step of a direction ...
-        pp.add_direction("shift")               # ... recompile and store (bounds - base bounds) as direction
-        set_loads(h, p_base)
-        res = pp.solve({"shift": 0.5}, duals=True)   # bounds = base + 0.5 * direction; loads x (and duals)
-
-    The constraint matrix, objective and variables must be the same at every point (checked).
-    """
-
-    def __init__(self, model, options: SolverOptions | Mapping | None = None):
-        self.model = model
-        self.opts = SolverOptions.coerce(options)
-        self._base = self._compile()
-        self._dirs: dict[str, tuple] = {}
-
-    def _compile(self):
-        c = CompiledProblem.of(self.model, "ParametricProblem")
-        return c.info, c.obj, c.lp, c.hess, c.cols, c.sense
-
-    def add_direction(self, name: str) -> None:
-        info, _obj, lp, _hess, cols, _sense = self._compile()
-        b_info, _bo, b_lp, _bh, b_cols, _bs = self._base
-        if len(cols) != len(b_cols) or any(a is not b for a, b in zip(cols, b_cols, strict=True)) \
-                or lp.num_row_ != b_lp.num_row_:
-            raise SolverError(f"model '{self.model.name}': direction '{name}' changed the variables or rows")
-        if not np.array_equal(np.asarray(lp.a_matrix_.value_), np.asarray(b_lp.a_matrix_.value_)):
-            raise SolverError(f"model '{self.model.name}': direction '{name}' changed the constraint matrix")
-
-        def diff(a, b):
-            a, b = np.asarray(a, float), np.asarray(b, float)
-            ok = np.isfinite(a) & np.isfinite(b)
-            out = np.zeros_like(a)
-            np.subtract(a, b, out=out, where=ok)
-            return out
-
-        self._dirs[name] = (diff(lp.row_lower_, b_lp.row_lower_), diff(lp.row_upper_, b_lp.row_upper_))
-
-    def solve(self, coefs: Mapping[str, float] | None = None, *, duals: bool = False) -> SolveResult:
-        info, obj, lp, hess, cols, sense = self._base
-        lo0 = np.asarray(lp.row_lower_, float).copy()
-        hi0 = np.asarray(lp.row_upper_, float).copy()
-        lo, hi = lo0.copy(), hi0.copy()
-        for name, val in (coefs or {}).items():
-            if name not in self._dirs:
-                raise KeyError(f"unknown direction {name!r}; added: {sorted(self._dirs)}")
-            dl, du = self._dirs[name]
-            lo = lo + float(val) * dl
-            hi = hi + float(val) * du
-        lp.row_lower_ = lo
-        lp.row_upper_ = hi
-        try:
-            t0 = time.perf_counter()
-            if hess is not None:
-                return _solve_qp_clarabel(self.model, info, lp, hess, cols, sense, obj, self.opts, duals, t0)
-            return _solve_lp_arrays(self.model, info, lp, cols, sense, obj, self.opts, duals, t0)
-        finally:
-            lp.row_lower_ = lo0
-            lp.row_upper_ = hi0
-
-
-def _solve_lp_arrays(model, info, lp, cols, sense, obj, opts: SolverOptions, duals: bool, t0: float) -> SolveResult:
-    """HiGHS on a prepared HighsLp (used by :class:`ParametricProblem` for linear models)."""
-    h = highspy.Highs()
-    h.setOptionValue("output_flag", False)
-    if opts.time_limit_s is not None:
-        h.setOptionValue("time_limit", float(opts.time_limit_s))
-    h.passModel(lp)
-    t1 = time.perf_counter()
-    run_highs(h, opts.threads)
-    wall = time.perf_counter() - t1
-    if h.getModelStatus().name != "kOptimal":
-        raise SolverError(f"model '{model.name}': HiGHS returned {h.getModelStatus().name} in a parametric re-solve")
-    sol = h.getSolution()
-    load_solution(model, info, cols, sol.col_value)
-    if duals:
-        load_duals(model, info, sense * np.asarray(sol.row_dual, float))
-    objective = pyo.value(obj.expr)
-    return SolveResult(status="optimal", termination="optimal", objective=objective, bound=objective, wall_s=wall,
-                       is_mip=False, has_duals=duals, build_s=time.perf_counter() - t0 - wall)

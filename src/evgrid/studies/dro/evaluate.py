@@ -10,7 +10,7 @@ import numpy as np
 import pandas as pd
 import pyomo.environ as pyo
 
-from evgrid.optim.persistent import PersistentLP
+from evgrid.optim.persistent import PersistentProblem
 from evgrid.optim.robust import (
     cvar,
 )
@@ -36,7 +36,7 @@ def branch_losses_kw(grid, network) -> pd.Series:
 class RecourseEvaluator:
     """Out-of-sample evaluation: one persistent LP with ``batch`` scenario slots and a fixed first stage.
 
-    Built and compiled once (:class:`evgrid.optim.persistent.PersistentLP`); per batch only the numbers
+    Built and compiled once (:class:`evgrid.optim.persistent.PersistentProblem`); per batch only the numbers
     that carry scenario data change -- upper bounds of ``pr`` (availability) and ``served`` (demand), the
     import price (objective coefficient) -- plus the first-stage columns (``lb = ub = value``), and HiGHS
     re-solves warm instead of the Pyomo model being rebuilt per scenario.
@@ -50,9 +50,7 @@ class RecourseEvaluator:
         lp_sys = replace(sysm, integer_commitment=False)  # the first stage is fixed: an LP
         self.tsm = build_two_stage(lp_sys, template.subset(idx), method="expected", name="dro_recourse")
         m = self.tsm.model
-        opts = solver or {}
-        self.lp = PersistentLP(m, time_limit_s=opts.get("time_limit_s"), threads=opts.get("threads"),
-                               cold_solver=(opts.get("highs_options") or {}).get("solver", "choose"))
+        self.lp = PersistentProblem(m, solver)  # the cold solver: highs_options['solver']
         G, L, R = list(m.G), list(m.L), list(m.R)
         S, T = range(self.batch), range(sysm.n_steps)
         self.c_u = self.lp.columns([m.u[g, t] for g in G for t in T])

@@ -34,7 +34,7 @@ import pandas as pd
 import pyomo.environ as pyo
 
 from evgrid.optim.lindistflow import Injection, LinDistFlowHandles, build_lindistflow
-from evgrid.optim.persistent import PersistentLP
+from evgrid.optim.persistent import PersistentProblem
 from evgrid.optim.robust import WassersteinBall, add_wasserstein_dro
 from evgrid.optim.solver import SolveResult, SolverOptions, solve
 from evgrid.optim.unit_commitment import solve_commitment
@@ -244,8 +244,7 @@ def radius_sweep(tsm: TwoStageModel, radii, worst_case_weight: float, solver: di
     opts = solver or {}
     cold = (opts.get("highs_options") or {}).get("solver", "choose")
     # with ipm every radius starts afresh: measured faster than a warm simplex after the cost change
-    lp = PersistentLP(m, time_limit_s=opts.get("time_limit_s"), threads=opts.get("threads"), cold_solver=cold,
-                      always_cold=cold == "ipm")
+    lp = PersistentProblem(m, {k: v for k, v in opts.items() if k != "mip_max_nodes"}, always_cold=cold == "ipm")
     lam = lp.columns([m.dro.dro_lambda])
     for r in radii:
         m.dro.dro_radius = float(r)

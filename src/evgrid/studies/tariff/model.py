@@ -157,13 +157,13 @@ class DsoModel:
 
     Box robust counterpart: ``p_net(s) = forecast + s * (|load| + |PV| + |wind|)`` with ``s = Gamma * pct / 100``
     (loads up, renewables down), which is linear in ``s``: the model is compiled at ``s = 0`` and at ``s = 1``
-    once (:class:`evgrid.optim.solver.ParametricProblem`) and every (Gamma, pct) is one interior-point solve.
+    once (:class:`evgrid.optim.persistent.PersistentProblem`) and every (Gamma, pct) is one interior-point solve.
     The budget set tightens rows non-linearly in Gamma and rebuilds per case.
     """
 
     def __init__(self, system: TariffSystem, paths=None, uncertainty_set: str | None = None):
         from evgrid.optim.lindistflow import set_loads
-        from evgrid.optim.solver import ParametricProblem
+        from evgrid.optim.persistent import PersistentProblem
 
         self.system = system
         self.uset = uncertainty_set or system.cfg.uncertainty.set
@@ -177,7 +177,7 @@ class DsoModel:
         _costs(m, system)
         m.obj = pyo.Objective(expr=m.travel_cost + m.charging_cost, sense=pyo.minimize)
         self.m = m
-        self.pp = ParametricProblem(m, solver_options(system))
+        self.pp = PersistentProblem(m, solver_options(system), warm=False)
         p1, _q = system.net_load(1.0, 100.0)
         set_loads(self.h, p1)
         self.pp.add_direction("shift")
