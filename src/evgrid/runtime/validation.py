@@ -77,6 +77,18 @@ class Problems:
             self.add(name, f"expected {what}, got {value!r}")
         return bool(ok)
 
+    def number(self, name: str, value: Any, lo: float | None = None, hi: float | None = None, *,
+               lo_open: bool = False, hi_open: bool = False, unit: str = "") -> bool:
+        """``value`` a finite number with ``lo <= value <= hi`` (``<`` with ``lo_open``/``hi_open``), else
+        ``<path>.<name>: expected a number >= lo ..., got <value!r>``."""
+        u = f" {unit}" if unit else ""
+        rule = " and ".join(t for t in (None if lo is None else f"{'>' if lo_open else '>='} {lo:g}",
+                                        None if hi is None else f"{'<' if hi_open else '<='} {hi:g}") if t)
+        v = _num(value)
+        ok = (v is not None and math.isfinite(v) and (lo is None or (v > lo if lo_open else v >= lo))
+              and (hi is None or (v < hi if hi_open else v <= hi)))
+        return self.need(ok, name, f"a number {rule}{u}" if rule else f"a finite number{u}", value)
+
     def sub(self, name: str) -> Problems:
         """A child collector (problems land in this one) for the block ``name``."""
         child = Problems(self.path(name))

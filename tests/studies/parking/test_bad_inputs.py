@@ -34,13 +34,26 @@ def test_unknown_parameter_and_bad_rating_are_named():
         ParkingConfig.from_params(p)
 
 
+def test_every_problem_in_one_error_and_no_default_in_the_dataclass():
+    p = _params()
+    p["lots"][0]["n_evs"] = -1
+    p["ev"]["soc_lower"] = 0.9
+    del p["cables"]["sizing_margin"]  # defaults live only in the YAML
+    with pytest.raises(ParkingConfigError) as err:
+        ParkingConfig.from_params(p)
+    assert [path for path, _ in err.value.problems] == [
+        "parking.lots[0].n_evs", "parking.cables.sizing_margin", "parking.ev.soc_lower/soc_upper"]
+    assert "parking.cables.sizing_margin: is required but missing" in str(err.value)
+
+
 def test_transformer_thermal_constants_go_to_the_core_model_and_errors_name_them():
     p = _params()
     p["transformer"] = {**p.get("transformer", {}), "thermal": {"hgr_k": 23.0, "k22": 2.0}}
     th = ParkingConfig.from_params(p).transformer.thermal_model(400.0, 0.8, 5.0)
     assert (th.rated_kva, th.hgr_k, th.k22, th.tau_oil_min) == (400.0, 23.0, 2.0, 180.0)  # core default kept
     p["transformer"]["thermal"] = {"tau_oil": 10}
-    with pytest.raises(ParkingConfigError, match=r"parking\.transformer\.thermal: unknown parameters \['tau_oil'\]"):
+    with pytest.raises(ParkingConfigError,
+                       match=r"parking\.transformer\.thermal\.tau_oil: unknown key; did you mean 'tau_oil_min'"):
         ParkingConfig.from_params(p)
     p["transformer"]["thermal"] = {"ageing_law": "fast"}
     with pytest.raises(ParkingConfigError, match=r"parking\.transformer\.thermal: .*ageing_law must be one of"):
