@@ -533,13 +533,81 @@ def _check_options(options) -> LinDistFlowOptions:
     return options
 
 
+def _modelled_branches(network: Network, status: dict, cases: list, branch_in_service,
+                       options: LinDistFlowOptions) -> tuple[list, list, pd.Series | None]:
+    """``(branch_ids, switchable ids, fixed status)``: branches in service in some case (each distinct status
+    checked radial, islands allowed; fixed status None) or, with reconfiguration, the switchable branches
+    (less those the caller forces out) plus those fixed on."""
+    br = network.branches
+    if not options.reconfigure:
+        on_any = np.zeros(len(br), dtype=bool)
+        for st in {id(v): v for v in status.values()}.values():
+            on_any |= st.to_numpy()
+        branch_ids = [int(lid) for lid in br.index[on_any]]
+        for st in {id(v): v for v in status.values()}.values():
+            network.check_radial(st, allow_islands=True)
+        return branch_ids, [], None
+    if isinstance(branch_in_service, pd.DataFrame):
+        raise ValueError("reconfiguration needs one static branch_in_service (a Series), not a per-case table")
+    fixed = status[cases[0]]
+    if options.switchable is None:
+        sw_ids = [int(lid) for lid in br.index]
+    else:
+        unknown = sorted(set(options.switchable) - set(br.index))
+        if unknown:
+            raise NetworkError(f"switchable branches {unknown} are not in network '{network.name}'")
+        sw_ids = [int(lid) for lid in options.switchable]
+    # a branch explicitly forced out by the caller's mask while in service in the network = outage
+    forced_out = set(br.index[br["in_service"] & ~fixed])
+    sw_ids = [lid for lid in sw_ids if lid not in forced_out]
+    return sorted(set(sw_ids) | set(br.index[fixed])), sw_ids, fixed
+
+
+def _islands_by_case(network: Network, status: dict, cases: list, reconfigure: bool) -> dict:
+    """``{k: Series bus -> island id}``, computed once per distinct status (all 0 with reconfiguration)."""
+    islands_by_status: dict[int, pd.Series] = {}
+    islands = {}
+    for k in cases:
+        key = id(status[k])
+        if key not in islands_by_status:
+            islands_by_status[key] = network.islands(status[k]) if not reconfigure else pd.Series(
+                0, index=network.buses.index
+            )
+        islands[k] = islands_by_status[key]
+    return islands
+
+
+def _adjacency(network: Network, buses: list, branch_ids: list) -> tuple[dict, dict]:
+    """``(into, out_of)``: ``{bus: [modelled branch ids ending / starting at bus]}``."""
+    fb = network.branches["from_bus"].to_dict()
+    tb = network.branches["to_bus"].to_dict()
+    out_of: dict[int, list[int]] = {bb: [] for bb in buses}
+    into: dict[int, list[int]] = {bb: [] for bb in buses}
+    for lid in branch_ids:
+        out_of[fb[lid]].append(lid)
+        into[tb[lid]].append(lid)
+    return into, out_of
+
+
+def _voltage_limits(network: Network, options: LinDistFlowOptions) -> tuple[pd.Series, pd.Series]:
+    """Bus voltage limits [p.u.], overridden for every bus by ``options.v_min_pu`` / ``v_max_pu``."""
+    v_min = network.buses["v_min_pu"].copy()
+    v_max = network.buses["v_max_pu"].copy()
+    if options.v_min_pu is not None:
+        v_min[:] = options.v_min_pu
+    if options.v_max_pu is not None:
+        v_max[:] = options.v_max_pu
+    return v_min, v_max
+
+
 def define_sets(block, network: Network, time_index, scenario_index, options: LinDistFlowOptions,
                 branch_in_service=None, p_load_kw=None, q_load_kvar=None) -> LinDistFlowTopology:
     """Index sets ``B`` (buses), ``L`` (modelled branches), ``T``, ``S``, ``K`` (cases) and the topology.
 
     ``K = T`` or ``K = S x T``. ``L`` = branches in service in some case (fixed status; every in-service
     configuration must be radial, islands allowed) or, with reconfiguration, the switchable branches plus
-    those fixed on. Islands (buses cut off from the slack) are computed per distinct status.
+    those fixed on (:func:`_modelled_branches`). Islands (buses cut off from the slack) are computed per
+    distinct status.
     """
     time_index = list(time_index)
     if not time_index:
@@ -547,43 +615,9 @@ def define_sets(block, network: Network, time_index, scenario_index, options: Li
     scen = list(scenario_index) if scenario_index is not None else None
     cases = [(s, t) for s in scen for t in time_index] if scen is not None else list(time_index)
     buses = network.bus_ids
-    br = network.branches
-
     status = _status_by_case(network, branch_in_service, cases, scen)
-    if options.reconfigure:
-        if isinstance(branch_in_service, pd.DataFrame):
-            raise ValueError("reconfiguration needs one static branch_in_service (a Series), not a per-case table")
-        fixed = status[cases[0]]
-        if options.switchable is None:
-            sw_ids = [int(lid) for lid in br.index]
-        else:
-            unknown = sorted(set(options.switchable) - set(br.index))
-            if unknown:
-                raise NetworkError(f"switchable branches {unknown} are not in network '{network.name}'")
-            sw_ids = [int(lid) for lid in options.switchable]
-        # a branch explicitly forced out by the caller's mask while in service in the network = outage
-        forced_out = set(br.index[br["in_service"] & ~fixed])
-        sw_ids = [lid for lid in sw_ids if lid not in forced_out]
-        branch_ids = sorted(set(sw_ids) | set(br.index[fixed]))
-    else:
-        fixed = None
-        sw_ids = []
-        on_any = np.zeros(len(br), dtype=bool)
-        for st in {id(v): v for v in status.values()}.values():
-            on_any |= st.to_numpy()
-        branch_ids = [int(lid) for lid in br.index[on_any]]
-        for st in {id(v): v for v in status.values()}.values():
-            network.check_radial(st, allow_islands=True)
-
-    islands_by_status: dict[int, pd.Series] = {}
-    islands = {}
-    for k in cases:
-        key = id(status[k])
-        if key not in islands_by_status:
-            islands_by_status[key] = network.islands(status[k]) if not options.reconfigure else pd.Series(
-                0, index=network.buses.index
-            )
-        islands[k] = islands_by_status[key]
+    branch_ids, sw_ids, fixed = _modelled_branches(network, status, cases, branch_in_service, options)
+    islands = _islands_by_case(network, status, cases, options.reconfigure)
 
     b = block
     b.B = pyo.Set(initialize=buses, ordered=True)
@@ -595,21 +629,8 @@ def define_sets(block, network: Network, time_index, scenario_index, options: Li
     else:
         b.K = pyo.Set(initialize=cases, ordered=True)
 
-    fb = br["from_bus"].to_dict()
-    tb = br["to_bus"].to_dict()
-    out_of: dict[int, list[int]] = {bb: [] for bb in buses}
-    into: dict[int, list[int]] = {bb: [] for bb in buses}
-    for lid in branch_ids:
-        out_of[fb[lid]].append(lid)
-        into[tb[lid]].append(lid)
-
-    v_min = network.buses["v_min_pu"].copy()
-    v_max = network.buses["v_max_pu"].copy()
-    if options.v_min_pu is not None:
-        v_min[:] = options.v_min_pu
-    if options.v_max_pu is not None:
-        v_max[:] = options.v_max_pu
-
+    into, out_of = _adjacency(network, buses, branch_ids)
+    v_min, v_max = _voltage_limits(network, options)
     return LinDistFlowTopology(
         network=network, time_index=time_index, scenario_index=scen, cases=cases, buses=buses,
         slack=network.slack_bus, branch_ids=branch_ids, status_by_case=status,
@@ -971,6 +992,19 @@ def define_step_switching(block, topo: LinDistFlowTopology, options: LinDistFlow
         b.SW, rule=lambda blk, lid: sum(blk.switch_action[lid, t] for t in steps) <= n_max)
 
 
+def polygon_normals(n_sides: int, half_step: bool = False) -> list[tuple[float, float]]:
+    """Half the side normals ``(cos a_m, sin a_m)`` of a regular n-gon, ``a_m = 2 pi (m + h) / n``,
+    ``m = 0..n/2-1`` (``h = 0``: a side faces the P axis; ``h = 1/2`` with ``half_step``: a vertex on it).
+
+    The other half are their opposites, so one ranged row ``|cos a_m P + sin a_m Q| <= S cos(pi/n)`` per pair
+    of sides keeps ``(P, Q)`` in the n-gon inscribed in the circle of radius ``S`` (the one N-gon of the
+    project: LinDistFlow's thermal limits, :func:`define_thermal_polygon`; any other apparent-power polygon).
+    """
+    shift = 0.5 if half_step else 0.0
+    return [(math.cos(2.0 * math.pi * (m + shift) / n_sides), math.sin(2.0 * math.pi * (m + shift) / n_sides))
+            for m in range(n_sides // 2)]
+
+
 def define_thermal_polygon(block, topo: LinDistFlowTopology, options: LinDistFlowOptions) -> list:
     """Inner n-gon of the apparent-power circle for every rated branch in service::
 
@@ -986,7 +1020,7 @@ def define_thermal_polygon(block, topo: LinDistFlowTopology, options: LinDistFlo
         return []
     b = block
     half = n_sides // 2
-    cs = [(math.cos(2.0 * math.pi * m / n_sides), math.sin(2.0 * math.pi * m / n_sides)) for m in range(half)]
+    cs = polygon_normals(n_sides)
     shrink = math.cos(math.pi / n_sides)
     cap = {lid: float(br.at[lid, "rating_kva"]) * shrink for lid in rated}
     b.M_SIDES = pyo.RangeSet(0, half - 1)
