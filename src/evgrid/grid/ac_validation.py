@@ -32,6 +32,7 @@ from __future__ import annotations
 import logging
 from collections import OrderedDict
 from dataclasses import dataclass
+from typing import NamedTuple
 
 import numpy as np
 import pandapower as pp
@@ -114,45 +115,40 @@ def _frame(df, index, buses, what) -> np.ndarray:
     return arr
 
 
-def validate_schedule_ac(
-    network: Network,
-    p_net_load_kw: pd.DataFrame,
-    q_net_load_kvar: pd.DataFrame,
-    v_linear_pu: pd.DataFrame | None = None,
-    branch_in_service=None,
-    tolerance_pu: float = 1e-3,
-    max_iteration: int = 30,
-) -> AcValidationReport:
-    """Run NR per step (see module docstring)."""
-    p_df = pd.DataFrame(p_net_load_kw)
-    index = p_df.index
-    buses = network.bus_ids
-    p = _frame(p_df, index, buses, "p_net_load_kw")
-    q = _frame(q_net_load_kvar, index, buses, "q_net_load_kvar")
-    v_lin = _frame(v_linear_pu, index, buses, "v_linear_pu") if v_linear_pu is not None else None
-    n_steps = len(index)
+class _Flows(NamedTuple):
+    """Per-step AC results (step x bus / step x branch arrays; slack and island references per step)."""
 
-    # branch status per step -> groups
+    v_ac: np.ndarray
+    s_kva: np.ndarray
+    loss_p: np.ndarray
+    loss_q: np.ndarray
+    slack_p: np.ndarray
+    slack_q: np.ndarray
+    island_p: np.ndarray
+    island_q: np.ndarray
+
+
+def _step_masks(network: Network, index: pd.Index, branch_in_service) -> list:
+    """Branch in-service mask per step (one mask repeated when the status does not vary)."""
     if isinstance(branch_in_service, pd.DataFrame):
-        masks = [network.branch_mask(branch_in_service.loc[k].astype(bool)) for k in index]
-    else:
-        m0 = network.branch_mask(branch_in_service)
-        masks = [m0] * n_steps
-    br = network.branches
-    vmin = network.buses["v_min_pu"].to_numpy()
-    vmax = network.buses["v_max_pu"].to_numpy()
-    rating = br["rating_kva"].to_numpy()
-    slack_pos = buses.index(network.slack_bus)
+        return [network.branch_mask(branch_in_service.loc[k].astype(bool)) for k in index]
+    return [network.branch_mask(branch_in_service)] * len(index)
 
+
+def _run_power_flows(network: Network, index: pd.Index, p: np.ndarray, q: np.ndarray, v_lin: np.ndarray | None,
+                     masks: list, max_iteration: int) -> _Flows:
+    """Newton-Raphson per step on the cached pandapower net of the step's status: flat start on a net's first
+    step, then ``recycle`` (Y-bus reused, warm start); island references at the linear voltage of their root."""
+    buses = network.bus_ids
+    n_steps, n_br = len(index), len(network.branches)
     v_ac = np.full((n_steps, len(buses)), np.nan)
-    s_kva = np.full((n_steps, len(br)), np.nan)
-    lp = np.zeros((n_steps, len(br)))
-    lq = np.zeros((n_steps, len(br)))
+    s_kva = np.full((n_steps, n_br), np.nan)
+    lp = np.zeros((n_steps, n_br))
+    lq = np.zeros((n_steps, n_br))
     slack_p = np.zeros(n_steps)
     slack_q = np.zeros(n_steps)
     isl_p = np.zeros(n_steps)
     isl_q = np.zeros(n_steps)
-
     cache: dict[bytes, object] = {}
     first_run: dict[bytes, bool] = {}
     for i, k in enumerate(index):
@@ -194,72 +190,115 @@ def validate_schedule_ac(
         if len(eg) > 1:
             isl_p[i] = eg.p_mw.iloc[1:].sum() * 1000.0
             isl_q[i] = eg.q_mvar.iloc[1:].sum() * 1000.0
+    return _Flows(v_ac, np.nan_to_num(s_kva), np.nan_to_num(lp), np.nan_to_num(lq), slack_p, slack_q, isl_p, isl_q)
 
-    s_kva = np.nan_to_num(s_kva)
-    lp = np.nan_to_num(lp)
-    lq = np.nan_to_num(lq)
-    vmin_pos = np.nanargmin(v_ac, axis=1)
-    vmax_pos = np.nanargmax(v_ac, axis=1)
-    dv = np.nanmax(np.abs(v_ac - v_lin), axis=1) if v_lin is not None else np.full(n_steps, np.nan)
 
-    # violations
-    rows = []
+VIOLATION_COLUMNS = ["step", "element", "id", "kind", "value", "limit", "missed_by_linear"]
+
+
+def _violations(network: Network, index: pd.Index, v_ac: np.ndarray, s_kva: np.ndarray, v_lin: np.ndarray | None,
+                tolerance_pu: float) -> tuple[pd.DataFrame, np.ndarray, np.ndarray]:
+    """Bus voltages outside ``[v_min - tol, v_max + tol]`` (slack bus excepted) and branch apparent power above
+    ``rating (1 + tol)``, step by step; ``missed_by_linear``: the linear voltage was inside its band (every
+    thermal violation counts as missed when a linear schedule is given). Returns (table, voltage mask, thermal
+    mask), both step x element."""
+    buses, br = network.bus_ids, network.branches
+    vmin = network.buses["v_min_pu"].to_numpy()
+    vmax = network.buses["v_max_pu"].to_numpy()
+    rating = br["rating_kva"].to_numpy()
+    slack_pos = buses.index(network.slack_bus)
     under = v_ac < vmin - tolerance_pu
     over = v_ac > vmax + tolerance_pu
     under[:, slack_pos] = False
     over[:, slack_pos] = False
-    for kind, mask_v, lim in (("undervoltage", under, vmin), ("overvoltage", over, vmax)):
-        for i, j in zip(*np.nonzero(mask_v), strict=True):
-            missed = None
-            if v_lin is not None:
-                missed = bool(vmin[j] - tolerance_pu <= v_lin[i, j] <= vmax[j] + tolerance_pu)
-            rows.append(
-                {"step": index[i], "element": "bus", "id": buses[j], "kind": kind, "value": v_ac[i, j],
-                 "limit": lim[j], "missed_by_linear": missed}
-            )
     rated = ~np.isnan(rating)
     thermal = np.zeros_like(s_kva, dtype=bool)
     thermal[:, rated] = s_kva[:, rated] > rating[rated] * (1.0 + tolerance_pu)
-    for i, j in zip(*np.nonzero(thermal), strict=True):
-        rows.append(
-            {"step": index[i], "element": "branch", "id": int(br.index[j]), "kind": "thermal", "value": s_kva[i, j],
-             "limit": rating[j], "missed_by_linear": True if v_lin is not None else None}
-        )
-    violations = pd.DataFrame(rows, columns=["step", "element", "id", "kind", "value", "limit", "missed_by_linear"])
-    if len(violations):
-        violations["missed_by_linear"] = violations["missed_by_linear"].astype(object)
+    parts = []
+    for kind, mask, lim in (("undervoltage", under, vmin), ("overvoltage", over, vmax)):
+        ii, jj = np.nonzero(mask)
+        missed = ([None] * len(ii) if v_lin is None else
+                  ((vmin[jj] - tolerance_pu <= v_lin[ii, jj]) & (v_lin[ii, jj] <= vmax[jj] + tolerance_pu)).tolist())
+        parts.append((ii, "bus", [buses[j] for j in jj], kind, v_ac[ii, jj], lim[jj], missed))
+    ii, jj = np.nonzero(thermal)
+    parts.append((ii, "branch", [int(br.index[j]) for j in jj], "thermal", s_kva[ii, jj], rating[jj],
+                  [True if v_lin is not None else None] * len(ii)))
+    if not sum(len(part[0]) for part in parts):
+        return pd.DataFrame([], columns=VIOLATION_COLUMNS), under | over, thermal
+    violations = pd.DataFrame({
+        "step": [index[i] for part in parts for i in part[0]],
+        "element": [part[1] for part in parts for _ in part[0]],
+        "id": [x for part in parts for x in part[2]],
+        "kind": [part[3] for part in parts for _ in part[0]],
+        "value": np.concatenate([part[4] for part in parts]),
+        "limit": np.concatenate([part[5] for part in parts]),
+        "missed_by_linear": [x for part in parts for x in part[6]],
+    })
+    violations["missed_by_linear"] = violations["missed_by_linear"].astype(object)
+    return violations, under | over, thermal
 
-    steps = pd.DataFrame(
+
+def _step_table(buses: list, index: pd.Index, flows: _Flows, v_lin: np.ndarray | None, voltage_bad: np.ndarray,
+                thermal_bad: np.ndarray) -> pd.DataFrame:
+    """One row per step: losses, Vmin/Vmax and where, slack and island P/Q, max |V_lin - V_AC|, violation counts."""
+    n_steps = len(index)
+    v_ac = flows.v_ac
+    vmin_pos = np.nanargmin(v_ac, axis=1)
+    vmax_pos = np.nanargmax(v_ac, axis=1)
+    dv = np.nanmax(np.abs(v_ac - v_lin), axis=1) if v_lin is not None else np.full(n_steps, np.nan)
+    return pd.DataFrame(
         {
-            "loss_kw": lp.sum(axis=1),
-            "loss_kvar": lq.sum(axis=1),
+            "loss_kw": flows.loss_p.sum(axis=1),
+            "loss_kvar": flows.loss_q.sum(axis=1),
             "v_min_pu": v_ac[np.arange(n_steps), vmin_pos],
             "v_min_bus": [buses[j] for j in vmin_pos],
             "v_max_pu": v_ac[np.arange(n_steps), vmax_pos],
             "v_max_bus": [buses[j] for j in vmax_pos],
-            "slack_p_kw": slack_p,
-            "slack_q_kvar": slack_q,
-            "island_slack_kw": isl_p,
-            "island_slack_kvar": isl_q,
+            "slack_p_kw": flows.slack_p,
+            "slack_q_kvar": flows.slack_q,
+            "island_slack_kw": flows.island_p,
+            "island_slack_kvar": flows.island_q,
             "max_abs_dv_pu": dv,
-            "n_voltage_violations": (under | over).sum(axis=1),
-            "n_thermal_violations": thermal.sum(axis=1),
+            "n_voltage_violations": voltage_bad.sum(axis=1),
+            "n_thermal_violations": thermal_bad.sum(axis=1),
         },
         index=index,
     )
-    cols_b = pd.Index(br.index, name="branch_id")
+
+
+def validate_schedule_ac(
+    network: Network,
+    p_net_load_kw: pd.DataFrame,
+    q_net_load_kvar: pd.DataFrame,
+    v_linear_pu: pd.DataFrame | None = None,
+    branch_in_service=None,
+    tolerance_pu: float = 1e-3,
+    max_iteration: int = 30,
+) -> AcValidationReport:
+    """Run NR per step (see module docstring): inputs checked, power flows, violations, report."""
+    p_df = pd.DataFrame(p_net_load_kw)
+    index = p_df.index
+    buses = network.bus_ids
+    p = _frame(p_df, index, buses, "p_net_load_kw")
+    q = _frame(q_net_load_kvar, index, buses, "q_net_load_kvar")
+    v_lin = _frame(v_linear_pu, index, buses, "v_linear_pu") if v_linear_pu is not None else None
+    masks = _step_masks(network, index, branch_in_service)
+    flows = _run_power_flows(network, index, p, q, v_lin, masks, max_iteration)
+    violations, voltage_bad, thermal_bad = _violations(network, index, flows.v_ac, flows.s_kva, v_lin, tolerance_pu)
+    steps = _step_table(buses, index, flows, v_lin, voltage_bad, thermal_bad)
+    cols_b = pd.Index(network.branches.index, name="branch_id")
     # one line per checked schedule (a study checks hundreds): INFO only when something is violated
     log.log(
         logging.INFO if len(violations) else logging.DEBUG,
         "AC validation of %d steps: loss %.1f-%.1f kW, Vmin %.4f p.u., %d violations",
-        n_steps, steps.loss_kw.min(), steps.loss_kw.max(), steps.v_min_pu.min(), len(violations),
+        len(index), steps.loss_kw.min(), steps.loss_kw.max(), steps.v_min_pu.min(), len(violations),
     )
     return AcValidationReport(
         steps=steps,
-        v_ac_pu=pd.DataFrame(v_ac, index=index, columns=pd.Index(buses, name="bus_id")),
-        branch_s_kva=pd.DataFrame(s_kva, index=index, columns=cols_b),
-        branch_loss_kw=pd.DataFrame(lp, index=index, columns=cols_b),
-        branch_loss_kvar=pd.DataFrame(lq, index=index, columns=cols_b),
+        v_ac_pu=pd.DataFrame(flows.v_ac, index=index, columns=pd.Index(buses, name="bus_id")),
+        branch_s_kva=pd.DataFrame(flows.s_kva, index=index, columns=cols_b),
+        branch_loss_kw=pd.DataFrame(flows.loss_p, index=index, columns=cols_b),
+        branch_loss_kvar=pd.DataFrame(flows.loss_q, index=index, columns=cols_b),
         violations=violations,
     )
 
