@@ -249,7 +249,6 @@ def test_no_block_of_six_repeated_lines_in_optim_or_studies():
 # Functions still over the limit, each waiting for its owner's split (issue 24); delete an entry once split.
 LONG_FUNCTIONS_ALLOWED = {
     "studies/dro/backtest.py:plan_backtest",      # dro owner
-    "studies/dro/model.py:build_two_stage",       # dro owner
 }
 
 

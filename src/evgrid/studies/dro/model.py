@@ -27,7 +27,7 @@ fixed first stage can be evaluated on any scenario.
 from __future__ import annotations
 
 import logging
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 import pandas as pd
@@ -37,7 +37,7 @@ from evgrid.optim.lindistflow import Injection, LinDistFlowHandles, build_lindis
 from evgrid.optim.persistent import PersistentProblem
 from evgrid.optim.robust import WassersteinBall, add_wasserstein_dro
 from evgrid.optim.solver import SolveResult, SolverOptions, solve
-from evgrid.optim.unit_commitment import solve_commitment
+from evgrid.optim.unit_commitment import CommitmentResult, solve_commitment
 from evgrid.studies.dro.system import DroSystem, FirstStage, ScenarioData
 
 log = logging.getLogger(__name__)
@@ -45,12 +45,18 @@ log = logging.getLogger(__name__)
 
 @dataclass
 class TwoStageModel:
+    """What :func:`build_two_stage` returns: the Pyomo model, its LinDistFlow handles and the solve state."""
+
     model: pyo.ConcreteModel
     grid: LinDistFlowHandles
     system: DroSystem
     n_support: int
     method: str
     result: SolveResult | None = None
+    commitment: CommitmentResult | None = field(default=None, repr=False)
+    """Details of the last :meth:`solve_integer` (LP and Lagrangian bounds, incumbent, seconds)."""
+    component_cache: dict | None = field(default=None, init=False, repr=False)
+    """The recourse table's component data, built once by :meth:`_components`."""
 
     # ------------------------------------------------------------------ data updates (persistent)
     def set_scenarios(self, data: ScenarioData) -> None:
@@ -145,7 +151,7 @@ class TwoStageModel:
     def _components(self) -> dict:
         """Component data (VarData / ParamData) of the recourse table as nested lists in a fixed index
         order, built once per model (Pyomo indexing is the slow part of reading a solution)."""
-        cache = getattr(self, "_component_cache", None)
+        cache = self.component_cache
         if cache is None:
             m, sysm = self.model, self.system
             T, S = range(sysm.n_steps), range(self.n_support)
@@ -163,7 +169,7 @@ class TwoStageModel:
                 "price": [[m.price[s, t] for t in T] for s in S],
                 "is_pv": [sysm.renewables.at[r, "kind"] == "pv" for r in R],
             }
-            self._component_cache = cache
+            self.component_cache = cache
         return cache
 
     def recourse_table(self) -> pd.DataFrame:
@@ -273,8 +279,28 @@ def build_two_stage(sysm: DroSystem, data: ScenarioData, probabilities: np.ndarr
     distance) bounds the dual multiplier of the transport budget: exact whenever the optimal multiplier
     is below it (it is a cost per unit of W1 distance; without a bound HiGHS can report radius-0
     instances as unbounded); :attr:`lambda_at_bound` flags a binding bound.
+
+    Assembled family by family (the order fixes the LP's row/column order)::
+
+        define_sets -> define_scenario_params -> define_first_stage -> define_second_stage -> define_grid
+        -> define_renewable_share -> define_costs -> define_objective
     """
-    n_s = data.n_scenarios
+    check_inputs(sysm, data)
+    p_load, q_load = sysm.bus_load_kw()
+    m = pyo.ConcreteModel(name=name)
+    define_sets(m, sysm, data.n_scenarios)
+    define_scenario_params(m, sysm, data)
+    define_first_stage(m, sysm)
+    define_second_stage(m, sysm, p_load)
+    grid = define_grid(m, sysm, p_load, q_load)
+    define_renewable_share(m, sysm, p_load)
+    define_costs(m, sysm, grid)
+    define_objective(m, method, data.n_scenarios, probabilities, ball, worst_case_weight, lambda_max)
+    return TwoStageModel(m, grid, sysm, data.n_scenarios, method)
+
+
+def check_inputs(sysm: DroSystem, data: ScenarioData) -> None:
+    """Lane demand of shape (lanes, steps) per atom; lanes and units at buses of the network."""
     lanes, conv, ren = sysm.lanes, sysm.conventional, sysm.renewables
     if data.lane_demand_kw.shape[1:] != (len(lanes.names), sysm.n_steps):
         raise ValueError(f"lane demand has shape {data.lane_demand_kw.shape[1:]} per scenario, expected "
@@ -284,60 +310,75 @@ def build_two_stage(sysm: DroSystem, data: ScenarioData, probabilities: np.ndarr
         bad = sorted(set(frame["bus"]) - known)
         if bad:
             raise ValueError(f"parameter {what!r}: buses {bad} are not in network '{sysm.network.name}'")
-    dt = sysm.step_h
-    c = sysm.costs
-    T = list(range(sysm.n_steps))
-    S = list(range(n_s))
-    m = pyo.ConcreteModel(name=name)
-    m.T = pyo.Set(initialize=T, ordered=True)
-    m.S = pyo.Set(initialize=S, ordered=True)
-    m.G = pyo.Set(initialize=list(conv.index), ordered=True)
-    m.R = pyo.Set(initialize=list(ren.index), ordered=True)
-    m.L = pyo.Set(initialize=lanes.names, ordered=True)
 
-    # ---- scenario parameters (mutable: persistent re-solves on new scenarios)
+
+def define_sets(m, sysm: DroSystem, n_scenarios: int) -> None:
+    """Steps ``T``, support atoms ``S``, conventional units ``G``, renewables ``R``, lanes ``L`` (ordered)."""
+    m.T = pyo.Set(initialize=list(range(sysm.n_steps)), ordered=True)
+    m.S = pyo.Set(initialize=list(range(n_scenarios)), ordered=True)
+    m.G = pyo.Set(initialize=list(sysm.conventional.index), ordered=True)
+    m.R = pyo.Set(initialize=list(sysm.renewables.index), ordered=True)
+    m.L = pyo.Set(initialize=sysm.lanes.names, ordered=True)
+
+
+def define_scenario_params(m, sysm: DroSystem, data: ScenarioData) -> None:
+    """Mutable scenario Params (persistent re-solves on new scenarios): ``demand[l,s,t]`` kW,
+    ``avail[r,s,t]`` kW (:func:`availability_kw`), ``price[s,t]`` $/kWh."""
+    S, T = list(m.S), list(m.T)
     avail = availability_kw(sysm, data)
     m.demand = pyo.Param(m.L, m.S, m.T, mutable=True, within=pyo.NonNegativeReals, initialize={
-        (lane, s, t): float(data.lane_demand_kw[s, li, t]) for li, lane in enumerate(lanes.names) for s in S for t in T})
+        (lane, s, t): float(data.lane_demand_kw[s, li, t]) for li, lane in enumerate(sysm.lanes.names)
+        for s in S for t in T})
     m.avail = pyo.Param(m.R, m.S, m.T, mutable=True, within=pyo.NonNegativeReals, initialize={
-        (r, s, t): float(avail[s, ri, t]) for ri, r in enumerate(ren.index) for s in S for t in T})
+        (r, s, t): float(avail[s, ri, t]) for ri, r in enumerate(sysm.renewables.index) for s in S for t in T})
     m.price = pyo.Param(m.S, m.T, mutable=True, within=pyo.Reals, initialize={
         (s, t): float(data.price_usd_per_kwh[s, t]) for s in S for t in T})
 
-    # ---- first stage
+
+def define_first_stage(m, sysm: DroSystem) -> None:
+    """Commitment ``u[g,t]`` (binary, or in [0, 1] relaxed), ``pmin u <= pg[g,t] <= pmax u``, energised lane
+    power ``0 <= alloc[l,t] <= rating_l``."""
+    conv = sysm.conventional
     pmax = conv["p_max_kw"].to_dict()
     pmin = conv["p_min_kw"].to_dict()
     m.u = pyo.Var(m.G, m.T, within=pyo.Binary if sysm.integer_commitment else pyo.UnitInterval)
     m.pg = pyo.Var(m.G, m.T, within=pyo.NonNegativeReals)
     m.pg_hi = pyo.Constraint(m.G, m.T, rule=lambda m, g, t: m.pg[g, t] <= pmax[g] * m.u[g, t])
     m.pg_lo = pyo.Constraint(m.G, m.T, rule=lambda m, g, t: m.pg[g, t] >= pmin[g] * m.u[g, t])
-    rating = dict(zip(lanes.names, lanes.rating_kw, strict=True))
+    rating = dict(zip(sysm.lanes.names, sysm.lanes.rating_kw, strict=True))
     m.alloc = pyo.Var(m.L, m.T, bounds=lambda m, lane, t: (0.0, rating[lane]))
 
-    # ---- second stage
-    # scenario data enter as variable bounds (served <= demand, pr <= avail) and as the import price
-    # (objective coefficient): a persistent LP updates exactly these numbers between scenarios
+
+def define_second_stage(m, sysm: DroSystem, p_load: pd.DataFrame) -> None:
+    """Recourse per atom: ``0 <= pr[r,s,t] <= avail``, ``0 <= pg_down[g,s,t] <= pg[g,t]``,
+    ``0 <= served[l,s,t] <= demand``, ``served <= alloc[l,t]``, ``0 <= shed[b,s,t] <= load[b,t]`` on the loaded
+    buses ``SHED_B``. Scenario data enter as bounds and the import price only: a persistent LP updates exactly
+    these numbers between scenarios."""
     m.pr = pyo.Var(m.R, m.S, m.T, bounds=lambda m, r, s, t: (0.0, m.avail[r, s, t]))
     m.pg_down = pyo.Var(m.G, m.S, m.T, within=pyo.NonNegativeReals)
     m.pg_down_max = pyo.Constraint(m.G, m.S, m.T, rule=lambda m, g, s, t: m.pg_down[g, s, t] <= m.pg[g, t])
     m.served = pyo.Var(m.L, m.S, m.T, bounds=lambda m, lane, s, t: (0.0, m.demand[lane, s, t]))
     m.served_alloc = pyo.Constraint(m.L, m.S, m.T, rule=lambda m, lane, s, t: m.served[lane, s, t] <= m.alloc[lane, t])
-    p_load, q_load = sysm.bus_load_kw()
     loaded = [int(b) for b in sysm.network.bus_ids if p_load[b].max() > 0]
     m.SHED_B = pyo.Set(initialize=loaded, ordered=True)
     m.shed = pyo.Var(m.SHED_B, m.S, m.T, bounds=lambda m, b, s, t: (0.0, float(p_load.at[t, b])))
+
+
+def _by_bus(frame_bus: pd.Series, key=lambda x: x) -> dict[int, list]:
+    out: dict[int, list] = {}
+    for x, bus in frame_bus.items():
+        out.setdefault(int(bus), []).append(key(x))
+    return out
+
+
+def define_grid(m, sysm: DroSystem, p_load: pd.DataFrame, q_load: pd.DataFrame) -> LinDistFlowHandles:
+    """LinDistFlow per (atom, step) on block ``m.grid`` (:func:`evgrid.optim.lindistflow.build_lindistflow`)
+    with the injections ``pg - pg_down``, ``pr``, ``-served`` and ``shed`` (reactive at the bus' load ratio)."""
+    conv_at = _by_bus(sysm.conventional["bus"])
+    ren_at = _by_bus(sysm.renewables["bus"])
+    lane_at = _by_bus(sysm.lanes.table["bus"], str)
+    loaded = list(m.SHED_B)
     pf_ratio = {b: float(q_load[b].max() / p_load[b].max()) for b in loaded}
-
-    conv_at: dict[int, list] = {}
-    for g, bus in conv["bus"].items():
-        conv_at.setdefault(int(bus), []).append(g)
-    ren_at: dict[int, list] = {}
-    for r, bus in ren["bus"].items():
-        ren_at.setdefault(int(bus), []).append(r)
-    lane_at: dict[int, list] = {}
-    for lane, bus in lanes.table["bus"].items():
-        lane_at.setdefault(int(bus), []).append(str(lane))
-
     injections = {
         "conventional": Injection(list(conv_at), p_kw=lambda b, s, t: sum(
             m.pg[g, t] - m.pg_down[g, s, t] for g in conv_at[b])),
@@ -348,21 +389,27 @@ def build_two_stage(sysm: DroSystem, data: ScenarioData, probabilities: np.ndarr
                               q_kvar=lambda b, s, t: pf_ratio[b] * m.shed[b, s, t]),
     }
     m.grid = pyo.Block()
-    grid = build_lindistflow(m.grid, sysm.network, T, scenario_index=S, injections=injections,
+    return build_lindistflow(m.grid, sysm.network, list(m.T), scenario_index=list(m.S), injections=injections,
                              options=sysm.grid_options, p_load_kw=p_load, q_load_kvar=q_load)
 
-    # renewable share (soft, daily energy): renewables >= target x local consumption
+
+def define_renewable_share(m, sysm: DroSystem, p_load: pd.DataFrame) -> None:
+    """Soft daily renewable share: ``shortfall_s >= dt (target sum_t (load - shed + served) - sum_r,t pr)``."""
+    dt, target = sysm.step_h, sysm.costs.renewable_share_target
     total_load = p_load.sum(axis=1).to_dict()
     m.shortfall = pyo.Var(m.S, within=pyo.NonNegativeReals)
     m.share = pyo.Constraint(m.S, rule=lambda m, s: m.shortfall[s] >= dt * (
-        c.renewable_share_target * sum(total_load[t] - sum(m.shed[b, s, t] for b in m.SHED_B)
-                                       + sum(m.served[lane, s, t] for lane in m.L) for t in m.T)
+        target * sum(total_load[t] - sum(m.shed[b, s, t] for b in m.SHED_B)
+                     + sum(m.served[lane, s, t] for lane in m.L) for t in m.T)
         - sum(m.pr[r, s, t] for r in m.R for t in m.T)))
 
-    # ---- costs
-    fixed = conv["fixed_usd_per_h"].to_dict()
-    var = conv["var_usd_per_kwh"].to_dict()
-    rvar = ren["var_usd_per_kwh"].to_dict()
+
+def define_costs(m, sysm: DroSystem, grid: LinDistFlowHandles) -> None:
+    """First-stage cost ``c1`` and recourse cost ``Q[s]`` ($ per day, module docstring) as Expressions."""
+    dt, c = sysm.step_h, sysm.costs
+    fixed = sysm.conventional["fixed_usd_per_h"].to_dict()
+    var = sysm.conventional["var_usd_per_kwh"].to_dict()
+    rvar = sysm.renewables["var_usd_per_kwh"].to_dict()
     m.c1 = pyo.Expression(expr=dt * sum(
         sum(fixed[g] * m.u[g, t] + var[g] * m.pg[g, t] for g in m.G)
         + c.lane_operation_usd_per_kwh * sum(m.alloc[lane, t] for lane in m.L) for t in m.T)
@@ -379,11 +426,17 @@ def build_two_stage(sysm: DroSystem, data: ScenarioData, probabilities: np.ndarr
             for t in m.T) + c.renewable_shortfall_usd_per_kwh * m.shortfall[s]
 
     m.Q = pyo.Expression(m.S, rule=recourse)
+
+
+def define_objective(m, method: str, n_s: int, probabilities: np.ndarray | None, ball: WassersteinBall | None,
+                     worst_case_weight: float, lambda_max: float) -> None:
+    """``expected``: ``min c1 + sum_s p_s Q_s``; ``dro``: ``min (1 + w) c1 + sum_i p_i Q_i + w WC`` with the
+    worst case ``WC`` of :func:`evgrid.optim.robust.add_wasserstein_dro` on block ``m.dro``."""
     if method == "expected":
         p = np.full(n_s, 1.0 / n_s) if probabilities is None else np.asarray(probabilities, float)
         if len(p) != n_s or abs(p.sum() - 1) > 1e-6:
             raise ValueError(f"need {n_s} probabilities summing to 1, got {p}")
-        m.obj = pyo.Objective(expr=m.c1 + sum(float(p[s]) * m.Q[s] for s in S))
+        m.obj = pyo.Objective(expr=m.c1 + sum(float(p[s]) * m.Q[s] for s in range(n_s)))
     elif method == "dro":
         if ball is None:
             raise ValueError("method='dro' needs a WassersteinBall")
@@ -398,7 +451,6 @@ def build_two_stage(sysm: DroSystem, data: ScenarioData, probabilities: np.ndarr
             float(ball.nominal_probs[i]) * m.Q[i] for i in range(n_nom)) + worst_case_weight * wc)
     else:
         raise ValueError(f"unknown method {method!r} (expected 'expected' or 'dro')")
-    return TwoStageModel(m, grid, sysm, n_s, method)
 
 
 def first_stage_radii(robust, radius: float) -> list[float]:
