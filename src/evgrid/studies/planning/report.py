@@ -2,21 +2,16 @@
 
 from __future__ import annotations
 
-import logging
-
 import numpy as np
 import pandas as pd
 from scipy import stats
 
 from evgrid.grid.ac_validation import validate_schedule_ac
-from evgrid.optim.solver import InfeasibleModelError
-from evgrid.studies.planning.model import Evaluation, evaluate_plan
-from evgrid.studies.planning.opf import solve_v2g_opf
+from evgrid.studies.planning import runs
+from evgrid.studies.planning.model import Evaluation
 from evgrid.studies.planning.runs import cost_row
 from evgrid.studies.planning.search import METHODS
 from evgrid.studies.planning.system import PlanningSystem
-
-log = logging.getLogger(__name__)
 
 
 def _t_ci(d: np.ndarray) -> tuple[float, float, float]:
@@ -155,15 +150,12 @@ def ac_check(system: PlanningSystem, ev: Evaluation, voltages: pd.DataFrame) -> 
 
 
 def ev_share_sweep(system: PlanningSystem, capacity_kw: np.ndarray) -> pd.DataFrame:
-    """Mean nodal price (duration-weighted, over buses) and station energy vs EV share, for one plan."""
-    shares = sorted(set(system.config.ev_share_sweep) | {system.config.traffic.ev_share})
+    """Mean nodal price (duration-weighted, over buses) and station energy vs EV share, for one plan
+    (evaluations: :func:`evgrid.studies.planning.runs.ev_share_evaluations`; NaN where the OPF is infeasible)."""
     rows = []
     w = system.periods["duration_h"]
-    for share in shares:
-        try:
-            ev = evaluate_plan(system, capacity_kw, ev_share=share)
-        except InfeasibleModelError as err:  # station loads beyond what the feeder can carry at Vmin
-            log.warning("EV share %.2f: OPF infeasible (%s)", share, err)
+    for share, ev in runs.ev_share_evaluations(system, capacity_kw).items():
+        if ev is None:
             rows.append({"ev_share": share, "mean_nodal_price_usd_per_mwh": np.nan,
                          "station_energy_mwh_per_day": np.nan, "total_usd_per_day": np.nan, "opf_feasible": False})
             continue
@@ -195,23 +187,15 @@ def metrics(result: dict, costs: pd.DataFrame, fixed_point: pd.DataFrame, ac_sum
 
 
 def v2g_variant(system: PlanningSystem, ev: Evaluation) -> tuple[pd.DataFrame, pd.DataFrame]:
-    """The plan's lower-level equilibrium with and without V2G at the stations (one multi-period SOCP each).
-
-    The EV flows and station charging loads are those of ``ev`` (no V2G); V2G discharges parked EVs at
-    idle chargers (``availability x (units P - load)``) and recharges them within the day. The nodal prices'
-    feedback on routing is not iterated for the variant (limit stated in docs/planning.md).
+    """The plan's lower-level equilibrium with and without V2G at the stations (one multi-period SOCP each,
+    :func:`evgrid.studies.planning.runs.v2g_solves`): daily grid cost, peak import, mean nodal price and V2G
+    energy per variant, and the V2G schedule. The nodal prices' feedback on routing is not iterated for the
+    variant (limit stated in docs/planning.md).
     """
-    cfg = system.config
-    model = system.opf
     per = system.periods
-    loads = [(pr.p_load_kw, pr.q_load_kvar) for pr in ev.periods]
-    idle = np.array([np.maximum(cfg.station.units * ev.capacity_kw - pr.station_kw, 0.0) for pr in ev.periods])
+    w = per["duration_h"].to_numpy()
     rows, sched = [], []
-    for variant, avail in (("no_v2g", 0.0), ("v2g", cfg.v2g.availability)):
-        out = solve_v2g_opf(model, loads, per["tou_usd_per_kwh"].to_numpy(), per["duration_h"].to_numpy(),
-                            system.stations["bus"].to_numpy(), avail * idle, cfg.v2g.efficiency,
-                            cfg.v2g.degradation_usd_per_kwh, cfg.solver.options())
-        w = per["duration_h"].to_numpy()
+    for variant, (limit_kw, out) in runs.v2g_solves(system, ev).items():
         rows.append({"variant": variant, "grid_usd_per_day": out["cost_usd"],
                      "peak_import_kw": float(out["import_kw"].max()),
                      "mean_nodal_price_usd_per_mwh": float(np.average(out["lmp_usd_per_mwh"].mean(axis=1), weights=w)),
@@ -220,7 +204,7 @@ def v2g_variant(system: PlanningSystem, ev: Evaluation) -> tuple[pd.DataFrame, p
             for t, period in enumerate(per.index):
                 for s, name in enumerate(system.stations["station"]):
                     sched.append({"period": period, "station": name, "charge_kw": out["charge_kw"][t, s],
-                                  "discharge_kw": out["discharge_kw"][t, s], "limit_kw": avail * idle[t, s]})
+                                  "discharge_kw": out["discharge_kw"][t, s], "limit_kw": limit_kw[t, s]})
     return pd.DataFrame(rows), pd.DataFrame(sched)
 
 

@@ -5,20 +5,26 @@
 * the uniform plan of each seed (paper's Case 2: every station at the mean power of that seed's optimised plan)
   and the landscape (every one-station change around the optimised plan): one task per plan
   (:class:`~evgrid.studies.planning.model.Evaluator`);
-* the reported plans re-evaluated at ``traffic.final_rel_gap``.
+* the reported plans re-evaluated at ``traffic.final_rel_gap``;
+* the chosen plan's EV-share sweep and its V2G variant (two multi-period SOCPs).
 """
 
 from __future__ import annotations
 
 import dataclasses
+import logging
 import time
 
 import numpy as np
 
+from evgrid.optim.solver import InfeasibleModelError
 from evgrid.studies.planning.lower import base_grid_cost, references
 from evgrid.studies.planning.model import Evaluation, Evaluator, evaluate_plan, objective
+from evgrid.studies.planning.opf import solve_v2g_opf
 from evgrid.studies.planning.search import METHODS, SearchResult, Space, run_search
 from evgrid.studies.planning.system import PlanningSystem
+
+log = logging.getLogger(__name__)
 
 
 def cost_row(ev: Evaluation | None) -> dict:
@@ -93,3 +99,33 @@ def run_planning(system: PlanningSystem, compute_settings=None) -> dict:
         land = [(n, lv, p, e) for (n, lv, p), e in zip(lp, ev(np.array([p for _, _, p in lp])), strict=True)]
     return {"searches": searches, "seeds": seeds, "uniform": dict(zip(seeds, uni, strict=True)), "best": best,
             "landscape": land, "wall_s": time.perf_counter() - t0}
+
+
+def ev_share_evaluations(system: PlanningSystem, capacity_kw: np.ndarray) -> dict:
+    """``{ev_share: Evaluation or None}`` of one plan for ``ev_share_sweep`` and the base share, in increasing
+    order (None: station loads beyond what the feeder can carry at Vmin, the OPF is infeasible)."""
+    shares = sorted(set(system.config.ev_share_sweep) | {system.config.traffic.ev_share})
+    out = {}
+    for share in shares:
+        try:
+            out[share] = evaluate_plan(system, capacity_kw, ev_share=share)
+        except InfeasibleModelError as err:  # station loads beyond what the feeder can carry at Vmin
+            log.warning("EV share %.2f: OPF infeasible (%s)", share, err)
+            out[share] = None
+    return out
+
+
+def v2g_solves(system: PlanningSystem, ev: Evaluation) -> dict:
+    """``{"no_v2g" | "v2g": (limit_kw (T x S), solve_v2g_opf output)}`` for the plan of ``ev``: its EV flows
+    and station loads, parked EVs at idle chargers (``availability x (units P - load)``) discharging with V2G."""
+    cfg = system.config
+    per = system.periods
+    loads = [(pr.p_load_kw, pr.q_load_kvar) for pr in ev.periods]
+    idle = np.array([np.maximum(cfg.station.units * ev.capacity_kw - pr.station_kw, 0.0) for pr in ev.periods])
+    out = {}
+    for variant, avail in (("no_v2g", 0.0), ("v2g", cfg.v2g.availability)):
+        out[variant] = (avail * idle, solve_v2g_opf(
+            system.opf, loads, per["tou_usd_per_kwh"].to_numpy(), per["duration_h"].to_numpy(),
+            system.stations["bus"].to_numpy(), avail * idle, cfg.v2g.efficiency, cfg.v2g.degradation_usd_per_kwh,
+            cfg.solver.options()))
+    return out
