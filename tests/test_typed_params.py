@@ -63,7 +63,7 @@ def test_collects_every_problem_in_one_error():
     with pytest.raises(ConfigError) as err:
         build(Study, bad, "x")
     assert dict(err.value.problems) == {
-        "x.seed": "expected a whole number, got 'one'",
+        "x.seed": "expected an integer, got 'one'",
         "x.lots[0].kva": "expected > 0 kVA, got -5",
         "x.model.sides": "expected >= 16, got 12",
     }

@@ -151,7 +151,7 @@ def _value(tp: Any, value: Any, p: Problems, name: str, nested) -> Any:
         for opt in options:  # a block option when the value is a mapping or list, else the first plain type that fits
             if opt is not type(None) and _fits(opt, value):
                 return _value(opt, value, p, name, nested)
-        p.add(name, f"expected {_describe(tp)}, got {value!r}")
+        p.add(name, f"expected {_describe(tp, value)}, got {value!r}")
         return _WRONG
     if dataclasses.is_dataclass(tp):
         return build_into(tp, value, p.sub(name), nested=nested)
@@ -167,7 +167,7 @@ def _value(tp: Any, value: Any, p: Problems, name: str, nested) -> Any:
             return _WRONG
         return {str(k): _value(args[1], v, p, f"{name}.{k}", nested) for k, v in value.items()}
     if not _fits(tp, value):
-        p.add(name, f"expected {_describe(tp)}, got {value!r}")
+        p.add(name, f"expected {_describe(tp, value)}, got {value!r}")
         return _WRONG
     if tp is tuple or origin is tuple:
         return tuple(value)
@@ -205,11 +205,16 @@ def _fits(tp: Any, value: Any) -> bool:
     return isinstance(value, base) if isinstance(base, type) else True
 
 
-def _describe(tp: Any) -> str:
+def _describe(tp: Any, value: Any = None) -> str:
+    """What a field of type ``tp`` expects (for a number of the wrong kind: a whole / a finite number)."""
     if _is_union(tp):
-        return " or ".join(_describe(t) for t in typing.get_args(tp))
+        return " or ".join(_describe(t, value) for t in typing.get_args(tp))
     base = typing.get_origin(tp) or tp
-    return {float: "a finite number", int: "a whole number", bool: "true or false", str: "a string",
+    number = isinstance(value, int | float) and not isinstance(value, bool)
+    if base is int and number and math.isfinite(value):
+        return "a whole number"
+    return {float: "a finite number" if number else "a number", int: "an integer", bool: "true or false",
+            str: "a string",
             tuple: "a list", list: "a list", dict: "a mapping", type(None): "null"}.get(
         base, getattr(base, "__name__", str(base)))
 
