@@ -29,6 +29,7 @@ import json
 from collections.abc import Sequence
 from datetime import datetime
 from pathlib import Path
+from typing import NamedTuple
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import numpy as np
@@ -125,95 +126,115 @@ def _latest_user_input(entries: object) -> dict:
     return entries[order[-1]]
 
 
+ACN_REQUIRED = ["sessionID", "connectionTime", "disconnectTime", "kWhDelivered", "stationID", "timezone"]
+
+
+def _acn_records(path: Path, encoding: str, log: QualityLog) -> list:
+    """One ACN JSON file read and checked: a non-empty list of sessions (or ``{'_items': [...]}``), each with the
+    required fields; the count of read sessions goes to ``log``."""
+    if not path.exists():
+        raise IngestError(path, "ACN JSON file not found")
+    text = read_text_checked(path, encoding, "ACN JSON")
+    if not text.strip():
+        raise IngestError(path, "ACN JSON file is empty", expected="a JSON list of sessions")
+    try:
+        data = json.loads(text)
+    except json.JSONDecodeError as exc:
+        raise IngestError(path, f"invalid or truncated JSON ({exc.msg})", line=exc.lineno,
+                          expected="a complete JSON list of sessions") from exc
+    if isinstance(data, dict):
+        data = data.get("_items")
+    if not isinstance(data, list) or not data:
+        raise IngestError(path, "no sessions found", expected="a non-empty JSON list or {'_items': [...]}")
+    log.read(path, len(data))
+    for i, rec in enumerate(data):
+        missing = [k for k in ACN_REQUIRED if k not in rec]
+        if missing:
+            raise IngestError(path, f"session #{i} ({rec.get('sessionID', '?')}) lacks field(s) {missing}",
+                              column=missing[0], expected=f"fields {ACN_REQUIRED}")
+    return data
+
+
+def _acn_where(sid: pd.Series, i: int) -> str:
+    return f"session #{i} (sessionID {sid.iloc[i]!r})"
+
+
+def _acn_time(col: pd.Series, name: str, path: Path, sid: pd.Series) -> pd.Series:
+    """RFC-1123 GMT stamps -> UTC (NaT where absent); an unparseable one raises naming the session."""
+    present = col.notna()
+    out = pd.to_datetime(col.where(present), format=RFC1123, errors="coerce", utc=True)
+    bad = out.isna() & present
+    if bad.any():
+        i = int(np.flatnonzero(bad.to_numpy())[0])
+        raise IngestError(path, f"unparseable time in {_acn_where(sid, i)}", column=name,
+                          expected="RFC-1123 GMT like 'Sat, 01 May 2021 20:42:47 GMT'", got=col.iloc[i])
+    return out
+
+
+def _acn_number(col: pd.Series, name: str, path: Path, sid: pd.Series) -> pd.Series:
+    """Numbers as float (NaN where absent); a non-numeric one raises naming the session."""
+    out = pd.to_numeric(col, errors="coerce")
+    bad = out.isna() & col.notna()
+    if bad.any():
+        i = int(np.flatnonzero(bad.to_numpy())[0])
+        raise IngestError(path, f"non-numeric value in {_acn_where(sid, i)}", column=name, expected="a number",
+                          got=col.iloc[i])
+    return out.astype(float)
+
+
+def _acn_sessions(data: list, path: Path, site: str, log: QualityLog) -> pd.DataFrame:
+    """The sessions of one file in the common schema (UTC stamps, kWh, user inputs; ``distance_km`` from the
+    requested miles); unknown time zones and repeated session IDs raise."""
+    df = pd.DataFrame.from_records(data)
+    ui = [_latest_user_input(u) for u in df.get("userInputs", pd.Series([None] * len(df)))]
+    n_no_ui = sum(1 for u in ui if not u)
+    log.note(f"{path.name}: {n_no_ui} sessions without userInputs (distance_km NaN)")
+    uid = pd.DataFrame.from_records(ui, index=df.index)
+    for k in ("WhPerMile", "kWhRequested", "milesRequested", "requestedDeparture"):
+        if k not in uid:
+            uid[k] = np.nan
+    sid = df["sessionID"].astype(str)
+    known = {tz for tz in df["timezone"].dropna().unique() if _is_zone(tz)}
+    bad_tz = ~df["timezone"].isin(known)
+    if bad_tz.any():
+        i = int(np.flatnonzero(bad_tz.to_numpy())[0])
+        raise IngestError(path, f"unknown time zone in {_acn_where(sid, i)}", column="timezone",
+                          expected="an IANA zone such as 'America/Los_Angeles'", got=df["timezone"].iloc[i])
+    out = pd.DataFrame({
+        "session_id": "acn-" + df["sessionID"].astype(str),
+        "source": "acn",
+        "site": site,
+        "station_id": df["stationID"].astype(str),
+        "timezone": df["timezone"].astype(str),
+        "arrival_utc": _acn_time(df["connectionTime"], "connectionTime", path, sid),
+        "departure_utc": _acn_time(df["disconnectTime"], "disconnectTime", path, sid),
+        "done_charging_utc": _acn_time(df.get("doneChargingTime", pd.Series([None] * len(df))), "doneChargingTime",
+                                       path, sid),
+        "energy_kwh": _acn_number(df["kWhDelivered"], "kWhDelivered", path, sid),
+        "kwh_requested": _acn_number(uid["kWhRequested"], "userInputs.kWhRequested", path, sid),
+        "miles_requested": _acn_number(uid["milesRequested"], "userInputs.milesRequested", path, sid),
+        "wh_per_mile": _acn_number(uid["WhPerMile"], "userInputs.WhPerMile", path, sid),
+        "requested_departure_utc": _acn_time(uid["requestedDeparture"], "userInputs.requestedDeparture", path, sid),
+        "charger_model": None,
+    })
+    dup = out["session_id"].duplicated()
+    if dup.any():
+        i = int(np.flatnonzero(dup.to_numpy())[0])
+        raise IngestError(path, f"sessionID {df['sessionID'].iloc[i]} appears twice", column="sessionID",
+                          expected="unique session IDs")
+    out["distance_km"] = out["miles_requested"] * KM_PER_MILE
+    return out
+
+
 def parse_acn_json(paths: Sequence[str | Path], log: QualityLog | None = None, site: str = "caltech",
                    max_energy_kwh: float = 150.0, max_duration_h: float = 72.0, encoding: str = "utf-8-sig",
                    date_span: Sequence[object] | None = None) -> pd.DataFrame:
-    """ACN-Data sessions JSON; see the module docstring."""
+    """ACN-Data sessions JSON; see the module docstring. Per file: read and check, convert, date check, clean."""
     log = log or QualityLog("ev_sessions")
     frames = []
-    required = ["sessionID", "connectionTime", "disconnectTime", "kWhDelivered", "stationID", "timezone"]
     for path in paths:
         path = Path(path)
-        if not path.exists():
-            raise IngestError(path, "ACN JSON file not found")
-        text = read_text_checked(path, encoding, "ACN JSON")
-        if not text.strip():
-            raise IngestError(path, "ACN JSON file is empty", expected="a JSON list of sessions")
-        try:
-            data = json.loads(text)
-        except json.JSONDecodeError as exc:
-            raise IngestError(path, f"invalid or truncated JSON ({exc.msg})", line=exc.lineno,
-                              expected="a complete JSON list of sessions") from exc
-        if isinstance(data, dict):
-            data = data.get("_items")
-        if not isinstance(data, list) or not data:
-            raise IngestError(path, "no sessions found", expected="a non-empty JSON list or {'_items': [...]}")
-        log.read(path, len(data))
-        for i, rec in enumerate(data):
-            missing = [k for k in required if k not in rec]
-            if missing:
-                raise IngestError(path, f"session #{i} ({rec.get('sessionID', '?')}) lacks field(s) {missing}",
-                                  column=missing[0], expected=f"fields {required}")
-        df = pd.DataFrame.from_records(data)
-        ui = [_latest_user_input(u) for u in df.get("userInputs", pd.Series([None] * len(df)))]
-        n_no_ui = sum(1 for u in ui if not u)
-        log.note(f"{path.name}: {n_no_ui} sessions without userInputs (distance_km NaN)")
-        uid = pd.DataFrame.from_records(ui, index=df.index)
-        for k in ("WhPerMile", "kWhRequested", "milesRequested", "requestedDeparture"):
-            if k not in uid:
-                uid[k] = np.nan
-        sid = df["sessionID"].astype(str)
-
-        def where(i: int, sid: pd.Series = sid) -> str:
-            return f"session #{i} (sessionID {sid.iloc[i]!r})"
-
-        def ts(col: pd.Series, name: str, path: Path = path) -> pd.Series:
-            present = col.notna()
-            out = pd.to_datetime(col.where(present), format=RFC1123, errors="coerce", utc=True)
-            bad = out.isna() & present
-            if bad.any():
-                i = int(np.flatnonzero(bad.to_numpy())[0])
-                raise IngestError(path, f"unparseable time in {where(i)}", column=name,
-                                  expected="RFC-1123 GMT like 'Sat, 01 May 2021 20:42:47 GMT'", got=col.iloc[i])
-            return out
-
-        def number(col: pd.Series, name: str, path: Path = path) -> pd.Series:
-            out = pd.to_numeric(col, errors="coerce")
-            bad = out.isna() & col.notna()
-            if bad.any():
-                i = int(np.flatnonzero(bad.to_numpy())[0])
-                raise IngestError(path, f"non-numeric value in {where(i)}", column=name, expected="a number",
-                                  got=col.iloc[i])
-            return out.astype(float)
-
-        known = {tz for tz in df["timezone"].dropna().unique() if _is_zone(tz)}
-        bad_tz = ~df["timezone"].isin(known)
-        if bad_tz.any():
-            i = int(np.flatnonzero(bad_tz.to_numpy())[0])
-            raise IngestError(path, f"unknown time zone in {where(i)}", column="timezone",
-                              expected="an IANA zone such as 'America/Los_Angeles'", got=df["timezone"].iloc[i])
-        out = pd.DataFrame({
-            "session_id": "acn-" + df["sessionID"].astype(str),
-            "source": "acn",
-            "site": site,
-            "station_id": df["stationID"].astype(str),
-            "timezone": df["timezone"].astype(str),
-            "arrival_utc": ts(df["connectionTime"], "connectionTime"),
-            "departure_utc": ts(df["disconnectTime"], "disconnectTime"),
-            "done_charging_utc": ts(df.get("doneChargingTime", pd.Series([None] * len(df))), "doneChargingTime"),
-            "energy_kwh": number(df["kWhDelivered"], "kWhDelivered"),
-            "kwh_requested": number(uid["kWhRequested"], "userInputs.kWhRequested"),
-            "miles_requested": number(uid["milesRequested"], "userInputs.milesRequested"),
-            "wh_per_mile": number(uid["WhPerMile"], "userInputs.WhPerMile"),
-            "requested_departure_utc": ts(uid["requestedDeparture"], "userInputs.requestedDeparture"),
-            "charger_model": None,
-        })
-        dup = out["session_id"].duplicated()
-        if dup.any():
-            i = int(np.flatnonzero(dup.to_numpy())[0])
-            raise IngestError(path, f"sessionID {df['sessionID'].iloc[i]} appears twice", column="sessionID",
-                              expected="unique session IDs")
-        out["distance_km"] = out["miles_requested"] * KM_PER_MILE
+        out = _acn_sessions(_acn_records(path, encoding, log), path, site, log)
         date_check(log, "arrival", out["arrival_utc"], path, date_span)
         frames.append(_clean_sessions(out, log, max_energy_kwh, max_duration_h))
     return _finish(pd.concat(frames, ignore_index=True))
@@ -252,6 +273,70 @@ def _council_columns(columns: dict[str, str | None] | None, path: str | Path) ->
     return out
 
 
+class _StampOptions(NamedTuple):
+    """How a council file writes its session start and end (the ``parse_council_csv`` options of the same names)."""
+
+    date_format: str | Sequence[str]
+    time_format: str | Sequence[str]
+    timestamp_format: str | Sequence[str]
+    day_month: str
+    max_duration_h: float
+
+
+def _council_stamps(raw: pd.DataFrame, cols: dict[str, str], end: str, anchor: pd.Series | None, path: Path,
+                    log: QualityLog, opts: _StampOptions) -> pd.Series:
+    """Naive local stamps of the session start / end (NaT where the end is empty): one timestamp column, or a
+    date column (day/month order resolved from the data) plus an optional time-of-day column."""
+    window = pd.Timedelta(hours=opts.max_duration_h)
+    allow = end == "end"
+    if end in cols:
+        label = cols[end]
+        return resolve_day_month(raw[cols[end]], formats_of(opts.timestamp_format), path, raw, label, log,
+                                 mode=opts.day_month, anchor=anchor, window=window, allow_missing=allow)
+    dcol, tcol = cols[f"{end}_date"], cols.get(f"{end}_time")
+    has = raw[dcol].notna() if tcol is None else raw[dcol].notna() & raw[tcol].notna()
+    day_anchor = None if anchor is None else anchor.dt.normalize()
+    day_window = pd.Timedelta(days=int(np.ceil(opts.max_duration_h / 24.0)))
+    day = resolve_day_month(raw[dcol].where(has), formats_of(opts.date_format), path, raw, dcol, log,
+                            mode=opts.day_month, anchor=day_anchor, window=day_window,
+                            allow_missing=allow).dt.normalize()
+    if tcol is None:
+        return day
+    tod = parse_stamps(raw[tcol].where(has), formats_of(opts.time_format), path, raw, tcol, allow_missing=allow)
+    return day + (tod - tod.dt.normalize())
+
+
+def _localize(naive: pd.Series, col: str, timezone: str, path: Path, raw: pd.DataFrame,
+              log: QualityLog) -> pd.Series:
+    """Naive local stamps -> UTC: a spring-forward time raises; an autumn repeated hour is read as summer time
+    (the first occurrence) and counted."""
+    idx = pd.DatetimeIndex(naive)
+    nonexist = idx.notna() & pd.DatetimeIndex(naive).tz_localize(
+        timezone, ambiguous=np.ones(len(idx), bool), nonexistent="NaT").isna()
+    if nonexist.any():
+        i = int(np.flatnonzero(nonexist)[0])
+        raise IngestError(path, f"time {naive.iloc[i]} does not exist in {timezone} (clocks went "
+                          "forward)", column=col, line=int(raw["_line"].iloc[i]),
+                          expected=f"a valid local time in {timezone}")
+    amb = idx.notna() & idx.tz_localize(timezone, ambiguous="NaT", nonexistent="NaT").isna()
+    log.repair(f"{col}_ambiguous_autumn_hour_read_as_summer_time", int(amb.sum()))
+    return pd.Series(idx.tz_localize(timezone, ambiguous=np.ones(len(idx), bool)).tz_convert("UTC"),
+                     index=naive.index)
+
+
+def _council_event_ids(raw: pd.DataFrame, cols: dict[str, str], path: str | Path) -> pd.Series:
+    """The file's event IDs (a repeated one raises), or ``<file stem>-line<n>`` when the file has none."""
+    if "session_id" in cols:
+        event = raw[cols["session_id"]].astype(str).str.strip()
+        dup = event.duplicated()
+        if dup.any():
+            i = int(np.flatnonzero(dup.to_numpy())[0])
+            raise IngestError(path, f"charging event {event.iloc[i]} appears twice", column=cols["session_id"],
+                              line=int(raw["_line"].iloc[i]), expected="unique event IDs")
+        return event
+    return Path(path).stem + "-line" + raw["_line"].astype(str)
+
+
 def parse_council_csv(paths: Sequence[str | Path], log: QualityLog | None = None,
                       timezone: str = "Europe/London", kwh_per_km: float | None = None,
                       max_energy_kwh: float = 150.0, max_duration_h: float = 72.0, source: str = "council",
@@ -268,63 +353,18 @@ def parse_council_csv(paths: Sequence[str | Path], log: QualityLog | None = None
     """
     log = log or QualityLog("ev_sessions")
     frames = []
-    window = pd.Timedelta(hours=max_duration_h)
+    opts = _StampOptions(date_format, time_format, timestamp_format, day_month, max_duration_h)
     for path in paths:
         cols = _council_columns(columns, path)
         raw = read_csv_checked(path, list(cols.values()), what=f"{source} charge-point sessions", encoding=encoding)
         log.read(path, len(raw))
-
-        def stamps(end: str, anchor: pd.Series | None, path: Path = Path(path), raw: pd.DataFrame = raw,
-                   cols: dict[str, str] = cols
-                   ) -> pd.Series:
-            """Naive local stamps of the session start / end (NaT where the end is empty)."""
-            allow = end == "end"
-            if end in cols:
-                label = cols[end]
-                return resolve_day_month(raw[cols[end]], formats_of(timestamp_format), path, raw, label, log,
-                                         mode=day_month, anchor=anchor, window=window, allow_missing=allow)
-            dcol, tcol = cols[f"{end}_date"], cols.get(f"{end}_time")
-            has = raw[dcol].notna() if tcol is None else raw[dcol].notna() & raw[tcol].notna()
-            day_anchor = None if anchor is None else anchor.dt.normalize()
-            day_window = pd.Timedelta(days=int(np.ceil(max_duration_h / 24.0)))
-            day = resolve_day_month(raw[dcol].where(has), formats_of(date_format), path, raw, dcol, log,
-                                    mode=day_month, anchor=day_anchor, window=day_window,
-                                    allow_missing=allow).dt.normalize()
-            if tcol is None:
-                return day
-            tod = parse_stamps(raw[tcol].where(has), formats_of(time_format), path, raw, tcol, allow_missing=allow)
-            return day + (tod - tod.dt.normalize())
-
         start_label = cols.get("start") or f"{cols['start_date']}/{cols.get('start_time', '')}".rstrip("/")
         end_label = cols.get("end") or f"{cols['end_date']}/{cols.get('end_time', '')}".rstrip("/")
-        start_naive = stamps("start", None)
-        end_naive = stamps("end", start_naive)
-
-        def localize(naive: pd.Series, col: str, path: Path = path, raw: pd.DataFrame = raw) -> pd.Series:
-            idx = pd.DatetimeIndex(naive)
-            nonexist = idx.notna() & pd.DatetimeIndex(naive).tz_localize(
-                timezone, ambiguous=np.ones(len(idx), bool), nonexistent="NaT").isna()
-            if nonexist.any():
-                i = int(np.flatnonzero(nonexist)[0])
-                raise IngestError(path, f"time {naive.iloc[i]} does not exist in {timezone} (clocks went "
-                                  "forward)", column=col, line=int(raw["_line"].iloc[i]),
-                                  expected=f"a valid local time in {timezone}")
-            amb = idx.notna() & idx.tz_localize(timezone, ambiguous="NaT", nonexistent="NaT").isna()
-            log.repair(f"{col}_ambiguous_autumn_hour_read_as_summer_time", int(amb.sum()))
-            return pd.Series(idx.tz_localize(timezone, ambiguous=np.ones(len(idx), bool)).tz_convert("UTC"),
-                             index=naive.index)
-
-        if "session_id" in cols:
-            event = raw[cols["session_id"]].astype(str).str.strip()
-            dup = event.duplicated()
-            if dup.any():
-                i = int(np.flatnonzero(dup.to_numpy())[0])
-                raise IngestError(path, f"charging event {event.iloc[i]} appears twice", column=cols["session_id"],
-                                  line=int(raw["_line"].iloc[i]), expected="unique event IDs")
-        else:
-            event = Path(path).stem + "-line" + raw["_line"].astype(str)
+        start_naive = _council_stamps(raw, cols, "start", None, Path(path), log, opts)
+        end_naive = _council_stamps(raw, cols, "end", start_naive, Path(path), log, opts)
+        event = _council_event_ids(raw, cols, path)
         energy = to_numeric(raw, cols["energy_kwh"], path)
-        arrival = localize(start_naive, start_label)
+        arrival = _localize(start_naive, start_label, timezone, path, raw, log)
         date_check(log, "arrival", arrival, path, date_span, raw)
         out = pd.DataFrame({
             "session_id": f"{source}-" + event,
@@ -333,7 +373,7 @@ def parse_council_csv(paths: Sequence[str | Path], log: QualityLog | None = None
             "station_id": raw[cols["station_id"]].astype(str).str.strip() if "station_id" in cols else "unknown",
             "timezone": timezone,
             "arrival_utc": arrival,
-            "departure_utc": localize(end_naive, end_label),
+            "departure_utc": _localize(end_naive, end_label, timezone, path, raw, log),
             "energy_kwh": energy,
             "distance_km": energy / kwh_per_km if kwh_per_km else np.nan,
             "charger_model": raw[cols["charger_model"]].str.strip() if "charger_model" in cols else None,

@@ -198,66 +198,26 @@ def _monotone_direction(ts: pd.Series) -> int:
     return 1 if up >= 0.95 else -1 if up <= 0.05 else 0
 
 
-def resolve_day_month(raw: pd.Series, fmt: str | Sequence[str], path: str | Path, df: pd.DataFrame,
-                      label: str, log: QualityLog, *, mode: str = "auto", anchor: pd.Series | None = None,
-                      window: pd.Timedelta | None = None, allow_missing: bool = False) -> pd.Series:
-    """Parse dates whose day and month order may be swapped on some rows (a publisher exporting day <= 12
-    dates as mm/dd and the others as dd/mm), choosing per row from the data and counting what it did.
+def _parse_lenient(raw: pd.Series, fs: list[str], present: pd.Series, path: str | Path, df: pd.DataFrame,
+                   label: str) -> pd.Series:
+    """The column read with the formats ``fs``: :func:`parse_stamps`, or where it refuses the column, each row
+    by the first format that parses it (NaT where none does)."""
+    try:
+        return parse_stamps(raw, fs, path, df, label, allow_missing=True)
+    except IngestError:
+        out = pd.Series(pd.NaT, index=raw.index, dtype="datetime64[ns]")
+        s = raw.astype(str).str.strip().where(present)
+        for f in fs:
+            todo = out.isna() & present
+            out[todo] = pd.to_datetime(s[todo], format=f, errors="coerce")
+        return out
 
-    ``mode: strict`` parses with the format(s) as given. ``mode: auto`` parses each row both ways:
 
-    1. rows valid one way only (a day above 12) tell the file's order. If no row contradicts the format,
-       it is used (ambiguous rows read with it). If every decidable row contradicts it, the whole column is
-       read the other way (``<label>_day_month_order_swapped``);
-    2. otherwise each ambiguous row (both readings valid and different: a publisher that swapped only
-       the day <= 12 dates leaves no row valid one way only) takes the reading that (a) lies within
-       ``window`` from ``anchor`` (an end after its start; with an anchor only this rule), else (b) keeps the file's order between its
-       decidable neighbours (when those are monotone; at the edges, the one nearer its neighbour), else
-       (c) lies inside the span of the decidable
-       rows; if none decides, the declared order is kept - unless the column also has rows valid only
-       the other way, then the input is refused (the count and the first line are named). Rows read
-       swapped are counted as ``<label>_day_month_swapped_rows``.
-    """
-    formats = formats_of(fmt)
-    if mode not in ("auto", "strict"):
-        raise IngestError(path, f"unknown day_month mode {mode!r}", column="day_month",
-                          expected="'auto' (detect from the data) or 'strict' (the format as given)")
-    swapped = [swap_day_month(f) for f in formats]
-    if mode == "strict" or any(s is None for s in swapped):
-        return parse_stamps(raw, formats, path, df, label, log=log, allow_missing=allow_missing)
-    present = raw.notna() & (raw.astype(str).str.strip() != "")
-
-    def attempt(fs: list[str]) -> pd.Series:
-        try:
-            return parse_stamps(raw, fs, path, df, label, allow_missing=True)
-        except IngestError:
-            out = pd.Series(pd.NaT, index=raw.index, dtype="datetime64[ns]")
-            s = raw.astype(str).str.strip().where(present)
-            for f in fs:
-                todo = out.isna() & present
-                out[todo] = pd.to_datetime(s[todo], format=f, errors="coerce")
-            return out
-
-    a, b = attempt(formats), attempt([s for s in swapped if s is not None])
-    neither = present & a.isna() & b.isna()
-    if neither.any() or (not allow_missing and (~present).any()):
-        parse_stamps(raw, formats, path, df, label, allow_missing=allow_missing)  # raises naming the line
-    only_a, only_b = a.notna() & b.isna(), b.notna() & a.isna()
-    amb = a.notna() & b.notna() & (a != b)
-    if only_b.any() and not only_a.any():
-        log.repair(f"{label}_day_month_order_swapped", int(present.sum()))
-        log.note(f"{label}: every date that tells day from month is in {swapped[0]!r} order, not the declared "
-                 f"{formats[0]!r}: the whole column is read as {swapped[0]!r}")
-        return b.where(present)
-    if not amb.any():
-        return a.fillna(b).where(present)
-    if not only_a.any():
-        log.note(f"{label}: day/month order cannot be told from the values (every day <= 12); "
-                 f"read as {formats[0]!r} - check the dates")
-        return a.where(present)
-    # Ambiguous rows next to decidable ones: keep the reading that fits the data.
-    decided = a.where(only_a | (a.notna() & ~amb)).fillna(b.where(only_b))
-    choice = pd.Series(np.nan, index=raw.index)  # 0: as declared, 1: day and month swapped
+def _choose_reading(a: pd.Series, b: pd.Series, amb: pd.Series, decided: pd.Series, anchor: pd.Series | None,
+                    window: pd.Timedelta | None) -> pd.Series:
+    """Per ambiguous row, 0 (reading ``a``, as declared), 1 (``b``, day and month swapped) or NaN (undecided),
+    by the first rule that tells them apart (:func:`resolve_day_month` rules a-c)."""
+    choice = pd.Series(np.nan, index=a.index)  # 0: as declared, 1: day and month swapped
 
     def pick(fit_a: pd.Series, fit_b: pd.Series) -> None:
         todo = amb & choice.isna()
@@ -286,6 +246,58 @@ def resolve_day_month(raw: pd.Series, fmt: str | Sequence[str], path: str | Path
     if anchor is None:  # (c) inside the span of the decidable rows
         lo, hi = decided.min() - slack, decided.max() + slack
         pick(a.between(lo, hi), b.between(lo, hi))
+    return choice
+
+
+def resolve_day_month(raw: pd.Series, fmt: str | Sequence[str], path: str | Path, df: pd.DataFrame,
+                      label: str, log: QualityLog, *, mode: str = "auto", anchor: pd.Series | None = None,
+                      window: pd.Timedelta | None = None, allow_missing: bool = False) -> pd.Series:
+    """Parse dates whose day and month order may be swapped on some rows (a publisher exporting day <= 12
+    dates as mm/dd and the others as dd/mm), choosing per row from the data and counting what it did.
+
+    ``mode: strict`` parses with the format(s) as given. ``mode: auto`` parses each row both ways:
+
+    1. rows valid one way only (a day above 12) tell the file's order. If no row contradicts the format,
+       it is used (ambiguous rows read with it). If every decidable row contradicts it, the whole column is
+       read the other way (``<label>_day_month_order_swapped``);
+    2. otherwise each ambiguous row (both readings valid and different: a publisher that swapped only
+       the day <= 12 dates leaves no row valid one way only) takes the reading that (a) lies within
+       ``window`` from ``anchor`` (an end after its start; with an anchor only this rule), else (b) keeps the file's order between its
+       decidable neighbours (when those are monotone; at the edges, the one nearer its neighbour), else
+       (c) lies inside the span of the decidable
+       rows; if none decides, the declared order is kept - unless the column also has rows valid only
+       the other way, then the input is refused (the count and the first line are named). Rows read
+       swapped are counted as ``<label>_day_month_swapped_rows``.
+    """
+    formats = formats_of(fmt)
+    if mode not in ("auto", "strict"):
+        raise IngestError(path, f"unknown day_month mode {mode!r}", column="day_month",
+                          expected="'auto' (detect from the data) or 'strict' (the format as given)")
+    swapped = [swap_day_month(f) for f in formats]
+    if mode == "strict" or any(s is None for s in swapped):
+        return parse_stamps(raw, formats, path, df, label, log=log, allow_missing=allow_missing)
+    present = raw.notna() & (raw.astype(str).str.strip() != "")
+    a = _parse_lenient(raw, formats, present, path, df, label)
+    b = _parse_lenient(raw, [s for s in swapped if s is not None], present, path, df, label)
+    neither = present & a.isna() & b.isna()
+    if neither.any() or (not allow_missing and (~present).any()):
+        parse_stamps(raw, formats, path, df, label, allow_missing=allow_missing)  # raises naming the line
+    only_a, only_b = a.notna() & b.isna(), b.notna() & a.isna()
+    amb = a.notna() & b.notna() & (a != b)
+    if only_b.any() and not only_a.any():
+        log.repair(f"{label}_day_month_order_swapped", int(present.sum()))
+        log.note(f"{label}: every date that tells day from month is in {swapped[0]!r} order, not the declared "
+                 f"{formats[0]!r}: the whole column is read as {swapped[0]!r}")
+        return b.where(present)
+    if not amb.any():
+        return a.fillna(b).where(present)
+    if not only_a.any():
+        log.note(f"{label}: day/month order cannot be told from the values (every day <= 12); "
+                 f"read as {formats[0]!r} - check the dates")
+        return a.where(present)
+    # Ambiguous rows next to decidable ones: keep the reading that fits the data.
+    decided = a.where(only_a | (a.notna() & ~amb)).fillna(b.where(only_b))
+    choice = _choose_reading(a, b, amb, decided, anchor, window)
     undecided = amb & choice.isna()
     if undecided.any() and only_b.any():
         i = int(np.flatnonzero(undecided.to_numpy())[0])

@@ -85,17 +85,9 @@ def _matrix(text: str, name: str, path: Path, min_cols: int) -> np.ndarray:
     return arr
 
 
-def load_matpower_case(path: str | Path, name: str | None = None) -> Network:
-    """Parse a MATPOWER version-2 case file into a :class:`Network` (see module docstring)."""
-    path = Path(path)
-    if not path.exists():
-        raise FileNotFoundError(f"MATPOWER case file not found: {path}")
-    text = _strip_comments(path.read_text())
-    base_mva = _scalar(text, "baseMVA", path)
-    bus = _matrix(text, "bus", path, 13)
-    branch = _matrix(text, "branch", path, 11)
-
-    # statements after the data blocks that rescale columns
+def _unit_statements(text: str, path: Path) -> tuple[bool, bool]:
+    """The statements after the data blocks: (impedances in ohm, loads in kW); any other statement that
+    modifies case data, or an ohm conversion with another Vbase, raises."""
     tail = text[text.rfind("];") + 2 :]
     ohm = bool(_OHM_RE.search(tail))
     kw = bool(_KW_RE.search(tail))
@@ -104,7 +96,11 @@ def load_matpower_case(path: str | Path, name: str | None = None) -> Network:
             raise MatpowerFormatError(f"{path}: unsupported MATLAB statement modifying case data: '{stmt}'")
     if ohm and not _VBASE_RE.search(tail):
         raise MatpowerFormatError(f"{path}: ohm conversion found but Vbase is not 'mpc.bus(1, BASE_KV) * 1e3'")
+    return ohm, kw
 
+
+def _check_buses(bus: np.ndarray, path: Path) -> tuple[np.ndarray, np.ndarray, float]:
+    """Unique bus ids, one reference bus, one base kV (> 0), no shunts. Returns (ids, slack ids, base kV)."""
     bus_ids = bus[:, 0].astype(int)
     if len(set(bus_ids)) != len(bus_ids):
         dup = sorted({b for b in bus_ids if (bus_ids == b).sum() > 1})
@@ -121,19 +117,11 @@ def load_matpower_case(path: str | Path, name: str | None = None) -> Network:
     if np.any(bus[:, 4] != 0) or np.any(bus[:, 5] != 0):
         b = bus_ids[(bus[:, 4] != 0) | (bus[:, 5] != 0)].tolist()
         raise MatpowerFormatError(f"{path}: shunts (Gs/Bs) at buses {b} are not supported")
+    return bus_ids, slack, base_kv
 
-    load_scale = 1.0 if kw else 1000.0  # -> kW
-    slack_row = np.flatnonzero(bus[:, 1] == 3)[0]
-    buses = pd.DataFrame(
-        {
-            "p_load_kw": bus[:, 2] * load_scale,
-            "q_load_kvar": bus[:, 3] * load_scale,
-            "v_min_pu": bus[:, 12],
-            "v_max_pu": bus[:, 11],
-        },
-        index=pd.Index(bus_ids, name="bus_id"),
-    )
-    known = set(bus_ids)
+
+def _check_branches(branch: np.ndarray, known: set, path: Path) -> None:
+    """Every branch joins known buses, has no line charging, no tap ratio or shift, ``r > 0`` and ``x >= 0``."""
     for k, row in enumerate(branch):
         for end in (0, 1):
             if int(row[end]) not in known:
@@ -149,7 +137,11 @@ def load_matpower_case(path: str | Path, name: str | None = None) -> Network:
                 f"{path}: mpc.branch row {k + 1} ({int(row[0])}-{int(row[1])}) has non-physical impedance "
                 f"r={row[2]}, x={row[3]} (need r > 0, x >= 0)"
             )
-    z_base = base_kv**2 / base_mva
+
+
+def _branch_table(branch: np.ndarray, ohm: bool, z_base_ohm: float) -> pd.DataFrame:
+    """Branches with impedances in the file's unit (``r_ohm`` are also given as ``r_pu = r_ohm / Z_base``),
+    rating ``RATE_A`` MVA -> kVA (NaN when 0), status 0 = an open switch."""
     imp = "ohm" if ohm else "pu"
     branches = pd.DataFrame(
         {
@@ -163,8 +155,36 @@ def load_matpower_case(path: str | Path, name: str | None = None) -> Network:
         }
     )
     if ohm:
-        branches["r_pu"] = branches["r_ohm"] / z_base
-        branches["x_pu"] = branches["x_ohm"] / z_base
+        branches["r_pu"] = branches["r_ohm"] / z_base_ohm
+        branches["x_pu"] = branches["x_ohm"] / z_base_ohm
+    return branches
+
+
+def load_matpower_case(path: str | Path, name: str | None = None) -> Network:
+    """Parse a MATPOWER version-2 case file into a :class:`Network` (see module docstring)."""
+    path = Path(path)
+    if not path.exists():
+        raise FileNotFoundError(f"MATPOWER case file not found: {path}")
+    text = _strip_comments(path.read_text())
+    base_mva = _scalar(text, "baseMVA", path)
+    bus = _matrix(text, "bus", path, 13)
+    branch = _matrix(text, "branch", path, 11)
+    ohm, kw = _unit_statements(text, path)
+    bus_ids, slack, base_kv = _check_buses(bus, path)
+    load_scale = 1.0 if kw else 1000.0  # -> kW
+    slack_row = np.flatnonzero(bus[:, 1] == 3)[0]
+    buses = pd.DataFrame(
+        {
+            "p_load_kw": bus[:, 2] * load_scale,
+            "q_load_kvar": bus[:, 3] * load_scale,
+            "v_min_pu": bus[:, 12],
+            "v_max_pu": bus[:, 11],
+        },
+        index=pd.Index(bus_ids, name="bus_id"),
+    )
+    _check_branches(branch, set(bus_ids), path)
+    branches = _branch_table(branch, ohm, base_kv**2 / base_mva)
+    imp = "ohm" if ohm else "pu"
     return make_network(
         name=name or path.stem,
         base_kv=base_kv,

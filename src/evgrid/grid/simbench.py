@@ -40,30 +40,20 @@ def _read(folder: Path, name: str, required: list[str]) -> pd.DataFrame:
     return df
 
 
-def load_simbench_csv(folder: str | Path, v_slack_pu: float | None = None, name: str | None = None) -> Network:
-    """Read a single-LV-grid SimBench CSV folder into a :class:`Network` (see module docstring)."""
-    folder = Path(folder)
-    nodes = _read(folder, "Node", ["id", "vmSetp", "vmR", "vmMin", "vmMax"])
-    lines = _read(folder, "Line", ["id", "nodeA", "nodeB", "type", "length", "loadingMax"])
-    ltypes = _read(folder, "LineType", ["id", "r", "x", "iMax"]).set_index("id")
-    loads = _read(folder, "Load", ["id", "node", "pLoad", "qLoad"])
-    ext = _read(folder, "ExternalNet", ["id", "node"])
-    trafos = _read(folder, "Transformer", ["id", "nodeHV", "nodeLV", "type"])
-    ttypes = _read(folder, "TransformerType", ["id", "sR", "vmLV", "vmImp", "pCu"]).set_index("id")
-
-    bus_of = {n: i + 1 for i, n in enumerate(nodes["id"])}
-    if len(ext) != 1:
-        raise NetworkError(f"{folder}/ExternalNet.csv: need exactly one external net, found {len(ext)}")
-    slack_name = ext["node"].iloc[0]
-    if slack_name not in bus_of:
-        raise NetworkError(f"{folder}/ExternalNet.csv: node '{slack_name}' is not in Node.csv")
-    lv_kv = sorted(set(nodes["vmR"]))[0]
+def _bus_lookup(folder: Path, bus_of: dict):
+    """``bus(node name, file, row) -> bus id``, raising on a node that is not in Node.csv."""
 
     def bus(name_, file, row):
         if name_ not in bus_of:
             raise NetworkError(f"{folder}/{file}.csv row {row + 1}: unknown node '{name_}'")
         return bus_of[name_]
 
+    return bus
+
+
+def _line_rows(folder: Path, lines: pd.DataFrame, ltypes: pd.DataFrame, nodes: pd.DataFrame, bus_of: dict,
+               bus, lv_kv: float) -> list[dict]:
+    """Lines: ``r, x`` (ohm/km) x length (km); rating ``sqrt(3) vn iMax loadingMax / 100`` (kVA)."""
     rows = []
     for i, ln in lines.iterrows():
         if ln["type"] not in ltypes.index:
@@ -80,6 +70,13 @@ def load_simbench_csv(folder: str | Path, v_slack_pu: float | None = None, name:
                 "name": ln["id"],
             }
         )
+    return rows
+
+
+def _transformer_rows(folder: Path, trafos: pd.DataFrame, ttypes: pd.DataFrame, bus) -> list[dict]:
+    """Transformers as series branches on the LV side: ``|z| = vmImp/100``, ``r = pCu / sR``,
+    ``x = sqrt(|z|^2 - r^2)`` (p.u. on ``sR``), ohm = p.u. x ``vmLV^2 / sR``; rating ``sR``."""
+    rows = []
     for i, tr in trafos.iterrows():
         if tr["type"] not in ttypes.index:
             raise NetworkError(f"{folder}/Transformer.csv row {i + 1}: unknown transformer type '{tr['type']}'")
@@ -99,14 +96,18 @@ def load_simbench_csv(folder: str | Path, v_slack_pu: float | None = None, name:
                 "name": tr["id"],
             }
         )
-    branches = pd.DataFrame(rows)
+    return rows
+
+
+def _bus_table(nodes: pd.DataFrame, loads: pd.DataFrame, bus) -> pd.DataFrame:
+    """Buses ``1..n`` in Node.csv order: base load ``pLoad/qLoad`` (MW -> kW) summed per node, voltage limits."""
     p = np.zeros(len(nodes))
     q = np.zeros(len(nodes))
     for i, ld in loads.iterrows():
         b = bus(ld["node"], "Load", i)
         p[b - 1] += float(ld["pLoad"]) * 1000.0
         q[b - 1] += float(ld["qLoad"]) * 1000.0
-    buses = pd.DataFrame(
+    return pd.DataFrame(
         {
             "p_load_kw": p,
             "q_load_kvar": q,
@@ -116,6 +117,30 @@ def load_simbench_csv(folder: str | Path, v_slack_pu: float | None = None, name:
         },
         index=pd.Index(np.arange(1, len(nodes) + 1), name="bus_id"),
     )
+
+
+def load_simbench_csv(folder: str | Path, v_slack_pu: float | None = None, name: str | None = None) -> Network:
+    """Read a single-LV-grid SimBench CSV folder into a :class:`Network` (see module docstring)."""
+    folder = Path(folder)
+    nodes = _read(folder, "Node", ["id", "vmSetp", "vmR", "vmMin", "vmMax"])
+    lines = _read(folder, "Line", ["id", "nodeA", "nodeB", "type", "length", "loadingMax"])
+    ltypes = _read(folder, "LineType", ["id", "r", "x", "iMax"]).set_index("id")
+    loads = _read(folder, "Load", ["id", "node", "pLoad", "qLoad"])
+    ext = _read(folder, "ExternalNet", ["id", "node"])
+    trafos = _read(folder, "Transformer", ["id", "nodeHV", "nodeLV", "type"])
+    ttypes = _read(folder, "TransformerType", ["id", "sR", "vmLV", "vmImp", "pCu"]).set_index("id")
+
+    bus_of = {n: i + 1 for i, n in enumerate(nodes["id"])}
+    if len(ext) != 1:
+        raise NetworkError(f"{folder}/ExternalNet.csv: need exactly one external net, found {len(ext)}")
+    slack_name = ext["node"].iloc[0]
+    if slack_name not in bus_of:
+        raise NetworkError(f"{folder}/ExternalNet.csv: node '{slack_name}' is not in Node.csv")
+    lv_kv = sorted(set(nodes["vmR"]))[0]
+    bus = _bus_lookup(folder, bus_of)
+    branches = pd.DataFrame(_line_rows(folder, lines, ltypes, nodes, bus_of, bus, lv_kv)
+                            + _transformer_rows(folder, trafos, ttypes, bus))
+    buses = _bus_table(nodes, loads, bus)
     slack = bus_of[slack_name]
     vset = nodes.loc[nodes["id"] == slack_name, "vmSetp"].iloc[0]
     res_path = folder / "RES.csv"
