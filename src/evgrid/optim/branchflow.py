@@ -85,6 +85,16 @@ class Blocks:
     def size(self, tag: str) -> int:
         return sum(s.stop - s.start for name, s in self._slices.items() if self._tags[name] == tag)
 
+    def span(self, tag: str) -> slice:
+        """The one contiguous range covering every family tagged ``tag`` (e.g. a cone's rows)."""
+        tagged = [s for name, s in self._slices.items() if self._tags[name] == tag]
+        if not tagged:
+            return slice(0, 0)
+        out = slice(tagged[0].start, tagged[-1].stop)
+        if out.stop - out.start != self.size(tag):
+            raise ValueError(f"families tagged {tag!r} are not contiguous")
+        return out
+
 
 # ============================================================================ feeder data and assembly
 @dataclass

@@ -120,3 +120,36 @@ def test_searches_are_deterministic_and_the_surrogate_ties_or_beats_uniform(syst
         assert sur.best_objective <= max(rnd.objectives)  # and it never ends above the worst random plan
         assert set(np.unique(sur.best_plan)) <= set(system.config.upper.levels_kw)
     assert len(a["landscape"]) == system.n_stations * (len(system.config.upper.levels_kw) - 1)
+
+
+def test_v2g_socp_without_v2g_is_the_sum_of_the_periods_and_v2g_keeps_energy_neutral(system):
+    from evgrid.studies.planning.lower import bus_loads
+    from evgrid.studies.planning.opf import solve_v2g_opf
+
+    per, cfg = system.periods, system.config
+    loads = [bus_loads(system, p, np.zeros(system.n_stations)) for p in per.index]
+    D, price = per["duration_h"].to_numpy(), per["tou_usd_per_kwh"].to_numpy()
+    T, S = len(per), system.n_stations
+    bus = system.stations["bus"].to_numpy()
+
+    def v2g(limit_kw):
+        return solve_v2g_opf(system.opf, loads, price, D, bus, limit_kw, cfg.v2g.efficiency,
+                             cfg.v2g.degradation_usd_per_kwh, cfg.solver.options())
+
+    none = v2g(np.zeros((T, S)))
+    single = [solve_opf(system.opf, p, q, c, cfg.solver.options()) for (p, q), c in zip(loads, price, strict=True)]
+    assert none["cost_usd"] == pytest.approx(sum(d * o.cost_usd_per_h for d, o in zip(D, single, strict=True)), rel=1e-6)
+    for t, o in enumerate(single):  # period t's nodal prices are the single-period ones ($/MWh)
+        np.testing.assert_allclose(none["lmp_usd_per_mwh"][t], o.lmp_usd_per_mwh.to_numpy(), rtol=1e-4)
+        assert none["import_kw"][t] == pytest.approx(o.import_kw, rel=1e-6)
+    limit = np.full((T, S), 200.0)
+    out = v2g(limit)
+    assert out["cost_usd"] < none["cost_usd"]
+    c, d = out["charge_kw"], out["discharge_kw"]
+    assert (c >= -1e-4).all() and (d >= -1e-4).all() and (c <= limit + 1e-4).all() and (d <= limit + 1e-4).all()
+    # cheap night (0.041 $/kWh) vs day (0.14): charge at the limit at night, discharge by day
+    cheap, dear = int(np.argmin(price)), int(np.argmax(price))
+    np.testing.assert_allclose(c[cheap], limit[cheap], rtol=1e-6)
+    assert (d[dear] > 1.0).all()
+    eta = cfg.v2g.efficiency
+    np.testing.assert_allclose(D @ (eta * c - d / eta), 0.0, atol=1e-5)

@@ -14,7 +14,8 @@ import numpy as np
 import pandas as pd
 from scipy import sparse
 
-from evgrid.optim.branchflow import (BranchFlowModel, balance_duals, conic_problem, load_rhs, read_solution)
+from evgrid.optim.branchflow import (CONES, BranchFlowModel, Blocks, balance_duals, conic_problem, load_rhs,
+                                     read_solution)
 from evgrid.optim.solver import ConicProblem, solve_conic
 
 DEFAULT_OPTIONS = {"highs_options": {"max_iter": 200}}
@@ -60,46 +61,67 @@ def solve_opf(model: BranchFlowModel, p_kw: pd.Series, q_kvar: pd.Series, price_
 
 
 # ============================================================================ V2G variant
-def _v2g_coupling(model: BranchFlowModel, T: int, station_bus: np.ndarray, durations_h: np.ndarray,
-                  efficiency: float) -> sparse.csr_matrix:
-    """Columns of ``[c (T x S), d (T x S)]`` in the zero rows: ``-c + d`` in each period's active balance of
-    the station bus, then one energy row per station ``sum_t D_t (eta c_ts - d_ts / eta) = 0``."""
-    S, nz = len(station_bus), model.n_zero
+def _v2g_layout(model: BranchFlowModel, T: int, S: int) -> tuple[Blocks, Blocks]:
+    """Columns ``[z_0 .. z_{T-1}, charge (T x S), discharge (T x S)]`` (``z_t``: period ``t``'s branch-flow
+    variables) and rows in cone order: each period's zero rows, one energy row per station; each period's
+    nonneg rows, ``c, d >= 0``, ``c, d <= limit``; each period's SOC rows. ``(t, s)`` is element ``t S + s``."""
+    cols, rows = Blocks(), Blocks()
+    for t in range(T):
+        cols.add(f"grid[{t}]", model.n_var)
+    cols.add("charge", T * S)
+    cols.add("discharge", T * S)
+    for cone, extra in (("zero", (("energy", S),)), ("nonneg", (("cd_min", 2 * T * S), ("cd_max", 2 * T * S))),
+                        ("soc", ())):
+        for t in range(T):
+            rows.add(f"{cone}[{t}]", model.rows.size(cone), cone)
+        for name, n in extra:
+            rows.add(name, n, cone)
+    return cols, rows
+
+
+def _v2g_coupling(model: BranchFlowModel, cols: Blocks, rows: Blocks, station_bus: np.ndarray,
+                  durations_h: np.ndarray, efficiency: float) -> sparse.csr_matrix:
+    """The zero rows' ``[charge, discharge]`` columns: ``-c_ts + d_ts`` in period ``t``'s active balance of
+    station ``s``'s bus (charging adds load), and the energy rows ``sum_t D_t (eta c_ts - d_ts / eta) = 0``."""
+    T, S = len(durations_h), len(station_bus)
     bal = model.rows.idx("balance_p", [model.buses.index(b) for b in station_bus])
-    cz = sparse.lil_matrix((T * nz + S, 2 * T * S))
+    c0 = cols["charge"].start
+    cz = sparse.lil_matrix((rows.size("zero"), 2 * T * S))
     for t in range(T):
         for s in range(S):
-            cz[t * nz + bal[s], t * S + s] = -1.0  # charging adds load
-            cz[t * nz + bal[s], T * S + t * S + s] = 1.0
-            cz[T * nz + s, t * S + s] = durations_h[t] * efficiency
-            cz[T * nz + s, T * S + t * S + s] = -durations_h[t] / efficiency
+            c, d = cols.idx("charge", t * S + s) - c0, cols.idx("discharge", t * S + s) - c0
+            cz[rows.idx(f"zero[{t}]", bal[s]), c] = -1.0
+            cz[rows.idx(f"zero[{t}]", bal[s]), d] = 1.0
+            cz[rows.idx("energy", s), c] = durations_h[t] * efficiency
+            cz[rows.idx("energy", s), d] = -durations_h[t] / efficiency
     return cz.tocsr()
 
 
 def _v2g_matrix(model: BranchFlowModel, T: int, cz: sparse.csr_matrix) -> sparse.csc_matrix:
-    """``A`` of the T-period problem: per cone, T diagonal copies of the one-period rows, then the V2G rows
-    (energy rows in the zero cone, ``0 <= c, d`` and ``c, d <= limit`` in the nonneg cone)."""
-    nz, nn, nv = model.n_zero, model.n_nonneg, model.n_var
-    ncd = cz.shape[1]
+    """``A`` in the order of :func:`_v2g_layout`: per cone, T diagonal copies of the one-period rows, then the
+    V2G rows (energy rows; ``-c, -d <= 0``; ``c, d <= limit``)."""
     A = model.A.tocsr()
-    Z, N, C = A[:nz], A[nz : nz + nn], A[nz + nn :]
-    S = cz.shape[0] - T * nz
+    Z, N, C = (A[model.rows.span(cone)] for cone in CONES)
+    nv, ncd = model.n_var, cz.shape[1]
+    S = cz.shape[0] - T * Z.shape[0]
     Az = sparse.hstack([sparse.vstack([sparse.block_diag([Z] * T), sparse.csr_matrix((S, T * nv))]), cz])
     An = sparse.vstack([
-        sparse.hstack([sparse.block_diag([N] * T), sparse.csr_matrix((T * nn, ncd))]),
+        sparse.hstack([sparse.block_diag([N] * T), sparse.csr_matrix((T * N.shape[0], ncd))]),
         sparse.hstack([sparse.csr_matrix((2 * ncd, T * nv)), sparse.vstack([-sparse.eye(ncd), sparse.eye(ncd)])]),
     ])
     Ac = sparse.hstack([sparse.block_diag([C] * T), sparse.csr_matrix((T * C.shape[0], ncd))])
     return sparse.vstack([Az, An, Ac]).tocsc()
 
 
-def _v2g_rhs(model: BranchFlowModel, loads: list, limit_kw: np.ndarray, S: int) -> np.ndarray:
-    """``b`` of the T-period problem in the cone order of :func:`_v2g_matrix` (limits in p.u.)."""
-    nz, nn, T = model.n_zero, model.n_nonneg, len(loads)
-    per = [load_rhs(model, p, q) for p, q in loads]
-    lim = np.tile(np.asarray(limit_kw, float).reshape(T * S), 2) / model.grid.s_base_kva
-    return np.concatenate([b[:nz] for b in per] + [np.zeros(S)] + [b[nz : nz + nn] for b in per]
-                          + [np.zeros(2 * T * S), lim] + [b[nz + nn :] for b in per])
+def _v2g_rhs(model: BranchFlowModel, rows: Blocks, loads: list, limit_kw: np.ndarray) -> np.ndarray:
+    """``b`` in the order of :func:`_v2g_layout`: each period's loads, ``c, d <= limit`` (p.u.), zeros else."""
+    b = np.zeros(len(rows))
+    for t, (p, q) in enumerate(loads):
+        bt = load_rhs(model, p, q)
+        for cone in CONES:
+            b[rows[f"{cone}[{t}]"]] = bt[model.rows.span(cone)]
+    b[rows["cd_max"]] = np.tile(np.asarray(limit_kw, float).reshape(-1), 2) / model.grid.s_base_kva
+    return b
 
 
 def solve_v2g_opf(model: BranchFlowModel, loads: list[tuple[pd.Series, pd.Series]], prices_usd_per_kwh: np.ndarray,
@@ -114,20 +136,18 @@ def solve_v2g_opf(model: BranchFlowModel, loads: list[tuple[pd.Series, pd.Series
     ``sum_t D_t (price_t p0_t + deg d_ts)``. Returns cost, schedule, nodal prices ($/MWh) per period.
     """
     T, S = len(loads), len(station_bus)
-    g, nv, nz = model.grid, model.n_var, model.n_zero
-    s_base = g.s_base_kva
-    cz = _v2g_coupling(model, T, station_bus, durations_h, efficiency)
-    p0 = np.arange(T) * nv + model.cols.idx("p0")  # each period's import column
-    qv = np.zeros(T * nv + 2 * T * S)
+    g, s_base = model.grid, model.grid.s_base_kva
+    cols, rows = _v2g_layout(model, T, S)
+    p0 = np.array([cols.idx(f"grid[{t}]", model.cols.idx("p0")) for t in range(T)])  # each period's import
+    qv = np.zeros(len(cols))
     qv[p0] = np.asarray(durations_h) * np.asarray(prices_usd_per_kwh) * 1000.0 * g.base_mva
-    qv[T * nv + T * S :] = np.repeat(durations_h, S) * degradation_usd_per_kwh * s_base
-    res = solve_conic(ConicProblem(q=qv, A=_v2g_matrix(model, T, cz), b=_v2g_rhs(model, loads, limit_kw, S),
-                                   zero=T * nz + S, nonneg=T * model.n_nonneg + 4 * T * S, soc=model.soc * T),
-                      options or DEFAULT_OPTIONS)
-    x = res.x
-    bal = model.rows["balance_p"]
-    return {"cost_usd": float(qv @ x), "charge_kw": x[T * nv : T * nv + T * S].reshape(T, S) * s_base,
-            "discharge_kw": x[T * nv + T * S :].reshape(T, S) * s_base,
-            "lmp_usd_per_mwh": np.array([-res.z[t * nz + np.arange(bal.start, bal.stop)] / (g.base_mva * durations_h[t])
+    qv[cols["discharge"]] = np.repeat(durations_h, S) * degradation_usd_per_kwh * s_base
+    A = _v2g_matrix(model, T, _v2g_coupling(model, cols, rows, station_bus, durations_h, efficiency))
+    res = solve_conic(ConicProblem(q=qv, A=A, b=_v2g_rhs(model, rows, loads, limit_kw), zero=rows.size("zero"),
+                                   nonneg=rows.size("nonneg"), soc=model.soc * T), options or DEFAULT_OPTIONS)
+    x, bal = res.x, model.rows["balance_p"]
+    return {"cost_usd": float(qv @ x), "charge_kw": x[cols["charge"]].reshape(T, S) * s_base,
+            "discharge_kw": x[cols["discharge"]].reshape(T, S) * s_base,
+            "lmp_usd_per_mwh": np.array([-res.z[rows[f"zero[{t}]"]][bal] / (g.base_mva * durations_h[t])
                                          for t in range(T)]),
             "import_kw": x[p0] * s_base}
