@@ -65,8 +65,7 @@ def _inputs():
     params = {**base, **{k: ({**base[k], **v} if isinstance(v, dict) else v) for k, v in paper.items()}}
     params["scenarios"] = {**params["scenarios"], "max_gan_support": 500, "gan_support_fraction": 0.99,
                            "max_gan_test": 5}
-    pv_system = yaml.safe_load((ROOT / "conf" / "base" / "parameters_gan.yml").read_text())[
-        "gan"]["families"]["pv"]["pv_system"]
+    pv_system = yaml.safe_load((ROOT / "conf" / "base" / "parameters_pv.yml").read_text())["pv_system"]
     return f, g, params, pv_system
 
 

@@ -26,6 +26,11 @@ CV_ITERATIONS = 400  # per GAN task of the CV fan-out benchmark (paper: 20,000)
 CV_REPEATS = 2
 
 
+
+def _pv_system() -> dict:
+    """The shared PV-system block (conf/base/parameters_pv.yml) the pv family derives PV through."""
+    return yaml.safe_load((ROOT / "conf" / "base" / "parameters_pv.yml").read_text())["pv_system"]
+
 def _kedro(*args: str) -> float:
     env = {**os.environ, "KEDRO_DISABLE_TELEMETRY": "true", "MPLBACKEND": "Agg"}
     t0 = time.perf_counter()
@@ -50,7 +55,7 @@ def run() -> list[dict]:
     for family, dataset in FAMILIES.items():
         fp = copy.deepcopy(gan["families"][family])
         fp.setdefault("training", {})["iterations"] = BENCH_ITERATIONS
-        data = build_family_data(family, pd.read_parquet(FEATURES / f"{dataset}.parquet"), fp)
+        data = build_family_data(family, pd.read_parquet(FEATURES / f"{dataset}.parquet"), fp, 15, _pv_system())
         cond = family_conditions(data, DayAheadConfig.from_params(gan.get("conditioning")))
         data = data.subset(np.flatnonzero(cond.keep))
         model = _make_gan(family, fp, gan, seed=0)(_make_transform(fp, gan)())
@@ -149,7 +154,7 @@ def paper_projection(n_iter: int = 200, n_days: int = 12) -> list[dict]:
         s = _settings(fp, gan)
         hcfg, tcfg, fcfg = HoldoutConfig.from_params(s["holdout"]), TrainConfig.from_params(s["training"]), \
             FlowConfig.from_params(s["flow"])
-        data = build_family_data(family, pd.read_parquet(FEATURES / f"{dataset}.parquet"), fp)
+        data = build_family_data(family, pd.read_parquet(FEATURES / f"{dataset}.parquet"), fp, 15, _pv_system())
         cond = family_conditions(data, DayAheadConfig.from_params(gan.get("conditioning")))
         data = data.subset(np.flatnonzero(cond.keep))
         train, test = temporal_split(data.dates, split, fp["dataset"])

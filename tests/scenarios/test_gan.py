@@ -1,7 +1,10 @@
 """GAN training and sampling: reproducibility, learning, physical bounds, label errors, PV chain."""
 
+from pathlib import Path
+
 import numpy as np
 import pytest
+import yaml
 
 from evgrid.scenarios.calendar import ConditioningConfig, label_strings
 from evgrid.scenarios.dayahead import DayAheadConfig, family_conditions
@@ -15,7 +18,9 @@ from evgrid.scenarios.training import TrainConfig
 from evgrid.scenarios.transforms import FamilyTransform
 from tests.scenarios import synthetic
 
-PV = {"kind": "profile", "dataset": "weather_daily", "pv_system": {},
+PV_SYSTEM = yaml.safe_load((Path(__file__).resolve().parents[2] / "conf/base/parameters_pv.yml").read_text())[
+    "pv_system"]
+PV = {"kind": "profile", "dataset": "weather_daily", "derive_pv": True,
       "variables": [{"name": "ghi_w_per_m2", "unit": "W/m2", "lower": 0.0}, {"name": "temp_air_c", "unit": "degC"}]}
 TIMES = {"kind": "ev_times", "dataset": "ev_session_features", "sources": ["acn"]}
 SMALL = dict(iterations=300, batch_size=64, noise_dim=8, g_layers=2, g_width=64, d_layers=2, d_width=64)
@@ -45,7 +50,7 @@ def _model(family, data, rep="identity", night=(), seed=0, **kw):
 
 @pytest.fixture(scope="module")
 def pv_data():
-    return build_family_data("pv", synthetic.weather_daily(), PV)
+    return build_family_data("pv", synthetic.weather_daily(), PV, 15, PV_SYSTEM)
 
 
 @pytest.fixture(scope="module")
@@ -118,9 +123,10 @@ def test_nan_training_matrix_stops_training():
 def test_pv_chain_clear_june_noon_and_night():
     ghi = np.zeros((1, 96))
     ghi[0, 44:56] = 900.0
-    p = pv_kw_per_kwp(ghi, np.full((1, 96), 25.0), np.array(["2015-06-21"], dtype="datetime64[ns]"), PVSystem())
+    p = pv_kw_per_kwp(ghi, np.full((1, 96), 25.0), np.array(["2015-06-21"], dtype="datetime64[ns]"),
+                       PVSystem.from_params(PV_SYSTEM, 15))
     assert 0.7 < p[0, 48] < 1.1  # ~900 W/m2 GHI, 35 deg south tilt, warm cell
     assert np.all(p[0, :44] == 0.0) and np.all(p[0, 56:] == 0.0)
     hotter = pv_kw_per_kwp(ghi, np.full((1, 96), 40.0), np.array(["2015-06-21"], dtype="datetime64[ns]"),
-                           PVSystem())
+                           PVSystem.from_params(PV_SYSTEM, 15))
     assert hotter[0, 48] < p[0, 48]  # negative temperature coefficient (eq. 4)

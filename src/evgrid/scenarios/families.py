@@ -24,19 +24,22 @@ log = logging.getLogger(__name__)
 KINDS = ("profile", "ev_times", "ev_distance")
 
 
-def build_family_data(family: str, features: pd.DataFrame, params: dict, step_minutes: int = 15) -> FamilyData:
-    """Training matrix of ``family`` from its feature dataset, following the family's parameters."""
+def build_family_data(family: str, features: pd.DataFrame, params: dict, step_minutes: int = 15,
+                      pv_system: dict | None = None) -> FamilyData:
+    """Training matrix of ``family`` from its feature dataset, following the family's parameters; a family
+    with ``derive_pv: true`` derives ``pv_kw_per_kwp`` through ``pv_system`` (the shared parameter block)."""
     kind = params.get("kind")
     if kind not in KINDS:
         raise ScenarioDataError(f"family {family!r}: parameter 'kind' must be one of {KINDS}, got {kind!r}")
     if features is None or len(features) == 0:
         raise ScenarioDataError(f"family {family!r}: feature dataset {params.get('dataset')!r} is empty")
     if kind == "profile":
-        return _profile_data(family, features, params, step_minutes)
+        return _profile_data(family, features, params, step_minutes, pv_system)
     return _session_data(family, features, params, kind)
 
 
-def _profile_data(family: str, df: pd.DataFrame, params: dict, step_minutes: int) -> FamilyData:
+def _profile_data(family: str, df: pd.DataFrame, params: dict, step_minutes: int,
+                  pv_system: dict | None) -> FamilyData:
     n_steps = 24 * 60 // step_minutes
     df = df.sort_values("date").reset_index(drop=True)
     filters = params.get("filters") or {}
@@ -54,8 +57,8 @@ def _profile_data(family: str, df: pd.DataFrame, params: dict, step_minutes: int
     blocks = [wide_channel(df, v.name, n_steps, family) for v in variables]
     dates, months, weekend = calendar_columns(df, family, params.get("dataset", "?"))
     info = {"removed": removed, "step_minutes": step_minutes}
-    if params.get("pv_system") is not None:
-        info["pv_system"] = PVSystem.from_params(params["pv_system"], step_minutes)
+    if params.get("derive_pv"):
+        info["pv_system"] = PVSystem.from_params(pv_system, step_minutes)
         info["pv_max_kw_per_kwp"] = float(params.get("pv_max_kw_per_kwp", 1.2))
         info["representative_year"] = int(params.get("representative_year", 2015))
     return FamilyData(

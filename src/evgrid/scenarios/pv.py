@@ -14,32 +14,62 @@ PV is exactly zero when GHI is zero or the sun is below the horizon.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 import pandas as pd
 import pvlib
 
+from evgrid.runtime.validation import Problems
+
+
+# pv_system.<key> -> (lowest, highest) accepted value; None = unbounded on that side
+PV_SYSTEM_RANGES: dict[str, tuple[float | None, float | None]] = {
+    "latitude_deg": (-90.0, 90.0), "longitude_deg": (-180.0, 180.0), "utc_offset_h": (-12.0, 14.0),
+    "tilt_deg": (0.0, 90.0), "azimuth_deg": (0.0, 360.0), "albedo": (0.0, 1.0),
+    "gamma_pdc_per_c": (None, None), "noct_c": (None, None), "eta_mp": (0.0, 1.0), "eta_absorb": (0.0, 1.0),
+    "losses_fraction": (0.0, 1.0),
+}
+
 
 @dataclass(frozen=True)
 class PVSystem:
-    """Site and array parameters (parameters ``gan.families.pv.pv_system``)."""
+    """Site and array of the pvlib chain: the shared ``pv_system`` parameter block (conf/base/parameters_pv.yml,
+    read by gan, dro, backtest and parking); ``step_minutes`` is the step of the irradiance profiles."""
 
-    latitude_deg: float = 43.05
-    longitude_deg: float = -76.18
-    utc_offset_h: float = -5.0
-    tilt_deg: float = 35.0
-    azimuth_deg: float = 180.0
-    albedo: float = 0.2
-    gamma_pdc_per_c: float = -0.004
-    noct_c: float = 45.0
-    eta_mp: float = 0.18
-    eta_absorb: float = 0.9
-    losses_fraction: float = 0.0
-    step_minutes: int = 15
+    latitude_deg: float
+    longitude_deg: float
+    utc_offset_h: float
+    tilt_deg: float
+    azimuth_deg: float
+    albedo: float
+    gamma_pdc_per_c: float
+    noct_c: float
+    eta_mp: float
+    eta_absorb: float
+    losses_fraction: float
+    step_minutes: int = 15  # the feature matrices' step (96 x 15 min); from_params takes params:step_minutes
+
+    @staticmethod
+    def check_params(params: Any, p: Problems) -> None:
+        """Add every problem of the ``pv_system`` block to ``p`` (named ``<p's prefix>.<key>``)."""
+        if params is None:
+            p.add("", "missing: the shared PV-system block (conf/base/parameters_pv.yml)")
+            return
+        if not p.known_keys(params, PV_SYSTEM_RANGES) or not p.required(params, PV_SYSTEM_RANGES):
+            return
+        for key, (lo, hi) in PV_SYSTEM_RANGES.items():
+            p.in_range(key, params[key], lo, hi, lo_open=key == "eta_absorb")
+        p.less("eta_mp", params["eta_mp"], "eta_absorb", params["eta_absorb"], strict=False)
 
     @classmethod
-    def from_params(cls, params: dict, step_minutes: int = 15) -> PVSystem:
-        return cls(**{**params, "step_minutes": step_minutes})
+    def from_params(cls, params: Any, step_minutes: int) -> PVSystem:
+        """The ``pv_system`` block and the profile step (``params:step_minutes``); a
+        :class:`~evgrid.runtime.validation.ConfigError` names every bad ``pv_system.<key>``."""
+        p = Problems("pv_system")
+        cls.check_params(params, p)
+        p.raise_if_any()
+        return cls(**{key: float(params[key]) for key in PV_SYSTEM_RANGES}, step_minutes=int(step_minutes))
 
     @property
     def timezone(self) -> str:

@@ -123,8 +123,7 @@ def features() -> dict:
 
 @pytest.fixture(scope="session")
 def pv_system() -> dict:
-    gan = yaml.safe_load((ROOT / "conf" / "base" / "parameters_gan.yml").read_text())
-    return gan["gan"]["families"]["pv"]["pv_system"]
+    return yaml.safe_load((ROOT / "conf" / "base" / "parameters_pv.yml").read_text())["pv_system"]
 
 
 @pytest.fixture(scope="session")

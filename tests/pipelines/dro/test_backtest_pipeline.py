@@ -44,7 +44,7 @@ def dro_small(dro_params):
 @pytest.fixture(scope="module")
 def outputs(features, dro_small, pv_system):
     data = {**features, "params:backtest": BACKTEST, "params:dro": dro_small, "params:dro.network": dro_small["network"],
-            "params:split": SPLIT, "params:gan.families.pv.pv_system": pv_system, "params:step_minutes": 15,
+            "params:split": SPLIT, "params:pv_system": pv_system, "params:step_minutes": 15,
             "params:compute": {"scheduler": "sync", "progress": False}, "dro_radius_selected": RADIUS}
     catalog = DataCatalog({k: MemoryDataset(v) for k, v in data.items()})
     pipe = create_pipeline()

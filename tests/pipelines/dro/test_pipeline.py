@@ -46,7 +46,7 @@ def outputs(features, gan_frames, small_params, pv_system):
             "joint_daily": joint, "joint.scenarios": joint_like_frame(joint, 60, 5),
             "joint.gan_holdout_info": {"test_start": "2016-08-01"}, "price.gan_holdout_info": {"test_start": "2019-08-12"},
             "params:dro.network": small_params["network"],
-            "params:gan.families.pv.pv_system": pv_system, "params:step_minutes": 15, "params:split": SPLIT,
+            "params:pv_system": pv_system, "params:step_minutes": 15, "params:split": SPLIT,
             "params:compute": {"scheduler": "sync", "progress": False}}
     catalog = DataCatalog({k: MemoryDataset(v) for k, v in data.items()})
     pipe = create_pipeline()

@@ -141,11 +141,12 @@ def test_a_requested_date_is_conditioned_on_the_record(gan_run):
 
     project, catalog = gan_run
     gan = yaml.safe_load((project / "conf" / "base" / "parameters_gan.yml").read_text())["gan"]
+    pv_system = yaml.safe_load((project / "conf" / "base" / "parameters_pv.yml").read_text())["pv_system"]
     cfg = DayAheadConfig.from_params(gan["conditioning"])
     for fam in FAMILIES:
         fp = gan["families"][fam]
         bundle = catalog.load(f"{fam}.gan_model")
-        data = build_family_data(fam, catalog.load(fp["dataset"]), fp, 15)  # the record: every day of the feature set
+        data = build_family_data(fam, catalog.load(fp["dataset"]), fp, 15, pv_system)  # the record: every day of the feature set
         serving = ServingBundle.build(bundle, bundle.selected, data, cfg, 7)
         days = pd.to_datetime(bundle.train_data.dates).normalize()
         for i in np.linspace(0, len(days) - 1, 7).astype(int):

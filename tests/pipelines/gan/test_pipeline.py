@@ -64,6 +64,8 @@ def _catalog(gan: dict, price_days: int = 240) -> DataCatalog:
     datasets = {k: MemoryDataset(v) for k, v in feats.items()}
     datasets["params:gan"] = MemoryDataset(gan)
     datasets["params:step_minutes"] = MemoryDataset(15)
+    datasets["params:pv_system"] = MemoryDataset(
+        yaml.safe_load((ROOT / "conf" / "base" / "parameters_pv.yml").read_text())["pv_system"])
     datasets["params:compute"] = MemoryDataset({"scheduler": "sync", "progress": False})
     datasets["params:split"] = MemoryDataset(
         yaml.safe_load((ROOT / "conf" / "base" / "parameters.yml").read_text())["split"])

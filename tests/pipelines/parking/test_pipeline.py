@@ -26,8 +26,8 @@ def outputs():
     p["model"]["milp"] = False  # screened plan: the MILP is tested in tests/studies/parking/test_milp.py
     p["study"] |= {"pv_sweep_pct": [60, 100], "stochastic_days": 1, "heldout_dates": ["2021-09-08"],
                    "heldout_pv_dates": ["2017-07-18"]}
-    with open(fx.ROOT / "conf/base/parameters_gan.yml") as fh:
-        pv_system = yaml.safe_load(fh)["gan"]["families"]["pv"]["pv_system"]
+    with open(fx.ROOT / "conf/base/parameters_pv.yml") as fh:
+        pv_system = yaml.safe_load(fh)["pv_system"]
     pipe = create_pipeline()
     datasets = {name: KeptDataset() for name in pipe.datasets()}
     catalog = DataCatalog(datasets=datasets)
@@ -36,7 +36,7 @@ def outputs():
     catalog["params:parking"] = p
     catalog["params:compute"] = {"scheduler": "sync", "progress": False}  # in-process: no cluster in tests
     catalog["params:parking_feeder"] = {"path": str(CASE33)}
-    catalog["params:gan.families.pv.pv_system"] = pv_system
+    catalog["params:pv_system"] = pv_system
     catalog["params:step_minutes"] = 15
     catalog["parking_scenario_results"] = MemoryDataset(copy_mode="assign")
     SequentialRunner().run(pipe, catalog)

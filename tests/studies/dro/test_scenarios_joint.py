@@ -42,10 +42,10 @@ def run():
     gan["sampling"].update(n_scenarios=N_SCEN)
     fam = copy.deepcopy(gan["families"]["joint"])
     fam["holdout"] = {"models": ["analog", "bootstrap"]}  # the gan pipeline's nodes, a cheap model set
-    data = build_training_data(joint, fam, gan, 15, "joint")
+    pv_system = _yaml("pv")["pv_system"]
+    data = build_training_data(joint, fam, gan, 15, pv_system, "joint")
     _scores, info, bundle = evaluate_generators(data, fam, gan, SPLIT)
     scen = sample_scenarios(bundle, data, fam, gan)
-    pv_system = gan["families"]["pv"]["pv_system"]
     price = gan_like_frames(features, N_SCEN, 3, pv_system)["price"]
     p = copy.deepcopy(_yaml("dro")["dro"])
     p["aggregate_steps"] = 8

@@ -28,9 +28,9 @@ def params() -> dict:
 
 
 def pv_system() -> PVSystem:
-    with open(ROOT / "conf/base/parameters_gan.yml") as fh:
-        p = yaml.safe_load(fh)["gan"]["families"]["pv"]["pv_system"]
-    return PVSystem.from_params(p)
+    with open(ROOT / "conf/base/parameters_pv.yml") as fh:
+        p = yaml.safe_load(fh)["pv_system"]
+    return PVSystem.from_params(p, 15)
 
 
 def ev_times_frame(features: pd.DataFrame) -> pd.DataFrame:

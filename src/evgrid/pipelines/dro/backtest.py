@@ -18,7 +18,7 @@ def create_pipeline(**kwargs) -> Pipeline:
         node(nodes.load_network, "params:dro.network", "backtest_network", name="backtest_load_network"),
         node(nodes.plan_backtest,
              ["traffic_daily", "weather_daily", "price_daily", "load_daily", "params:backtest", "params:dro",
-              "params:split", "params:gan.families.pv.pv_system"],
+              "params:split", "params:pv_system"],
              ["backtest_plan", "backtest_split_dates", "backtest_plan_info"], name="backtest_plan_days"),
         node(nodes.run_backtest,
              ["backtest_plan", "backtest_network", "dro_radius_selected", "params:backtest", "params:dro",

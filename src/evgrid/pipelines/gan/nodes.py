@@ -97,9 +97,10 @@ def _family_run(info: dict):
 
 # -- nodes -------------------------------------------------------------------------------------------------
 def build_training_data(features: pd.DataFrame, family_params: dict, gan_params: dict, step_minutes: int,
-                        family: str) -> FamilyData:
-    """Matrix of one family from its feature dataset, checked for NaNs and size."""
-    data = build_family_data(family, features, family_params, step_minutes)
+                        pv_system: dict, family: str) -> FamilyData:
+    """Matrix of one family from its feature dataset (PV through the shared ``pv_system`` block where the
+    family has ``derive_pv``), checked for NaNs and size."""
+    data = build_family_data(family, features, family_params, step_minutes, pv_system)
     validate_family_data(data, int(gan_params["min_folds"]), int(gan_params["min_units_per_fold"]))
     removed = {k: v for k, v in data.info.get("removed", {}).items() if v}
     log.info("family %s: %d %s, %d features%s", family, data.n_units,

@@ -1,6 +1,6 @@
 """The ``gan`` pipeline: one modular template per scenario family (Kedro namespace = family name).
 
-Template (inputs ``features``, ``params:family``; outputs ``<family>.<name>``):
+Template (inputs ``features``, ``params:family``, the shared ``params:pv_system``; outputs ``<family>.<name>``):
 build_training_data -> evaluate_generators (dated split, validation choice, temporal holdout) ->
 sample_scenarios -> register_generators (MLflow models, registry) and plot_family. A final node gathers every family's holdout info into
 ``gan_holdout_summary`` and ``gan_holdout_report``.
@@ -41,8 +41,8 @@ def _bind_family(family: str):
 def family_template(family: str) -> Pipeline:
     """The per-family template (un-namespaced names)."""
     return Pipeline([
-        node(_bind_family(family), ["features", "params:family", "params:gan", "params:step_minutes"],
-             "gan_training_data", name="build_training_data"),
+        node(_bind_family(family), ["features", "params:family", "params:gan", "params:step_minutes",
+                                    "params:pv_system"], "gan_training_data", name="build_training_data"),
         node(evaluate_generators, ["gan_training_data", "params:family", "params:gan", "params:split",
                                    "params:compute"],
              ["gan_holdout_scores", "gan_holdout_info", "gan_model"], name="evaluate_generators"),
@@ -65,7 +65,7 @@ def create_pipeline(**kwargs) -> Pipeline:
             inputs={"features": dataset},
             parameters={"params:family": f"params:gan.families.{family}", "params:gan": "params:gan",
                         "params:step_minutes": "params:step_minutes", "params:split": "params:split",
-                        "params:compute": "params:compute"},
+                        "params:compute": "params:compute", "params:pv_system": "params:pv_system"},
         )
     summary_inputs = [f"{family}.gan_holdout_info" for family in families]
     with warnings.catch_warnings():  # the namespaced inputs "<family>.gan_holdout_info" are meant to be dotted

@@ -11,6 +11,7 @@ from evgrid.runtime.validation import Problems
 from evgrid.scenarios.dayahead import DayAheadConfig
 from evgrid.scenarios.generators import FlowConfig
 from evgrid.scenarios.holdout import HoldoutConfig
+from evgrid.scenarios.pv import PVSystem
 from evgrid.scenarios.training import TrainConfig
 
 from .nodes import _settings
@@ -19,7 +20,7 @@ from .pipeline import FAMILIES
 GAN_KEYS = {"seed", "torch_threads", "progress_bar", "scale_margin", "min_folds", "min_units_per_fold",
             "conditioning", "calendar_labels", "training", "holdout", "flow", "sampling", "families"}
 FAMILY_KEYS = {"kind", "dataset", "variables", "night_variables", "representation", "scaling", "training",
-               "holdout", "flow", "sampling", "pv_max_kw_per_kwp", "representative_year", "pv_system", "sources",
+               "holdout", "flow", "sampling", "pv_max_kw_per_kwp", "representative_year", "derive_pv", "sources",
                "filters", "min_km", "max_km"}
 TRAIN_KEYS = {f.name for f in fields(TrainConfig)}
 SAMPLING_KEYS = {"n_scenarios", "seed", "month", "is_weekend"}
@@ -55,5 +56,9 @@ def validate_params(params: dict) -> None:
         p.check("holdout" if "holdout" not in fp else f"families.{fam}.holdout",
                 lambda s=s: HoldoutConfig.from_params(s["holdout"]))
         p.check("flow" if "flow" not in fp else f"families.{fam}.flow", lambda s=s: FlowConfig.from_params(s["flow"]))
+    if "pv_system" in params:  # the shared block (conf/base/parameters_pv.yml; absent: Kedro names the input)
+        pv = Problems("pv_system")
+        pv.items = p.items
+        PVSystem.check_params(params.get("pv_system"), pv)
     p.items[:] = list(dict.fromkeys(p.items))  # a common-block problem is seen once per family
     p.raise_if_any()

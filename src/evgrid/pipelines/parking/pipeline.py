@@ -10,7 +10,7 @@ def create_pipeline(**kwargs) -> Pipeline:
         node(nodes.load_network, "params:parking_feeder", "parking_network", name="parking_load_network"),
         node(nodes.prepare_inputs,
              ["parking_network", "prices_primary", "load_daily", "ev_session_features", "weather_daily",
-              "ev_times.scenarios", "pv.scenarios", "params:parking", "params:gan.families.pv.pv_system",
+              "ev_times.scenarios", "pv.scenarios", "params:parking", "params:pv_system",
               "params:step_minutes"],
              ["parking_inputs", "parking_day_summary"], name="parking_prepare_inputs"),
         node(nodes.run_scenarios, ["parking_inputs", "params:parking", "params:compute"],

@@ -9,6 +9,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from evgrid.optim.robust import check_radius
+from evgrid.scenarios.pv import PVSystem
 from evgrid.typed_params import ParameterError, require, typed
 
 
@@ -418,4 +419,8 @@ def validate_params(params: dict) -> None:
         p.add("robust.radii", f"needs >= 3 radii so the CV grid can bracket its optimum, got {rob['radii']}")
     if not p.items:
         p.check("", lambda: DroConfig.from_params(block))
+    if "pv_system" in params:  # the shared PV-system block the scenario nodes read (conf/base/parameters_pv.yml)
+        pv = Problems("pv_system")
+        pv.items = p.items
+        PVSystem.check_params(params["pv_system"], pv)
     p.raise_if_any()
