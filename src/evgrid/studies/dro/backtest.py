@@ -154,6 +154,162 @@ def _pick_price(rng, pool: np.ndarray, pool_month: np.ndarray, months: np.ndarra
     return np.asarray(out, int), matched
 
 
+@dataclass(frozen=True)
+class _DayPool:
+    """Sorted finite days of the four records for one plan: the joint traffic + weather days (``common``, their
+    rows ``i_tr`` / ``i_we`` in the feature matrices, weekend flag, month), the price and load days with their
+    training / test rows, and the channel matrices (day x 96 steps; PV per kWp only on the joint days used)."""
+
+    common: np.ndarray
+    i_tr: np.ndarray
+    i_we: np.ndarray
+    wk: np.ndarray
+    mo: np.ndarray
+    pr_d: np.ndarray
+    pr_wk: np.ndarray
+    pr_mo: np.ndarray
+    pr_train: np.ndarray
+    pr_test: np.ndarray
+    ld_d: np.ndarray
+    ld_wk: np.ndarray
+    ld_mo: np.ndarray
+    ld_train: np.ndarray
+    flow: np.ndarray
+    pv: np.ndarray
+    wind: np.ndarray
+    lbmp: np.ndarray
+    load_mw: np.ndarray
+
+    def channels(self, joint: np.ndarray, price_rows: np.ndarray) -> dict[str, np.ndarray]:
+        return {"flow_veh_per_h": self.flow[self.i_tr[joint]], "pv_kw_per_kwp": self.pv[self.i_we[joint]],
+                "wind_speed_m_per_s": self.wind[self.i_we[joint]], "lbmp_usd_per_mwh": self.lbmp[price_rows]}
+
+    def price_pool(self, side: np.ndarray, weekend: bool) -> np.ndarray:
+        """Price rows of ``side`` of the day type (all of ``side`` when it has none)."""
+        same = side[self.pr_wk[side] == weekend]
+        return same if len(same) else side
+
+    def date_rows(self, set_name: str, test_date, joint: np.ndarray, price_rows: np.ndarray) -> list[dict]:
+        rows = []
+        for j, c in zip(joint, price_rows, strict=True):
+            day = self.common[j]
+            for ch, src, dd in (("flow_veh_per_h", "traffic", day), ("pv_kw_per_kwp", "weather", day),
+                                ("wind_speed_m_per_s", "weather", day), ("lbmp_usd_per_mwh", "price", self.pr_d[c])):
+                rows.append({"set": set_name, "test_date": test_date, "channel": ch, "record": RECORDS[src],
+                             "date": pd.Timestamp(dd)})
+        return rows
+
+
+def _cutoffs(traffic_daily, weather_daily, price_daily, load_daily, split: SplitConfig) -> dict:
+    """First test day of each full record (:func:`evgrid.scenarios.split.first_test_day`, as gan and dro)."""
+    cut = {src: first_test_day(df["date"], split, RECORDS[src])
+           for src, df in (("traffic", traffic_daily), ("weather", weather_daily), ("price", price_daily))}
+    cut["load"] = first_test_day(load_daily["date"], split, "load_daily")
+    return cut
+
+
+def _joint_split(common: np.ndarray, wk: np.ndarray, cut: dict, cfg: BacktestConfig) -> tuple:
+    """Training pool (joint days before both cut-offs) and test days (on/after both, from ``start_date``, the
+    first ``n_days``) of the day type; also the number of test days available."""
+    lo, hi = min(cut["traffic"], cut["weather"]), max(cut["traffic"], cut["weather"])
+    type_ok = np.ones(len(common), bool) if cfg.weekend is None else wk == bool(cfg.weekend)
+    train_pool = np.flatnonzero((common < lo) & type_ok)
+    test = np.flatnonzero((common >= hi) & type_ok)
+    if cfg.start_date is not None:
+        test = test[common[test] >= np.datetime64(cfg.start_date, "D")]
+    n_avail = len(test)
+    if cfg.n_days:
+        test = test[: cfg.n_days]
+    if len(test) == 0:
+        raise ScenarioInputError(
+            f"no held-out joint traffic+weather day on/after {max(hi, np.datetime64(cfg.start_date or hi, 'D'))} "
+            f"with weekend={cfg.weekend}: change parameter 'backtest.start_date' or 'backtest.weekend'")
+    return train_pool, test, n_avail
+
+
+def _day_pool(tr: pd.DataFrame, we: pd.DataFrame, pr: pd.DataFrame, ld: pd.DataFrame, cut: dict,
+              cfg: BacktestConfig, pv_system: dict) -> tuple[_DayPool, np.ndarray, np.ndarray, int]:
+    """The :class:`_DayPool` of the sorted finite records with the training pool, test days and test days
+    available."""
+    tr_d, we_d, pr_d, ld_d = (_days(df["date"]) for df in (tr, we, pr, ld))
+    common, i_tr, i_we = np.intersect1d(tr_d, we_d, return_indices=True)
+    wk = _weekend(common)
+    train_pool, test, n_avail = _joint_split(common, wk, cut, cfg)
+    pr_train = np.flatnonzero(pr_d < cut["price"])
+    pr_test = np.flatnonzero(pr_d >= cut["price"])
+    ld_train = np.flatnonzero(ld_d < cut["load"])
+    if not len(pr_train) or not len(pr_test) or not len(ld_train):
+        raise ScenarioInputError("the dated split leaves no price training / price test / load training day: "
+                                 "change parameter 'split'")
+    ghi = daily_matrix(we, "ghi_w_per_m2")
+    pv = np.full(ghi.shape, np.nan)  # PV per kWp (the gan pipeline's pvlib chain) of the joint days used
+    rows_we = i_we[np.union1d(train_pool, test)]
+    pv[rows_we] = pv_kw_per_kwp(ghi[rows_we], daily_matrix(we, "temp_air_c")[rows_we], we["date"].to_numpy()[rows_we],
+                                PVSystem(**pv_system))
+    pool = _DayPool(common=common, i_tr=i_tr, i_we=i_we, wk=wk, mo=_month(common), pr_d=pr_d, pr_wk=_weekend(pr_d),
+                    pr_mo=_month(pr_d), pr_train=pr_train, pr_test=pr_test, ld_d=ld_d, ld_wk=_weekend(ld_d),
+                    ld_mo=_month(ld_d), ld_train=ld_train, flow=daily_matrix(tr, "flow_veh_per_h"), pv=pv,
+                    wind=daily_matrix(we, "wind_speed_m_per_s"), lbmp=daily_matrix(pr, "lbmp_usd_per_mwh"),
+                    load_mw=daily_matrix(ld, "load_mw"))
+    return pool, train_pool, test, n_avail
+
+
+def _reference(pool: _DayPool, train_pool: np.ndarray, cfg: BacktestConfig) -> tuple[dict, list[dict]]:
+    """Channels (and date rows) of every training joint day of the day type, each with a training-side price
+    day of its type and month: the scales of the ground metric."""
+    if len(train_pool) < 2:
+        raise ScenarioInputError(f"the dated split leaves {len(train_pool)} joint training days with "
+                                 f"weekend={cfg.weekend}: change parameter 'split' or 'backtest.weekend'")
+    rng = np.random.default_rng(compute.task_seed(cfg.seed, "reference"))
+    ref_price = np.zeros(len(train_pool), int)
+    for w in (False, True):
+        sel = pool.wk[train_pool] == w
+        if sel.any():
+            pp = pool.price_pool(pool.pr_train, w)
+            ref_price[sel] = _pick_price(rng, pp, pool.pr_mo[pp], pool.mo[train_pool[sel]])[0]
+    return pool.channels(train_pool, ref_price), pool.date_rows("reference", pd.NaT, train_pool, ref_price)
+
+
+def _day_task(pool: _DayPool, j: int, train_pool: np.ndarray, cfg: BacktestConfig, n_nominal: int,
+              aggregate_steps: int) -> tuple[dict, list[dict], int, bool]:
+    """Task of test day ``common[j]`` (seeded by its date): ``n_train_days`` training days of its type and month
+    window with price days, a held-out price day, the load shape; its date rows; whether the test price day is
+    of the same month; whether the load shape fell back to the whole day type (< ``min_load_days`` days)."""
+    day = pool.common[j]
+    key = str(day)
+    rng = np.random.default_rng(compute.task_seed(cfg.seed, key))
+    weekend, month = bool(pool.wk[j]), int(pool.mo[j])
+    cand = train_pool[(pool.wk[train_pool] == weekend) & _in_window(pool.mo[train_pool], month, cfg.month_window)]
+    if len(cand) < max(2, n_nominal):
+        raise ScenarioInputError(
+            f"test date {key}: only {len(cand)} training days of the day type within "
+            f"{cfg.month_window} month(s) (need >= {max(2, n_nominal)}): widen parameter 'backtest.month_window'")
+    pick = np.sort(rng.choice(cand, size=min(cfg.n_train_days, len(cand)), replace=False))
+    tp = pool.price_pool(pool.pr_train, weekend)
+    train_price, _ = _pick_price(rng, tp, pool.pr_mo[tp], pool.mo[pick])
+    sp = pool.price_pool(pool.pr_test, weekend)
+    test_price, same = _pick_price(rng, sp, pool.pr_mo[sp], np.array([month]))
+    ld_train = pool.ld_train
+    lrows = ld_train[(pool.ld_wk[ld_train] == weekend) & _in_window(pool.ld_mo[ld_train], month, cfg.month_window)]
+    fallback = len(lrows) < cfg.min_load_days
+    if fallback:
+        lrows = ld_train[pool.ld_wk[ld_train] == weekend]
+    load_mw = pool.load_mw
+    shape = block_mean(load_mw[lrows].mean(axis=0), load_mw.shape[1] // aggregate_steps, "dro.aggregate_steps")
+    task = {
+        "date": key, "weekend": weekend, "month": month,
+        "train": pool.channels(pick, train_price), "test": pool.channels(np.array([j]), test_price),
+        "load_profile": shape / shape.max(), "load_dates": [str(d) for d in pool.ld_d[lrows]],
+        "train_dates": [str(d) for d in pool.common[pick]], "train_price_dates": [str(d) for d in pool.pr_d[train_price]],
+        "test_price_date": str(pool.pr_d[test_price[0]]), "pool_days": int(len(cand)),
+    }
+    rows = pool.date_rows("train", pd.Timestamp(day), pick, train_price)
+    rows += pool.date_rows("test", pd.Timestamp(day), np.array([j]), test_price)
+    rows += [{"set": "train", "test_date": pd.Timestamp(day), "channel": "load_mw", "record": "load_daily",
+              "date": pd.Timestamp(d)} for d in pool.ld_d[lrows]]
+    return task, rows, same, fallback
+
+
 def plan_backtest(traffic_daily: pd.DataFrame, weather_daily: pd.DataFrame, price_daily: pd.DataFrame,
                   load_daily: pd.DataFrame, dro: DroConfig, cfg: BacktestConfig, split: SplitConfig,
                   pv_system: dict) -> tuple[dict, pd.DataFrame, dict]:
@@ -170,109 +326,17 @@ def plan_backtest(traffic_daily: pd.DataFrame, weather_daily: pd.DataFrame, pric
     we = _sorted_finite(weather_daily, "weather_daily", ("ghi_w_per_m2", "temp_air_c", "wind_speed_m_per_s"))
     pr = _sorted_finite(price_daily, "price_daily", ("lbmp_usd_per_mwh",))
     ld = _sorted_finite(load_daily, "load_daily", ("load_mw",))
-    cut = {src: first_test_day(df["date"], split, RECORDS[src])
-           for src, df in (("traffic", traffic_daily), ("weather", weather_daily), ("price", price_daily))}
-    cut["load"] = first_test_day(load_daily["date"], split, "load_daily")
-    tr_d, we_d, pr_d, ld_d = (_days(df["date"]) for df in (tr, we, pr, ld))
-    common, i_tr, i_we = np.intersect1d(tr_d, we_d, return_indices=True)
-    lo, hi = min(cut["traffic"], cut["weather"]), max(cut["traffic"], cut["weather"])
-    wk, mo = _weekend(common), _month(common)
-    type_ok = np.ones(len(common), bool) if cfg.weekend is None else wk == bool(cfg.weekend)
-    train_pool = np.flatnonzero((common < lo) & type_ok)
-    test = np.flatnonzero((common >= hi) & type_ok)
-    if cfg.start_date is not None:
-        test = test[common[test] >= np.datetime64(cfg.start_date, "D")]
-    n_avail = len(test)
-    if cfg.n_days:
-        test = test[: cfg.n_days]
-    if len(test) == 0:
-        raise ScenarioInputError(
-            f"no held-out joint traffic+weather day on/after {max(hi, np.datetime64(cfg.start_date or hi, 'D'))} "
-            f"with weekend={cfg.weekend}: change parameter 'backtest.start_date' or 'backtest.weekend'")
-    pr_train = np.flatnonzero(pr_d < cut["price"])
-    pr_test = np.flatnonzero(pr_d >= cut["price"])
-    ld_train = np.flatnonzero(ld_d < cut["load"])
-    if not len(pr_train) or not len(pr_test) or not len(ld_train):
-        raise ScenarioInputError("the dated split leaves no price training / price test / load training day: "
-                                 "change parameter 'split'")
-    pr_wk, pr_mo = _weekend(pr_d), _month(pr_d)
-    ld_wk, ld_mo = _weekend(ld_d), _month(ld_d)
-    ghi = daily_matrix(we, "ghi_w_per_m2")
-    pv = np.full(ghi.shape, np.nan)  # PV per kWp (the gan pipeline's pvlib chain) of the joint days used
-    rows_we = i_we[np.union1d(train_pool, test)]
-    pv[rows_we] = pv_kw_per_kwp(ghi[rows_we], daily_matrix(we, "temp_air_c")[rows_we], we["date"].to_numpy()[rows_we],
-                                PVSystem(**pv_system))
-    flow, wind = daily_matrix(tr, "flow_veh_per_h"), daily_matrix(we, "wind_speed_m_per_s")
-    lbmp, load_mw = daily_matrix(pr, "lbmp_usd_per_mwh"), daily_matrix(ld, "load_mw")
-    k = int(dro.aggregate_steps)
-
-    def channels(joint: np.ndarray, price_rows: np.ndarray) -> dict[str, np.ndarray]:
-        return {"flow_veh_per_h": flow[i_tr[joint]], "pv_kw_per_kwp": pv[i_we[joint]],
-                "wind_speed_m_per_s": wind[i_we[joint]], "lbmp_usd_per_mwh": lbmp[price_rows]}
-
-    def price_pool(side: np.ndarray, weekend: bool) -> np.ndarray:
-        same = side[pr_wk[side] == weekend]
-        return same if len(same) else side
-
-    def date_rows(set_name: str, test_date, joint: np.ndarray, price_rows: np.ndarray) -> list[dict]:
-        rows = []
-        for j, c in zip(joint, price_rows, strict=True):
-            for ch, src, dd in (("flow_veh_per_h", "traffic", common[j]), ("pv_kw_per_kwp", "weather", common[j]),
-                                ("wind_speed_m_per_s", "weather", common[j]), ("lbmp_usd_per_mwh", "price", pr_d[c])):
-                rows.append({"set": set_name, "test_date": test_date, "channel": ch, "record": RECORDS[src],
-                             "date": pd.Timestamp(dd)})
-        return rows
-
-    rows: list[dict] = []
-    # reference pool: every training joint day of the day type (scales of the ground metric)
-    if len(train_pool) < 2:
-        raise ScenarioInputError(f"the dated split leaves {len(train_pool)} joint training days with "
-                                 f"weekend={cfg.weekend}: change parameter 'split' or 'backtest.weekend'")
-    rng = np.random.default_rng(compute.task_seed(cfg.seed, "reference"))
-    ref_price = np.zeros(len(train_pool), int)
-    for w in (False, True):
-        sel = wk[train_pool] == w
-        if sel.any():
-            pp = price_pool(pr_train, w)
-            ref_price[sel] = _pick_price(rng, pp, pr_mo[pp], mo[train_pool[sel]])[0]
-    reference = channels(train_pool, ref_price)
-    rows += date_rows("reference", pd.NaT, train_pool, ref_price)
+    cut = _cutoffs(traffic_daily, weather_daily, price_daily, load_daily, split)
+    pool, train_pool, test, n_avail = _day_pool(tr, we, pr, ld, cut, cfg, pv_system)
+    reference, rows = _reference(pool, train_pool, cfg)
     tasks, n_same_month, fallback_load = [], 0, 0
-    n_nominal = int(dro.scenarios.n_nominal)
+    n_nominal, k = int(dro.scenarios.n_nominal), int(dro.aggregate_steps)
     for j in test:
-        day = common[j]
-        key = str(day)
-        seed = compute.task_seed(cfg.seed, key)
-        rng = np.random.default_rng(seed)
-        weekend, month = bool(wk[j]), int(mo[j])
-        pool = train_pool[(wk[train_pool] == weekend) & _in_window(mo[train_pool], month, cfg.month_window)]
-        if len(pool) < max(2, n_nominal):
-            raise ScenarioInputError(
-                f"test date {key}: only {len(pool)} training days of the day type within "
-                f"{cfg.month_window} month(s) (need >= {max(2, n_nominal)}): widen parameter 'backtest.month_window'")
-        pick = np.sort(rng.choice(pool, size=min(cfg.n_train_days, len(pool)), replace=False))
-        tp = price_pool(pr_train, weekend)
-        train_price, _ = _pick_price(rng, tp, pr_mo[tp], mo[pick])
-        sp = price_pool(pr_test, weekend)
-        test_price, same = _pick_price(rng, sp, pr_mo[sp], np.array([month]))
+        task, day_rows, same, fallback = _day_task(pool, j, train_pool, cfg, n_nominal, k)
+        tasks.append(task)
+        rows += day_rows
         n_same_month += same
-        lrows = ld_train[(ld_wk[ld_train] == weekend) & _in_window(ld_mo[ld_train], month, cfg.month_window)]
-        if len(lrows) < cfg.min_load_days:
-            fallback_load += 1
-            lrows = ld_train[ld_wk[ld_train] == weekend]
-        shape = block_mean(load_mw[lrows].mean(axis=0), load_mw.shape[1] // k, "dro.aggregate_steps")
-        tasks.append({
-            "date": key, "weekend": weekend, "month": month,
-            "train": channels(pick, train_price), "test": channels(np.array([j]), test_price),
-            "load_profile": shape / shape.max(), "load_dates": [str(d) for d in ld_d[lrows]],
-            "train_dates": [str(d) for d in common[pick]], "train_price_dates": [str(d) for d in pr_d[train_price]],
-            "test_price_date": str(pr_d[test_price[0]]), "pool_days": int(len(pool)),
-        })
-        rows += date_rows("train", pd.Timestamp(day), pick, train_price)
-        rows += date_rows("test", pd.Timestamp(day), np.array([j]), test_price)
-        rows += [{"set": "train", "test_date": pd.Timestamp(day), "channel": "load_mw", "record": "load_daily",
-                  "date": pd.Timestamp(d)} for d in ld_d[lrows]]
-    dates = pd.DataFrame(rows)
+        fallback_load += fallback
     info = {f"cutoff_{RECORDS.get(k_, 'load_daily')}": str(v) for k_, v in cut.items()}
     info.update({"test_days": len(tasks), "test_days_available": int(n_avail),
                  "first_test_date": tasks[0]["date"], "last_test_date": tasks[-1]["date"],
@@ -280,7 +344,7 @@ def plan_backtest(traffic_daily: pd.DataFrame, weather_daily: pd.DataFrame, pric
                  "load_shape_fallback_days": int(fallback_load), "weekend": cfg.weekend,
                  "month_window": cfg.month_window, "n_train_days": cfg.n_train_days})
     log.info("backtest plan: %s", info)
-    return {"tasks": tasks, "reference": reference}, dates, info
+    return {"tasks": tasks, "reference": reference}, pd.DataFrame(rows), info
 
 
 # ------------------------------------------------------------------------------------------ one day
