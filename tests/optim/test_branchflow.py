@@ -45,6 +45,8 @@ def test_layout_names_resolve_to_disjoint_slices_covering_every_index(feeder):
     assert model.cols.idx("v", [0, 3]).tolist() == [9, 12]
     assert model.n_zero + model.n_nonneg + sum(model.soc) == model.A.shape[0] == len(model.row_names)
     assert model.n_zero == model.rows["slack_voltage"].stop  # the zero cone ends with the slack voltage row
+    assert model.rows.span("nonneg") == slice(model.n_zero, model.n_zero + 6) == model.rows["voltage_limits"]
+    assert model.rows.span("soc") == slice(model.n_zero + 6, model.A.shape[0])
     with pytest.raises(IndexError):
         model.cols.idx("v", 4)
     with pytest.raises(KeyError, match="no family 'w'"):
