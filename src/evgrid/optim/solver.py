@@ -34,7 +34,8 @@ so changed mutable Params (loads, prices) and fixed variables are always picked 
   relax, re-solve).
 
 Re-solving after changing mutable Params (e.g. ``h.p_load_kw[b, t] = v``) or fixing variables needs no
-rebuild of the Pyomo model: call ``solve`` again.
+rebuild of the Pyomo model: call ``solve`` again. Many re-solves on one compile (column bounds and costs, row
+bounds along named directions): :class:`evgrid.optim.persistent.PersistentProblem`.
 
 Example::
 

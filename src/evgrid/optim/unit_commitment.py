@@ -45,6 +45,7 @@ from evgrid.optim.solver import (
     SolverOptions,
     compile_model,
     highs_lp_from_compiled,
+    load_solution,
     run_highs,
 )
 
@@ -204,6 +205,58 @@ def lagrangian_bound(lp: highspy.HighsLp, a_csr, integer: np.ndarray, tcol: np.n
     return float(total), x
 
 
+def _gap(best: float, bound: float) -> float:
+    return (best - bound) / max(abs(best), 1e-9)
+
+
+def _relaxation(h: highspy.Highs, lp: highspy.HighsLp, opts: SolverOptions, name: str):
+    """Step 1: the LP relaxation on ``h``; returns ``(bound, row duals y, column values)``."""
+    if opts.time_limit_s is not None:
+        h.setOptionValue("time_limit", float(opts.time_limit_s))
+    h.passModel(lp)
+    _run(h, opts.threads, f"LP relaxation of '{name}'")
+    lp_bound = float(h.getInfo().objective_function_value)
+    sol = h.getSolution()
+    return lp_bound, np.asarray(sol.row_dual, float), np.asarray(sol.col_value, float)
+
+
+def _incumbents(h: highspy.Highs, lp: highspy.HighsLp, ints: np.ndarray, cands: dict, bound: float,
+                gap_target: float, threads: int | None, name: str):
+    """Step 2: complete each candidate commitment by the LP with the integers fixed (warm simplex on the
+    relaxation's instance ``h``, restored afterwards); stop once certified. Returns ``(best, source, x)``."""
+    lo0, hi0 = np.asarray(lp.col_lower_, float)[ints], np.asarray(lp.col_upper_, float)[ints]
+    h.setOptionValue("solver", "simplex")
+    best, source, best_x = np.inf, None, None
+    for cand, vals in cands.items():
+        h.changeColsBounds(len(ints), ints.astype(np.int32), vals, vals)
+        _run(h, threads, f"'{name}' with the {cand} commitment fixed")
+        val = float(h.getInfo().objective_function_value)
+        if val < best - 1e-9:
+            best, source, best_x = val, cand, np.asarray(h.getSolution().col_value, float)
+        if _gap(best, bound) <= gap_target:
+            break  # certified: the second candidate is not needed
+    h.changeColsBounds(len(ints), ints.astype(np.int32), lo0, hi0)
+    return best, source, best_x
+
+
+def _branch_and_bound(info, integer: np.ndarray, ints: np.ndarray, start: np.ndarray, max_nodes: int,
+                      gap_target: float, safety_time_limit_s: float, threads: int | None):
+    """Step 3: HiGHS branch and bound from ``start`` (node limit, gap target, safety time limit); returns
+    ``(bound or nan, objective or None, x, nodes, hit_time_limit)``."""
+    mip = highs_lp_from_compiled(info, 1.0, integer)
+    hm = _new_highs(threads, {"mip_max_nodes": int(max_nodes), "mip_rel_gap": float(gap_target),
+                              "time_limit": float(safety_time_limit_s)})
+    hm.passModel(mip)
+    hm.setSolution(len(ints), ints.astype(np.int32), start[ints])
+    run_highs(hm, threads)
+    hit_time = hm.getModelStatus() == highspy.HighsModelStatus.kTimeLimit
+    inf = hm.getInfo()
+    found = inf.primal_solution_status == 2
+    return (float(inf.mip_dual_bound) if np.isfinite(inf.mip_dual_bound) else np.nan,
+            float(inf.objective_function_value) if found else None,
+            np.asarray(hm.getSolution().col_value, float) if found else None, int(inf.mip_node_count), hit_time)
+
+
 def solve_commitment(model, time_of: Callable, lp_options: dict | SolverOptions | None = None,
                      gap_target: float = 0.005, max_nodes: int = 0, safety_time_limit_s: float = 3600.0
                      ) -> CommitmentResult:
@@ -218,8 +271,6 @@ def solve_commitment(model, time_of: Callable, lp_options: dict | SolverOptions 
        ``mip_max_nodes = max_nodes`` (work limit), ``mip_rel_gap = gap_target``;
     4. the best schedule is loaded into ``model`` (every variable, as :func:`evgrid.optim.solver.solve`).
     """
-    from evgrid.optim.solver import load_solution
-
     opts = SolverOptions.coerce(lp_options)
     threads = opts.threads
     t0 = time.perf_counter()
@@ -236,13 +287,7 @@ def solve_commitment(model, time_of: Callable, lp_options: dict | SolverOptions 
     sec = {"compile": time.perf_counter() - t0}
     t1 = time.perf_counter()
     h = _new_highs(threads, {k: v for k, v in opts.highs_options.items()})
-    if opts.time_limit_s is not None:
-        h.setOptionValue("time_limit", float(opts.time_limit_s))
-    h.passModel(lp)
-    _run(h, threads, f"LP relaxation of '{model.name}'")
-    lp_bound = float(h.getInfo().objective_function_value)
-    sol = h.getSolution()
-    y, x_lp = np.asarray(sol.row_dual, float), np.asarray(sol.col_value, float)
+    lp_bound, y, x_lp = _relaxation(h, lp, opts, model.name)
     sec["relaxation"] = time.perf_counter() - t1
     t1 = time.perf_counter()
     lag, x_blocks = lagrangian_bound(lp, a, integer, tcol, y, threads)
@@ -250,43 +295,23 @@ def solve_commitment(model, time_of: Callable, lp_options: dict | SolverOptions 
     bound = max(lp_bound, lag)
     t1 = time.perf_counter()
     ints = np.flatnonzero(integer)
-    lo0, hi0 = np.asarray(lp.col_lower_, float)[ints], np.asarray(lp.col_upper_, float)[ints]
-    h.setOptionValue("solver", "simplex")
     cands = {"lagrangian": np.round(np.nan_to_num(x_blocks[ints], nan=0.0)),
              "rounded": np.where(x_lp[ints] > 1e-6, np.ceil(x_lp[ints] - 1e-6), 0.0)}
-    best, source, best_x = np.inf, None, None
-    for name, vals in cands.items():
-        h.changeColsBounds(len(ints), ints.astype(np.int32), vals, vals)
-        _run(h, threads, f"'{model.name}' with the {name} commitment fixed")
-        val = float(h.getInfo().objective_function_value)
-        if val < best - 1e-9:
-            best, source, best_x = val, name, np.asarray(h.getSolution().col_value, float)
-        if (best - bound) / max(abs(best), 1e-9) <= gap_target:
-            break  # certified: the second candidate is not needed
-    h.changeColsBounds(len(ints), ints.astype(np.int32), lo0, hi0)
+    best, source, best_x = _incumbents(h, lp, ints, cands, bound, gap_target, threads, model.name)
     sec["incumbents"] = time.perf_counter() - t1
     nodes, hit_time = 0, False
-    if (best - bound) / max(abs(best), 1e-9) > gap_target and max_nodes > 0:
+    if _gap(best, bound) > gap_target and max_nodes > 0:
         t1 = time.perf_counter()
-        mip = highs_lp_from_compiled(info, 1.0, integer)
-        hm = _new_highs(threads, {"mip_max_nodes": int(max_nodes), "mip_rel_gap": float(gap_target),
-                                  "time_limit": float(safety_time_limit_s)})
-        hm.passModel(mip)
-        hm.setSolution(len(ints), ints.astype(np.int32), best_x[ints])
-        run_highs(hm, threads)
-        st = hm.getModelStatus()
-        hit_time = st == highspy.HighsModelStatus.kTimeLimit
-        inf = hm.getInfo()
-        nodes = int(inf.mip_node_count)
-        if np.isfinite(inf.mip_dual_bound):
-            bound = max(bound, float(inf.mip_dual_bound))
-        if inf.primal_solution_status == 2 and float(inf.objective_function_value) < best - 1e-9:
-            best, source = float(inf.objective_function_value), "branch_and_bound"
-            best_x = np.asarray(hm.getSolution().col_value, float)
+        bb_bound, bb_best, bb_x, nodes, hit_time = _branch_and_bound(
+            info, integer, ints, best_x, max_nodes, gap_target, safety_time_limit_s, threads)
+        if np.isfinite(bb_bound):
+            bound = max(bound, bb_bound)
+        if bb_best is not None and bb_best < best - 1e-9:
+            best, source, best_x = bb_best, "branch_and_bound", bb_x
         sec["branch_and_bound"] = time.perf_counter() - t1
     load_solution(model, info, cols, best_x, integer)
     best = float(pyo.value(obj.expr))
-    gap = max(0.0, (best - bound) / max(abs(best), 1e-9))
+    gap = max(0.0, _gap(best, bound))
     if hit_time:
         log.warning("commitment of '%s': the safety time limit %.0f s stopped branch and bound (gap %.2f %%)",
                     model.name, safety_time_limit_s, 100 * gap)
