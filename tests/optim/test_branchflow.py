@@ -6,8 +6,14 @@ import pytest
 
 from evgrid.grid.ac_validation import validate_schedule_ac
 from evgrid.grid.network import make_network
-from evgrid.optim.branchflow import (Blocks, balance_duals, build_branch_flow, conic_problem, load_rhs,
-                                     read_solution)
+from evgrid.optim.branchflow import (
+    Blocks,
+    balance_duals,
+    build_branch_flow,
+    conic_problem,
+    load_rhs,
+    read_solution,
+)
 from evgrid.optim.solver import solve_conic
 
 
@@ -64,8 +70,8 @@ def test_solution_balances_every_bus_and_the_cone_is_tight(feeder, solved):
     p = feeder.buses.loc[f.buses, "p_load_kw"].to_numpy() / s_base
     q = feeder.buses.loc[f.buses, "q_load_kvar"].to_numpy() / s_base
     into_p, into_q = np.zeros(f.n), np.zeros(f.n)  # independent balance: flow in - losses - flow out = load
-    np.add.at(into_p, f.br_to, sol.P - f.r * sol.l)
-    np.add.at(into_q, f.br_to, sol.Q - f.x * sol.l)
+    np.add.at(into_p, f.br_to, sol.P - f.r * sol.l_sq)
+    np.add.at(into_q, f.br_to, sol.Q - f.x * sol.l_sq)
     np.add.at(into_p, f.br_from, -sol.P)
     np.add.at(into_q, f.br_from, -sol.Q)
     into_p[f.slack] += res.x[model.cols.idx("p0")]

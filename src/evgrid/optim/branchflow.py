@@ -318,12 +318,12 @@ def conic_problem(model: BranchFlowModel, q: np.ndarray, b: np.ndarray) -> Conic
 
 @dataclass
 class BranchFlowSolution:
-    """Solution in p.u. (``P, Q, l`` by branch, ``v`` by bus position), import and losses in kW and the SOC
+    """Solution in p.u. (``P, Q, l_sq`` by branch, ``v`` by bus position), import and losses in kW and the SOC
     relaxation gap ``v_i l_k - P_k^2 - Q_k^2`` by branch (absolute p.u. and relative to ``v_i l_k``)."""
 
     P: np.ndarray
     Q: np.ndarray
-    l: np.ndarray
+    l_sq: np.ndarray  # squared current magnitude l by branch
     v: np.ndarray
     v_pu: pd.Series
     import_kw: float
@@ -339,7 +339,7 @@ def read_solution(model: BranchFlowModel, z: np.ndarray) -> BranchFlowSolution:
     P, Q, L, v = z[c["P"]], z[c["Q"]], z[c["l"]], z[c["v"]]
     gap = v[f.br_from] * L - P**2 - Q**2
     return BranchFlowSolution(
-        P=P, Q=Q, l=L, v=v, v_pu=pd.Series(np.sqrt(np.maximum(v, 0)), index=f.buses, name="v_pu"),
+        P=P, Q=Q, l_sq=L, v=v, v_pu=pd.Series(np.sqrt(np.maximum(v, 0)), index=f.buses, name="v_pu"),
         import_kw=float(z[c.idx("p0")] * s_base), loss_kw=float(f.r @ L * s_base),
         gap_pu=gap, gap_rel=gap / np.maximum(v[f.br_from] * L, 1e-12),
     )

@@ -14,8 +14,15 @@ import numpy as np
 import pandas as pd
 from scipy import sparse
 
-from evgrid.optim.branchflow import (CONES, BranchFlowModel, Blocks, balance_duals, conic_problem, load_rhs,
-                                     read_solution)
+from evgrid.optim.branchflow import (
+    CONES,
+    Blocks,
+    BranchFlowModel,
+    balance_duals,
+    conic_problem,
+    load_rhs,
+    read_solution,
+)
 from evgrid.optim.solver import ConicProblem, solve_conic
 
 DEFAULT_OPTIONS = {"highs_options": {"max_iter": 200}}
@@ -47,7 +54,7 @@ def solve_opf(model: BranchFlowModel, p_kw: pd.Series, q_kvar: pd.Series, price_
     q[model.cols.idx("p0")] = price_mwh * g.base_mva  # $/h per p.u. of import
     res = solve_conic(conic_problem(model, q, load_rhs(model, p_kw, q_kvar)), options or DEFAULT_OPTIONS)
     sol = read_solution(model, res.x)
-    loaded = sol.l > 1e-9
+    loaded = sol.l_sq > 1e-9
     return OpfResult(
         v_pu=sol.v_pu,
         lmp_usd_per_mwh=pd.Series(-balance_duals(model, res.z) / g.base_mva, index=model.buses, name="lmp_usd_per_mwh"),
