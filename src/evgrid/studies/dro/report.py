@@ -30,6 +30,38 @@ def schedule_report(first_stages: dict, atoms: dict, cfg: DroConfig) -> tuple:
     sysm = atoms["system"]
     n_nom, p = atoms["n_nominal"], atoms["p_nominal"]
     nominal = atoms["data"].subset(np.arange(n_nom))
+    units, lanes = _schedule_tables(first_stages, sysm, nominal, p)
+    chosen = first_stages["dro_auto"]["first_stage"]
+    res, ac, steps = _evaluate_with_ac(sysm, n_nom, nominal, chosen, p, cfg)
+    tab = res["table"]
+    pw = p[tab["atom"].to_numpy()]
+    dt = sysm.step_h
+    e = {k: float(pw @ tab[k].to_numpy()) for k in ("import_cost_usd", "lane_served_kwh", "lane_unserved_kwh",
+                                                     "load_shed_kwh", "renewable_shortfall_kwh", "renewable_used_kwh",
+                                                     "conventional_kwh", "import_kwh", "export_kwh", "curtailed_kwh")}
+    loss_kwh = float((steps["loss_kw"] * steps["probability"]).sum() * dt)
+    breakdown = _cost_breakdown(sysm, chosen, nominal, steps, tab, pw, e)
+    lane_steps = res["lanes"].merge(pd.DataFrame({"lane": sysm.lanes.names, "rating_kw": sysm.lanes.rating_kw}),
+                                    on="lane")
+    lane_steps["utilisation"] = lane_steps["served_kw"] / lane_steps["rating_kw"]
+    lane_steps["probability"] = p[lane_steps["atom"].to_numpy()]
+    kpis = _kpis(steps, lane_steps, tab, pw, e, ac, atoms, cfg, loss_kwh)
+    loss_est_kwh = float(pw @ tab["loss_kwh"].to_numpy())
+    kpis = pd.concat([kpis, pd.DataFrame([{
+        "kpi": "daily_losses_distflow_estimate_kwh", "ours": loss_est_kwh, "paper": np.nan,
+        "paper_at_our_scale": np.nan, "definition": "DistFlow series-loss estimate from the LP flows (the loss "
+        "charged out of sample); compare daily_losses_kwh (pandapower)"}])], ignore_index=True)
+    ac_summary = {k: float(v) for k, v in ac.summary().items()}
+    ac_summary["n_violations"] = float(len(ac.violations))
+    step_results = steps.merge(lane_steps.groupby(["atom", "step"])["utilisation"].mean()
+                               .rename("mean_lane_utilisation").reset_index(), on=["atom", "step"])
+    return (pd.DataFrame(units), pd.DataFrame(lanes), breakdown, kpis, step_results, lane_steps,
+            _violation_table(ac), ac_summary)
+
+
+def _schedule_tables(first_stages: dict, sysm, nominal, p: np.ndarray) -> tuple[list[dict], list[dict]]:
+    """Rows per (method, unit, step): commitment and output (kW); per (method, lane, step): energised power and
+    the expected lane demand over the nominal atoms (kW)."""
     units, lanes = [], []
     for method, fs in first_stages.items():
         f: FirstStage = fs["first_stage"]
@@ -41,7 +73,12 @@ def schedule_report(first_stages: dict, atoms: dict, cfg: DroConfig) -> tuple:
             for t in range(sysm.n_steps):
                 lanes.append({"method": method, "lane": lane, "step": t, "alloc_kw": f.alloc_kw[li, t],
                               "expected_demand_kw": float(p @ nominal.lane_demand_kw[:, li, t])})
-    chosen = first_stages["dro_auto"]["first_stage"]
+    return units, lanes
+
+
+def _evaluate_with_ac(sysm, n_nom: int, nominal, chosen: FirstStage, p: np.ndarray, cfg: DroConfig) -> tuple:
+    """Recourse of ``chosen`` on every nominal atom (:class:`RecourseEvaluator`) and its AC check; the step
+    table gains the AC loss and voltage range (``v_min_ac_pu``, ``v_max_ac_pu``) and the atom's probability."""
     evaluator = RecourseEvaluator(sysm, n_nom, nominal, cfg.solver.options())
     res = evaluator.evaluate(chosen, nominal, detail=True)
     ac = validate_schedule_ac(sysm.network, res["p_net_kw"], res["q_net_kvar"], v_linear_pu=res["v_lin_pu"])
@@ -51,21 +88,21 @@ def schedule_report(first_stages: dict, atoms: dict, cfg: DroConfig) -> tuple:
     steps = steps.merge(ac_steps[["atom", "step", "loss_kw", "v_min_pu", "v_max_pu"]].rename(
         columns={"v_min_pu": "v_min_ac_pu", "v_max_pu": "v_max_ac_pu"}), on=["atom", "step"])
     steps["probability"] = p[steps["atom"].to_numpy()]
-    tab = res["table"]
-    pw = p[tab["atom"].to_numpy()]
+    return res, ac, steps
+
+
+def _cost_breakdown(sysm, chosen: FirstStage, nominal, steps: pd.DataFrame, tab: pd.DataFrame, pw: np.ndarray,
+                    e: dict) -> pd.DataFrame:
+    """Expected daily cost of the chosen schedule by item ($/day): generation, lanes, maintenance, AC losses at
+    the atom's price, penalties; redispatch = recourse cost minus its other terms."""
     dt = sysm.step_h
     c = sysm.costs
     conv = sysm.conventional
     fixed_cost = dt * float((conv["fixed_usd_per_h"].to_numpy()[:, None] * chosen.commitment).sum())
     var_cost = dt * float((conv["var_usd_per_kwh"].to_numpy()[:, None] * chosen.p_conv_kw).sum())
     lane_op = dt * c.lane_operation_usd_per_kwh * float(chosen.alloc_kw.sum())
-    e = {k: float(pw @ tab[k].to_numpy()) for k in ("import_cost_usd", "lane_served_kwh", "lane_unserved_kwh",
-                                                     "load_shed_kwh", "renewable_shortfall_kwh", "renewable_used_kwh",
-                                                     "conventional_kwh", "import_kwh", "export_kwh", "curtailed_kwh")}
-    loss_kwh = float((steps["loss_kw"] * steps["probability"]).sum() * dt)
     price_at = nominal.price_usd_per_kwh[steps["atom"].to_numpy(), steps["step"].to_numpy()]
     loss_cost_ac = float((steps["loss_kw"] * price_at * steps["probability"]).sum() * dt)
-    loss_est_kwh = float(pw @ tab["loss_kwh"].to_numpy())
     ren_cost = float(sysm.renewables["var_usd_per_kwh"].mean()) * e["renewable_used_kwh"]
     redispatch = float(pw @ tab["recourse_cost_usd"].to_numpy()) - (
         e["import_cost_usd"] + ren_cost + c.battery_degradation_usd_per_kwh * e["lane_served_kwh"]
@@ -88,17 +125,11 @@ def schedule_report(first_stages: dict, atoms: dict, cfg: DroConfig) -> tuple:
         ("penalties", "conventional redispatch", max(redispatch, 0.0)),
     ], columns=["category", "item", "usd_per_day"])
     breakdown["method"] = "dro_auto"
-    lane_steps = res["lanes"].merge(pd.DataFrame({"lane": sysm.lanes.names, "rating_kw": sysm.lanes.rating_kw}),
-                                    on="lane")
-    lane_steps["utilisation"] = lane_steps["served_kw"] / lane_steps["rating_kw"]
-    lane_steps["probability"] = p[lane_steps["atom"].to_numpy()]
-    kpis = _kpis(steps, lane_steps, tab, pw, e, ac, atoms, cfg, loss_kwh)
-    kpis = pd.concat([kpis, pd.DataFrame([{
-        "kpi": "daily_losses_distflow_estimate_kwh", "ours": loss_est_kwh, "paper": np.nan,
-        "paper_at_our_scale": np.nan, "definition": "DistFlow series-loss estimate from the LP flows (the loss "
-        "charged out of sample); compare daily_losses_kwh (pandapower)"}])], ignore_index=True)
-    ac_summary = {k: float(v) for k, v in ac.summary().items()}
-    ac_summary["n_violations"] = float(len(ac.violations))
+    return breakdown
+
+
+def _violation_table(ac) -> pd.DataFrame:
+    """The AC check's violations with ``atom`` and ``step`` split out of the case key (-1: no atom)."""
     violations = ac.violations.copy()
     if violations.empty:
         violations = pd.DataFrame(columns=["step", "element", "id", "kind", "value", "limit", "missed_by_linear"])
@@ -109,10 +140,7 @@ def schedule_report(first_stages: dict, atoms: dict, cfg: DroConfig) -> tuple:
         violations = violations.astype({"id": str})
     else:
         violations = violations.astype(str)
-    step_results = steps.merge(lane_steps.groupby(["atom", "step"])["utilisation"].mean()
-                               .rename("mean_lane_utilisation").reset_index(), on=["atom", "step"])
-    return (pd.DataFrame(units), pd.DataFrame(lanes), breakdown, kpis, step_results, lane_steps, violations,
-            ac_summary)
+    return violations
 
 
 def _kpis(steps, lane_steps, tab, pw, e, ac, atoms, cfg, loss_kwh) -> pd.DataFrame:
