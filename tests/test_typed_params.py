@@ -108,3 +108,19 @@ def test_study_error_class_and_one_message_form():
         build(Study, {"seed": 1}, "x", error=XConfigError)
     err = XConfigError("parameter 'x.lots': unknown bus 7")  # a data check outside the parser
     assert str(err) == "parameter 'x.lots': unknown bus 7" and isinstance(err, ValueError)
+
+
+@pytest.mark.parametrize("module", ["evgrid.studies.tariff.config", "evgrid.studies.parking.config",
+                                    "evgrid.studies.planning.config"])
+def test_study_config_blocks_have_no_defaults(module):
+    """Defaults live only in conf/base/parameters_<study>.yml: every field of a study's config block is required
+    (an optional key is typed ``X | None``)."""
+    import dataclasses
+    import importlib
+
+    mod = importlib.import_module(module)
+    blocks = [c for c in vars(mod).values() if dataclasses.is_dataclass(c) and c.__module__ == module]
+    assert blocks
+    defaults = [f"{c.__name__}.{f.name}" for c in blocks for f in dataclasses.fields(c)
+                if f.default is not dataclasses.MISSING or f.default_factory is not dataclasses.MISSING]
+    assert defaults == []
