@@ -23,7 +23,8 @@ keys, wrong types, each block's ``check``), then raises one
 Field types understood: ``int``, ``float`` (an int is accepted and kept), ``str``, ``bool``, ``dict``,
 ``list``, ``tuple`` (a YAML list becomes a tuple), ``tuple[T, ...]``, ``dict[str, T]``, a dataclass (a nested
 block), unions such as ``int | str`` and ``X | None``, and ``Any``. A block's ``check`` runs after its
-children's and only when the block itself could be built, so cross-field rules see well-typed values. The
+children's and only when the block itself could be built (no missing key, no wrong type in it or below; a
+child's rule problem does not stop it), so cross-field rules see well-typed values. The
 study's ``XConfig.from_params(params)`` calls :func:`build`; its ``validate(params)`` parses once.
 
 ``typed``, ``require``, ``need`` and ``number`` are the earlier raising helpers, kept for configs not yet
@@ -75,8 +76,8 @@ def build_into(cls, params: Any, p: Problems, *, nested: Mapping[tuple[str, str]
         return None
     hints = _hints(cls)
     names = [f.name for f in fields(cls)]
-    before = len(p.items)
-    p.known_keys(params, names)
+    p.known_keys(params, names)  # reported; the known keys still build the block
+    built = True
     kwargs = {}
     for name in names:
         tp = hints.get(name, Any)
@@ -89,9 +90,11 @@ def build_into(cls, params: Any, p: Problems, *, nested: Mapping[tuple[str, str]
                 kwargs[name] = None
             elif not _has_default(cls, name):  # a default is a not yet converted class (the style has none)
                 p.add(name, "is required but missing")
+                built = False
             continue
         kwargs[name] = _value(tp, value, p, name, nested)
-    if len(p.items) > before:
+        built = built and not _wrong(kwargs[name])
+    if not built:  # a missing key or a wrong type here or below: no object, so no check of this block
         return None
     try:
         obj = cls(**kwargs)
@@ -154,7 +157,8 @@ def _value(tp: Any, value: Any, p: Problems, name: str, nested) -> Any:
         p.add(name, f"expected {_describe(tp, value)}, got {value!r}")
         return _WRONG
     if dataclasses.is_dataclass(tp):
-        return build_into(tp, value, p.sub(name), nested=nested)
+        obj = build_into(tp, value, p.sub(name), nested=nested)
+        return _WRONG if obj is None else obj
     origin, args = typing.get_origin(tp), typing.get_args(tp)
     if origin is tuple and len(args) == 2 and args[1] is Ellipsis:
         if not isinstance(value, list | tuple):
@@ -176,6 +180,15 @@ def _value(tp: Any, value: Any, p: Problems, name: str, nested) -> Any:
     if tp is list or origin is list:
         return list(value)
     return value
+
+
+def _wrong(value: Any) -> bool:
+    """Whether a built value holds a field that could not be built (a block rule's problem does not count)."""
+    if value is _WRONG:
+        return True
+    if isinstance(value, tuple):
+        return any(_wrong(v) for v in value)
+    return isinstance(value, dict) and any(_wrong(v) for v in value.values())
 
 
 def _fits(tp: Any, value: Any) -> bool:
