@@ -588,21 +588,9 @@ def _collect(client, futures: list, keys: list, s: ComputeSettings, name: str, b
     return out
 
 
-def map_tasks(fn: Callable, tasks: Sequence, settings: ComputeSettings | Mapping | str | None = None, *,
-              keys: Sequence | None = None, seed: int | None = None, shared: Any = None,
-              desc: str | None = None) -> list:
-    """``[fn(task, [seed=...], [shared=...]) for task in tasks]`` on the configured scheduler, in input order.
-
-    ``keys`` name the tasks (default: their positions); they must be unique and built from
-    str/int/float/tuples. With ``seed`` (the master seed) ``fn`` gets ``seed=task_seed(seed, key)``; with
-    ``shared`` (one object every task needs, e.g. the network) ``fn`` gets ``shared=...``, sent once to the
-    cluster (each worker fetches it once). ``fn`` must be a module-level function importable on the workers;
-    tasks, ``shared`` and results must be plain data. A task that raises stops the map with
-    :class:`TaskError` naming its key; so does a map with no task finishing for ``compute.task_timeout_s``.
-    Every Dask call is bounded by a ``compute.*_timeout_s`` setting (:class:`ComputeError` naming it).
-    """
-    s = ComputeSettings.coerce(settings)
-    tasks = list(tasks)
+def _checked_keys(fn: Callable, tasks: list, keys: Sequence | None, seed: int | None, shared: Any) -> list:
+    """The task keys (default: positions), after checking they are unique, that ``fn`` takes the ``seed`` /
+    ``shared`` it is given, and that tasks and ``shared`` are plain data."""
     keys = list(range(len(tasks))) if keys is None else list(keys)
     if len(keys) != len(tasks):
         raise ValueError(f"{len(keys)} keys for {len(tasks)} tasks")
@@ -623,24 +611,29 @@ def map_tasks(fn: Callable, tasks: Sequence, settings: ComputeSettings | Mapping
         _check_plain(t, f"task {k!r}")
     if has_shared:
         _check_plain(shared, "shared")
-    seeds = [None if seed is None else task_seed(seed, k) for k in keys]
-    if not tasks:
-        return []
+    return keys
 
-    t0 = time.perf_counter()
-    name = desc or getattr(fn, "__name__", "task")
-    if s.scheduler == "sync":
-        out = []
-        with _progress(len(tasks), desc, s.progress) as bar:
-            for k, t, sd in zip(keys, tasks, seeds, strict=True):
-                try:
-                    out.append(_run_task(fn, t, sd, shared, has_shared, s.solver_threads))
-                except Exception as exc:
-                    raise TaskError(f"{name}: task {k!r} failed: {type(exc).__name__}: {exc}", key=k) from exc
-                bar.update()
-        log.info("compute: %d %s tasks in-process in %.2f s", len(tasks), name, time.perf_counter() - t0)
-        return out
 
+def _map_sync(fn: Callable, tasks: list, keys: list, seeds: list, shared: Any, s: ComputeSettings, name: str,
+              desc: str | None) -> list:
+    """The tasks in this process, in order (``compute.scheduler: sync``)."""
+    has_shared = shared is not None
+    out = []
+    with _progress(len(tasks), desc, s.progress) as bar:
+        for k, t, sd in zip(keys, tasks, seeds, strict=True):
+            try:
+                out.append(_run_task(fn, t, sd, shared, has_shared, s.solver_threads))
+            except Exception as exc:
+                raise TaskError(f"{name}: task {k!r} failed: {type(exc).__name__}: {exc}", key=k) from exc
+            bar.update()
+    return out
+
+
+def _map_dask(fn: Callable, tasks: list, keys: list, seeds: list, shared: Any, s: ComputeSettings, name: str,
+              desc: str | None) -> list:
+    """The tasks on the Dask cluster: ``shared`` scattered once, one uniquely keyed future per task, collected
+    in order; unfinished futures cancelled and everything released afterwards, a stalled cluster discarded."""
+    has_shared = shared is not None
     client = get_client(s)
     token = uuid.uuid4().hex[:8]
     prefix = re.sub(r"[^A-Za-z0-9_.-]", "_", name)[:40]
@@ -653,7 +646,7 @@ def map_tasks(fn: Callable, tasks: Sequence, settings: ComputeSettings | Mapping
                                  key=f"{prefix}-{token}-{i}", pure=False, retries=s.retries)
                    for i, (t, sd) in enumerate(zip(tasks, seeds, strict=True))]
         with _progress(len(tasks), desc, s.progress) as bar:
-            out = _collect(client, futures, keys, s, name, bar)
+            return _collect(client, futures, keys, s, name, bar)
     except (ComputeError, TaskError) as exc:
         stalled = exc.timed_out
         raise
@@ -668,5 +661,33 @@ def map_tasks(fn: Callable, tasks: Sequence, settings: ComputeSettings | Mapping
                 f.release()
         if stalled:  # a cluster that did not answer in time is not reused
             _discard(client)
+
+
+def map_tasks(fn: Callable, tasks: Sequence, settings: ComputeSettings | Mapping | str | None = None, *,
+              keys: Sequence | None = None, seed: int | None = None, shared: Any = None,
+              desc: str | None = None) -> list:
+    """``[fn(task, [seed=...], [shared=...]) for task in tasks]`` on the configured scheduler, in input order.
+
+    ``keys`` name the tasks (default: their positions); they must be unique and built from
+    str/int/float/tuples. With ``seed`` (the master seed) ``fn`` gets ``seed=task_seed(seed, key)``; with
+    ``shared`` (one object every task needs, e.g. the network) ``fn`` gets ``shared=...``, sent once to the
+    cluster (each worker fetches it once). ``fn`` must be a module-level function importable on the workers;
+    tasks, ``shared`` and results must be plain data. A task that raises stops the map with
+    :class:`TaskError` naming its key; so does a map with no task finishing for ``compute.task_timeout_s``.
+    Every Dask call is bounded by a ``compute.*_timeout_s`` setting (:class:`ComputeError` naming it).
+    """
+    s = ComputeSettings.coerce(settings)
+    tasks = list(tasks)
+    keys = _checked_keys(fn, tasks, keys, seed, shared)
+    seeds = [None if seed is None else task_seed(seed, k) for k in keys]
+    if not tasks:
+        return []
+    t0 = time.perf_counter()
+    name = desc or getattr(fn, "__name__", "task")
+    if s.scheduler == "sync":
+        out = _map_sync(fn, tasks, keys, seeds, shared, s, name, desc)
+        log.info("compute: %d %s tasks in-process in %.2f s", len(tasks), name, time.perf_counter() - t0)
+        return out
+    out = _map_dask(fn, tasks, keys, seeds, shared, s, name, desc)
     log.info("compute: %d %s tasks on %s in %.2f s", len(tasks), name, s.scheduler, time.perf_counter() - t0)
     return out
