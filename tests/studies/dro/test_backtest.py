@@ -1,9 +1,12 @@
 """Backtest study helpers (Kedro-free): the plan's date rules on synthetic daily records, the calendar
 window, the paired differences (same numbers as the dro study's paired comparison) and the config errors."""
 
+from pathlib import Path
+
 import numpy as np
 import pandas as pd
 import pytest
+import yaml
 
 from evgrid.scenarios.split import SplitConfig
 from evgrid.studies.dro import backtest as bt
@@ -33,6 +36,8 @@ def records():
     }
 
 
+PV_SYSTEM = yaml.safe_load((Path(__file__).resolve().parents[3] / "conf/base/parameters_pv.yml").read_text())[
+    "pv_system"]
 SPLIT = SplitConfig(test_start={"traffic_daily": "2016-06-01", "weather_daily": "2016-03-01",
                                 "price_daily": "2020-03-01", "load_daily": "2016-09-01"})
 
@@ -40,7 +45,7 @@ SPLIT = SplitConfig(test_start={"traffic_daily": "2016-06-01", "weather_daily": 
 def _plan(records, dro_params, **kw):
     cfg = bt.BacktestConfig.from_params({"n_days": 4, "n_train_days": 8, **kw})
     return bt.plan_backtest(records["traffic_daily"], records["weather_daily"], records["price_daily"],
-                            records["load_daily"], DroConfig.from_params(dro_params), cfg, SPLIT, {})
+                            records["load_daily"], DroConfig.from_params(dro_params), cfg, SPLIT, PV_SYSTEM)
 
 
 def test_plan_takes_the_first_held_out_days_and_conditions_on_their_calendar(records, dro_params):
