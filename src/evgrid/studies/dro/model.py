@@ -106,12 +106,12 @@ class TwoStageModel:
 
     # ------------------------------------------------------------------ results
     def first_stage(self) -> FirstStage:
-        m, sysm = self.model, self.system
-        g, lanes, t = sysm.conventional.index, sysm.lanes.names, range(sysm.n_steps)
+        c, sysm = self._components(), self.system
+        n_g, n_l = len(sysm.conventional.index), len(sysm.lanes.names)
         return FirstStage(
-            commitment=np.array([[pyo.value(m.u[i, k]) for k in t] for i in g]).reshape(len(g), -1),
-            p_conv_kw=np.array([[pyo.value(m.pg[i, k]) for k in t] for i in g]).reshape(len(g), -1),
-            alloc_kw=np.array([[pyo.value(m.alloc[i, k]) for k in t] for i in lanes]).reshape(len(lanes), -1),
+            commitment=np.array(_flat(c["u"])).reshape(n_g, -1),
+            p_conv_kw=np.array(_flat(c["pg"])).reshape(n_g, -1),
+            alloc_kw=np.array(_flat(c["alloc"])).reshape(n_l, -1),
         )
 
     def first_stage_cost(self) -> float:
@@ -122,35 +122,35 @@ class TwoStageModel:
 
     def step_detail(self) -> tuple[pd.DataFrame, pd.DataFrame]:
         """Per (atom, step): supply mix and lane totals; per (atom, lane, step): demand and delivery (kW)."""
-        m, sysm = self.model, self.system
-        ren = sysm.renewables
-        pv = [r for r in ren.index if ren.at[r, "kind"] == "pv"]
-        wind = [r for r in ren.index if ren.at[r, "kind"] == "wind"]
+        sysm, c = self.system, self._components()
+        lanes = sysm.lanes.names
+        kind = [sysm.renewables.at[r, "kind"] for r in sysm.renewables.index]
         v = self.grid.voltage_pu()
         rows, lane_rows = [], []
         for s in range(self.n_support):
+            served_s, dem_s, pr_s, down_s, shed_s = (c[k][s] for k in ("served", "demand", "pr", "pg_down", "shed"))
             for t in range(sysm.n_steps):
-                served = {lane: pyo.value(m.served[lane, s, t]) for lane in sysm.lanes.names}
-                dem = {lane: pyo.value(m.demand[lane, s, t]) for lane in sysm.lanes.names}
+                served = {lane: served_s[li][t].value for li, lane in enumerate(lanes)}
+                dem = {lane: dem_s[li][t].value for li, lane in enumerate(lanes)}
                 rows.append({
                     "atom": s, "step": t,
-                    "pv_kw": sum(pyo.value(m.pr[r, s, t]) for r in pv),
-                    "wind_kw": sum(pyo.value(m.pr[r, s, t]) for r in wind),
-                    "conventional_kw": sum(pyo.value(m.pg[g, t]) - pyo.value(m.pg_down[g, s, t])
-                                           for g in sysm.conventional.index),
-                    "import_kw": pyo.value(self.grid.p_import_kw[s, t]),
+                    "pv_kw": sum(row[t].value for row, k in zip(pr_s, kind, strict=True) if k == "pv"),
+                    "wind_kw": sum(row[t].value for row, k in zip(pr_s, kind, strict=True) if k == "wind"),
+                    "conventional_kw": sum(g[t].value - d[t].value for g, d in zip(c["pg"], down_s, strict=True)),
+                    "import_kw": c["import"][s][t].value,
                     "lane_served_kw": sum(served.values()), "lane_demand_kw": sum(dem.values()),
-                    "load_shed_kw": sum(pyo.value(m.shed[b, s, t]) for b in m.SHED_B),
+                    "load_shed_kw": sum(row[t].value for row in shed_s),
                     "v_min_pu": float(v.loc[(s, t)].min()), "v_max_pu": float(v.loc[(s, t)].max()),
                 })
-                for lane in sysm.lanes.names:
+                for li, lane in enumerate(lanes):
                     lane_rows.append({"atom": s, "step": t, "lane": lane, "demand_kw": dem[lane],
-                                      "served_kw": served[lane], "alloc_kw": pyo.value(m.alloc[lane, t])})
+                                      "served_kw": served[lane], "alloc_kw": c["alloc"][li][t].value})
         return pd.DataFrame(rows), pd.DataFrame(lane_rows)
 
     def _components(self) -> dict:
-        """Component data (VarData / ParamData) of the recourse table as nested lists in a fixed index
-        order, built once per model (Pyomo indexing is the slow part of reading a solution)."""
+        """Component data (VarData / ParamData) of the solution as nested lists in a fixed index order
+        (``[s][x][t]`` per atom, ``[x][t]`` first stage), built once per model (Pyomo indexing is the slow part
+        of reading a solution); :func:`_flat` reads their values."""
         cache = self.component_cache
         if cache is None:
             m, sysm = self.model, self.system
@@ -164,7 +164,9 @@ class TwoStageModel:
                 "avail": [[[m.avail[x, s, t] for t in T] for x in R] for s in S],
                 "pg_down": [[[m.pg_down[x, s, t] for t in T] for x in G] for s in S],
                 "shed": [[[m.shed[x, s, t] for t in T] for x in B] for s in S],
+                "u": [[m.u[x, t] for t in T] for x in G],
                 "pg": [[m.pg[x, t] for t in T] for x in G],
+                "alloc": [[m.alloc[x, t] for t in T] for x in L],
                 "import": [[self.grid.p_import_kw[s, t] for t in T] for s in S],
                 "price": [[m.price[s, t] for t in T] for s in S],
                 "is_pv": [sysm.renewables.at[r, "kind"] == "pv" for r in R],
@@ -180,23 +182,19 @@ class TwoStageModel:
         m, sysm = self.model, self.system
         dt = sysm.step_h
         c = self._components()
-
-        def val(rows):  # nested lists of component data -> flat list of floats, in order
-            return [d.value for row in rows for d in row]
-
-        pg = val(c["pg"])
+        pg = _flat(c["pg"])
         rows = []
         for s in range(self.n_support):
             imp = np.array([d.value for d in c["import"][s]], dtype=float)
             price = np.array([d.value for d in c["price"][s]], dtype=float)
-            served = sum(val(c["served"][s])) * dt
-            demand = sum(val(c["demand"][s])) * dt
+            served = sum(_flat(c["served"][s])) * dt
+            demand = sum(_flat(c["demand"][s])) * dt
             pr_rows = c["pr"][s]
-            ren = sum(val(pr_rows)) * dt
-            avail = sum(val(c["avail"][s])) * dt
-            pv = sum(val([row for row, is_pv in zip(pr_rows, c["is_pv"], strict=True) if is_pv])) * dt
-            conv = sum([a - b for a, b in zip(pg, val(c["pg_down"][s]), strict=True)]) * dt
-            shed = sum(val(c["shed"][s])) * dt
+            ren = sum(_flat(pr_rows)) * dt
+            avail = sum(_flat(c["avail"][s])) * dt
+            pv = sum(_flat([row for row, is_pv in zip(pr_rows, c["is_pv"], strict=True) if is_pv])) * dt
+            conv = sum([a - b for a, b in zip(pg, _flat(c["pg_down"][s]), strict=True)]) * dt
+            shed = sum(_flat(c["shed"][s])) * dt
             rows.append({
                 "atom": s, "recourse_cost_usd": pyo.value(m.Q[s]),
                 "import_cost_usd": float((price * imp).sum() * dt),
@@ -207,6 +205,12 @@ class TwoStageModel:
                 "renewable_shortfall_kwh": pyo.value(m.shortfall[s]),
             })
         return pd.DataFrame(rows)
+
+
+def _flat(rows) -> list:
+    """The one reader of a solved :class:`TwoStageModel`: values of nested lists of component data (the
+    :meth:`TwoStageModel._components` layout), flat, in order."""
+    return [d.value for row in rows for d in row]
 
 
 STAT_KEYS = ("solver_status", "mip_gap", "bound_usd", "solve_s", "integer")
