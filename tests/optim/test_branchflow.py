@@ -1,5 +1,7 @@
 """Branch-flow SOCP core (evgrid.optim.branchflow) on a 4-bus radial feeder: layout, balance, tight cone, AC match."""
 
+import dataclasses
+
 import numpy as np
 import pandas as pd
 import pytest
@@ -98,3 +100,10 @@ def test_voltages_match_an_ac_power_flow(feeder, solved):
     v_ac = rep.v_ac_pu.iloc[0].loc[sol.v_pu.index]
     np.testing.assert_allclose(sol.v_pu.to_numpy(), v_ac.to_numpy(), atol=1e-5)
     assert sol.loss_kw == pytest.approx(float(rep.steps["loss_kw"].iloc[0]), rel=1e-4)
+
+
+def test_an_islanded_feeder_is_refused(feeder):
+    br = feeder.branches.copy()
+    br.loc[br.index[1], "in_service"] = False  # bus 3 loses its only branch
+    with pytest.raises(ValueError, match=r"islands rooted at buses \[3\]"):
+        build_branch_flow(dataclasses.replace(feeder, branches=br))

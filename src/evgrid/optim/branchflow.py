@@ -127,6 +127,10 @@ class Feeder:
 def feeder_arrays(grid: Network) -> Feeder:
     """Orient the feeder away from the slack (:meth:`Network.tree`); one branch per non-slack bus."""
     tree = grid.tree()
+    islands = sorted(set(tree["root"].values()) - {grid.slack_bus})
+    if islands:
+        raise ValueError(f"network '{grid.name}': the branch-flow SOCP needs every bus fed from the slack; "
+                         f"islands rooted at buses {islands}")
     buses = list(tree["order"])
     pos = {b: i for i, b in enumerate(buses)}
     children = [b for b in buses if b != grid.slack_bus]
@@ -165,8 +169,10 @@ class Assembly:
         self.names[s] = labels
 
     def matrix(self) -> sparse.csc_matrix:
-        return sparse.csc_matrix((np.concatenate(self._v), (np.concatenate(self._r), np.concatenate(self._c))),
-                                 shape=(len(self.rows), len(self.cols)))
+        r, c = np.concatenate(self._r), np.concatenate(self._c)
+        if len(np.unique(r * len(self.cols) + c)) != len(r):
+            raise ValueError("an entry of A is written twice (two families overlap)")
+        return sparse.csc_matrix((np.concatenate(self._v), (r, c)), shape=(len(self.rows), len(self.cols)))
 
 
 def variable_layout(f: Feeder) -> Blocks:
