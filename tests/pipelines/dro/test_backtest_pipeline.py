@@ -35,7 +35,7 @@ def dro_small(dro_params):
     p = {**dro_params}
     p["aggregate_steps"] = 8  # 12 steps of 2 h
     p["scenarios"] = {**p["scenarios"], "n_nominal": 3}
-    p["evaluation"] = {"oos_batch": 1}
+    p["evaluation"] = {**p["evaluation"], "oos_batch": 1}
     p["network"] = {**p["network"], "case_path": str(Path(__file__).resolve().parents[3]
                                                      / "data" / "01_raw" / "grids" / "case33bw.m")}
     return p

@@ -27,7 +27,7 @@ def small_params(dro_params):
     p["scenarios"] = {**p["scenarios"], "n_train_days": 18, "max_test_days": 8, "n_nominal": 3, "n_gan_atoms": 2,
                       "max_gan_support": 20, "max_gan_test": 6, "generator": "gan"}
     p["robust"] = {**p["robust"], "radii": [0.0, 0.3, 0.6], "report_radii": [0.0, 0.3], "cv_folds": 2}
-    p["evaluation"] = {"oos_batch": 6}
+    p["evaluation"] = {**p["evaluation"], "oos_batch": 6}
     p["network"] = {**p["network"], "case_path": str(Path(__file__).resolve().parents[3]
                                                      / "data" / "01_raw" / "grids" / "case33bw.m")}
     return p

@@ -34,7 +34,7 @@ def _days(effect: float, n_days=30, seed=1):
 
 
 def test_paired_summary_and_verdict(dro_params):
-    cfg = DroConfig.from_params({**dro_params, "experiment": {"bootstrap": 200}})
+    cfg = DroConfig.from_params({**dro_params, "experiment": {**dro_params["experiment"], "bootstrap": 200}})
     days = _days(effect=-100.0)
     points, paired, verdict = summarise_experiment(days, cfg)
     d = paired[(paired["method"] == "dro") & (paired["n_atoms"] == 3)].iloc[0]
@@ -50,6 +50,7 @@ def test_paired_summary_and_verdict(dro_params):
 
 def test_experiment_parameters_are_checked(dro_params):
     with pytest.raises(ValueError, match="dro.experiment.conditions"):
-        DroConfig.from_params({**dro_params, "experiment": {"conditions": ["winter"]}})
-    cfg = DroConfig.from_params({**dro_params, "experiment": {"sizes": [3, 6, 48], "max_size": 24}})
+        DroConfig.from_params({**dro_params, "experiment": {**dro_params["experiment"], "conditions": ["winter"]}})
+    cfg = DroConfig.from_params({**dro_params, "experiment": {**dro_params["experiment"], "sizes": [3, 6, 48],
+                                                             "max_size": 24}})
     assert sizes_run(cfg.experiment, 40) == [3, 6] and sizes_run(cfg.experiment, 5) == [3]

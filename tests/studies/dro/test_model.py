@@ -177,8 +177,11 @@ def test_nonbinding_thermal_limits_are_dropped_exactly(net):
 def test_first_stage_radii_unset_means_the_grid_and_empty_means_the_cv_radius_only():
     from evgrid.studies.dro.config import RobustConfig
 
-    grid = RobustConfig(worst_case_weight=0.1, radii=(0.0, 0.2, 0.8))
-    assert first_stage_radii(grid, 0.2) == [0.0, 0.2, 0.8]
-    assert first_stage_radii(RobustConfig(worst_case_weight=0.1, radii=(0.0, 0.2, 0.8), report_radii=()), 0.2) == [0.2]
-    assert first_stage_radii(RobustConfig(worst_case_weight=0.1, radii=(0.0, 0.2), report_radii=(1.6, 0.2)),
-                             0.2) == [0.2, 1.6]
+    def robust(radii, report_radii):
+        return RobustConfig(worst_case_weight=0.1, radii=radii, radius="auto", cv_folds=3, cv_score="mean",
+                            cvar_alpha=0.95, lambda_max_usd=1e5, report_radii=report_radii, cv_one_se=True,
+                            saa_all_days=True)
+
+    assert first_stage_radii(robust((0.0, 0.2, 0.8), None), 0.2) == [0.0, 0.2, 0.8]
+    assert first_stage_radii(robust((0.0, 0.2, 0.8), ()), 0.2) == [0.2]
+    assert first_stage_radii(robust((0.0, 0.2), (1.6, 0.2)), 0.2) == [0.2, 1.6]

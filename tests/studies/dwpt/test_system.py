@@ -39,7 +39,8 @@ def test_der_sizing_matches_ev_energy():
     ghi = np.clip(900 * np.sin(np.pi * (np.arange(96) / 4 - 6) / 14), 0, None)
     day = pd.DataFrame({"ghi_w_per_m2": ghi})
     ev = pd.DataFrame({"step": range(24), "hour": range(24), "ev_kw": np.full(24, 1000.0)})
-    battery = BatteryConfig(eta_charge=0.95, soc_min_frac=0.1, soc_max_frac=1.0, capacity_scale=1.0, power_scale=1.0)
+    battery = BatteryConfig(capacity_scale=1.0, power_scale=1.0, eta_charge=0.95, eta_discharge=0.95, soc_min_frac=0.1,
+                            soc_max_frac=1.0, soc_initial_frac=0.1, end_soc_at_least_initial=True)
     profile, sizing = size_der(day, ev, PvConfig(efficiency=0.2, energy_ratio=1.0), battery)
     assert profile["pv_kw"].sum() == pytest.approx(24000.0)
     assert sizing["battery_capacity_kwh"] > 0 and sizing["battery_power_kw"] >= profile["pv_kw"].max() - 1000 - 1e-9
@@ -58,15 +59,15 @@ def test_ev_redraw_band_brackets_the_load(dwpt_params):
 
 
 def test_config_rejects_unknown_and_out_of_range_parameters(dwpt_params):
-    from evgrid.typed_params import ParameterError
+    from evgrid.studies.dwpt.config import DwptConfigError
 
     cfg = DwptConfig.from_params(dwpt_params)
     assert cfg.n_model_steps == 24 and cfg.ev.inmotion.pad_power_kw == 25.0 and len(cfg.cases) == 16
-    with pytest.raises(ParameterError, match=r"dwpt.market: unknown parameters \['voll'\]"):
-        DwptConfig.from_params(dwpt_params | {"market": {"voll": 100.0}})
-    with pytest.raises(ParameterError, match=r"dwpt.ev: .*pad_power_kw must be > 0"):
+    with pytest.raises(DwptConfigError, match=r"dwpt.market.voll: unknown key; known keys: \['dg_commitment'"):
+        DwptConfig.from_params(dwpt_params | {"market": dwpt_params["market"] | {"voll": 100.0}})
+    with pytest.raises(DwptConfigError, match=r"dwpt.ev: .*pad_power_kw must be > 0"):
         DwptConfig.from_params(dwpt_params | {"ev": dwpt_params["ev"] | {"pad_power_kw": -1.0}})
-    with pytest.raises(ParameterError, match="does not divide a day"):
+    with pytest.raises(DwptConfigError, match="dwpt.model_step_minutes: expected a divisor of a day"):
         DwptConfig.from_params(dwpt_params | {"model_step_minutes": 7})
-    with pytest.raises(ParameterError, match=r"dwpt.network is missing"):
+    with pytest.raises(DwptConfigError, match=r"dwpt.network: is required but missing"):
         DwptConfig.from_params({k: v for k, v in dwpt_params.items() if k != "network"})

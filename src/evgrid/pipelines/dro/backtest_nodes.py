@@ -16,12 +16,11 @@ from evgrid.grid.network import Network
 from evgrid.scenarios.split import SplitConfig
 from evgrid.studies.dro import backtest, runs, system
 from evgrid.studies.dro.config import DroConfig, NetworkConfig
-from evgrid.typed_params import typed
 
 
 def load_network(network: dict) -> Network:
     """The feeder of ``dro.network`` (same call as the dro pipeline's ``dro_load_network``)."""
-    return system.load_network(typed(NetworkConfig, network, "dro.network"))
+    return system.load_network(NetworkConfig.from_params(network))
 
 
 def plan_backtest(traffic_daily: pd.DataFrame, weather_daily: pd.DataFrame, price_daily: pd.DataFrame,

@@ -16,12 +16,11 @@ from evgrid.grid.network import Network
 from evgrid.scenarios.split import SplitConfig
 from evgrid.studies.dro import experiment, plots, report, runs, scenarios, system
 from evgrid.studies.dro.config import DroConfig, NetworkConfig
-from evgrid.typed_params import typed
 
 
 def load_network(network: dict) -> Network:
     """The feeder of ``dro.network`` (ratings, voltage band), made once as the ``dro_network`` dataset."""
-    return system.load_network(typed(NetworkConfig, network, "dro.network"))
+    return system.load_network(NetworkConfig.from_params(network))
 
 
 def prepare_scenarios(traffic_daily: pd.DataFrame, weather_daily: pd.DataFrame, price_daily: pd.DataFrame,
