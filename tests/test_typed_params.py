@@ -95,10 +95,14 @@ def test_wrong_shapes_and_cross_block_rules():
         build(Study, params, "x")
     paths = [path for path, _ in err.value.problems]
     assert paths == ["x.day", "x.sweep"]  # the block's own check waits until it can be built
-    params = good() | {"lots": [{"name": "a", "kva": 1}, {"name": "a", "kva": -2}], "colour": 1}
-    with pytest.raises(ConfigError) as err:  # a child's rule problem or an unknown key still lets the block build
+    params = good() | {"lots": [{"name": "a", "kva": 1}, {"name": "a", "kva": -2}]}
+    with pytest.raises(ConfigError) as err:  # a child's rule problem: the parent's rules still run
         build(Study, params, "x")
-    assert [path for path, _ in err.value.problems] == ["x.colour", "x.lots[1].kva", "x.lots"]
+    assert [path for path, _ in err.value.problems] == ["x.lots[1].kva", "x.lots"]
+    params = good() | {"model": {"sides": 12, "milp": True, "side": 16}}
+    with pytest.raises(ConfigError) as err:  # an unknown key (a typo?): no rules of the block or its parents
+        build(Study, params | {"lots": [{"name": "a", "kva": 1}] * 2}, "x")
+    assert [path for path, _ in err.value.problems] == ["x.model.side"]
 
 
 def test_study_error_class_and_one_message_form():

@@ -23,7 +23,7 @@ keys, wrong types, each block's ``check``), then raises one
 Field types understood: ``int``, ``float`` (an int is accepted and kept), ``str``, ``bool``, ``dict``,
 ``list``, ``tuple`` (a YAML list becomes a tuple), ``tuple[T, ...]``, ``dict[str, T]``, a dataclass (a nested
 block), unions such as ``int | str`` and ``X | None``, and ``Any``. A block's ``check`` runs after its
-children's and only when the block itself could be built (no missing key, no wrong type in it or below; a
+children's and only when the block could be built (no unknown or missing key, no wrong type in it or below; a
 child's rule problem does not stop it), so cross-field rules see well-typed values. The
 study's ``XConfig.from_params(params)`` calls :func:`build`; its ``validate(params)`` parses once.
 
@@ -34,7 +34,6 @@ converted.
 from __future__ import annotations
 
 import dataclasses
-import inspect
 import math
 import sys
 import types
@@ -76,8 +75,7 @@ def build_into(cls, params: Any, p: Problems, *, nested: Mapping[tuple[str, str]
         return None
     hints = _hints(cls)
     names = [f.name for f in fields(cls)]
-    p.known_keys(params, names)  # reported; the known keys still build the block
-    built = True
+    built = p.known_keys(params, names)  # an unknown key (a typo?) leaves the block unbuilt, like a missing one
     kwargs = {}
     for name in names:
         tp = hints.get(name, Any)
@@ -88,29 +86,24 @@ def build_into(cls, params: Any, p: Problems, *, nested: Mapping[tuple[str, str]
         if value is _MISSING:
             if _optional(tp):
                 kwargs[name] = None
-            elif not _has_default(cls, name):  # a default is a not yet converted class (the style has none)
+            elif not _has_default(cls, name):  # a study block has no defaults; a core class built here may
                 p.add(name, "is required but missing")
                 built = False
             continue
         kwargs[name] = _value(tp, value, p, name, nested)
         built = built and not _wrong(kwargs[name])
-    if not built:  # a missing key or a wrong type here or below: no object, so no check of this block
+    if not built:  # an unknown or missing key or a wrong type here or below: no object, no check of this block
         return None
     try:
         obj = cls(**kwargs)
-    except (TypeError, ValueError) as err:  # a not yet converted class that still raises in __post_init__
+    except (TypeError, ValueError) as err:  # a class whose __post_init__ raises (the style's rules live in check)
         if isinstance(err, ConfigError):  # its messages name their parameters already
             p.items.extend(err.problems)
         else:
             p.add("", str(err))
         return None
     check = getattr(obj, "check", None)
-    if check is not None and "where" in inspect.signature(check).parameters:  # earlier style: check(where) raises
-        try:
-            check(p.prefix)
-        except ConfigError as err:
-            p.items.extend(err.problems)
-    elif check is not None:
+    if check is not None:
         check(p)
     return obj
 
