@@ -30,7 +30,13 @@ import pandas as pd
 import pyomo.environ as pyo
 
 from evgrid.der.transformer import tangent_cuts
-from evgrid.optim.lindistflow import Injection, LinDistFlowHandles, LinDistFlowOptions, build_lindistflow
+from evgrid.optim.lindistflow import (
+    Injection,
+    LinDistFlowHandles,
+    LinDistFlowOptions,
+    build_lindistflow,
+    polygon_normals,
+)
 from evgrid.optim.solver import SolverOptions, solve
 from evgrid.studies.parking.system import STEP_H, T_STEPS, ParkingSystem, PreparedDay, uncoordinated_kw
 
@@ -57,12 +63,6 @@ class ParkingModel:
     """branch -> tangent range X_l of the loss term (kVA, :func:`flow_reach_kva`)."""
 
 
-def _dirs(n_sides: int) -> list[tuple[float, float]]:
-    """Half of the edge normals of an N-gon with vertices at angles 2 pi m / N (vertex on the P axis)."""
-    return [(math.cos(2 * math.pi * (m + 0.5) / n_sides), math.sin(2 * math.pi * (m + 0.5) / n_sides))
-            for m in range(n_sides // 2)]
-
-
 # ------------------------------------------------------------------------------------ constraint families
 
 
@@ -84,7 +84,7 @@ def define_ev_classes(m, system: ParkingSystem, preps: list) -> tuple[list, dict
     m.p_ev = pyo.Var(m.CT, bounds=lambda _m, d, c, t: (0.0, radius[(d, c, t)]))
     m.q_ev = pyo.Var(m.CT, bounds=lambda _m, d, c, t: (-radius[(d, c, t)], radius[(d, c, t)]))
     n_sides = system.cfg.model.polygon_sides
-    dirs = _dirs(n_sides)
+    dirs = polygon_normals(n_sides, half_step=True)
     shrink = math.cos(math.pi / n_sides)
     m.SIDES = pyo.RangeSet(0, len(dirs) - 1)
     m.ev_polygon = pyo.Constraint(
@@ -152,7 +152,7 @@ def define_transformers(m, system: ParkingSystem, preps: list) -> dict:
     ``age >= tangents of V_ss(K, theta_a,t)`` (relative ageing rate, hours of life per hour). Returns ``K_lim``."""
     cfg = system.cfg
     n_sides = cfg.model.polygon_sides
-    dirs = _dirs(n_sides)
+    dirs = polygon_normals(n_sides, half_step=True)
     shrink = math.cos(math.pi / n_sides)
     klim, loss_cuts, age_cuts = {}, {}, {}
     pts = np.linspace(0.0, cfg.transformer.loading_limit_pu, cfg.model.transformer_tangents)
