@@ -4,7 +4,7 @@ import numpy as np
 import pyomo.environ as pyo
 import pytest
 
-from evgrid.der.battery import BatteryParams, add_battery_block, size_battery
+from evgrid.der.battery import BatteryParams, define_battery_block, size_battery
 
 
 def _arbitrage(limit):
@@ -13,7 +13,7 @@ def _arbitrage(limit):
     m = pyo.ConcreteModel()
     params = BatteryParams(capacity_kwh=100, power_kw=40, eta_charge=0.9, eta_discharge=0.9,
                            soc_min_frac=0.1, soc_initial_frac=0.1)
-    add_battery_block(m, list(range(6)), params, step_h=1.0, charge_limit_kw=limit)
+    define_battery_block(m, list(range(6)), params, step_h=1.0, charge_limit_kw=limit)
     m.obj = pyo.Objective(expr=sum(price[t] * (m.p_ch_kw[t] - m.p_dis_kw[t]) for t in range(6)))
     res = pyo.SolverFactory("appsi_highs").solve(m)
     assert res.solver.termination_condition == pyo.TerminationCondition.optimal

@@ -8,7 +8,7 @@ import pytest
 from evgrid.optim.robust import (
     BudgetSet,
     WassersteinBall,
-    add_wasserstein_dro,
+    define_wasserstein_dro,
     check_radius,
     cvar,
     distance_matrix,
@@ -39,7 +39,7 @@ def _newsvendor(radius, weight=1.0):
     m.short = pyo.Var(m.J, within=pyo.NonNegativeReals)
     m.c_short = pyo.Constraint(m.J, rule=lambda m, j: m.short[j] >= support[j] - m.x)
     m.dro = pyo.Block()
-    wc = add_wasserstein_dro(m.dro, ball, lambda j: COST * m.x + PENALTY * m.short[j])
+    wc = define_wasserstein_dro(m.dro, ball, lambda j: COST * m.x + PENALTY * m.short[j])
     nominal = sum(0.2 * (COST * m.x + PENALTY * m.short[j]) for j in range(len(DEMAND)))
     m.obj = pyo.Objective(expr=nominal + weight * wc)
     return m, ball, support

@@ -61,7 +61,7 @@ def size_battery(pv_kw: np.ndarray, ev_kw: np.ndarray, step_h: float, eta_charge
     return float(usable / window), float(max(surplus.max(initial=0), deficit.max(initial=0)))
 
 
-def add_battery_block(block: pyo.Block, time_index: list[int], params: BatteryParams, step_h: float,
+def define_battery_block(block: pyo.Block, time_index: list[int], params: BatteryParams, step_h: float,
                       charge_limit_kw: np.ndarray | None = None) -> pyo.Block:
     """Add battery variables and constraints (eq. 2, 4-6) on ``block`` over ``time_index``.
 

@@ -165,7 +165,7 @@ def check_radius(radius: float, name: str = "radius") -> float:
     return r
 
 
-def add_wasserstein_dro(block: pyo.Block, ball: WassersteinBall, support_cost: Callable[[int], object],
+def define_wasserstein_dro(block: pyo.Block, ball: WassersteinBall, support_cost: Callable[[int], object],
                         lambda_max: float | None = None) -> pyo.Expression:
     """Attach the finite reformulation ``lambda*eps + sum_i p_i s_i`` with ``s_i >= Q_j - lambda d_ij``.
 

@@ -19,7 +19,7 @@ Costs (per day, $):
 Objectives:
     expected (SAA / deterministic): ``c1 + sum_s p_s Q_s``
     dro: ``E_P[C] + w * max_{Q: W1(Q,P) <= eps} E_Q[C]`` with ``C = c1 + Q_s``, the worst case by the
-    finite reformulation of :func:`evgrid.optim.robust.add_wasserstein_dro`.
+    finite reformulation of :func:`evgrid.optim.robust.define_wasserstein_dro`.
 The recourse is complete (shedding, curtailment and redispatch can always restore the limits), so every
 fixed first stage can be evaluated on any scenario.
 """
@@ -35,7 +35,7 @@ import pyomo.environ as pyo
 
 from evgrid.optim.lindistflow import Injection, LinDistFlowHandles, build_lindistflow
 from evgrid.optim.persistent import PersistentProblem
-from evgrid.optim.robust import WassersteinBall, add_wasserstein_dro
+from evgrid.optim.robust import WassersteinBall, define_wasserstein_dro
 from evgrid.optim.solver import SolveResult, SolverOptions, solve
 from evgrid.optim.unit_commitment import CommitmentResult, solve_commitment
 from evgrid.studies.dro.system import DroSystem, FirstStage, ScenarioData
@@ -435,7 +435,7 @@ def define_costs(m, sysm: DroSystem, grid: LinDistFlowHandles) -> None:
 def define_objective(m, method: str, n_s: int, probabilities: np.ndarray | None, ball: WassersteinBall | None,
                      worst_case_weight: float, lambda_max: float) -> None:
     """``expected``: ``min c1 + sum_s p_s Q_s``; ``dro``: ``min (1 + w) c1 + sum_i p_i Q_i + w WC`` with the
-    worst case ``WC`` of :func:`evgrid.optim.robust.add_wasserstein_dro` on block ``m.dro``."""
+    worst case ``WC`` of :func:`evgrid.optim.robust.define_wasserstein_dro` on block ``m.dro``."""
     if method == "expected":
         p = np.full(n_s, 1.0 / n_s) if probabilities is None else np.asarray(probabilities, float)
         if len(p) != n_s or abs(p.sum() - 1) > 1e-6:
@@ -450,7 +450,7 @@ def define_objective(m, method: str, n_s: int, probabilities: np.ndarray | None,
             raise ValueError(f"parameter 'worst_case_weight' must be >= 0, got {worst_case_weight}")
         n_nom = len(ball.nominal_probs)
         m.dro = pyo.Block()
-        wc = add_wasserstein_dro(m.dro, ball, lambda j: m.Q[j], lambda_max=lambda_max)
+        wc = define_wasserstein_dro(m.dro, ball, lambda j: m.Q[j], lambda_max=lambda_max)
         m.obj = pyo.Objective(expr=(1.0 + worst_case_weight) * m.c1 + sum(
             float(ball.nominal_probs[i]) * m.Q[i] for i in range(n_nom)) + worst_case_weight * wc)
     else:

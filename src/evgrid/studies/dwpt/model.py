@@ -30,7 +30,7 @@ import numpy as np
 import pandas as pd
 import pyomo.environ as pyo
 
-from evgrid.der.battery import add_battery_block
+from evgrid.der.battery import define_battery_block
 from evgrid.grid.network import Network
 from evgrid.optim.lindistflow import Injection, LinDistFlowHandles, LinDistFlowOptions, build_lindistflow
 from evgrid.studies.dwpt.system import DGUnit, DwptCase, DwptDay, MarketParams
@@ -213,13 +213,13 @@ def define_shedding(m, data: DwptCaseData, r: float) -> None:
 
 def define_der(m, data: DwptCaseData, day: DwptDay) -> None:
     """PV with curtailment ``0 <= P_PV,used <= P_PV,avail`` (eq. 1, 13) and, when modelled, the battery (eq. 2-7,
-    :func:`evgrid.der.battery.add_battery_block`) charging from the PV surplus only:
+    :func:`evgrid.der.battery.define_battery_block`) charging from the PV surplus only:
     ``P_ch <= max(P_PV - P_EV, 0)``, ``P_PV,used >= P_ch + P_EV x_ch``."""
     pv, ev = data.pv_kw, data.ev_kw
     m.pv_used = pyo.Var(m.T, bounds=lambda _, t: (0.0, float(pv[t])))
     if data.battery:
         m.batt = pyo.Block()
-        add_battery_block(m.batt, data.steps, day.battery, day.step_h, charge_limit_kw=np.clip(pv - ev, 0.0, None))
+        define_battery_block(m.batt, data.steps, day.battery, day.step_h, charge_limit_kw=np.clip(pv - ev, 0.0, None))
         m.pv_only_charging = pyo.Constraint(
             m.T, rule=lambda m, t: m.pv_used[t] >= m.batt.p_ch_kw[t] + float(ev[t]) * m.batt.x_ch[t])
 
