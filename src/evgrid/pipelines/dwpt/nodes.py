@@ -10,12 +10,11 @@ from evgrid.grid.network import Network
 from evgrid.studies.dwpt import model, plots, report, system
 from evgrid.studies.dwpt.config import DwptConfig, NetworkConfig
 from evgrid.studies.dwpt.system import DwptDay
-from evgrid.typed_params import typed
 
 
 def load_network(network: dict) -> Network:
     """The feeder of ``dwpt.network``, made once as the ``dwpt_network`` dataset."""
-    return system.load_network(typed(NetworkConfig, network, "dwpt.network"))
+    return system.load_network(NetworkConfig.from_params(network))
 
 
 def select_day_inputs(traffic_daily: pd.DataFrame, weather_daily: pd.DataFrame, load_daily: pd.DataFrame,
