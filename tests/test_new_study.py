@@ -16,19 +16,35 @@ import evgrid.studies
 FILES = {
     # step 1: the study package
     "studies/toy/config.py": '''
-        from evgrid.runtime.validation import Problems
+        from dataclasses import dataclass
+
+        from evgrid.runtime.validation import ConfigError, Problems
+        from evgrid.typed_params import build
+
+        class ToyConfigError(ConfigError):
+            """A toy parameter is missing, unknown or out of range."""
+
+        @dataclass(frozen=True)
+        class ToyConfig:
+            load_kw: float
+            price_usd_per_kwh: float
+
+            def check(self, p: Problems) -> None:
+                p.number("load_kw", self.load_kw, 0.0, unit="kW")
+                p.number("price_usd_per_kwh", self.price_usd_per_kwh, 0.0, unit="USD/kWh")
+
+            @classmethod
+            def from_params(cls, block):
+                return build(cls, block, "toy", error=ToyConfigError)
 
         def validate_params(block):
-            p = Problems("toy")
-            p.known_keys(block, {"load_kw", "price_usd_per_kwh"})
-            p.in_range("load_kw", block.get("load_kw"), lo=0)
-            p.raise_if_any()
+            ToyConfig.from_params(block)
     ''',
     "studies/toy/report.py": '''
         from evgrid.runtime.summary import row
 
-        def cost_usd(params):
-            return params["load_kw"] * params["price_usd_per_kwh"]
+        def cost_usd(cfg):
+            return cfg.load_kw * cfg.price_usd_per_kwh
 
         def summary_rows(load):
             cost = load("toy_cost_usd")
@@ -42,7 +58,11 @@ FILES = {
     ''',
     # step 2: the pipeline package
     "pipelines/toy/nodes.py": '''
-        from evgrid.studies.toy.report import cost_usd
+        from evgrid.studies.toy import report
+        from evgrid.studies.toy.config import ToyConfig
+
+        def cost_usd(params):
+            return report.cost_usd(ToyConfig.from_params(params))
     ''',
     "pipelines/toy/pipeline.py": '''
         from kedro.pipeline import Pipeline, node
@@ -92,6 +112,11 @@ def test_a_new_study_is_registered_validated_run_and_summarised(toy):
     hooks.validate_parameters(toy, checks)
     with pytest.raises(ConfigError, match=r"toy\.price_usd_per_kw: unknown key; did you mean 'price_usd_per_kwh'"):
         hooks.validate_parameters({"toy": {"load_kw": 40.0, "price_usd_per_kw": 0.3}}, checks)
+    # every problem in one error, each named by its path (the one config style: build + check)
+    with pytest.raises(ConfigError, match=r"2 invalid parameters.*toy\.load_kw: .*>= 0 kW.*toy\.price_usd_per_kwh: .*>= 0"):
+        hooks.validate_parameters({"toy": {"load_kw": -1.0, "price_usd_per_kwh": -0.3}}, checks)
+    with pytest.raises(ConfigError, match=r"toy\.price_usd_per_kwh: is required but missing"):
+        hooks.validate_parameters({"toy": {"load_kw": 40.0}}, checks)
 
     catalog = DataCatalog({"params:toy": MemoryDataset(toy["toy"])})
     cost = SequentialRunner().run(pipes["toy"], catalog)["toy_cost_usd"].load()
