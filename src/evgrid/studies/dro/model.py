@@ -235,26 +235,28 @@ def solve_stats(res: SolveResult | None) -> dict:
             "solve_s": float(res.wall_s), "integer": bool(res.is_mip)}
 
 
-def radius_sweep(tsm: TwoStageModel, radii, worst_case_weight: float, solver: dict | None = None):
+def radius_sweep(tsm: TwoStageModel, radii, worst_case_weight: float, solver: dict | None = None,
+                 mip: dict | None = None):
     """Solve a ``dro`` model for each radius on one persistent LP (only the cost of ``lambda`` changes:
-    ``w * radius``); yields the radius after loading each solution into the Pyomo model."""
+    ``w * radius``); yields the radius after loading each solution into the Pyomo model. ``solver``: LP options
+    (:class:`evgrid.optim.solver.SolverOptions` keys); ``mip``: the integer commitment's gap target, node limit
+    and safety time limit (:meth:`DroConfig.solver.mip_options`), required when the commitment is integer."""
     if tsm.method != "dro":
         raise ValueError("radius_sweep needs a model built with method='dro'")
     m = tsm.model
     if tsm.system.integer_commitment:  # integer: relax, round, fix, re-solve per radius
-        opts = dict(solver or {})
-        mip = {"time_limit_s": opts.get("time_limit_s"), "mip_gap": opts.get("mip_gap"),
-               "mip_max_nodes": opts.pop("mip_max_nodes", 0)}
-        lp_opts = opts
+        if mip is None:
+            raise ValueError("radius_sweep: an integer commitment needs mip options (mip_gap, mip_max_nodes, "
+                             "time_limit_s: dro.solver)")
         for r in radii:
             m.dro.dro_radius = float(r)
-            tsm.solve_integer(lp_opts, mip)
+            tsm.solve_integer(dict(solver or {}), mip)
             yield float(r)
         return
     opts = solver or {}
     cold = (opts.get("highs_options") or {}).get("solver", "choose")
     # with ipm every radius starts afresh: measured faster than a warm simplex after the cost change
-    lp = PersistentProblem(m, {k: v for k, v in opts.items() if k != "mip_max_nodes"}, always_cold=cold == "ipm")
+    lp = PersistentProblem(m, opts, always_cold=cold == "ipm")
     lam = lp.columns([m.dro.dro_lambda])
     for r in radii:
         m.dro.dro_radius = float(r)

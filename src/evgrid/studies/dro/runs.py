@@ -77,9 +77,7 @@ def _cv_fold_task(task: dict, shared: dict) -> dict:
     tsm = build_two_stage(sysm, train.subset(nom).concat(shared["gan_data"]), method="dro", ball=ball,
                           worst_case_weight=w, name="dro_cv", lambda_max=float(robust.lambda_max_usd))
     t_sweep = time.perf_counter()
-    sweep_opts = opts if not sysm.integer_commitment else {
-        **opts, "mip_max_nodes": cfg.solver.mip_max_nodes}
-    first = {r: tsm.first_stage() for r in radius_sweep(tsm, radii, w, sweep_opts)}
+    first = {r: tsm.first_stage() for r in radius_sweep(tsm, radii, w, opts, cfg.solver.mip_options())}
     sweep_s = time.perf_counter() - t_sweep
     evaluator = RecourseEvaluator(sysm, int(cfg.evaluation.oos_batch), shared["template"], opts)
     held = train.subset(te)
@@ -171,11 +169,10 @@ def cv_relaxed_vs_integer(atoms: dict, cfg: DroConfig, n_folds: int | None = Non
     return pd.DataFrame(rows), pd.DataFrame(chosen)
 
 
-def _solver_dicts(cfg: DroConfig, threads: int | None) -> tuple[dict, dict, dict]:
-    """(radius-sweep options, LP options, MILP options) of ``cfg.solver`` with ``threads`` HiGHS threads."""
+def _solver_dicts(cfg: DroConfig, threads: int | None) -> tuple[dict, dict]:
+    """(LP options, MILP options) of ``cfg.solver`` with ``threads`` HiGHS threads."""
     thr = {} if threads is None else {"threads": int(threads)}
-    solver = {**cfg.solver.options(), "mip_max_nodes": cfg.solver.mip_max_nodes, **thr}
-    return solver, {**cfg.solver.options(), **thr}, {**cfg.solver.mip_options(), **thr}
+    return {**cfg.solver.options(), **thr}, {**cfg.solver.mip_options(), **thr}
 
 
 def _method_task(task: dict, shared: dict) -> dict:
@@ -188,7 +185,7 @@ def _method_task(task: dict, shared: dict) -> dict:
     cfg: DroConfig = shared["cfg"]
     sysm, data, p = shared["system"], shared["data"], shared["p_nominal"]
     threads = compute.solver_threads(None)
-    solver, lp_opts, mip_opts = _solver_dicts(cfg, threads)
+    lp_opts, mip_opts = _solver_dicts(cfg, threads)
     method = task["method"]
     if method != "dro":
         if method == "deterministic":
@@ -207,7 +204,7 @@ def _method_task(task: dict, shared: dict) -> dict:
     ball = WassersteinBall(p, shared["distances"], float(shared["radii"][0]))
     dro_m = build_two_stage(sysm, data, method="dro", ball=ball, worst_case_weight=w, name="dro",
                             lambda_max=float(robust.lambda_max_usd))
-    for _ in radius_sweep(dro_m, [float(task["radius"])], w, solver):
+    for _ in radius_sweep(dro_m, [float(task["radius"])], w, lp_opts, mip_opts):
         pass
     fs_r = dro_m.first_stage()
     # the LP's recourse values of non-binding atoms are not guaranteed minimal: re-solve every atom's
@@ -459,7 +456,7 @@ def _experiment_task(task: dict, shared: dict) -> dict:
     cell = _experiment_cell(shared["conditions"][task["condition"]], n, sysm, cfg)
     atoms = cell["atoms"]
     threads = compute.solver_threads(1)
-    solver, lp_opts, mip_opts = _solver_dicts(cfg, threads)
+    lp_opts, mip_opts = _solver_dicts(cfg, threads)
     radius = np.nan
     if method == "dro":
         support = atoms if cell["extra"] is None else atoms.concat(cell["extra"])
@@ -474,7 +471,7 @@ def _experiment_task(task: dict, shared: dict) -> dict:
         w = float(cfg.robust.worst_case_weight)
         tsm = build_two_stage(sysm, support, method="dro", ball=ball, worst_case_weight=w, name="dro",
                               lambda_max=float(cfg.robust.lambda_max_usd))
-        for _ in radius_sweep(tsm, [float(radius)], w, solver):
+        for _ in radius_sweep(tsm, [float(radius)], w, lp_opts, mip_opts):
             pass
     else:
         if method == "deterministic":
