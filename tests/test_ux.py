@@ -123,11 +123,10 @@ def test_summary_on_the_outputs_of_a_small_run(grid_run):
 def test_a_broken_contributor_is_one_row_not_a_failed_run():
     from evgrid.runtime import summary
 
-    @summary.register("ux_test_broken")
     def rows(load):
         raise KeyError("dwpt_costs")
 
-    table = summary.collect(["ux_test_broken"], lambda n: None)
+    table = summary.collect(["ux_test_broken"], lambda n: None, {"ux_test_broken": rows})
     assert table["figure"].tolist() == ["summary unavailable"] and "KeyError" in table["ours"].iloc[0]
 
 

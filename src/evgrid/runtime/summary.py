@@ -5,7 +5,7 @@ Small row functions, one per pipeline. Each takes ``load(dataset_name) -> data |
 ``{"figure": str, "ours": float|str, "paper": float|str|None, "unit": str}``. A pipeline's row function is
 the ``summary_rows`` of its record in the project registry (a study's ``STUDY`` in
 ``evgrid.studies.<name>``, or the pipeline's record in ``evgrid.pipeline_registry``), which the hooks pass as
-``contributors``; ``register("name")`` puts one in by hand (tests, notebooks) and wins.
+``contributors`` (no module-level registry: a test or notebook passes its own mapping).
 
 ``collect(pipelines, load, contributors)`` runs them (an error in one contributor becomes one row saying so,
 never a failed run); ``to_markdown(table)`` renders the table printed at the end of ``kedro run`` and logged to MLflow as
@@ -24,23 +24,12 @@ import pandas as pd
 Loader = Callable[[str], Any]
 RowFn = Callable[[Loader], list[dict]]
 COLUMNS = ["pipeline", "figure", "ours", "paper", "unit"]
-_REGISTRY: dict[str, RowFn] = {}
-
-
-def register(name: str) -> Callable[[RowFn], RowFn]:
-    """Decorator: ``@register("tariff") def rows(load): ...``."""
-    def deco(fn: RowFn) -> RowFn:
-        _REGISTRY[name] = fn
-        return fn
-    return deco
 
 
 def contributor(name: str, contributors: Mapping[str, RowFn] | None = None) -> RowFn | None:
-    """The row function of pipeline ``name``: ``register``-ed, else ``contributors[name]``; ``contributors``
-    None = the project registry's (``evgrid.pipeline_registry.summary_contributors``, looked up by name: this
-    module is core and imports no study or framework module)."""
-    if name in _REGISTRY:
-        return _REGISTRY[name]
+    """The row function of pipeline ``name``: ``contributors[name]``, the ``summary_rows`` of its record;
+    ``contributors`` None = the project registry's (``evgrid.pipeline_registry.summary_contributors``, looked
+    up by name: this module is core and imports no study or framework module)."""
     if contributors is None:
         contributors = importlib.import_module("evgrid.pipeline_registry").summary_contributors()
     return contributors.get(name)

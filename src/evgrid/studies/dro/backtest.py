@@ -45,7 +45,7 @@ from evgrid.optim.robust import (
     WassersteinBall,
     cvar,
 )
-from evgrid.runtime.summary import register, row
+from evgrid.runtime.summary import row
 from evgrid.scenarios.pv import PVSystem, pv_kw_per_kwp
 from evgrid.scenarios.split import SplitConfig, first_test_day
 from evgrid.studies.dro.config import DroConfig, radius_or_keyword
@@ -519,7 +519,6 @@ def plot_backtest(daily: pd.DataFrame, paired: pd.DataFrame):
     return fig
 
 
-@register("backtest")
 def summary_rows(load) -> list[dict]:
     """End-of-run summary rows (:mod:`evgrid.runtime.summary`): mean daily cost per method over the backtest
     days and the paired DRO - SAA difference with its confidence interval (the paper reports none)."""
