@@ -14,6 +14,12 @@ This benchmark checks that the way a user would see it.
   keys: names ending in ``_s``, ``_sec`` or ``_seconds`` (seconds, by the project's units-in-names rule),
   or containing ``wall``/``elapsed``. Figures (png/html) are not compared (plotly writes random ids).
 
+Two finished runs (e.g. a fresh-clone ``make run`` before and after a refactor, issue 24) are compared with
+``python -m benchmarks.bench_determinism --compare OLD/data/08_reporting NEW/data/08_reporting``: every table
+under both trees, with the same canonical form, plus the keys that differ between any two runs by design
+(``run_id``; ``plausible_span``, the ingest's date bounds derived from the run date) and absolute paths
+rewritten relative to each project; exit 1 when a table differs or exists on one side only.
+
 Runs ``kedro run --pipelines=<name>`` in this project (its ``data/`` and ``mlflow.db``; another project folder,
 e.g. a copy, with ``EVGRID_DETERMINISM_PROJECT``): the upstream outputs the pipeline reads must exist (e.g. a
 ``make run`` before). Each row: the pipeline, both runs' wall seconds,
@@ -37,21 +43,28 @@ import pandas as pd
 ROOT = Path(os.environ.get("EVGRID_DETERMINISM_PROJECT") or Path(__file__).resolve().parents[1]).resolve()
 REPORTING = ROOT / "data" / "08_reporting"
 TIMING = re.compile(r"(_s|_sec|_secs|_seconds)$|^seconds$|wall|elapsed", re.IGNORECASE)
+VOLATILE = {"run_id", "plausible_span"}  # differ between any two runs by design (an MLflow id, the run date)
 TABLES = (".csv", ".parquet", ".json")
 
 
-def _drop_timing_keys(obj):
+def _drop_timing_keys(obj, project: str | None = None):
     if isinstance(obj, dict):
-        return {k: _drop_timing_keys(v) for k, v in obj.items() if not TIMING.search(str(k))}
+        return {k: _drop_timing_keys(v, project) for k, v in obj.items()
+                if not TIMING.search(str(k)) and str(k) not in VOLATILE}
     if isinstance(obj, list):
-        return [_drop_timing_keys(v) for v in obj]
+        return [_drop_timing_keys(v, project) for v in obj]
+    if project and isinstance(obj, str) and obj.startswith(project):
+        return "<project>" + obj[len(project):]
     return obj
 
 
-def canonical(path: Path) -> bytes:
-    """The table at ``path`` without timing columns, serialised so that equal bytes = equal values."""
+def canonical(path: Path, project: str | None = None) -> bytes:
+    """The table at ``path`` without timing columns, serialised so that equal bytes = equal values (JSON
+    strings under the folder ``project`` are written relative to it)."""
     if path.suffix == ".json":
-        return json.dumps(_drop_timing_keys(json.loads(path.read_text())), sort_keys=True).encode()
+        return json.dumps(_drop_timing_keys(json.loads(path.read_text()), project), sort_keys=True).encode()
+    if path.suffix == ".csv" and not path.read_text().strip():
+        return b""  # an empty table (e.g. no violation rows)
     df = pd.read_parquet(path) if path.suffix == ".parquet" else pd.read_csv(path)
     df = df[[c for c in df.columns if not TIMING.search(str(c))]]
     buf = io.StringIO()
@@ -69,6 +82,14 @@ def snapshot(since: float, prefix: str = "", root: Path = REPORTING) -> dict[str
         if p.is_file() and p.suffix in TABLES and rel.startswith(prefix) and p.stat().st_mtime >= since:
             out[rel] = canonical(p)
     return out
+
+
+def tree(root: Path) -> dict[str, bytes]:
+    """Every table under a reporting folder ``root`` (``<project>/data/08_reporting``), canonical."""
+    root = Path(root).resolve()
+    project = str(root.parents[1])
+    return {str(p.relative_to(root)): canonical(p, project) for p in sorted(root.rglob("*"))
+            if p.is_file() and p.suffix in TABLES}
 
 
 def compare(a: dict[str, bytes], b: dict[str, bytes]) -> list[str]:
@@ -127,7 +148,17 @@ def run(argv: list[str] | None = None) -> list[dict]:
     return [check(name, hogs) for name in pipelines(argv)]
 
 
+def compare_trees(old: Path, new: Path) -> int:
+    """Print the tables of two reporting folders that differ; 0 when none does."""
+    a, b = tree(old), tree(new)
+    differ = compare(a, b)
+    print(f"{len(set(a) | set(b))} tables compared, {len(differ)} differ" + "".join(f"\n  {d}" for d in differ))
+    return 1 if differ else 0
+
+
 if __name__ == "__main__":
+    if sys.argv[1:2] == ["--compare"]:
+        sys.exit(compare_trees(Path(sys.argv[2]), Path(sys.argv[3])))
     rows = run(sys.argv[1:])
     print(pd.DataFrame(rows).to_string(index=False))
     sys.exit(0 if all(r["identical"] for r in rows) else 1)
