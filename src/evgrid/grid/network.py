@@ -284,6 +284,44 @@ class Network:
             "order": order,
         }
 
+    def path_incidence(self, branch_in_service=None, tree: dict | None = None) -> np.ndarray:
+        """Root-path incidence of a radial configuration (lossless DistFlow)::
+
+            A[b, l] = 1  if branch l lies on the path root -> bus b,   P_l = sum_b A[b, l] p_b
+
+        rows in :attr:`bus_ids` order, columns in ``branches`` order (``tree``: :meth:`tree` of the same
+        configuration, when the caller has it)."""
+        tr = tree if tree is not None else self.tree(branch_in_service)
+        bpos = {b: i for i, b in enumerate(self.bus_ids)}
+        lpos = {lid: i for i, lid in enumerate(self.branches.index)}
+        a = np.zeros((len(bpos), len(lpos)))
+        for b in self.bus_ids:
+            u = b
+            while tr["parent_branch"][u] is not None:
+                a[bpos[b], lpos[tr["parent_branch"][u]]] = 1.0
+                u = tr["parent_bus"][u]
+        return a
+
+    @staticmethod
+    def downstream_sum(tree: dict, values: pd.Series) -> pd.Series:
+        """Total of ``values`` (by bus id) at each bus and everything fed through it, leaves first::
+
+            D_b = v_b + sum_{c: parent(c) = b} D_c
+
+        (the flow through the branch above ``b`` of a radial tree, lossless). ``tree``: :meth:`tree`."""
+        down = values.astype(float).copy()
+        for b in reversed(tree["order"]):
+            up = tree["parent_bus"][b]
+            if up is not None:
+                down[up] += down[b]
+        return down
+
+    @staticmethod
+    def child_bus(tree: dict, from_bus: int, to_bus: int) -> int:
+        """The end of a branch away from the root of ``tree`` (:meth:`tree`): ``to_bus`` when ``from_bus`` is
+        its parent, else ``from_bus``."""
+        return int(to_bus) if tree["parent_bus"].get(int(to_bus)) == int(from_bus) else int(from_bus)
+
     def summary(self) -> dict:
         return {
             "name": self.name,

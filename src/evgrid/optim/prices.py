@@ -72,14 +72,8 @@ def _path_incidence(net, status: pd.Series, bpos: dict, lpos: dict) -> tuple[np.
     bus ``b``, the branches' flow directions ``sgn[l]`` and each bus's root."""
     tr = net.tree(status)
     buses = net.bus_ids
-    A = np.zeros((len(buses), len(lpos)))
+    A = net.path_incidence(tree=tr)  # rows bus_ids (= bpos), columns branches (= lpos)
     sgn = np.zeros(len(lpos))
-    for b in buses:
-        u = b
-        while tr["parent_branch"][u] is not None:
-            lid = tr["parent_branch"][u]
-            A[bpos[b], lpos[lid]] = 1.0
-            u = tr["parent_bus"][u]
     for lid, d in tr["direction"].items():
         sgn[lpos[lid]] = d
     return A, sgn, [tr["root"][b] for b in buses]

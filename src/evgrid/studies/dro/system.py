@@ -181,16 +181,10 @@ def drop_nonbinding_ratings(network: Network, p_bound_kw: pd.Series, q_bound_kva
     if not thermal_sides:
         return net, []
     tree = net.tree()
-    parent = tree["parent_bus"]
     pb = p_bound_kw.reindex(net.bus_ids).fillna(0.0).abs()
     qb = q_bound_kvar.reindex(net.bus_ids).fillna(0.0).abs()
-    down_p = pb.copy()
-    down_q = qb.copy()
-    for bus in reversed(tree["order"]):  # leaves first
-        up = parent.get(bus)
-        if up is not None:
-            down_p[up] += down_p[bus]
-            down_q[up] += down_q[bus]
+    down_p = Network.downstream_sum(tree, pb)
+    down_q = Network.downstream_sum(tree, qb)
     kept = []
     shrink = np.cos(np.pi / thermal_sides)
     for bus, bid in tree["parent_branch"].items():

@@ -30,6 +30,7 @@ import pandas as pd
 import pyomo.environ as pyo
 
 from evgrid.der.transformer import tangent_cuts
+from evgrid.grid.network import Network
 from evgrid.optim.lindistflow import (
     Injection,
     LinDistFlowHandles,
@@ -322,16 +323,11 @@ def flow_reach_kva(system: ParkingSystem) -> dict:
     extra = pd.Series(0.0, index=net.bus_ids)
     for _, lot in system.lots.iterrows():
         extra[lot.bus] += lot.transformer_kva * system.cfg.transformer.loading_limit_pu
-    down = (np.hypot(net.buses["p_load_kw"], net.buses["q_load_kvar"]) + extra).astype(float)
-    for b in reversed(tree["order"]):
-        up = tree["parent_bus"][b]
-        if up is not None:
-            down[up] += down[b]
+    down = Network.downstream_sum(tree, np.hypot(net.buses["p_load_kw"], net.buses["q_load_kvar"]) + extra)
     total = float(down[net.slack_bus])
     out = {}
     for lid, row in net.branches.iterrows():
-        child = int(row["to_bus"]) if tree["parent_bus"].get(int(row["to_bus"])) == int(row["from_bus"]) \
-            else int(row["from_bus"])
+        child = Network.child_bus(tree, row["from_bus"], row["to_bus"])
         on_tree = tree["parent_branch"].get(child) == lid
         out[int(lid)] = 1.2 * (float(down[child]) if on_tree and lid not in set(system.switchable) else total)
     return out
@@ -506,19 +502,13 @@ def distflow_losses_kw(system: ParkingSystem, mask: pd.Series, p_kw: np.ndarray,
     downstream sums of the net loads (hours x bus arrays): a fast screening estimate (V = 1, no loss flows)."""
     net = system.network
     tree = net.tree(mask)
-    pos = {b: j for j, b in enumerate(net.bus_ids)}
-    p = np.array(p_kw, float, copy=True)
-    q = np.array(q_kvar, float, copy=True)
+    p = Network.downstream_sum(tree, pd.DataFrame(np.asarray(p_kw, float), columns=net.bus_ids))
+    q = Network.downstream_sum(tree, pd.DataFrame(np.asarray(q_kvar, float), columns=net.bus_ids))
     loss = np.zeros(p.shape[0])
     r = net.branches["r_pu"].to_dict()
-    for b in reversed(tree["order"]):
-        up = tree["parent_bus"][b]
-        if up is None:
-            continue
-        j, k = pos[b], pos[up]
-        loss += r[tree["parent_branch"][b]] * (p[:, j] ** 2 + q[:, j] ** 2) / net.s_base_kva
-        p[:, k] += p[:, j]
-        q[:, k] += q[:, j]
+    for b in reversed(tree["order"]):  # the summation order of the loss terms is kept (same floats)
+        if tree["parent_bus"][b] is not None:
+            loss += r[tree["parent_branch"][b]] * (p[b].to_numpy() ** 2 + q[b].to_numpy() ** 2) / net.s_base_kva
     return loss
 
 

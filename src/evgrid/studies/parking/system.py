@@ -159,11 +159,7 @@ def _size_cables(net: Network, lots: pd.DataFrame, cfg: ParkingConfig) -> pd.Dat
     for _, lot in lots.iterrows():
         extra[lot.bus] += lot.transformer_kva * cfg.transformer.loading_limit_pu
     s_bus = np.hypot(net.buses["p_load_kw"], net.buses["q_load_kvar"]) + extra
-    down = s_bus.astype(float).copy()
-    for b in reversed(tree["order"]):  # leaves first: accumulate downstream apparent power
-        up = tree["parent_bus"][b]
-        if up is not None:
-            down[up] += down[b]
+    down = Network.downstream_sum(tree, s_bus)  # downstream apparent power
 
     rows = []
     br = net.branches
@@ -171,8 +167,7 @@ def _size_cables(net: Network, lots: pd.DataFrame, cfg: ParkingConfig) -> pd.Dat
         if bool(row["is_switch"]) or not bool(row["in_service"]):
             ct = types[-1]
         else:
-            child = int(row["to_bus"]) if tree["parent_bus"].get(int(row["to_bus"])) == int(row["from_bus"]) \
-                else int(row["from_bus"])
+            child = Network.child_bus(tree, row["from_bus"], row["to_bus"])
             need_a = cfg.cables.sizing_margin * float(down[child]) / (math.sqrt(3) * kv)
             ct = next((c for c in types if c.ampacity_a >= need_a), types[-1])
         rows.append({"branch_id": int(lid), "section_mm2": ct.section_mm2, "ampacity_a": ct.ampacity_a,

@@ -133,17 +133,9 @@ def radial_sensitivities(net: Network) -> tuple[dict, np.ndarray, np.ndarray, np
     root -> ``b`` (a net load at ``b`` flows through every such branch), and the ``w = V^2`` drop per kW /
     kVAr of net load ``R[b, k] = 2 sum_{l on both paths} r_l / S_base`` (``X`` likewise with ``x``).
     Returns ``(bus position, A, R, X)``."""
-    tr = net.tree()
-    buses = net.bus_ids
-    bpos = {b: i for i, b in enumerate(buses)}
+    bpos = {b: i for i, b in enumerate(net.bus_ids)}
     br = net.branches
-    lpos = {lid: i for i, lid in enumerate(br.index)}
-    a = np.zeros((len(buses), len(br)))
-    for b in buses:
-        u = b
-        while tr["parent_branch"][u] is not None:
-            a[bpos[b], lpos[tr["parent_branch"][u]]] = 1.0
-            u = tr["parent_bus"][u]
+    a = net.path_incidence()
     r = (a * (2.0 * br["r_pu"].to_numpy() / net.s_base_kva)) @ a.T
     x = (a * (2.0 * br["x_pu"].to_numpy() / net.s_base_kva)) @ a.T
     return bpos, a, r, x
